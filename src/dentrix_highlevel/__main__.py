@@ -1,0 +1,3 @@
+from dentrix_highlevel.cli import main
+
+main()

@@ -1,0 +1,298 @@
+"""Every exception dentrix-highlevel raises, in one tree.
+
+::
+
+    DentrixHighLevelError
+    ├── ConfigurationError              a setting, flag or argument is wrong before any I/O
+    ├── HighLevelError                  anything HighLevel (or the sandbox) answered badly
+    │   ├── TransportError              no usable answer: connection refused/reset, timeout (after retries)
+    │   ├── AuthenticationError         401: bad/expired token, missing or invalid Version header
+    │   ├── PermissionDeniedError       403: the token has no access to this location
+    │   ├── NotFoundError               404
+    │   ├── ValidationError             400/422 with HighLevel's messages (never body values)
+    │   │   └── DuplicateContactError   400 "This location does not allow duplicated contacts."
+    │   ├── RateLimitedError            429 that outlasted the retry policy
+    │   │   └── DailyCapReachedError    the daily budget fell to the reserve: checkpoint, resume after reset
+    │   ├── AmbiguousWriteError         a create may or may not have happened; carries the lookup keys
+    │   ├── ServerError                 5xx that outlasted the retry policy
+    │   └── ResponseFormatError         a 2xx body we could not read as the documented shape
+    ├── SourceError                     reading Dentrix data failed as a whole
+    │   ├── SourceFileError             a required file or column is missing, or a file is unreadable
+    │   └── AscendError                 the Ascend API Exchange answered badly
+    ├── MappingError                    a map is wrong when it is built (unknown column, bad target type)
+    ├── PlanError
+    │   ├── PlanNotApprovedError        run() on a plan nobody approved
+    │   └── PlanChangedError            the plan changed since it was approved (names what changed)
+    └── LedgerError                     the ledger is corrupt, foreign, or from another migration
+
+Messages carry identifiers (record keys, file/line/column names, request method and path, HighLevel's
+``traceId``) and never patient values or tokens: exceptions end up in logs and terminals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousWriteError",
+    "AscendError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "DailyCapReachedError",
+    "DentrixHighLevelError",
+    "DuplicateContactError",
+    "HighLevelError",
+    "LedgerError",
+    "MappingError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PlanChangedError",
+    "PlanError",
+    "PlanNotApprovedError",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "ServerError",
+    "SourceError",
+    "SourceFileError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class DentrixHighLevelError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class ConfigurationError(DentrixHighLevelError):
+    """A setting, flag or argument is wrong; nothing was sent or read yet."""
+
+
+class HighLevelError(DentrixHighLevelError):
+    """HighLevel (or the sandbox) gave no usable answer to one request.
+
+    Carries the request's method and path (ids in a path are not PHI), the HTTP status when there was one,
+    and HighLevel's ``traceId`` so support can find the request. Never the request or response body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.trace_id = trace_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [self.message]
+        if self.method and self.path:
+            parts.append(f"[{self.method} {self.path}")
+            if self.status_code is not None:
+                parts[-1] += f" -> {self.status_code}"
+            parts[-1] += "]"
+        if self.trace_id:
+            parts.append(f"traceId={self.trace_id}")
+        return " ".join(parts)
+
+
+class TransportError(HighLevelError):
+    """No HTTP answer: connection refused or reset, or a timeout, after the retry policy gave up."""
+
+
+class AuthenticationError(HighLevelError):
+    """401: the token is invalid or expired, lacks a scope, or the Version header is missing/invalid."""
+
+
+class PermissionDeniedError(HighLevelError):
+    """403: the token does not have access to this location."""
+
+
+class NotFoundError(HighLevelError):
+    """404: the object does not exist (or no longer does)."""
+
+
+class ValidationError(HighLevelError):
+    """400/422: HighLevel rejected the request body.
+
+    ``messages`` are HighLevel's own validation messages (e.g. ``property gender should not exist``); they
+    name fields, not values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: Sequence[str] = (),
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.messages = tuple(messages)
+        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+
+
+class DuplicateContactError(ValidationError):
+    """400: the location does not allow duplicated contacts; ``contact_id`` is the existing contact."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        contact_id: str | None = None,
+        matching_field: str | None = None,
+        messages: Sequence[str] = (),
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.contact_id = contact_id
+        self.matching_field = matching_field
+        super().__init__(
+            message, messages=messages, method=method, path=path, status_code=status_code, trace_id=trace_id
+        )
+
+
+class RateLimitedError(HighLevelError):
+    """429 that outlasted the retry policy. ``retry_after_s`` is the server's hint, when it gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+
+
+class DailyCapReachedError(RateLimitedError):
+    """The sub-account's daily budget is down to the reserve: stop, checkpoint, resume after the reset."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remaining: int | None = None,
+        retry_after_s: float | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.remaining = remaining
+        super().__init__(
+            message,
+            retry_after_s=retry_after_s,
+            method=method,
+            path=path,
+            status_code=status_code,
+            trace_id=trace_id,
+        )
+
+
+class AmbiguousWriteError(HighLevelError):
+    """A create failed in a way that leaves open whether the object exists.
+
+    Causes: timeout, connection reset, 5xx, or a 4xx after which HighLevel may still have created it.
+
+    It is never retried blindly. ``lookup`` holds what identifies the object (e.g. ``{"email": ...}`` is
+    deliberately *not* rendered in the message: only the lookup's keys are), so the caller can find it with
+    the client's lookup helpers before deciding to create again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str,
+        lookup: dict[str, str] | None = None,
+        cause: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.resource = resource
+        self.lookup = dict(lookup or {})
+        self.cause = cause
+        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+
+    def __repr__(self) -> str:
+        # The lookup values can be a patient's e-mail or phone: show only which keys we have.
+        return f"AmbiguousWriteError(resource={self.resource!r}, lookup_keys={sorted(self.lookup)!r})"
+
+
+class ServerError(HighLevelError):
+    """5xx that outlasted the retry policy."""
+
+
+class ResponseFormatError(HighLevelError):
+    """A success response whose body is not the documented shape (missing or mistyped fields)."""
+
+
+class SourceError(DentrixHighLevelError):
+    """Reading the Dentrix source failed as a whole (single bad rows are ``SourceIssue`` records instead)."""
+
+
+class SourceFileError(SourceError):
+    """A required file or column is missing, or a file cannot be opened; the message names it."""
+
+    def __init__(self, message: str, *, file: str | None = None, column: str | None = None) -> None:
+        self.file = file
+        self.column = column
+        super().__init__(message)
+
+
+class AscendError(SourceError):
+    """The Dentrix Ascend API Exchange answered badly (auth, permission, rate limit, server, format)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        where = f" [{method} {path} -> {status_code}]" if method and path else ""
+        super().__init__(message + where)
+
+
+class MappingError(DentrixHighLevelError):
+    """A mapping is wrong as built: unknown source column, bad target type, duplicate target."""
+
+
+class PlanError(DentrixHighLevelError):
+    """The migration plan cannot be used as it is."""
+
+
+class PlanNotApprovedError(PlanError):
+    """``run()`` was asked for on a plan that nobody approved."""
+
+
+class PlanChangedError(PlanError):
+    """The plan changed after it was approved; ``changes`` names what changed."""
+
+    def __init__(self, message: str, *, changes: Sequence[str] = ()) -> None:
+        self.changes = tuple(changes)
+        super().__init__(message)
+
+
+class LedgerError(DentrixHighLevelError):
+    """The ledger cannot be trusted: corrupt, foreign, from another migration, or from a newer version."""

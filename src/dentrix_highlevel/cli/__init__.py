@@ -1,0 +1,20 @@
+"""The ``dentrix-highlevel`` command line.
+
+Each command group lives in its own private module and is registered here; commands print identifiers
+and counts, never patient values, and turn our errors into one clear sentence and an exit code:
+0 success, 1 finished with failed records, 2 usage or configuration error, 3 refused.
+"""
+
+from __future__ import annotations
+
+import click
+
+from dentrix_highlevel._version import __version__
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dentrix-highlevel")
+def main() -> None:
+    """Move a dental practice's data from Dentrix into HighLevel."""
