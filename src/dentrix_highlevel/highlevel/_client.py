@@ -1,0 +1,332 @@
+"""``HighLevelClient``: one sub-account, every request through its shared limiter and the retry rules.
+
+Retry rules (why they differ):
+- READ / IDEMPOTENT (GET, PUT, DELETE, upserts, searches, tag adds): retried on 429, 5xx, timeouts and
+  connection errors with the :class:`RetryPolicy`'s capped, jittered backoff. Repeating them changes nothing.
+- CREATE (a POST that makes a new object): retried only when the failure proves HighLevel never processed
+  it: a 429 (rejected by the rate limiter) or a connection that was never established. Any other failure
+  (read timeout, reset after sending, 5xx, and for contacts a 400/422 HighLevel is known to answer after
+  creating anyway) raises :class:`AmbiguousWriteError` with the keys to look the object up
+  (:meth:`HighLevelClient.find_created`).
+- 401: the credential refreshes once (OAuth / agency exchange) and the request is repeated.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+import httpx
+
+from dentrix_highlevel._errors import (
+    AmbiguousWriteError,
+    ConfigurationError,
+    DailyCapReachedError,
+    DuplicateContactError,
+    ResponseFormatError,
+    TransportError,
+)
+from dentrix_highlevel._version import __version__
+from dentrix_highlevel.highlevel._auth import Auth, TokenEndpoint, as_auth
+from dentrix_highlevel.highlevel._failures import error_for, retry_after_s
+from dentrix_highlevel.highlevel._limiter import LimiterRegistry, RateBudget, RateLimiter, default_registry
+from dentrix_highlevel.highlevel._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from dentrix_highlevel.highlevel._resources import (
+        Appointments,
+        Calendars,
+        Contacts,
+        CustomFields,
+        CustomValues,
+        Locations,
+        Media,
+        Notes,
+        Opportunities,
+        Pipelines,
+        Tags,
+        Tasks,
+        Users,
+    )
+
+__all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "version_for"]
+
+DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
+_log = logging.getLogger("dentrix_highlevel.highlevel")
+
+# Failures where the request provably never reached HighLevel.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class RequestKind(enum.Enum):
+    READ = "read"
+    IDEMPOTENT = "idempotent"
+    CREATE = "create"
+
+
+def version_for(path: str) -> str:
+    """HighLevel's ``Version`` header: calendars are still on 2021-04-15, everything else 2021-07-28."""
+    return "2021-04-15" if path.startswith("/calendars") else "2021-07-28"
+
+
+@attrs.frozen(kw_only=True)
+class _Call:
+    method: str
+    path: str
+    kind: RequestKind
+    json: Any = attrs.field(default=None, repr=False)
+    params: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    data: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+    files: Any = attrs.field(default=None, repr=False)
+    resource: str = "object"
+    lookup: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    ambiguous_statuses: frozenset[int] = frozenset()
+
+
+class HighLevelClient:
+    """Async client for one HighLevel sub-account (location).
+
+    ``auth`` is a Private Integration token string or an :class:`Auth` (``PrivateIntegrationToken``,
+    ``OAuthToken``, ``AgencyLocationToken``). ``transport`` plugs in any httpx transport (the sandbox's
+    in-process one in tests). Requests to one (base URL, location) share one :class:`RateLimiter` taken
+    from ``limiter_registry`` (the process-wide one by default) unless ``limiter`` is given.
+    Use it as ``async with HighLevelClient(...) as hl:``; resource groups are attributes
+    (``hl.contacts``, ``hl.notes``, ``hl.opportunities``...).
+    """
+
+    def __init__(
+        self,
+        *,
+        location_id: str,
+        auth: Auth | str,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 30.0,
+        connect_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        budget: RateBudget | None = None,
+        limiter: RateLimiter | None = None,
+        limiter_registry: LimiterRegistry | None = None,
+        max_connections: int = 100,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        if not location_id:
+            raise ConfigurationError("HighLevelClient needs a location_id")
+        if timeout_s <= 0 or connect_timeout_s <= 0:
+            raise ConfigurationError("timeouts must be > 0 seconds")
+        self.location_id = location_id
+        self.base_url = base_url.rstrip("/")
+        self.auth = as_auth(auth)
+        self.retry = retry or RetryPolicy()
+        registry = limiter_registry or default_registry()
+        self.limiter = limiter or registry.get(self.base_url, location_id, budget)
+        self._rng = self.retry.rng()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"Accept": "application/json", "User-Agent": f"dentrix-highlevel/{__version__}"},
+        )
+        self._tokens = TokenEndpoint(self._http, self.base_url)
+        self._closed = False
+        from dentrix_highlevel.highlevel import _resources as r
+
+        self.contacts: Contacts = r.Contacts(self)
+        self.notes: Notes = r.Notes(self)
+        self.tasks: Tasks = r.Tasks(self)
+        self.tags: Tags = r.Tags(self)
+        self.custom_fields: CustomFields = r.CustomFields(self)
+        self.custom_values: CustomValues = r.CustomValues(self)
+        self.locations: Locations = r.Locations(self)
+        self.users: Users = r.Users(self)
+        self.calendars: Calendars = r.Calendars(self)
+        self.appointments: Appointments = r.Appointments(self)
+        self.opportunities: Opportunities = r.Opportunities(self)
+        self.pipelines: Pipelines = r.Pipelines(self)
+        self.media: Media = r.Media(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"HighLevelClient(location_id={self.location_id!r}, base_url={self.base_url!r}, "
+            f"auth={type(self.auth).__name__}, limiter={self.limiter!r})"
+        )
+
+    async def __aenter__(self) -> HighLevelClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._http.aclose()
+
+    @property
+    def token_endpoint(self) -> TokenEndpoint:
+        """The ``/oauth/*`` caller auth objects use (e.g. ``await auth.exchange(client.token_endpoint)``)."""
+        return self._tokens
+
+    # -- the one request path ------------------------------------------------------------------------
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Any = None,
+        resource: str = "object",
+        lookup: Mapping[str, str] | None = None,
+        ambiguous_statuses: frozenset[int] = frozenset(),
+    ) -> dict[str, Any]:
+        """Send one API request under the limiter and retry rules; returns the JSON object body.
+
+        ``path`` holds ids only (it is logged and put in exceptions); anything else goes in ``params``.
+        """
+        call = _Call(
+            method=method.upper(),
+            path=path,
+            kind=kind,
+            json=json,
+            params=params,
+            data=data,
+            files=files,
+            resource=resource,
+            lookup=dict(lookup or {}),
+            ambiguous_statuses=ambiguous_statuses,
+        )
+        return await self._run(call)
+
+    async def _run(self, call: _Call) -> dict[str, Any]:
+        if self._closed:
+            raise ConfigurationError("this HighLevelClient is closed")
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self.retry.max_attempts
+            sent_at = await self.limiter.acquire()
+            token = await self.auth.token(self._tokens)
+            started = time.perf_counter()
+            try:
+                response = await self._http.request(
+                    call.method,
+                    self.base_url + call.path,
+                    json=call.json,
+                    params=call.params,
+                    data=call.data,
+                    files=call.files,
+                    headers={"Authorization": f"Bearer {token}", "Version": version_for(call.path)},
+                )
+            except httpx.TransportError as exc:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                _log.debug(
+                    "%s %s -> %s after %.0f ms (attempt %d)",
+                    call.method, call.path, type(exc).__name__, elapsed_ms, attempt,
+                )
+                not_sent = isinstance(exc, _NOT_SENT)
+                if call.kind is RequestKind.CREATE and not not_sent:
+                    raise self._ambiguous(call, cause=type(exc).__name__, status=None, trace_id=None) from None
+                if last:
+                    raise TransportError(
+                        f"no answer after {attempt} attempts ({type(exc).__name__})",
+                        method=call.method, path=call.path,
+                    ) from None
+                await self._sleep(self.retry.delay_s(attempt, self._rng))
+                continue
+
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            body = _json_or_none(response)
+            trace_id = _trace_id(body, response)
+            _log.debug(
+                "%s %s -> %d in %.0f ms traceId=%s (attempt %d)",
+                call.method, call.path, response.status_code, elapsed_ms, trace_id, attempt,
+            )
+            self.limiter.observe(sent_at, response.headers, status_code=response.status_code)
+            status = response.status_code
+
+            if response.is_success:
+                if not isinstance(body, dict):
+                    raise ResponseFormatError(
+                        "success response is not a JSON object",
+                        method=call.method, path=call.path, status_code=status, trace_id=trace_id,
+                    )
+                return body
+
+            if status == 401 and not refreshed:
+                refreshed = True
+                if await self.auth.refresh(self._tokens, rejected=token):
+                    attempt -= 1  # a refreshed credential is not a retry of a failure
+                    continue
+
+            if status == 429:
+                daily = response.headers.get("x-ratelimit-daily-remaining")
+                if daily is not None and daily.strip() in ("0", "0.0"):
+                    raise DailyCapReachedError(
+                        "HighLevel's daily request cap is exhausted",
+                        remaining=0, retry_after_s=retry_after_s(response),
+                        method=call.method, path=call.path, status_code=status, trace_id=trace_id,
+                    )
+                pause = self.limiter.on_429(retry_after_s(response))
+                _log.debug("429 on %s %s: every task of this location pauses %.2f s", call.method, call.path, pause)
+                if last:
+                    raise error_for(response, body, method=call.method, path=call.path)
+                continue  # the limiter holds everyone (us included) until the pause is over
+
+            error = error_for(response, body, method=call.method, path=call.path)
+            if call.kind is RequestKind.CREATE:
+                if status >= 500:
+                    raise self._ambiguous(call, cause=f"HTTP {status}", status=status, trace_id=trace_id) from error
+                if status in call.ambiguous_statuses and not isinstance(error, DuplicateContactError):
+                    raise self._ambiguous(call, cause=f"HTTP {status}", status=status, trace_id=trace_id) from error
+                raise error
+            if status >= 500 and not last:
+                await self._sleep(self.retry.delay_s(attempt, self._rng))
+                continue
+            raise error
+
+    def _ambiguous(
+        self, call: _Call, *, cause: str, status: int | None, trace_id: str | None
+    ) -> AmbiguousWriteError:
+        return AmbiguousWriteError(
+            f"{call.resource} create may or may not have happened ({cause}); look it up before creating again",
+            resource=call.resource,
+            lookup=dict(call.lookup),
+            cause=cause,
+            method=call.method,
+            path=call.path,
+            status_code=status,
+            trace_id=trace_id,
+        )
+
+    async def find_created(self, error: AmbiguousWriteError) -> Any:
+        """Resolve an ambiguous create: the object if HighLevel has it, else None (safe to create again)."""
+        from dentrix_highlevel.highlevel._resources import find_created
+
+        return await find_created(self, error)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _trace_id(body: Any, response: httpx.Response) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("traceId"), str):
+        return str(body["traceId"])
+    header = response.headers.get("x-trace-id") or response.headers.get("traceid")
+    return header
+

@@ -1,0 +1,327 @@
+"""What we send to HighLevel: strict request models.
+
+Attribute names map to HighLevel's exact JSON keys (camelCase, ``field_value`` in custom field values);
+unset (None) attributes are left out of the body. Values are normalised at construction, and a wrong value
+raises :class:`ConfigurationError` naming the field, never the value (it may be a patient's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from dentrix_highlevel._errors import ConfigurationError
+from dentrix_highlevel.highlevel._models import CustomField
+
+__all__ = [
+    "AppointmentInput",
+    "ContactInput",
+    "CustomFieldInput",
+    "CustomFieldValue",
+    "CustomValueInput",
+    "NoteInput",
+    "OpportunityInput",
+    "TaskInput",
+    "UserInput",
+]
+
+_TEXT_TYPES = frozenset({"TEXT", "LARGE_TEXT", "SINGLE_OPTIONS", "RADIO", "PHONE", "EMAIL", "TEXTBOX_LIST"})
+_NUMBER_TYPES = frozenset({"NUMERICAL", "MONETORY", "FLOAT"})
+_LIST_TYPES = frozenset({"CHECKBOX", "MULTIPLE_OPTIONS"})
+DATA_TYPES = _TEXT_TYPES | _NUMBER_TYPES | _LIST_TYPES | {"DATE", "FILE_UPLOAD"}
+
+FieldValue = str | int | float | list[str] | dict[str, Any]
+
+
+def _iso_date(value: object, what: str) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ConfigurationError(f"{what} must be a date or a YYYY-MM-DD string")
+
+
+def _number(value: object, what: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ConfigurationError(f"{what} must be a number (int, float or Decimal)")
+    number = float(value) if isinstance(value, Decimal) else value
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ConfigurationError(f"{what} must be a finite number")
+    if isinstance(number, float) and number.is_integer() and isinstance(value, Decimal):
+        return int(number)
+    return number
+
+
+def _strings(value: object, what: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"{what} must be a list of strings")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigurationError(f"{what} must be a list of strings")
+    return items
+
+
+@attrs.frozen(kw_only=True)
+class CustomFieldValue:
+    """One custom field value to write, already in the shape its ``dataType`` needs.
+
+    Build it with :meth:`for_field` (checks against the field's ``dataType`` and picklist) or :meth:`typed`:
+    NUMERICAL/MONETORY → number, DATE → ``YYYY-MM-DD``, CHECKBOX/MULTIPLE_OPTIONS → list of strings,
+    TEXT-like → string. Addressed by ``id`` or by ``key`` (``contact.some_key``).
+    """
+
+    id: str | None = None
+    key: str | None = None
+    field_value: FieldValue = attrs.field(repr=False, metadata={"json": "field_value"})
+
+    def __attrs_post_init__(self) -> None:
+        if (self.id is None) == (self.key is None):
+            raise ConfigurationError("CustomFieldValue needs exactly one of id or key")
+
+    @classmethod
+    def typed(
+        cls, data_type: str, value: object, *, id: str | None = None, key: str | None = None
+    ) -> CustomFieldValue:
+        what = f"custom field {id or key} ({data_type})"
+        shaped: FieldValue
+        if data_type in _NUMBER_TYPES:
+            shaped = _number(value, what)
+        elif data_type == "DATE":
+            shaped = _iso_date(value, what)
+        elif data_type in _LIST_TYPES:
+            shaped = _strings(value, what)
+        elif data_type in _TEXT_TYPES:
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{what} must be a string")
+            shaped = value
+        elif data_type == "FILE_UPLOAD":
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"{what} must be a mapping of upload uuid to file metadata")
+            shaped = dict(value)
+        else:
+            raise ConfigurationError(f"unknown custom field dataType {data_type!r}")
+        return cls(id=id, key=key, field_value=shaped)
+
+    @classmethod
+    def for_field(cls, field: CustomField, value: object, *, by_key: bool = False) -> CustomFieldValue:
+        """Shape ``value`` for ``field``; picklist fields only accept their existing options."""
+        if field.data_type is None:
+            raise ConfigurationError(f"custom field {field.id} has no dataType")
+        if by_key and not field.field_key:
+            raise ConfigurationError(f"custom field {field.id} has no fieldKey")
+        result = cls.typed(
+            field.data_type,
+            value,
+            id=None if by_key else field.id,
+            key=field.field_key if by_key else None,
+        )
+        options = {str(o) for o in field.picklist_options if isinstance(o, str)}
+        if options and field.data_type in {"SINGLE_OPTIONS", "RADIO", "CHECKBOX", "MULTIPLE_OPTIONS"}:
+            chosen = [result.field_value] if isinstance(result.field_value, str) else result.field_value
+            if not isinstance(chosen, list) or any(c not in options for c in chosen):
+                raise ConfigurationError(f"custom field {field.id}: value is not one of its picklist options")
+        return result
+
+
+def _custom_values(values: Iterable[CustomFieldValue] | None) -> tuple[CustomFieldValue, ...] | None:
+    if values is None:
+        return None
+    result = tuple(values)
+    if not all(isinstance(v, CustomFieldValue) for v in result):
+        raise ConfigurationError("custom_fields must be CustomFieldValue items (see CustomFieldValue.for_field)")
+    return result
+
+
+def _opt_tags(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(_strings(values, "tags"))
+
+
+def _opt_date(value: object) -> str | None:
+    return None if value is None else _iso_date(value, "date_of_birth")
+
+
+def _opt_aware_datetime(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ConfigurationError("appointment and task times need an explicit UTC offset")
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigurationError("times must be ISO-8601 strings with an offset") from None
+        if parsed.tzinfo is None:
+            raise ConfigurationError("appointment and task times need an explicit UTC offset")
+        return value
+    raise ConfigurationError("times must be aware datetimes or ISO-8601 strings with an offset")
+
+
+def _phi(**kwargs: Any) -> Any:
+    return attrs.field(default=None, repr=False, **kwargs)
+
+
+@attrs.frozen(kw_only=True)
+class ContactInput:
+    """Fields of a contact create/upsert/update (``locationId`` is added by the client).
+
+    ``tags`` on upsert/update REPLACE the contact's tags; use ``client.contacts.add_tags`` to add.
+    ``gender`` and ``company_name`` are accepted by create/upsert only (HighLevel's PUT rejects them).
+    """
+
+    first_name: str | None = _phi()
+    last_name: str | None = _phi()
+    name: str | None = _phi()
+    email: str | None = _phi()
+    phone: str | None = _phi()
+    address1: str | None = _phi()
+    city: str | None = _phi()
+    state: str | None = _phi()
+    postal_code: str | None = _phi()
+    country: str | None = None
+    website: str | None = _phi()
+    timezone: str | None = None
+    company_name: str | None = _phi()
+    source: str | None = None
+    assigned_to: str | None = None
+    dnd: bool | None = None
+    gender: str | None = _phi()
+    date_of_birth: str | None = _phi(converter=_opt_date)
+    tags: tuple[str, ...] | None = _phi(converter=_opt_tags)
+    custom_fields: tuple[CustomFieldValue, ...] | None = _phi(converter=_custom_values)
+
+    def lookup(self) -> dict[str, str]:
+        """What finds this contact again after an ambiguous create (e-mail and/or phone)."""
+        found = {"email": self.email, "phone": self.phone}
+        return {k: v for k, v in found.items() if v}
+
+
+@attrs.frozen(kw_only=True)
+class NoteInput:
+    body: str = attrs.field(repr=False)
+    user_id: str | None = None
+    title: str | None = _phi()
+    color: str | None = None
+    pinned: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TaskInput:
+    title: str = attrs.field(repr=False)
+    due_date: str = attrs.field(converter=_opt_aware_datetime)
+    completed: bool = False
+    body: str | None = _phi()
+    assigned_to: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CustomFieldInput:
+    """A custom field definition. ``options`` are picklist options (SINGLE/MULTIPLE_OPTIONS, RADIO, CHECKBOX)."""
+
+    name: str
+    data_type: str
+    model: str | None = None
+    placeholder: str | None = None
+    position: int | None = None
+    field_key: str | None = None
+    parent_id: str | None = None
+    options: tuple[str, ...] | None = attrs.field(default=None, converter=_opt_tags)
+
+    def __attrs_post_init__(self) -> None:
+        if self.data_type not in DATA_TYPES:
+            raise ConfigurationError(f"unknown custom field dataType {self.data_type!r}")
+        if self.model not in (None, "contact", "opportunity"):
+            raise ConfigurationError("CustomFieldInput.model must be 'contact' or 'opportunity'")
+
+
+@attrs.frozen(kw_only=True)
+class CustomValueInput:
+    name: str
+    value: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UserInput:
+    first_name: str = attrs.field(repr=False)
+    last_name: str = attrs.field(repr=False)
+    email: str = attrs.field(repr=False)
+    password: str | None = attrs.field(default=None, repr=False)
+    type: str = "account"
+    role: str = "user"
+    location_ids: tuple[str, ...] | None = None
+    company_id: str | None = None
+    phone: str | None = _phi()
+
+    def __attrs_post_init__(self) -> None:
+        if self.type not in ("account", "agency") or self.role not in ("admin", "user"):
+            raise ConfigurationError("UserInput.type must be account|agency and role admin|user")
+
+
+@attrs.frozen(kw_only=True)
+class AppointmentInput:
+    """An appointment; times need an explicit offset. Historical imports: keep the three safety flags on."""
+
+    calendar_id: str
+    contact_id: str
+    start_time: str = attrs.field(converter=_opt_aware_datetime)
+    end_time: str | None = attrs.field(default=None, converter=_opt_aware_datetime)
+    title: str | None = _phi()
+    appointment_status: str | None = None
+    assigned_user_id: str | None = None
+    address: str | None = _phi()
+    meeting_location_type: str | None = None
+    description: str | None = _phi()
+    ignore_date_range: bool | None = None
+    ignore_free_slot_validation: bool | None = None
+    to_notify: bool | None = None
+    rrule: str | None = None
+
+    @classmethod
+    def historical(cls, **kwargs: Any) -> AppointmentInput:
+        """An import of a past/existing booking: no slot checks, no date range, no automations."""
+        flags = {"ignore_free_slot_validation": True, "ignore_date_range": True, "to_notify": False}
+        return cls(**{**flags, **kwargs})
+
+    def lookup(self) -> dict[str, str]:
+        return {"calendarId": self.calendar_id, "contactId": self.contact_id, "startTime": self.start_time}
+
+
+_OPPORTUNITY_STATUSES = frozenset({"open", "won", "lost", "abandoned"})
+
+
+@attrs.frozen(kw_only=True)
+class OpportunityInput:
+    pipeline_id: str
+    name: str = attrs.field(repr=False)
+    contact_id: str
+    status: str = "open"
+    pipeline_stage_id: str | None = None
+    monetary_value: float | None = None
+    assigned_to: str | None = None
+    custom_fields: tuple[CustomFieldValue, ...] | None = _phi(converter=_custom_values)
+
+    def __attrs_post_init__(self) -> None:
+        if self.status not in _OPPORTUNITY_STATUSES:
+            raise ConfigurationError("OpportunityInput.status must be open|won|lost|abandoned")
+        if self.monetary_value is not None:
+            _number(self.monetary_value, "monetary_value")
+
+    def lookup(self) -> dict[str, str]:
+        return {"pipelineId": self.pipeline_id, "contactId": self.contact_id}
+
+
+def require_fields(present: Sequence[str], forbidden: Iterable[str], what: str) -> None:
+    bad = sorted(set(present) & set(forbidden))
+    if bad:
+        raise ConfigurationError(f"{what} does not accept {', '.join(bad)}")

@@ -1,0 +1,308 @@
+"""One rate limiter per HighLevel sub-account: a sliding-window guard with aiolimiter pacing in front.
+
+HighLevel counts requests per (app, location) in a sliding burst window (100 per 10 s) and per day
+(200,000). The guard keeps the send times of the last ``max_requests`` requests and admits a request only
+when fewer than the ceiling were sent in the last window (plus a small margin for the jitter between our
+send and the server's count). That alone proves the invariant "never more than the ceiling in any window".
+aiolimiter's leaky bucket runs in front of the guard with a small capacity, so requests leave evenly paced
+instead of in bursts of 100: a burst arriving a few ms late on the server's clock would straddle two windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+
+import anyio
+import attrs
+from aiolimiter import AsyncLimiter
+
+from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError
+
+__all__ = ["LimiterRegistry", "RateBudget", "RateLimiter", "default_registry"]
+
+_log = logging.getLogger("dentrix_highlevel.highlevel")
+
+_DAY_S = 86_400.0
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value <= 0:
+        raise ConfigurationError(f"RateBudget.{attribute.name} must be > 0")
+
+
+@attrs.frozen(kw_only=True)
+class RateBudget:
+    """A sub-account's request budget and how the limiter spends it.
+
+    ``max_requests`` per ``window_ms`` is HighLevel's burst limit; ``daily_max`` its daily cap. When the
+    daily remaining budget (ours or the server's ``X-RateLimit-Daily-Remaining``) falls to
+    ``daily_reserve`` the limiter raises :class:`DailyCapReachedError` so the engine can checkpoint.
+    ``margin_ms`` widens the window we enforce (default 1% of it) to absorb send-to-count jitter;
+    ``burst`` is the pacer's capacity (0 disables pacing). A 429 without ``Retry-After`` pauses all tasks
+    for ``backoff_429_s``, doubling per consecutive 429 up to ``max_backoff_429_s``.
+    """
+
+    max_requests: int = attrs.field(default=100, validator=_positive)
+    window_ms: int = attrs.field(default=10_000, validator=_positive)
+    daily_max: int = attrs.field(default=200_000, validator=_positive)
+    daily_reserve: int = 1_000
+    margin_ms: int | None = None
+    burst: int = 10
+    backoff_429_s: float = 1.0
+    max_backoff_429_s: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.daily_reserve < self.daily_max:
+            raise ConfigurationError("RateBudget.daily_reserve must be in [0, daily_max)")
+        if self.margin_ms is not None and self.margin_ms < 0:
+            raise ConfigurationError("RateBudget.margin_ms must be >= 0")
+        if not 0 <= self.burst <= self.max_requests:
+            raise ConfigurationError("RateBudget.burst must be in [0, max_requests]")
+        if self.backoff_429_s <= 0 or self.max_backoff_429_s < self.backoff_429_s:
+            raise ConfigurationError("RateBudget backoff must satisfy 0 < backoff_429_s <= max_backoff_429_s")
+
+    @property
+    def effective_margin_ms(self) -> int:
+        return self.window_ms // 100 if self.margin_ms is None else self.margin_ms
+
+
+class RateLimiter:
+    """Admits requests for one sub-account; shared by every task and client that writes to it.
+
+    ``acquire()`` returns the send time it booked (the limiter's clock); pass it back to ``observe()``
+    with the response's rate-limit headers so the limiter can compare its count with the server's.
+    ``clock`` and ``sleep`` are test seams (a fake clock and a sleep that advances it).
+    """
+
+    def __init__(
+        self,
+        budget: RateBudget | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        pace: bool = True,
+    ) -> None:
+        self.budget = budget or RateBudget()
+        self._clock = clock
+        self._sleep = sleep
+        self._pace = pace and self.budget.burst > 0
+        self._sends: list[float] = []  # sorted send times (and phantoms), newest last
+        self._ceiling = self.budget.max_requests
+        self._window_s = self.budget.window_ms / 1000.0
+        self._margin_s = self.budget.effective_margin_ms / 1000.0
+        self._paused_until = float("-inf")
+        self._consecutive_429 = 0
+        self._day_started: float | None = None
+        self._daily_sent = 0
+        self._server_daily_remaining: int | None = None
+        self._server_daily_seen_at = 0.0
+        self._lock: anyio.Lock | None = None
+        self._pacer: AsyncLimiter | None = None
+        self._pacer_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter(ceiling={self._ceiling}, window_ms={round(self._window_s * 1000)}, "
+            f"sent_in_window={self.sent_in_window()}, daily_sent={self._daily_sent})"
+        )
+
+    # -- what tests and progress output read --------------------------------------------------------
+    @property
+    def ceiling(self) -> int:
+        """Requests allowed per window now (the configured max, or lower when the server said so)."""
+        return self._ceiling
+
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    @property
+    def paused_until(self) -> float:
+        return self._paused_until
+
+    @property
+    def daily_sent(self) -> int:
+        return self._daily_sent
+
+    def sent_in_window(self, now: float | None = None) -> int:
+        now = self._clock() if now is None else now
+        start = now - self._window_s - self._margin_s
+        return len(self._sends) - bisect.bisect_right(self._sends, start)
+
+    # -- admission -----------------------------------------------------------------------------------
+    async def acquire(self) -> float:
+        """Wait until one request may be sent now, book it, and return its send time."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            if self._pace:
+                # Inside the lock the pacer sees one consumer, so it paces the queue, not a herd.
+                await self._pacer_for_loop().acquire()
+            while True:
+                now = self._clock()
+                self._check_daily(now)
+                wait = max(self._paused_until - now, self._window_wait(now))
+                if wait <= 0:
+                    break
+                await self._sleep(wait)
+            self._book(now)
+            return now
+
+    def _window_wait(self, now: float) -> float:
+        if len(self._sends) < self._ceiling:
+            return 0.0
+        # The ceiling-th newest send must have left the (margin-widened) window.
+        return self._sends[-self._ceiling] + self._window_s + self._margin_s - now
+
+    def _book(self, now: float) -> None:
+        self._sends.append(now)
+        self._prune(now)
+        if self._day_started is None or now - self._day_started >= _DAY_S:
+            self._day_started = now
+            self._daily_sent = 0
+        self._daily_sent += 1
+
+    def _prune(self, now: float) -> None:
+        start = now - self._window_s - self._margin_s
+        cut = bisect.bisect_right(self._sends, start)
+        keep_from = max(cut, len(self._sends) - self.budget.max_requests)
+        if keep_from > 0:
+            del self._sends[:keep_from]
+
+    def _pacer_for_loop(self) -> AsyncLimiter:
+        # aiolimiter binds to the running event loop; a process may run several loops one after another.
+        loop = asyncio.get_running_loop()
+        if self._pacer is None or self._pacer_loop is not loop:
+            burst = self.budget.burst
+            period = burst * (self._window_s + self._margin_s) / self.budget.max_requests
+            self._pacer = AsyncLimiter(burst, period)
+            self._pacer_loop = loop
+        return self._pacer
+
+    def _check_daily(self, now: float) -> None:
+        reserve = self.budget.daily_reserve
+        server = self._server_daily_remaining
+        if server is not None and now - self._server_daily_seen_at >= _DAY_S:
+            server = self._server_daily_remaining = None
+        own_remaining = self.budget.daily_max - self._daily_sent
+        if self._day_started is not None and now - self._day_started >= _DAY_S:
+            own_remaining = self.budget.daily_max
+        remaining = own_remaining if server is None else min(server, own_remaining)
+        if remaining <= reserve:
+            raise DailyCapReachedError(
+                f"daily request budget down to its reserve ({remaining} left, reserve {reserve})",
+                remaining=remaining,
+            )
+
+    def reset_daily(self) -> None:
+        """Forget the daily count (call after HighLevel's daily reset, before resuming)."""
+        self._day_started = None
+        self._daily_sent = 0
+        self._server_daily_remaining = None
+
+    # -- feedback from responses ---------------------------------------------------------------------
+    def observe(self, sent_at: float, headers: Mapping[str, str], *, status_code: int) -> None:
+        """Adapt to one response's ``X-RateLimit-*`` headers (a stricter server always wins)."""
+        now = self._clock()
+        server_max = _int_header(headers, "x-ratelimit-max")
+        remaining = _int_header(headers, "x-ratelimit-remaining")
+        interval_ms = _int_header(headers, "x-ratelimit-interval-milliseconds")
+        daily_remaining = _int_header(headers, "x-ratelimit-daily-remaining")
+        if interval_ms is not None and interval_ms / 1000.0 > self._window_s:
+            self._window_s = interval_ms / 1000.0
+        if server_max is not None and 0 < server_max < self._ceiling:
+            _log.debug("rate ceiling lowered from %d to %d by the server", self._ceiling, server_max)
+            self._ceiling = server_max
+        if server_max is not None and remaining is not None:
+            self._reconcile(sent_at, server_count=server_max - remaining)
+        if daily_remaining is not None:
+            self._server_daily_remaining = daily_remaining
+            self._server_daily_seen_at = now
+        if 200 <= status_code < 300:
+            self._consecutive_429 = 0
+
+    def _reconcile(self, sent_at: float, *, server_count: int) -> None:
+        # Compare at the request's own send time: sends booked after it were not counted by the server.
+        start = sent_at - self._window_s
+        ours = bisect.bisect_right(self._sends, sent_at) - bisect.bisect_right(self._sends, start)
+        extra = min(server_count - ours, self.budget.max_requests)
+        if extra > 0:
+            # Someone else spends this budget too (another process, the server's own view): count the
+            # difference as phantom sends at that time so the window fills up as the server sees it.
+            for _ in range(extra):
+                bisect.insort(self._sends, sent_at)
+            self._prune(self._clock())
+
+    def on_429(self, retry_after_s: float | None) -> float:
+        """Pause every task of this sub-account; returns the pause in seconds."""
+        self._consecutive_429 += 1
+        if retry_after_s is None or retry_after_s <= 0:
+            pause = min(
+                self.budget.backoff_429_s * 2 ** (self._consecutive_429 - 1), self.budget.max_backoff_429_s
+            )
+        else:
+            pause = retry_after_s
+        self.pause(pause)
+        return pause
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+_Key = tuple[str, str]
+
+
+class LimiterRegistry:
+    """Hands out one :class:`RateLimiter` per (base URL, location) while someone holds it.
+
+    The process-wide registry is :func:`default_registry`; tests pass a fresh ``LimiterRegistry()`` to
+    the client instead of reaching into module state.
+    """
+
+    def __init__(self) -> None:
+        self._limiters: weakref.WeakValueDictionary[_Key, RateLimiter] = weakref.WeakValueDictionary()
+        self._guard = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LimiterRegistry(limiters={len(self._limiters)})"
+
+    def get(self, base_url: str, location_id: str, budget: RateBudget | None = None) -> RateLimiter:
+        key = (base_url.rstrip("/").lower(), location_id)
+        with self._guard:
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                limiter = RateLimiter(budget)
+                self._limiters[key] = limiter
+            elif budget is not None and budget != limiter.budget:
+                raise ConfigurationError(
+                    f"location {location_id} already has a limiter with a different RateBudget; "
+                    "every client of one sub-account must share one budget"
+                )
+            return limiter
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+
+_DEFAULT_REGISTRY = LimiterRegistry()
+
+
+def default_registry() -> LimiterRegistry:
+    """The registry every client uses unless given another."""
+    return _DEFAULT_REGISTRY

@@ -1,0 +1,976 @@
+"""The default ledger: one SQLite file in the migration's work directory.
+
+Durability choices, and why:
+
+* ``journal_mode=WAL`` so a reader (a report, ``reconcile``) never blocks the run, and a commit is one
+  append to the WAL instead of a rollback journal dance.
+* ``synchronous=FULL``: in WAL mode NORMAL is already crash-safe against a killed *process* (the WAL is in
+  the OS cache), but after a power cut or kernel panic it may lose the last commits. The last commit can
+  be the intent written before a create; losing it would let a resume create a second contact. FULL costs
+  one fsync per commit, a few milliseconds, against HighLevel's ~100 ms per request budget.
+* Every write is one short ``BEGIN IMMEDIATE`` ... ``COMMIT``; nothing is held open across a request, so a
+  kill -9 at any instant leaves the file at a commit boundary.
+* ``foreign_keys=ON``: every row names a run that exists; an intent's settlement names an intent.
+* One connection per ledger, guarded by a lock, ``check_same_thread=False``: the async engine calls the
+  methods from anyio worker threads (``anyio.to_thread.run_sync``), one at a time.
+
+Identity: the file carries ``PRAGMA application_id`` (``DHLG``) and ``user_version`` (the format), and a
+``meta`` table with the format version, migration id, location id and source fingerprint. A new ledger is
+built in a temporary file and renamed into place, so the path only ever holds a fully stamped ledger.
+Anything else at the path (not SQLite, not ours, newer format, another migration/location/source, or
+failing ``PRAGMA quick_check``) is refused with ``LedgerError``: a ledger we cannot trust would make a
+resume create duplicates or a rollback delete the wrong objects.
+
+Files: the directory is made 0o700 and the file 0o600 before any data is written (SQLite gives its -wal and
+-shm files the database file's mode). Pre-images hold patient values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dentrix_highlevel._errors import ConfigurationError, LedgerError
+from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._ledger import (
+    ApprovedPlan,
+    CreatedObject,
+    LedgerIdentity,
+    LedgerRecord,
+    PendingIntent,
+    PreImage,
+    Run,
+    RunMode,
+    RunStatus,
+    SourceHash,
+    Watermark,
+    check_aware,
+    check_key,
+    check_kind,
+    check_reason,
+)
+
+__all__ = ["LEDGER_FILENAME", "LEDGER_FORMAT_VERSION", "SqliteLedger"]
+
+LEDGER_FILENAME = "ledger.sqlite3"
+LEDGER_FORMAT_VERSION = 1
+# "DHLG" as a big-endian 32-bit integer: `file` and sqlite3 show it, and no other tool uses it.
+APPLICATION_ID = 0x44484C47
+_BUSY_TIMEOUT_MS = 10_000
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_SCHEMA = f"""
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    mode TEXT NOT NULL CHECK (mode IN ({", ".join(repr(m.value) for m in RunMode)})),
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s.value) for s in RunStatus)})),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    phase TEXT,
+    cursor TEXT,
+    checkpoint_at TEXT
+);
+
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    destination_id TEXT,
+    content_hash TEXT,
+    action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a.value) for a in RecordAction)})),
+    outcome TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(o.value) for o in RecordOutcome)})),
+    reason TEXT,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    first_recorded_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (kind, source_key)
+);
+CREATE INDEX records_by_destination ON records (kind, destination_id) WHERE destination_id IS NOT NULL;
+
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    kind TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    destination_id TEXT,
+    action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a.value) for a in RecordAction)})),
+    outcome TEXT NOT NULL CHECK (outcome IN ({", ".join(repr(o.value) for o in RecordOutcome)})),
+    reason TEXT,
+    at TEXT NOT NULL,
+    UNIQUE (run_id, kind, source_key)
+);
+
+CREATE TABLE intents (
+    intent_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    kind TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    parent_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'abandoned')),
+    destination_id TEXT,
+    created INTEGER CHECK (created IN (0, 1)),
+    reason TEXT,
+    begun_at TEXT NOT NULL,
+    settled_at TEXT,
+    -- Lookup values (e-mail, phone, source id) put on the object to find it again: may be PHI.
+    payload_lookup_json TEXT NOT NULL
+);
+CREATE INDEX intents_pending ON intents (intent_id) WHERE status = 'pending';
+CREATE INDEX intents_by_destination ON intents (kind, destination_id) WHERE destination_id IS NOT NULL;
+CREATE INDEX intents_by_source ON intents (kind, source_key);
+
+CREATE TABLE created_objects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    parent_id TEXT,
+    source_key TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    intent_id INTEGER REFERENCES intents (intent_id),
+    created_at TEXT NOT NULL,
+    rolled_back_at TEXT,
+    UNIQUE (kind, destination_id)
+);
+
+CREATE TABLE pre_images (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    saved_at TEXT NOT NULL,
+    restored_at TEXT,
+    -- The object as HighLevel returned it before our first change: patient values.
+    payload_json TEXT NOT NULL,
+    UNIQUE (kind, destination_id)
+);
+
+CREATE TABLE watermarks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    source_as_of TEXT NOT NULL,
+    taken_at TEXT NOT NULL
+);
+
+CREATE TABLE source_hashes (
+    kind TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    PRIMARY KEY (kind, source_key)
+) WITHOUT ROWID;
+"""
+
+# Columns allowed to hold patient values: everything else is ids, hashes, enums, times and reasons.
+PAYLOAD_COLUMNS: frozenset[tuple[str, str]] = frozenset(
+    {("intents", "payload_lookup_json"), ("pre_images", "payload_json")}
+)
+
+_META_KEYS = ("format_version", "migration_id", "location_id", "source_fingerprint", "created_at")
+
+# Within one run an action only gives way to a "newer" one that says more (see Ledger.record_result).
+_STICKY_SQL = (
+    "{t}.run_id = excluded.run_id AND ("
+    "({t}.action = 'created' AND excluded.action IN ('updated', 'unchanged')) OR "
+    "({t}.action = 'updated' AND excluded.action = 'unchanged'))"
+)
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _dt_or_none(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SqliteLedger:
+    """The SQLite ``Ledger``. Open it with ``SqliteLedger.open(workdir, identity=...)``; close it (or use
+    it as a context manager) when done."""
+
+    __slots__ = ("_clock", "_closed", "_conn", "_identity", "_lock", "_path")
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, identity: LedgerIdentity, clock: Clock) -> None:
+        # Use open() / open_existing(): they check the file before handing out a ledger.
+        self._conn = conn
+        self._path = path
+        self._identity = identity
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # Opening ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, workdir: Path | str, *, identity: LedgerIdentity, clock: Clock = _utc_now) -> SqliteLedger:
+        """Open the ledger in ``workdir`` (created 0o700 if missing), creating and stamping it if absent.
+
+        An existing ledger must carry exactly ``identity``; anything else raises ``LedgerError``.
+        """
+        directory = Path(workdir)
+        _ensure_private_dir(directory)
+        path = directory / LEDGER_FILENAME
+        if not path.exists():
+            _create_stamped(path, identity, clock())
+        ledger = cls._open_checked(path, clock)
+        if ledger.identity != identity:
+            found = ledger.identity
+            ledger.close()
+            mismatched = [
+                name
+                for name in ("migration_id", "location_id", "source_fingerprint")
+                if getattr(found, name) != getattr(identity, name)
+            ]
+            raise LedgerError(
+                f"the ledger at {path} belongs to another migration: "
+                + ", ".join(
+                    f"{n} is {getattr(found, n)!r}, expected {getattr(identity, n)!r}" for n in mismatched
+                )
+            )
+        return ledger
+
+    @classmethod
+    def open_existing(cls, workdir: Path | str, *, clock: Clock = _utc_now) -> SqliteLedger:
+        """Open the ledger already in ``workdir`` whatever migration it is (for reports); checks it all the
+        same. ``ledger.identity`` says whose it is."""
+        path = Path(workdir) / LEDGER_FILENAME
+        if not path.is_file():
+            raise LedgerError(f"no ledger at {path}")
+        return cls._open_checked(path, clock)
+
+    @classmethod
+    def _open_checked(cls, path: Path, clock: Clock) -> SqliteLedger:
+        _check_header(path)
+        conn = _connect(path)
+        try:
+            identity = _verify(conn, path)
+            _configure(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(
+                f"the ledger at {path} is unreadable or corrupt ({exc.__class__.__name__})"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, identity, clock)
+
+    @property
+    def identity(self) -> LedgerIdentity:
+        return self._identity
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> SqliteLedger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteLedger(path={str(self._path)!r}, migration_id={self._identity.migration_id!r})"
+
+    @contextlib.contextmanager
+    def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock. Writes take the write lock up front (IMMEDIATE) so they never
+        fail half-way on a busy upgrade."""
+        with self._lock:
+            if self._closed:
+                raise LedgerError(f"the ledger at {self._path} is closed")
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            else:
+                conn.commit()
+
+    def _now(self) -> str:
+        return _ts(check_aware(self._clock(), "the ledger clock's time"))
+
+    # Runs ------------------------------------------------------------------------------------------------
+
+    def begin_run(self, mode: RunMode, *, run_id: str | None = None) -> Run:
+        mode = RunMode(mode)
+        now = self._now()
+        if run_id is None:
+            stamp = now[:19].replace("-", "").replace(":", "")
+            run_id = f"{mode.value}-{stamp}Z-{secrets.token_hex(4)}"
+        check_key(run_id, "run_id")
+        with self._tx(write=True) as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO runs (run_id, mode, status, started_at) VALUES (?, ?, 'running', ?)",
+                    (run_id, mode.value, now),
+                )
+            except sqlite3.IntegrityError:
+                raise LedgerError(f"run {run_id!r} already exists in the ledger") from None
+            return self._run_row(conn, run_id)
+
+    def finish_run(self, run_id: str, *, status: RunStatus) -> Run:
+        status = RunStatus(status)
+        if status is RunStatus.RUNNING:
+            raise ConfigurationError("finish_run needs a final status, not 'running'")
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+                (status.value, self._now(), run_id),
+            )
+            return self._run_row(conn, run_id)
+
+    def run(self, run_id: str) -> Run | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _run_from(row)
+
+    def runs(self) -> list[Run]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
+        return [_run_from(row) for row in rows]
+
+    def save_checkpoint(self, run_id: str, *, phase: str, cursor: str | None) -> None:
+        check_key(phase, "phase")
+        if cursor is not None:
+            check_key(cursor, "cursor")
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "UPDATE runs SET phase = ?, cursor = ?, checkpoint_at = ? WHERE run_id = ?",
+                (phase, cursor, self._now(), run_id),
+            )
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise LedgerError(f"run {run_id!r} is not in the ledger (begin_run first)")
+
+    def _run_row(self, conn: sqlite3.Connection, run_id: str) -> Run:
+        return _run_from(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
+
+    # Records and audit -----------------------------------------------------------------------------------
+
+    def record_result(
+        self,
+        run_id: str,
+        kind: str,
+        source_key: str,
+        *,
+        action: RecordAction,
+        outcome: RecordOutcome,
+        destination_id: str | None = None,
+        content_hash: str | None = None,
+        reason: str | None = None,
+    ) -> LedgerRecord:
+        check_kind(kind)
+        check_key(source_key, "source_key")
+        action = RecordAction(action)
+        outcome = RecordOutcome(outcome)
+        if outcome not in ALLOWED_OUTCOMES[action]:
+            raise ConfigurationError(f"outcome {outcome.value!r} cannot go with action {action.value!r}")
+        if destination_id is not None:
+            check_key(destination_id, "destination_id")
+        elif outcome is not RecordOutcome.NOT_APPLIED:
+            raise ConfigurationError(f"a record {outcome.value} in HighLevel needs its destination_id")
+        if content_hash is not None:
+            check_key(content_hash, "content_hash")
+        check_reason(reason)
+        now = self._now()
+        params = {
+            "run_id": run_id,
+            "kind": kind,
+            "source_key": source_key,
+            "destination_id": destination_id,
+            "content_hash": content_hash,
+            "action": action.value,
+            "outcome": outcome.value,
+            "reason": reason,
+            "now": now,
+        }
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            sticky = _STICKY_SQL.format(t="records")
+            # A failed or skipped retry must not forget where the object is or what it last held.
+            conn.execute(
+                f"""
+                INSERT INTO records (kind, source_key, destination_id, content_hash, action, outcome, reason,
+                                     run_id, first_recorded_at, updated_at)
+                VALUES (:kind, :source_key, :destination_id, :content_hash, :action, :outcome, :reason,
+                        :run_id, :now, :now)
+                ON CONFLICT (kind, source_key) DO UPDATE SET
+                    destination_id = coalesce(excluded.destination_id, records.destination_id),
+                    content_hash = coalesce(excluded.content_hash, records.content_hash),
+                    action = CASE WHEN {sticky} THEN records.action ELSE excluded.action END,
+                    outcome = CASE WHEN {sticky} THEN records.outcome ELSE excluded.outcome END,
+                    reason = CASE WHEN {sticky} THEN records.reason ELSE excluded.reason END,
+                    run_id = excluded.run_id,
+                    updated_at = excluded.updated_at
+                """,  # noqa: S608 - the interpolated text is our own constant, values are bound
+                params,
+            )
+            sticky = _STICKY_SQL.format(t="audit")
+            conn.execute(
+                f"""
+                INSERT INTO audit (run_id, kind, source_key, destination_id, action, outcome, reason, at)
+                VALUES (:run_id, :kind, :source_key, :destination_id, :action, :outcome, :reason, :now)
+                ON CONFLICT (run_id, kind, source_key) DO UPDATE SET
+                    destination_id = coalesce(excluded.destination_id, audit.destination_id),
+                    action = CASE WHEN {sticky} THEN audit.action ELSE excluded.action END,
+                    outcome = CASE WHEN {sticky} THEN audit.outcome ELSE excluded.outcome END,
+                    reason = CASE WHEN {sticky} THEN audit.reason ELSE excluded.reason END,
+                    at = excluded.at
+                """,  # noqa: S608 - as above
+                params,
+            )
+            row = conn.execute(
+                "SELECT * FROM records WHERE kind = ? AND source_key = ?", (kind, source_key)
+            ).fetchone()
+        return _record_from(row)
+
+    def record(self, kind: str, source_key: str) -> LedgerRecord | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT * FROM records WHERE kind = ? AND source_key = ?", (kind, source_key)
+            ).fetchone()
+        return None if row is None else _record_from(row)
+
+    def records(self, kind: str | None = None) -> list[LedgerRecord]:
+        with self._tx(write=False) as conn:
+            if kind is None:
+                rows = conn.execute("SELECT * FROM records ORDER BY kind, source_key").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM records WHERE kind = ? ORDER BY source_key", (kind,)
+                ).fetchall()
+        return [_record_from(row) for row in rows]
+
+    def destination_of(self, kind: str, source_key: str) -> str | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT destination_id FROM records WHERE kind = ? AND source_key = ? "
+                "AND destination_id IS NOT NULL",
+                (kind, source_key),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT destination_id FROM intents WHERE kind = ? AND source_key = ? "
+                    "AND status = 'completed' ORDER BY intent_id DESC LIMIT 1",
+                    (kind, source_key),
+                ).fetchone()
+        return None if row is None else str(row["destination_id"])
+
+    def owner_of(self, kind: str, destination_id: str) -> str | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT source_key FROM records WHERE kind = ? AND destination_id = ? "
+                "ORDER BY first_recorded_at LIMIT 1",
+                (kind, destination_id),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT source_key FROM intents WHERE kind = ? AND destination_id = ? "
+                    "AND status = 'completed' ORDER BY intent_id LIMIT 1",
+                    (kind, destination_id),
+                ).fetchone()
+        return None if row is None else str(row["source_key"])
+
+    def audit_rows(self, *, run_id: str | None = None) -> list[AuditRow]:
+        with self._tx(write=False) as conn:
+            if run_id is None:
+                rows = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+            else:
+                rows = conn.execute("SELECT * FROM audit WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        return [
+            AuditRow(
+                run_id=row["run_id"],
+                kind=row["kind"],
+                source_key=row["source_key"],
+                destination_id=row["destination_id"],
+                action=RecordAction(row["action"]),
+                outcome=RecordOutcome(row["outcome"]),
+                reason=row["reason"],
+                at=_dt(row["at"]),
+            )
+            for row in rows
+        ]
+
+    # Intents ---------------------------------------------------------------------------------------------
+
+    def begin_intent(
+        self,
+        kind: str,
+        source_key: str,
+        operation: str,
+        lookup_keys: Mapping[str, str],
+        *,
+        run_id: str,
+        parent_id: str | None = None,
+    ) -> int:
+        check_kind(kind)
+        check_key(source_key, "source_key")
+        check_key(operation, "operation")
+        if parent_id is not None:
+            check_key(parent_id, "parent_id")
+        lookup = dict(lookup_keys)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in lookup.items()):
+            raise ConfigurationError("lookup_keys must map names to strings")
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            cursor = conn.execute(
+                "INSERT INTO intents (run_id, kind, source_key, operation, parent_id, status, begun_at, "
+                "payload_lookup_json) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                (run_id, kind, source_key, operation, parent_id, self._now(), _json(lookup)),
+            )
+            intent_id = cursor.lastrowid
+        assert intent_id is not None  # an INSERT into a rowid table always sets it
+        return intent_id
+
+    def complete_intent(self, intent_id: int, *, destination_id: str, created: bool) -> None:
+        check_key(destination_id, "destination_id")
+        with self._tx(write=True) as conn:
+            row = self._intent_row(conn, intent_id)
+            if row["status"] == "completed":
+                if row["destination_id"] == destination_id and bool(row["created"]) == created:
+                    return
+                raise LedgerError(f"intent {intent_id} is already completed with another result")
+            if row["status"] == "abandoned":
+                raise LedgerError(f"intent {intent_id} was abandoned; begin a new intent to create again")
+            now = self._now()
+            conn.execute(
+                "UPDATE intents SET status = 'completed', destination_id = ?, created = ?, settled_at = ? "
+                "WHERE intent_id = ?",
+                (destination_id, int(created), now, intent_id),
+            )
+            if created:
+                # OR IGNORE: one object reported created twice (a resumed lookup finding it) is one object.
+                conn.execute(
+                    "INSERT OR IGNORE INTO created_objects (kind, destination_id, parent_id, source_key, "
+                    "run_id, intent_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row["kind"],
+                        destination_id,
+                        row["parent_id"],
+                        row["source_key"],
+                        row["run_id"],
+                        intent_id,
+                        now,
+                    ),
+                )
+
+    def abandon_intent(self, intent_id: int, *, reason: str) -> None:
+        check_reason(reason)
+        with self._tx(write=True) as conn:
+            row = self._intent_row(conn, intent_id)
+            if row["status"] == "abandoned":
+                return
+            if row["status"] == "completed":
+                raise LedgerError(f"intent {intent_id} is completed; it cannot be abandoned")
+            conn.execute(
+                "UPDATE intents SET status = 'abandoned', reason = ?, settled_at = ? WHERE intent_id = ?",
+                (reason, self._now(), intent_id),
+            )
+
+    def pending_intents(self) -> list[PendingIntent]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT * FROM intents WHERE status = 'pending' ORDER BY intent_id"
+            ).fetchall()
+        return [
+            PendingIntent(
+                intent_id=row["intent_id"],
+                run_id=row["run_id"],
+                kind=row["kind"],
+                source_key=row["source_key"],
+                operation=row["operation"],
+                parent_id=row["parent_id"],
+                lookup=json.loads(row["payload_lookup_json"]),
+                begun_at=_dt(row["begun_at"]),
+            )
+            for row in rows
+        ]
+
+    def _intent_row(self, conn: sqlite3.Connection, intent_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM intents WHERE intent_id = ?", (intent_id,)
+        ).fetchone()
+        if row is None:
+            raise LedgerError(f"intent {intent_id} is not in the ledger")
+        return row
+
+    # Rollback material -----------------------------------------------------------------------------------
+
+    def save_pre_image(self, kind: str, destination_id: str, pre_image: object, *, run_id: str) -> bool:
+        check_kind(kind)
+        check_key(destination_id, "destination_id")
+        try:
+            payload = _json(pre_image)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"the pre-image of {kind} {destination_id} is not JSON-serialisable"
+            ) from exc
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            ours = conn.execute(
+                "SELECT 1 FROM created_objects WHERE kind = ? AND destination_id = ?", (kind, destination_id)
+            ).fetchone()
+            if ours is not None:
+                return False
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO pre_images (kind, destination_id, run_id, saved_at, payload_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (kind, destination_id, run_id, self._now(), payload),
+            )
+            return cursor.rowcount == 1
+
+    def pre_images(self, *, include_restored: bool = False) -> list[PreImage]:
+        where = "" if include_restored else "WHERE restored_at IS NULL "
+        with self._tx(write=False) as conn:
+            rows = conn.execute(f"SELECT * FROM pre_images {where}ORDER BY seq DESC").fetchall()  # noqa: S608
+        return [
+            PreImage(
+                seq=row["seq"],
+                kind=row["kind"],
+                destination_id=row["destination_id"],
+                run_id=row["run_id"],
+                saved_at=_dt(row["saved_at"]),
+                restored_at=_dt_or_none(row["restored_at"]),
+                payload=json.loads(row["payload_json"]),
+            )
+            for row in rows
+        ]
+
+    def mark_restored(self, kind: str, destination_id: str) -> None:
+        with self._tx(write=True) as conn:
+            cursor = conn.execute(
+                "UPDATE pre_images SET restored_at = coalesce(restored_at, ?) "
+                "WHERE kind = ? AND destination_id = ?",
+                (self._now(), kind, destination_id),
+            )
+            if cursor.rowcount == 0:
+                raise LedgerError(f"no pre-image of {kind} {destination_id} in the ledger")
+
+    def created_objects(self, *, include_rolled_back: bool = False) -> list[CreatedObject]:
+        where = "" if include_rolled_back else "WHERE rolled_back_at IS NULL "
+        with self._tx(write=False) as conn:
+            rows = conn.execute(f"SELECT * FROM created_objects {where}ORDER BY seq DESC").fetchall()  # noqa: S608
+        return [
+            CreatedObject(
+                seq=row["seq"],
+                kind=row["kind"],
+                destination_id=row["destination_id"],
+                parent_id=row["parent_id"],
+                source_key=row["source_key"],
+                run_id=row["run_id"],
+                created_at=_dt(row["created_at"]),
+                rolled_back_at=_dt_or_none(row["rolled_back_at"]),
+            )
+            for row in rows
+        ]
+
+    def mark_rolled_back(self, kind: str, destination_id: str) -> None:
+        with self._tx(write=True) as conn:
+            cursor = conn.execute(
+                "UPDATE created_objects SET rolled_back_at = coalesce(rolled_back_at, ?) "
+                "WHERE kind = ? AND destination_id = ?",
+                (self._now(), kind, destination_id),
+            )
+            if cursor.rowcount == 0:
+                raise LedgerError(f"{kind} {destination_id} is not an object this migration created")
+
+    # Watermark -------------------------------------------------------------------------------------------
+
+    def set_watermark(
+        self,
+        *,
+        run_id: str,
+        source_as_of: datetime,
+        hashes: Iterable[SourceHash] = (),
+        removed: Iterable[tuple[str, str]] = (),
+    ) -> Watermark:
+        check_aware(source_as_of, "source_as_of")
+        upserts = [
+            (check_kind(h.kind), check_key(h.source_key, "source_key"), h.source_hash, run_id) for h in hashes
+        ]
+        deletes = list(removed)
+        now = self._now()
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "INSERT INTO source_hashes (kind, source_key, source_hash, run_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, source_key) DO UPDATE SET source_hash = excluded.source_hash, "
+                "run_id = excluded.run_id",
+                upserts,
+            )
+            conn.executemany("DELETE FROM source_hashes WHERE kind = ? AND source_key = ?", deletes)
+            conn.execute(
+                "INSERT INTO watermarks (run_id, source_as_of, taken_at) VALUES (?, ?, ?)",
+                (run_id, _ts(source_as_of), now),
+            )
+        return Watermark(source_as_of=_dt(_ts(source_as_of)), taken_at=_dt(now), run_id=run_id)
+
+    def watermark(self) -> Watermark | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT * FROM watermarks ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        return Watermark(
+            source_as_of=_dt(row["source_as_of"]), taken_at=_dt(row["taken_at"]), run_id=row["run_id"]
+        )
+
+    def source_hashes(self, kind: str) -> dict[str, str]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT source_key, source_hash FROM source_hashes WHERE kind = ?", (kind,)
+            ).fetchall()
+        return {row["source_key"]: row["source_hash"] for row in rows}
+
+    # Plan approval ---------------------------------------------------------------------------------------
+
+    def approve_plan(self, plan_hash: str, *, approved_by: str) -> ApprovedPlan:
+        check_key(plan_hash, "plan_hash")
+        check_key(approved_by, "approved_by")
+        now = self._now()
+        with self._tx(write=True) as conn:
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [("approved_plan_hash", plan_hash), ("approved_by", approved_by), ("approved_at", now)],
+            )
+        return ApprovedPlan(plan_hash=plan_hash, approved_by=approved_by, approved_at=_dt(now))
+
+    def approved_plan(self) -> ApprovedPlan | None:
+        with self._tx(write=False) as conn:
+            meta = _read_meta(conn)
+        if "approved_plan_hash" not in meta:
+            return None
+        return ApprovedPlan(
+            plan_hash=meta["approved_plan_hash"],
+            approved_by=meta["approved_by"],
+            approved_at=_dt(meta["approved_at"]),
+        )
+
+
+# Helpers -------------------------------------------------------------------------------------------------
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _ensure_private_dir(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkdir's mode is filtered by the umask and an existing directory keeps its mode: the work directory
+    # holds pre-images (patient values), so it is tightened to owner-only either way.
+    if directory.stat().st_mode & 0o077:
+        directory.chmod(0o700)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we write BEGIN/COMMIT ourselves, so nothing is left open between calls.
+    # "file:...?mode=rw" never creates a file: a path that vanished is an error, not a new empty ledger.
+    uri = path.resolve().as_uri() + "?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open the ledger at {path} ({exc.__class__.__name__})") from exc
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise LedgerError(f"the ledger's file system does not support WAL mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # The schema is ours; a planted trigger or view calling functions must not run with our connection.
+    conn.execute("PRAGMA trusted_schema = OFF")
+
+
+def _create_stamped(path: Path, identity: LedgerIdentity, now: datetime) -> None:
+    """Build and stamp a new ledger next to ``path`` and rename it in: the path never holds half a ledger."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        conn = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {LEDGER_FORMAT_VERSION}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_sql(_SCHEMA):
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("format_version", str(LEDGER_FORMAT_VERSION)),
+                    ("migration_id", identity.migration_id),
+                    ("location_id", identity.location_id),
+                    ("source_fingerprint", identity.source_fingerprint),
+                    ("created_at", _ts(check_aware(now, "the ledger clock's time"))),
+                ],
+            )
+            conn.execute("COMMIT")
+        finally:
+            # Closing the last connection checkpoints the WAL into the file and removes -wal/-shm.
+            conn.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            # link + unlink instead of rename: if another process stamped the path first, we keep theirs
+            # and check it like any existing ledger rather than silently replacing it.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            # A file system without hard links: rename, still never over an existing ledger.
+            if not path.exists():
+                os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):
+            Path(tmp_name + suffix).unlink(missing_ok=True)
+
+
+def _split_sql(script: str) -> list[str]:
+    # executescript() would COMMIT our transaction first; the schema has no ';' inside statements.
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_header(path: Path) -> None:
+    # Before SQLite sees it: an empty or non-SQLite file would otherwise be taken for a new, empty database
+    # or give a vague "file is not a database".
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise LedgerError(f"cannot read the ledger at {path} ({exc.__class__.__name__})") from exc
+    if head != _SQLITE_MAGIC:
+        raise LedgerError(f"{path} is not a dentrix-highlevel ledger (not an SQLite database file)")
+
+
+def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return {row["key"]: row["value"] for row in conn.execute("SELECT key, value FROM meta")}
+
+
+def _verify(conn: sqlite3.Connection, path: Path) -> LedgerIdentity:
+    """Refuse anything we did not write, cannot read, or that is damaged. Raises LedgerError."""
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if application_id != APPLICATION_ID:
+        raise LedgerError(
+            f"{path} is not a dentrix-highlevel ledger (SQLite application_id {application_id:#x})"
+        )
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > LEDGER_FORMAT_VERSION:
+        raise LedgerError(
+            f"the ledger at {path} has format version {version}, newer than this dentrix-highlevel "
+            f"understands ({LEDGER_FORMAT_VERSION}): upgrade dentrix-highlevel to continue this migration"
+        )
+    if version != LEDGER_FORMAT_VERSION:
+        raise LedgerError(f"the ledger at {path} has unknown format version {version}")
+    problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise LedgerError(
+            f"the ledger at {path} is corrupt (quick_check reported {len(problems)} problem(s)); "
+            "restore it from a backup rather than resuming with it"
+        )
+    try:
+        meta = _read_meta(conn)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"the ledger at {path} has no readable meta table") from exc
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:
+        raise LedgerError(f"the ledger at {path} is incomplete: meta lacks {', '.join(missing)}")
+    if meta["format_version"] != str(version):
+        raise LedgerError(
+            f"the ledger at {path} is inconsistent: meta says format {meta['format_version']}, "
+            f"the file header says {version}"
+        )
+    try:
+        return LedgerIdentity(
+            migration_id=meta["migration_id"],
+            location_id=meta["location_id"],
+            source_fingerprint=meta["source_fingerprint"],
+        )
+    except ConfigurationError as exc:
+        raise LedgerError(f"the ledger at {path} has an invalid identity in its meta table") from exc
+
+
+def _run_from(row: Any) -> Run:
+    return Run(
+        run_id=row["run_id"],
+        mode=RunMode(row["mode"]),
+        status=RunStatus(row["status"]),
+        started_at=_dt(row["started_at"]),
+        finished_at=_dt_or_none(row["finished_at"]),
+        phase=row["phase"],
+        cursor=row["cursor"],
+        checkpoint_at=_dt_or_none(row["checkpoint_at"]),
+    )
+
+
+def _record_from(row: Any) -> LedgerRecord:
+    return LedgerRecord(
+        kind=row["kind"],
+        source_key=row["source_key"],
+        destination_id=row["destination_id"],
+        content_hash=row["content_hash"],
+        action=RecordAction(row["action"]),
+        outcome=RecordOutcome(row["outcome"]),
+        reason=row["reason"],
+        run_id=row["run_id"],
+        first_recorded_at=_dt(row["first_recorded_at"]),
+        updated_at=_dt(row["updated_at"]),
+    )

@@ -1,0 +1,127 @@
+"""OAuth 2.0 (API-NOTES §10): ``POST /oauth/token`` with authorization_code and refresh_token grants
+(each refresh rotates the refresh token), and the agency -> location exchange ``POST /oauth/locationToken``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Reply
+from dentrix_highlevel.sandbox._state import OAuthGrant, TokenInfo
+
+__all__ = ["ROUTES"]
+
+Json = dict[str, Any]
+
+_TOKEN_KEYS = {
+    "client_id",
+    "client_secret",
+    "grant_type",
+    "code",
+    "refresh_token",
+    "user_type",
+    "redirect_uri",
+}
+
+
+def _form(ctx: Ctx, allowed: set[str], required: tuple[str, ...]) -> dict[str, str]:
+    if ctx.form is None:
+        raise ApiError.unprocessable([f"{k} should not be empty" for k in required])
+    values = {k: v for k, v in ctx.form.items() if isinstance(v, str)}
+    problems = [f"property {k} should not exist" for k in values if k not in allowed]
+    problems += [f"{k} should not be empty" for k in required if not values.get(k)]
+    if problems:
+        raise ApiError.unprocessable(problems)
+    return values
+
+
+def _issue(ctx: Ctx, grant: OAuthGrant, scopes: frozenset[str]) -> Json:
+    """New access + refresh tokens for ``grant``; the refresh token is single-use."""
+    access = ctx.ids.token("oat-")
+    refresh = ctx.ids.token("ort-")
+    user_id = ctx.new_id()
+    ctx.state.tokens[access] = TokenInfo(
+        kind="oauth",
+        location_id=grant.location_id,
+        company_id=grant.company_id,
+        scopes=scopes,
+        expires_at_s=ctx.now_s + ctx.access_token_ttl_s,
+        client_id=grant.client_id,
+        user_id=user_id,
+    )
+    ctx.state.refresh_tokens[refresh] = grant
+    body: Json = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": int(ctx.access_token_ttl_s),
+        "refresh_token": refresh,
+        "scope": " ".join(sorted(scopes)),
+        "userType": grant.user_type,
+        "companyId": grant.company_id,
+        "userId": user_id,
+        "isBulkInstallation": False,
+    }
+    if grant.location_id is not None:
+        body["locationId"] = grant.location_id
+        body["approvedLocations"] = [grant.location_id]
+    return body
+
+
+def token(ctx: Ctx) -> Reply:
+    values = _form(ctx, _TOKEN_KEYS, ("client_id", "client_secret", "grant_type"))
+    app = ctx.state.oauth_apps.get(values["client_id"])
+    if app is None or app.client_secret != values["client_secret"]:
+        raise ApiError.unauthorized("Invalid client: client is invalid")
+    grant_type = values["grant_type"]
+    if grant_type == "authorization_code":
+        grant = ctx.state.auth_codes.pop(values.get("code", ""), None)
+        if grant is None or grant.client_id != app.client_id:
+            raise ApiError.bad_request("Invalid grant: authorization code is invalid", error="Bad Request")
+    elif grant_type == "refresh_token":
+        grant = ctx.state.refresh_tokens.pop(values.get("refresh_token", ""), None)
+        if grant is None or grant.client_id != app.client_id:
+            raise ApiError.bad_request("Invalid grant: refresh token is invalid", error="Bad Request")
+    else:
+        raise ApiError.unprocessable(
+            ["grant_type must be one of the following values: authorization_code, refresh_token"]
+        )
+    return Reply(200, _issue(ctx, grant, app.scopes))
+
+
+def location_token(ctx: Ctx) -> Reply:
+    """Agency token -> location token; the answer has no refresh_token (spec oauth)."""
+    values = _form(ctx, {"companyId", "locationId"}, ("companyId", "locationId"))
+    agency = ctx.token
+    if agency is None or agency.location_id is not None:
+        raise ApiError.unauthorized("This route is only for agency (Company) tokens")
+    loc = ctx.state.locations.get(values["locationId"])
+    if loc is None or values["companyId"] != agency.company_id or loc.company_id != agency.company_id:
+        raise ApiError.bad_request("Location not found for this company")
+    access = ctx.ids.token("olt-")
+    user_id = ctx.new_id()
+    ctx.state.tokens[access] = TokenInfo(
+        kind="location",
+        location_id=loc.location_id,
+        company_id=loc.company_id,
+        scopes=agency.scopes,
+        expires_at_s=ctx.now_s + ctx.access_token_ttl_s,
+        client_id=agency.client_id,
+        user_id=user_id,
+    )
+    body = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": int(ctx.access_token_ttl_s),
+        "scope": " ".join(sorted(agency.scopes)),
+        "locationId": loc.location_id,
+        "userId": user_id,
+    }
+    return Reply(200, body)
+
+
+ROUTES = [
+    ApiRoute(method="POST", path="/oauth/token", handler=token, scope=None, version=None, form=True),
+    ApiRoute(
+        method="POST", path="/oauth/locationToken", handler=location_token, scope="oauth.write", form=True
+    ),
+]

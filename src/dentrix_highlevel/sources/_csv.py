@@ -1,0 +1,206 @@
+"""A forgiving RFC-4180 reader that locates every row and never gives up on a file.
+
+The standard :mod:`csv` module would let one unclosed quote swallow the rest of a file into a single field,
+and it does not say on which physical line a row started. This reader works line by line: rows without a
+``"`` are split directly (the common, fast case); a row with quotes is gathered until its quoted fields
+close and then parsed strictly by :mod:`csv`. A row whose quotes never close (or close badly) is reported as
+``broken_quoting`` on its first line and parsing resumes on the next physical line, so one stray quote costs
+one row, not the file. Every physical line ends up in exactly one :class:`CsvRow` or :class:`CsvReject` (or
+is blank), which the property tests check.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from dentrix_highlevel._errors import SourceFileError
+from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
+
+__all__ = ["CsvReject", "CsvRow", "CsvStream", "normalise_encoding", "sniff_encoding"]
+
+_BOM = codecs.BOM_UTF8
+# A quoted field longer than this many physical lines is taken as an unclosed quote (notes are a few KB).
+_MAX_RECORD_LINES = 2000
+_MAX_RECORD_CHARS = 2_000_000
+
+
+@attrs.frozen
+class CsvRow:
+    """One parsed row: ``line``..``end_line`` are its physical lines (1-based; the header is line 1)."""
+
+    line: int
+    end_line: int
+    cells: tuple[str, ...]
+
+
+@attrs.frozen
+class CsvReject:
+    """A row that could not be parsed; ``issue`` says why (``row_dropped`` is set)."""
+
+    line: int
+    end_line: int
+    issue: SourceIssue
+
+
+def normalise_encoding(name: str) -> str:
+    """Python's codec name for a declared encoding (``UTF8`` → ``utf-8``, ``windows-1252`` → ``cp1252``)."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError as exc:
+        raise SourceFileError(f"unknown encoding declared: {name!r}") from exc
+    return info.name
+
+
+def sniff_encoding(head: bytes) -> str:
+    """``utf-8-sig`` with a BOM, ``utf-8`` when the head decodes as UTF-8, else Windows-1252."""
+    if head.startswith(_BOM):
+        return "utf-8-sig"
+    # The head may end in the middle of a multi-byte character: only judge complete lines.
+    cut = head.rfind(b"\n")
+    sample = head if cut < 0 else head[: cut + 1]
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _ends_in_quote(text: str, in_quote: bool) -> bool:
+    """Whether ``text`` (one physical line) leaves a quoted field open, starting in state ``in_quote``.
+
+    A ``"`` opens a quoted field only at the start of a field; elsewhere it is literal (as :mod:`csv` reads
+    it). Inside a quoted field ``""`` is an escaped quote and a lone ``"`` closes the field.
+    """
+    pos = text.find('"')
+    while pos >= 0:
+        if in_quote:
+            if text.startswith('""', pos):
+                pos = text.find('"', pos + 2)
+                continue
+            in_quote = False
+        elif pos == 0 or text[pos - 1] == ",":
+            in_quote = True
+        pos = text.find('"', pos + 1)
+    return in_quote
+
+
+class CsvStream:
+    """Rows of one CSV file, read from its raw lines (bytes) in the given encoding.
+
+    Iterating yields :class:`CsvRow` (cell count equals the header's), :class:`CsvReject` and, for kept rows
+    whose bytes were not valid in the encoding, a :class:`SourceIssue` (``invalid_bytes``) just before the
+    row. ``header`` holds the trimmed header names.
+    """
+
+    def __init__(self, raw_lines: Iterable[bytes], *, file: str, encoding: str) -> None:
+        self._file = file
+        self._encoding = "utf-8" if encoding == "utf-8-sig" else encoding
+        self._source = iter(raw_lines)
+        self._line_no = 0
+        self._pending: deque[tuple[int, str, bool]] = deque()
+        first = self._next_line()
+        while first is not None and not first[1].strip():
+            first = self._next_line()
+        if first is None:
+            raise SourceFileError(f"{file} is empty (no header row)", file=file)
+        text = first[1]
+        if first[2]:
+            raise SourceFileError(f"{file}: the header row is not valid {self._encoding}", file=file)
+        try:
+            header = next(csv.reader([text], strict=True))
+        except (csv.Error, StopIteration) as exc:
+            raise SourceFileError(f"{file}: the header row cannot be parsed", file=file) from exc
+        self.header: tuple[str, ...] = tuple(h.strip() for h in header)
+        self.header_line = first[0]
+
+    def _next_line(self) -> tuple[int, str, bool] | None:
+        """The next physical line: (number, text without line end, had invalid bytes)."""
+        if self._pending:
+            return self._pending.popleft()
+        raw = next(self._source, None)
+        if raw is None:
+            return None
+        self._line_no += 1
+        if self._line_no == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        raw = raw.rstrip(b"\r\n")
+        try:
+            return self._line_no, raw.decode(self._encoding), False
+        except UnicodeDecodeError:
+            return self._line_no, raw.decode(self._encoding, errors="replace"), True
+
+    def _reject(self, line: int, end_line: int, code: IssueCode, message: str) -> CsvReject:
+        issue = SourceIssue(
+            file=self._file, line=line, column=None, code=code, message=message, row_dropped=True
+        )
+        return CsvReject(line, end_line, issue)
+
+    def __iter__(self) -> Iterator[CsvRow | CsvReject | SourceIssue]:
+        ncols = len(self.header)
+        while True:
+            first = self._next_line()
+            if first is None:
+                return
+            line, text, bad = first
+            if not text.strip():
+                continue
+            if '"' not in text:
+                cells = text.split(",")
+                if len(cells) != ncols:
+                    yield self._column_count(line, line, len(cells), ncols)
+                    continue
+                if bad:
+                    yield self._bad_bytes(line, cells)
+                yield CsvRow(line, line, tuple(cells))
+                continue
+            buffer = [first]
+            chars = len(text)
+            open_quote = _ends_in_quote(text, False)
+            while open_quote and len(buffer) < _MAX_RECORD_LINES and chars < _MAX_RECORD_CHARS:
+                nxt = self._next_line()
+                if nxt is None:
+                    break
+                buffer.append(nxt)
+                chars += len(nxt[1])
+                open_quote = _ends_in_quote(nxt[1], True)
+            parsed: list[list[str]] | None = None
+            if not open_quote:
+                try:
+                    parsed = list(csv.reader(["\n".join(b[1] for b in buffer)], strict=True))
+                except csv.Error:
+                    parsed = None
+            end = buffer[-1][0]
+            if parsed is None or len(parsed) != 1 or (len(parsed[0]) != ncols and len(buffer) > 1):
+                # Resume right after the first line: the lines we gathered may be good rows of their own.
+                self._pending.extendleft(reversed(buffer[1:]))
+                yield self._reject(
+                    line, line, IssueCode.BROKEN_QUOTING, "unclosed or misplaced quote; this line was skipped"
+                )
+                continue
+            cells = parsed[0]
+            if len(cells) != ncols:
+                yield self._column_count(line, end, len(cells), ncols)
+                continue
+            if any(b[2] for b in buffer):
+                yield self._bad_bytes(line, cells)
+            yield CsvRow(line, end, tuple(cells))
+
+    def _column_count(self, line: int, end: int, found: int, expected: int) -> CsvReject:
+        return self._reject(
+            line, end, IssueCode.COLUMN_COUNT, f"row has {found} cells, the header has {expected}"
+        )
+
+    def _bad_bytes(self, line: int, cells: list[str]) -> SourceIssue:
+        column = next((self.header[i] for i, c in enumerate(cells) if "\ufffd" in c), None)
+        return SourceIssue(
+            file=self._file,
+            line=line,
+            column=column,
+            code=IssueCode.INVALID_BYTES,
+            message=f"bytes not valid in {self._encoding} were replaced",
+        )
