@@ -6,7 +6,9 @@ Async tests run on anyio's asyncio backend only: aiolimiter is asyncio-only.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,32 @@ def openapi_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+# ---- HighLevel sandbox fixtures (imported lazily: only sandbox users pay for starlette) ------------------
+
+
+@pytest.fixture
+def sandbox() -> Any:
+    """A fresh in-memory HighLevel sandbox (documented limits, no faults, seed 0)."""
+    from dentrix_highlevel.sandbox import Sandbox
+
+    return Sandbox()
+
+
+@pytest.fixture
+def location(sandbox: Any) -> Any:
+    """A location on ``sandbox`` whose duplicate-contact setting is off; ``.token`` is its PIT."""
+    return sandbox.create_location(allow_duplicates=False)
+
+
+@pytest.fixture
+def sandbox_server() -> Iterator[Any]:
+    """A real uvicorn server on 127.0.0.1 (free port) serving a fresh sandbox with one location.
+
+    Attributes: ``.base_url``, ``.sandbox``, ``.location``.
+    """
+    from dentrix_highlevel.sandbox import SandboxServer
+
+    with SandboxServer() as server:
+        yield server

@@ -26,7 +26,9 @@ Out = RecordOutcome
 
 
 def test_sqlite_ledger_satisfies_the_protocol(ledger: SqliteLedger) -> None:
-    assert isinstance(ledger, Ledger)
+    as_protocol: Ledger = ledger  # mypy checks the signatures here; isinstance only checks the names
+    assert isinstance(as_protocol, Ledger)
+    assert as_protocol.identity == ledger.identity
 
 
 # Runs and checkpoints ----------------------------------------------------------------------------------
@@ -76,6 +78,21 @@ def test_checkpoint_is_replaced_and_survives_reopening(
     assert run is not None
     assert (run.phase, run.cursor) == ("appointments", "appointment:3")
     assert run.checkpoint_at is not None
+
+
+def test_a_stopped_or_crashed_run_resumes_under_its_own_id(ledger: SqliteLedger) -> None:
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    ledger.save_checkpoint("run-1", phase="patients", cursor="patient:41")
+    ledger.finish_run("run-1", status=RunStatus.STOPPED)  # daily cap
+    resumed = ledger.resume_run("run-1")
+    assert (resumed.status, resumed.finished_at) == (RunStatus.RUNNING, None)
+    assert (resumed.phase, resumed.cursor) == ("patients", "patient:41")
+    assert ledger.resume_run("run-1").status is RunStatus.RUNNING  # killed while running: resumable too
+    ledger.finish_run("run-1", status=RunStatus.COMPLETED)
+    with pytest.raises(LedgerError, match="completed"):
+        ledger.resume_run("run-1")
+    with pytest.raises(LedgerError, match="not in the ledger"):
+        ledger.resume_run("run-2")
 
 
 def test_writes_naming_an_unknown_run_are_refused(ledger: SqliteLedger) -> None:
@@ -352,6 +369,59 @@ def test_created_objects_come_newest_first_and_rollback_marks_are_idempotent(led
     assert len(ledger.created_objects(include_rolled_back=True)) == 6
     with pytest.raises(LedgerError, match="not an object this migration created"):
         ledger.mark_rolled_back("contact", "X1")
+
+
+def test_rollback_marks_forget_what_pointed_at_the_object(ledger: SqliteLedger) -> None:
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    intent = ledger.begin_intent("contact", "patient:1", "create", {}, run_id="run-1")
+    ledger.complete_intent(intent, destination_id="C1", created=True)
+    ledger.record_result(
+        "run-1",
+        "contact",
+        "patient:1",
+        action=A.CREATED,
+        outcome=Out.APPLIED,
+        destination_id="C1",
+        content_hash="h",
+    )
+    matched = ledger.begin_intent("contact", "patient:2", "upsert", {}, run_id="run-1")
+    ledger.complete_intent(matched, destination_id="X2", created=False)
+    ledger.save_pre_image("contact", "X2", {"id": "X2"}, run_id="run-1")
+    ledger.record_result(
+        "run-1",
+        "contact",
+        "patient:2",
+        action=A.UPDATED,
+        outcome=Out.APPLIED,
+        destination_id="X2",
+        content_hash="h",
+    )
+    ledger.begin_run(RunMode.ROLLBACK, run_id="rollback-1")
+    ledger.mark_rolled_back("contact", "C1")
+    ledger.mark_restored("contact", "X2")
+    # Nothing resolves to a deleted id or claims the restored object holds what we sent...
+    for key, destination in (("patient:1", "C1"), ("patient:2", "X2")):
+        assert ledger.record("contact", key) is None
+        assert ledger.destination_of("contact", key) is None
+        assert ledger.owner_of("contact", destination) is None
+    # ...and the audit log still tells what happened.
+    assert [(r.source_key, r.action) for r in ledger.audit_rows()] == [
+        ("patient:1", A.CREATED),
+        ("patient:2", A.UPDATED),
+    ]
+
+
+def test_migrating_a_restored_object_again_takes_a_fresh_pre_image(ledger: SqliteLedger) -> None:
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    assert ledger.save_pre_image("contact", "X1", {"v": 1}, run_id="run-1")
+    ledger.begin_run(RunMode.ROLLBACK, run_id="rollback-1")
+    ledger.mark_restored("contact", "X1")
+    assert ledger.pre_images() == []
+    ledger.begin_run(RunMode.RUN, run_id="run-2")
+    assert ledger.save_pre_image("contact", "X1", {"v": 2}, run_id="run-2") is True
+    assert ledger.save_pre_image("contact", "X1", {"v": 3}, run_id="run-2") is False
+    (image,) = ledger.pre_images()
+    assert (image.payload, image.run_id, image.restored_at) == ({"v": 2}, "run-2", None)
 
 
 def test_restored_pre_images_drop_out_of_the_list(ledger: SqliteLedger) -> None:

@@ -42,8 +42,31 @@ def test_new_ledger_is_private(workdir: Path, identity: LedgerIdentity) -> None:
             assert _mode(shm) == 0o600
     finally:
         os.umask(old_umask)
-    # Nothing else was left behind (no temporary stamping files).
-    assert sorted(p.name for p in workdir.iterdir()) == [LEDGER_FILENAME]
+    # Nothing else was left behind (no temporary stamping files); the lock file is private too.
+    assert sorted(p.name for p in workdir.iterdir()) == [LEDGER_FILENAME, LEDGER_FILENAME + ".lock"]
+    assert _mode(workdir / (LEDGER_FILENAME + ".lock")) == 0o600
+
+
+def test_one_writing_process_at_a_time(workdir: Path, identity: LedgerIdentity) -> None:
+    with SqliteLedger.open(workdir, identity=identity) as first:
+        first.begin_run(RunMode.RUN, run_id="run-1")
+        with pytest.raises(LedgerError, match="in use by another process"):
+            SqliteLedger.open(workdir, identity=identity)
+        with pytest.raises(LedgerError, match="in use"):
+            SqliteLedger.open_existing(workdir, exclusive=True)
+        # A report may read while the run writes.
+        with SqliteLedger.open_existing(workdir) as reader:
+            assert [r.run_id for r in reader.runs()] == ["run-1"]
+    with SqliteLedger.open(workdir, identity=identity) as second:
+        assert [r.run_id for r in second.runs()] == ["run-1"]
+
+
+def test_a_refused_open_releases_the_lock(workdir: Path, identity: LedgerIdentity) -> None:
+    SqliteLedger.open(workdir, identity=identity).close()
+    other = LedgerIdentity(migration_id="other", location_id="loc", source_fingerprint="g:9")
+    with pytest.raises(LedgerError, match="another migration"):
+        SqliteLedger.open(workdir, identity=other)
+    SqliteLedger.open(workdir, identity=identity).close()
 
 
 def test_an_existing_loose_workdir_is_tightened(tmp_path: Path, identity: LedgerIdentity) -> None:
@@ -242,6 +265,7 @@ _ALLOWED_COLUMNS = {
     "rolled_back_at",
     "saved_at",
     "restored_at",
+    "retired_at",
     "source_as_of",
     "taken_at",
     "source_hash",
@@ -287,3 +311,17 @@ def test_only_payload_columns_can_hold_patient_values(ledger: SqliteLedger) -> N
                 for secret in phi:
                     assert secret not in str(value), (table, column)
     assert seen_payload == PAYLOAD_COLUMNS
+
+
+def test_sqlite_failures_surface_as_ledger_errors(ledger: SqliteLedger) -> None:
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    raw = sqlite3.connect(ledger.path)
+    raw.execute("DROP TABLE audit")
+    raw.commit()
+    raw.close()
+    with pytest.raises(LedgerError, match="failed a write: OperationalError"):
+        ledger.record_result(
+            "run-1", "contact", "patient:1", action=RecordAction.SKIPPED, outcome=RecordOutcome.NOT_APPLIED
+        )
+    # The failed transaction left nothing half-written: the records row went with it.
+    assert ledger.record("contact", "patient:1") is None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import click
 
 from dentrix_highlevel._version import __version__
+from dentrix_highlevel.cli._sandbox import sandbox as _sandbox_group
+from dentrix_highlevel.cli._synth import synth as _synth_command
 
 __all__ = ["main"]
 
@@ -18,3 +20,7 @@ __all__ = ["main"]
 @click.version_option(__version__, prog_name="dentrix-highlevel")
 def main() -> None:
     """Move a dental practice's data from Dentrix into HighLevel."""
+
+
+main.add_command(_sandbox_group)
+main.add_command(_synth_command)

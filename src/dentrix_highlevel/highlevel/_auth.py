@@ -70,18 +70,27 @@ class TokenEndpoint:
         if response.status_code in (400, 401, 403, 422):
             # The message may name the grant problem ("invalid refresh token"); never echo the form.
             raise AuthenticationError(
-                "token request rejected", method="POST", path=path, status_code=response.status_code,
+                "token request rejected",
+                method="POST",
+                path=path,
+                status_code=response.status_code,
                 trace_id=trace_id,
             )
         if not response.is_success:
             raise HighLevelError(
-                "token request failed", method="POST", path=path, status_code=response.status_code,
+                "token request failed",
+                method="POST",
+                path=path,
+                status_code=response.status_code,
                 trace_id=trace_id,
             )
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise ResponseFormatError(
-                "token response has no access_token", method="POST", path=path,
-                status_code=response.status_code, trace_id=trace_id,
+                "token response has no access_token",
+                method="POST",
+                path=path,
+                status_code=response.status_code,
+                trace_id=trace_id,
             )
         return body
 
@@ -148,7 +157,9 @@ class OAuthTokens:
     def from_response(cls, body: Mapping[str, Any], *, now: float) -> OAuthTokens:
         refresh = body.get("refresh_token")
         if not isinstance(refresh, str):
-            raise ResponseFormatError("token response has no refresh_token", method="POST", path="/oauth/token")
+            raise ResponseFormatError(
+                "token response has no refresh_token", method="POST", path="/oauth/token"
+            )
         return cls(
             access_token=str(body["access_token"]),
             refresh_token=refresh,
@@ -175,17 +186,16 @@ class OAuthToken:
 
     __slots__ = (
         "_access_token",
+        "_client_secret",
         "_clock",
         "_lock",
         "_refresh_token",
         "client_id",
-        "client_secret_set",
         "expires_at",
         "on_refresh",
         "refresh_margin_s",
         "refreshes",
         "user_type",
-        "_client_secret",
     )
 
     def __init__(
@@ -202,13 +212,14 @@ class OAuthToken:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not access_token or not refresh_token or not client_id or not client_secret:
-            raise ConfigurationError("OAuthToken needs access_token, refresh_token, client_id and client_secret")
+            raise ConfigurationError(
+                "OAuthToken needs access_token, refresh_token, client_id and client_secret"
+            )
         if user_type not in ("Location", "Company"):
             raise ConfigurationError("OAuthToken.user_type must be 'Location' or 'Company'")
         self._access_token = access_token
         self._refresh_token = refresh_token
         self._client_secret = client_secret
-        self.client_secret_set = True
         self.client_id = client_id
         self.expires_at = expires_at
         self.on_refresh = on_refresh
@@ -225,6 +236,52 @@ class OAuthToken:
         )
 
     __str__ = __repr__
+
+    @classmethod
+    async def from_authorization_code(
+        cls,
+        *,
+        code: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str | None = None,
+        user_type: str = "Location",
+        on_refresh: OnRefresh | None = None,
+        base_url: str = "https://services.leadconnectorhq.com",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> OAuthToken:
+        """Redeem the ``?code=`` of HighLevel's install redirect; ``on_refresh`` also gets this first pair."""
+        form = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "grant_type": "authorization_code",
+            "code": code,
+            "user_type": user_type,
+        }
+        if redirect_uri is not None:
+            form["redirect_uri"] = redirect_uri
+        async with httpx.AsyncClient(transport=transport) as http:
+            body = await TokenEndpoint(http, base_url).post_form("/oauth/token", form)
+        tokens = OAuthTokens.from_response(body, now=clock())
+        token = cls(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            expires_at=tokens.expires_at,
+            on_refresh=on_refresh,
+            user_type=user_type,
+            clock=clock,
+        )
+        await token._persist(tokens)
+        return token
+
+    async def _persist(self, tokens: OAuthTokens) -> None:
+        if self.on_refresh is not None:
+            result = self.on_refresh(tokens)
+            if inspect.isawaitable(result):
+                await result
 
     def _expired(self) -> bool:
         return self._clock() >= self.expires_at - self.refresh_margin_s
@@ -259,10 +316,7 @@ class OAuthToken:
             self._refresh_token = tokens.refresh_token
             self.expires_at = tokens.expires_at
             self.refreshes += 1
-            if self.on_refresh is not None:
-                result = self.on_refresh(tokens)
-                if inspect.isawaitable(result):
-                    await result
+            await self._persist(tokens)
 
 
 @attrs.frozen(kw_only=True)
@@ -283,7 +337,16 @@ class AgencyLocationToken:
     agency credential itself refreshes as it normally would.
     """
 
-    __slots__ = ("_clock", "_current", "_lock", "agency", "company_id", "exchanges", "location_id", "margin_s")
+    __slots__ = (
+        "_clock",
+        "_current",
+        "_lock",
+        "agency",
+        "company_id",
+        "exchanges",
+        "location_id",
+        "margin_s",
+    )
 
     def __init__(
         self,
@@ -316,7 +379,7 @@ class AgencyLocationToken:
     async def token(self, endpoint: TokenEndpoint) -> str:
         current = self._current
         if current is None or self._clock() >= current.expires_at - self.margin_s:
-            return (await self._exchange(endpoint, seen=None if current is None else current.access_token))
+            return await self._exchange(endpoint, seen=None if current is None else current.access_token)
         return current.access_token
 
     async def refresh(self, endpoint: TokenEndpoint, *, rejected: str) -> bool:

@@ -92,9 +92,10 @@ class HighLevelClient:
     """Async client for one HighLevel sub-account (location).
 
     ``auth`` is a Private Integration token string or an :class:`Auth` (``PrivateIntegrationToken``,
-    ``OAuthToken``, ``AgencyLocationToken``). ``transport`` plugs in any httpx transport (the sandbox's
-    in-process one in tests). Requests to one (base URL, location) share one :class:`RateLimiter` taken
-    from ``limiter_registry`` (the process-wide one by default) unless ``limiter`` is given.
+    ``OAuthToken``, ``AgencyLocationToken``); ``token="pit-…"`` is shorthand for a PIT. ``transport``
+    plugs in any httpx transport (the sandbox's in-process one in tests). Requests to one (base URL,
+    location) share one :class:`RateLimiter` taken from ``limiter_registry`` (the process-wide one by
+    default) unless ``limiter`` is given.
     Use it as ``async with HighLevelClient(...) as hl:``; resource groups are attributes
     (``hl.contacts``, ``hl.notes``, ``hl.opportunities``...).
     """
@@ -103,7 +104,8 @@ class HighLevelClient:
         self,
         *,
         location_id: str,
-        auth: Auth | str,
+        auth: Auth | str | None = None,
+        token: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 30.0,
@@ -121,7 +123,10 @@ class HighLevelClient:
             raise ConfigurationError("timeouts must be > 0 seconds")
         self.location_id = location_id
         self.base_url = base_url.rstrip("/")
-        self.auth = as_auth(auth)
+        credential = auth if auth is not None else token
+        if credential is None or (auth is not None and token is not None):
+            raise ConfigurationError("give exactly one of auth= (any Auth or a token) or token= (a PIT)")
+        self.auth = as_auth(credential)
         self.retry = retry or RetryPolicy()
         registry = limiter_registry or default_registry()
         self.limiter = limiter or registry.get(self.base_url, location_id, budget)
@@ -214,7 +219,7 @@ class HighLevelClient:
         while True:
             attempt += 1
             last = attempt >= self.retry.max_attempts
-            sent_at = await self.limiter.acquire()
+            ticket = await self.limiter.acquire()
             token = await self.auth.token(self._tokens)
             started = time.perf_counter()
             try:
@@ -231,15 +236,22 @@ class HighLevelClient:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 _log.debug(
                     "%s %s -> %s after %.0f ms (attempt %d)",
-                    call.method, call.path, type(exc).__name__, elapsed_ms, attempt,
+                    call.method,
+                    call.path,
+                    type(exc).__name__,
+                    elapsed_ms,
+                    attempt,
                 )
                 not_sent = isinstance(exc, _NOT_SENT)
                 if call.kind is RequestKind.CREATE and not not_sent:
-                    raise self._ambiguous(call, cause=type(exc).__name__, status=None, trace_id=None) from None
+                    raise self._ambiguous(
+                        call, cause=type(exc).__name__, status=None, trace_id=None
+                    ) from None
                 if last:
                     raise TransportError(
                         f"no answer after {attempt} attempts ({type(exc).__name__})",
-                        method=call.method, path=call.path,
+                        method=call.method,
+                        path=call.path,
                     ) from None
                 await self._sleep(self.retry.delay_s(attempt, self._rng))
                 continue
@@ -249,16 +261,24 @@ class HighLevelClient:
             trace_id = _trace_id(body, response)
             _log.debug(
                 "%s %s -> %d in %.0f ms traceId=%s (attempt %d)",
-                call.method, call.path, response.status_code, elapsed_ms, trace_id, attempt,
+                call.method,
+                call.path,
+                response.status_code,
+                elapsed_ms,
+                trace_id,
+                attempt,
             )
-            self.limiter.observe(sent_at, response.headers, status_code=response.status_code)
+            self.limiter.observe(ticket, response.headers, status_code=response.status_code)
             status = response.status_code
 
             if response.is_success:
                 if not isinstance(body, dict):
                     raise ResponseFormatError(
                         "success response is not a JSON object",
-                        method=call.method, path=call.path, status_code=status, trace_id=trace_id,
+                        method=call.method,
+                        path=call.path,
+                        status_code=status,
+                        trace_id=trace_id,
                     )
                 return body
 
@@ -273,11 +293,17 @@ class HighLevelClient:
                 if daily is not None and daily.strip() in ("0", "0.0"):
                     raise DailyCapReachedError(
                         "HighLevel's daily request cap is exhausted",
-                        remaining=0, retry_after_s=retry_after_s(response),
-                        method=call.method, path=call.path, status_code=status, trace_id=trace_id,
+                        remaining=0,
+                        retry_after_s=retry_after_s(response),
+                        method=call.method,
+                        path=call.path,
+                        status_code=status,
+                        trace_id=trace_id,
                     )
                 pause = self.limiter.on_429(retry_after_s(response))
-                _log.debug("429 on %s %s: every task of this location pauses %.2f s", call.method, call.path, pause)
+                _log.debug(
+                    "429 on %s %s: every task of this location pauses %.2f s", call.method, call.path, pause
+                )
                 if last:
                     raise error_for(response, body, method=call.method, path=call.path)
                 continue  # the limiter holds everyone (us included) until the pause is over
@@ -285,9 +311,13 @@ class HighLevelClient:
             error = error_for(response, body, method=call.method, path=call.path)
             if call.kind is RequestKind.CREATE:
                 if status >= 500:
-                    raise self._ambiguous(call, cause=f"HTTP {status}", status=status, trace_id=trace_id) from error
+                    raise self._ambiguous(
+                        call, cause=f"HTTP {status}", status=status, trace_id=trace_id
+                    ) from error
                 if status in call.ambiguous_statuses and not isinstance(error, DuplicateContactError):
-                    raise self._ambiguous(call, cause=f"HTTP {status}", status=status, trace_id=trace_id) from error
+                    raise self._ambiguous(
+                        call, cause=f"HTTP {status}", status=status, trace_id=trace_id
+                    ) from error
                 raise error
             if status >= 500 and not last:
                 await self._sleep(self.retry.delay_s(attempt, self._rng))
@@ -298,7 +328,7 @@ class HighLevelClient:
         self, call: _Call, *, cause: str, status: int | None, trace_id: str | None
     ) -> AmbiguousWriteError:
         return AmbiguousWriteError(
-            f"{call.resource} create may or may not have happened ({cause}); look it up before creating again",
+            f"{call.resource} create may or may not have happened ({cause}); look it up first",
             resource=call.resource,
             lookup=dict(call.lookup),
             cause=cause,
@@ -327,6 +357,5 @@ def _json_or_none(response: httpx.Response) -> Any:
 def _trace_id(body: Any, response: httpx.Response) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("traceId"), str):
         return str(body["traceId"])
-    header = response.headers.get("x-trace-id") or response.headers.get("traceid")
-    return header
-
+    header = response.headers.get("x-trace-id")
+    return str(header) if header else None

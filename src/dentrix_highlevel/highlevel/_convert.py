@@ -68,12 +68,18 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, structure_int)
 
     def structure_factory(cls: type[Any]) -> Any:
-        renames = {a.name: override(rename=json_name(a)) for a in attrs.fields(cls)}
+        renames: dict[str, Any] = {a.name: override(rename=json_name(a)) for a in attrs.fields(cls)}
         return make_dict_structure_fn(cls, converter, **renames)
 
     def unstructure_factory(cls: type[Any]) -> Any:
-        renames = {a.name: override(rename=json_name(a)) for a in attrs.fields(cls)}
-        return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **renames)
+        renames: dict[str, Any] = {a.name: override(rename=json_name(a)) for a in attrs.fields(cls)}
+        generated = make_dict_unstructure_fn(cls, converter, **renames)
+
+        def unstructure(obj: Any) -> dict[str, Any]:
+            # None means "not set": left out. False/0/"" are real values and are sent.
+            return {k: v for k, v in generated(obj).items() if v is not None}
+
+        return unstructure
 
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)

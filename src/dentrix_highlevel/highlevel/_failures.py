@@ -53,7 +53,9 @@ def retry_after_s(response: httpx.Response) -> float | None:
 
 def error_for(response: httpx.Response, body: Any, *, method: str, path: str) -> HighLevelError:
     status = response.status_code
-    trace_id = body.get("traceId") if isinstance(body, dict) and isinstance(body.get("traceId"), str) else None
+    trace_id = (
+        body.get("traceId") if isinstance(body, dict) and isinstance(body.get("traceId"), str) else None
+    )
     messages = messages_of(body)
     first = messages[0] if messages else response.reason_phrase or "error"
     where: dict[str, Any] = {"method": method, "path": path, "status_code": status, "trace_id": trace_id}
@@ -68,7 +70,8 @@ def error_for(response: httpx.Response, body: Any, *, method: str, path: str) ->
     if status >= 500:
         return ServerError(f"HighLevel server error {status}", **where)
     if status == 400 and isinstance(body, dict) and "duplicated contacts" in str(body.get("message", "")):
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        raw_meta = body.get("meta")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         contact_id = meta.get("contactId") if isinstance(meta.get("contactId"), str) else None
         field = meta.get("matchingField") if isinstance(meta.get("matchingField"), str) else None
         return DuplicateContactError(

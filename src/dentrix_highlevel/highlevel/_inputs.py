@@ -138,7 +138,9 @@ def _custom_values(values: Iterable[CustomFieldValue] | None) -> tuple[CustomFie
         return None
     result = tuple(values)
     if not all(isinstance(v, CustomFieldValue) for v in result):
-        raise ConfigurationError("custom_fields must be CustomFieldValue items (see CustomFieldValue.for_field)")
+        raise ConfigurationError(
+            "custom_fields must be CustomFieldValue items (see CustomFieldValue.for_field)"
+        )
     return result
 
 
@@ -197,9 +199,11 @@ class ContactInput:
     assigned_to: str | None = None
     dnd: bool | None = None
     gender: str | None = _phi()
-    date_of_birth: str | None = _phi(converter=_opt_date)
-    tags: tuple[str, ...] | None = _phi(converter=_opt_tags)
-    custom_fields: tuple[CustomFieldValue, ...] | None = _phi(converter=_custom_values)
+    date_of_birth: str | None = attrs.field(default=None, repr=False, converter=_opt_date)
+    tags: tuple[str, ...] | None = attrs.field(default=None, repr=False, converter=_opt_tags)
+    custom_fields: tuple[CustomFieldValue, ...] | None = attrs.field(
+        default=None, repr=False, converter=_custom_values
+    )
 
     def lookup(self) -> dict[str, str]:
         """What finds this contact again after an ambiguous create (e-mail and/or phone)."""
@@ -227,7 +231,7 @@ class TaskInput:
 
 @attrs.frozen(kw_only=True)
 class CustomFieldInput:
-    """A custom field definition. ``options`` are picklist options (SINGLE/MULTIPLE_OPTIONS, RADIO, CHECKBOX)."""
+    """A custom field definition; ``options`` are the picklist options of SINGLE/MULTIPLE_OPTIONS etc."""
 
     name: str
     data_type: str
@@ -309,7 +313,9 @@ class OpportunityInput:
     pipeline_stage_id: str | None = None
     monetary_value: float | None = None
     assigned_to: str | None = None
-    custom_fields: tuple[CustomFieldValue, ...] | None = _phi(converter=_custom_values)
+    custom_fields: tuple[CustomFieldValue, ...] | None = attrs.field(
+        default=None, repr=False, converter=_custom_values
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.status not in _OPPORTUNITY_STATUSES:

@@ -24,7 +24,7 @@ from aiolimiter import AsyncLimiter
 
 from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError
 
-__all__ = ["LimiterRegistry", "RateBudget", "RateLimiter", "default_registry"]
+__all__ = ["LimiterRegistry", "RateBudget", "RateLimiter", "SendTicket", "default_registry"]
 
 _log = logging.getLogger("dentrix_highlevel.highlevel")
 
@@ -72,11 +72,24 @@ class RateBudget:
         return self.window_ms // 100 if self.margin_ms is None else self.margin_ms
 
 
+@attrs.frozen
+class SendTicket:
+    """One admitted request: when it was booked, and our own count at that moment.
+
+    ``in_window`` is how many of our bookings (this one included) lay in the server's window at send time;
+    ``booked_before`` is the limiter's running total, so later bookings can be told apart.
+    """
+
+    sent_at: float
+    in_window: int
+    booked_before: int
+
+
 class RateLimiter:
     """Admits requests for one sub-account; shared by every task and client that writes to it.
 
-    ``acquire()`` returns the send time it booked (the limiter's clock); pass it back to ``observe()``
-    with the response's rate-limit headers so the limiter can compare its count with the server's.
+    ``acquire()`` returns a :class:`SendTicket`; pass it back to ``observe()`` with the response's
+    rate-limit headers so the limiter can compare its own count with the server's.
     ``clock`` and ``sleep`` are test seams (a fake clock and a sleep that advances it).
     """
 
@@ -93,6 +106,7 @@ class RateLimiter:
         self._sleep = sleep
         self._pace = pace and self.budget.burst > 0
         self._sends: list[float] = []  # sorted send times (and phantoms), newest last
+        self._booked = 0  # running total of our own bookings
         self._ceiling = self.budget.max_requests
         self._window_s = self.budget.window_ms / 1000.0
         self._margin_s = self.budget.effective_margin_ms / 1000.0
@@ -136,8 +150,8 @@ class RateLimiter:
         return len(self._sends) - bisect.bisect_right(self._sends, start)
 
     # -- admission -----------------------------------------------------------------------------------
-    async def acquire(self) -> float:
-        """Wait until one request may be sent now, book it, and return its send time."""
+    async def acquire(self) -> SendTicket:
+        """Wait until one request may be sent now, book it, and return its ticket."""
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
@@ -152,7 +166,9 @@ class RateLimiter:
                     break
                 await self._sleep(wait)
             self._book(now)
-            return now
+            in_window = len(self._sends) - bisect.bisect_right(self._sends, now - self._window_s)
+            self._booked += 1
+            return SendTicket(now, in_window, self._booked)
 
     def _window_wait(self, now: float) -> float:
         if len(self._sends) < self._ceiling:
@@ -207,9 +223,10 @@ class RateLimiter:
         self._server_daily_remaining = None
 
     # -- feedback from responses ---------------------------------------------------------------------
-    def observe(self, sent_at: float, headers: Mapping[str, str], *, status_code: int) -> None:
+    def observe(self, ticket: SendTicket, headers: Mapping[str, str], *, status_code: int) -> None:
         """Adapt to one response's ``X-RateLimit-*`` headers (a stricter server always wins)."""
         now = self._clock()
+        headers = {k.lower(): v for k, v in headers.items()}
         server_max = _int_header(headers, "x-ratelimit-max")
         remaining = _int_header(headers, "x-ratelimit-remaining")
         interval_ms = _int_header(headers, "x-ratelimit-interval-milliseconds")
@@ -220,34 +237,38 @@ class RateLimiter:
             _log.debug("rate ceiling lowered from %d to %d by the server", self._ceiling, server_max)
             self._ceiling = server_max
         if server_max is not None and remaining is not None:
-            self._reconcile(sent_at, server_count=server_max - remaining)
+            self._reconcile(ticket, now, server_count=server_max - remaining)
         if daily_remaining is not None:
             self._server_daily_remaining = daily_remaining
             self._server_daily_seen_at = now
         if 200 <= status_code < 300:
             self._consecutive_429 = 0
 
-    def _reconcile(self, sent_at: float, *, server_count: int) -> None:
-        # Compare at the request's own send time: sends booked after it were not counted by the server.
-        start = sent_at - self._window_s
-        ours = bisect.bisect_right(self._sends, sent_at) - bisect.bisect_right(self._sends, start)
+    def _reconcile(self, ticket: SendTicket, now: float, *, server_count: int) -> None:
+        if now - ticket.sent_at > self._window_s:
+            return  # the answer took longer than a window: its count says nothing about the present one
+        # The server may also have counted requests we booked after this one (they can overtake it), so
+        # our side is the count at send time plus everything booked since: what exceeds that is not ours.
+        ours = ticket.in_window + (self._booked - ticket.booked_before)
         extra = min(server_count - ours, self.budget.max_requests)
         if extra > 0:
-            # Someone else spends this budget too (another process, the server's own view): count the
+            # Someone else spends this budget too (another process or app on the same token): count the
             # difference as phantom sends at that time so the window fills up as the server sees it.
+            _log.debug("server counts %d requests we did not send; treating them as ours", extra)
             for _ in range(extra):
-                bisect.insort(self._sends, sent_at)
-            self._prune(self._clock())
+                bisect.insort(self._sends, ticket.sent_at)
+            self._prune(now)
 
     def on_429(self, retry_after_s: float | None) -> float:
         """Pause every task of this sub-account; returns the pause in seconds."""
         self._consecutive_429 += 1
         if retry_after_s is None or retry_after_s <= 0:
             pause = min(
-                self.budget.backoff_429_s * 2 ** (self._consecutive_429 - 1), self.budget.max_backoff_429_s
+                self.budget.backoff_429_s * float(2 ** (self._consecutive_429 - 1)),
+                self.budget.max_backoff_429_s,
             )
         else:
-            pause = retry_after_s
+            pause = float(retry_after_s)
         self.pause(pause)
         return pause
 

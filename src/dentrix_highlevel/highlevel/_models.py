@@ -6,6 +6,7 @@ left out of ``repr`` (``repr`` shows ids), because reprs end up in logs and trac
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import attrs
@@ -43,12 +44,24 @@ class CustomFieldReading:
     """One custom field value as read back: contacts use ``value``, opportunities ``fieldValue``."""
 
     id: str
-    value: Any = _phi()
-    field_value: Any = _phi()
+    value: Any = attrs.field(default=None, repr=False)
+    field_value: Any = attrs.field(default=None, repr=False)
 
     @property
     def current(self) -> Any:
         return self.value if self.value is not None else self.field_value
+
+    def as_date(self) -> dt.date | None:
+        """A DATE field's value: HighLevel reads these back as ISO strings or epoch ms (UTC midnight)."""
+        raw = self.current
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return dt.datetime.fromtimestamp(raw / 1000, tz=dt.UTC).date()
+        if isinstance(raw, str):
+            try:
+                return dt.date.fromisoformat(raw[:10])
+            except ValueError:
+                return None
+        return None
 
 
 @attrs.frozen(kw_only=True)
@@ -72,19 +85,20 @@ class Contact:
     assigned_to: str | None = None
     dnd: bool | None = None
     type: str | None = None
-    tags: tuple[str, ...] = _phi(factory=tuple)
+    tags: tuple[str, ...] = attrs.field(factory=tuple, repr=False)
     custom_fields: tuple[CustomFieldReading, ...] = attrs.field(factory=tuple, repr=False)
-    date_of_birth: Any = _phi()
+    date_of_birth: Any = attrs.field(default=None, repr=False)
     date_added: str | None = None
     date_updated: str | None = None
     search_after: tuple[Any, ...] | None = attrs.field(default=None, repr=False)
 
+    def custom_reading(self, field_id: str) -> CustomFieldReading | None:
+        return next((r for r in self.custom_fields if r.id == field_id), None)
+
     def custom_value(self, field_id: str) -> Any:
         """The value of custom field ``field_id`` as read back, or None."""
-        for reading in self.custom_fields:
-            if reading.id == field_id:
-                return reading.current
-        return None
+        reading = self.custom_reading(field_id)
+        return None if reading is None else reading.current
 
 
 @attrs.frozen(kw_only=True)

@@ -3,6 +3,21 @@
 ``Ledger`` is the interface the engine uses; ``SqliteLedger`` is the default store, one file in the
 migration's work directory. ``AuditRow`` rows export to CSV (escaped against formula injection) and JSONL;
 ``Reconciliation`` checks that every source record is accounted for, per object kind.
+
+::
+
+    identity = LedgerIdentity(migration_id="smile-2026", location_id=location_id, source_fingerprint="g:4711")
+    with SqliteLedger.open("migrations/smile", identity=identity) as ledger:
+        run = ledger.begin_run(RunMode.RUN)
+        lookup = {"source_id": "g:1042"}
+        intent = ledger.begin_intent("contact", "patient:1042", "upsert", lookup, run_id=run.run_id)
+        ...  # send the request
+        ledger.complete_intent(intent, destination_id=contact_id, created=response_new)
+        ledger.record_result(run.run_id, "contact", "patient:1042", action=RecordAction.CREATED,
+                             outcome=RecordOutcome.APPLIED, destination_id=contact_id, content_hash=digest)
+        ledger.finish_run(run.run_id, status=RunStatus.COMPLETED)
+        export_audit(ledger.audit_rows(run_id=run.run_id), "migrations/smile/audit.csv")
+        print(Reconciliation.from_results(ledger.audit_rows(run_id=run.run_id), source_counts={"contact": 1}))
 """
 
 from __future__ import annotations

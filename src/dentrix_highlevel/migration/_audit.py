@@ -176,7 +176,7 @@ def export_audit(
     chosen = file_format or _format_from_suffix(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o600)
+        # mkstemp creates the file 0o600 (owner only) on every platform.
         with open(fd, "w", encoding="utf-8", newline="") as out:
             count = write_audit_csv(rows, out) if chosen == "csv" else write_audit_jsonl(rows, out)
             out.flush()

@@ -12,9 +12,10 @@ Vocabulary:
 * An *intent* is written before a request that may create an object and settled after it, so a crash
   between the two leaves a visible "may or may not exist in HighLevel" instead of a silent gap.
 
-Calling convention: methods are synchronous, short (one transaction each) and thread-safe. The async
-engine calls them through ``anyio.to_thread.run_sync`` (or directly: a write costs one fsync), never while
-holding a request open.
+Calling convention: methods are synchronous, each one short transaction, and thread-safe (one connection
+behind a lock). The async engine runs them in a worker thread with ``anyio.to_thread.run_sync`` so an
+fsync never stalls the event loop; calling them directly from the loop is also correct, only less smooth
+(a commit costs about half a millisecond on an SSD).
 
 PHI: every column of every table holds identifiers, hashes, times, enum values or reasons, except those
 whose name starts with ``payload_`` (the lookup values an intent may need and the pre-images). Reasons and
@@ -259,6 +260,11 @@ class Ledger(Protocol):
         """Start a run (a fresh id unless one is given) in status RUNNING."""
         ...
 
+    def resume_run(self, run_id: str) -> Run:
+        """Set a crashed (still RUNNING), STOPPED or FAILED run running again, checkpoint kept, so one run
+        id covers a run however many processes it took. A COMPLETED run is refused."""
+        ...
+
     def finish_run(self, run_id: str, *, status: RunStatus) -> Run: ...
 
     def run(self, run_id: str) -> Run | None: ...
@@ -348,20 +354,29 @@ class Ledger(Protocol):
 
     def save_pre_image(self, kind: str, destination_id: str, pre_image: object, *, run_id: str) -> bool:
         """Keep the state before our first change; returns False when one is already kept (first write
-        wins) or the object is one the migration created (there is no "before" to restore)."""
+        wins) or the object is one the migration created (there is no "before" to restore).
+
+        A pre-image already restored by a rollback is replaced: the object is back at its old state, and
+        migrating it again needs a fresh "before"."""
         ...
 
     def pre_images(self, *, include_restored: bool = False) -> list[PreImage]:
         """Pre-images, most recently saved first."""
         ...
 
-    def mark_restored(self, kind: str, destination_id: str) -> None: ...
+    def mark_restored(self, kind: str, destination_id: str) -> None:
+        """Rollback restored the pre-image. Idempotent. The records pointing at the object are dropped (a
+        later run sends them again) and its intents retired."""
+        ...
 
     def created_objects(self, *, include_rolled_back: bool = False) -> list[CreatedObject]:
         """Objects the migration created, newest first: children are deleted before their parents."""
         ...
 
-    def mark_rolled_back(self, kind: str, destination_id: str) -> None: ...
+    def mark_rolled_back(self, kind: str, destination_id: str) -> None:
+        """Rollback deleted the object (or found it gone). Idempotent. As ``mark_restored``, the records
+        pointing at it are dropped and its intents retired, so nothing resolves to a deleted id."""
+        ...
 
     # Delta watermark -----------------------------------------------------------------------------------
 

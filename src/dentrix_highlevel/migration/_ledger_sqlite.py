@@ -7,22 +7,26 @@ Durability choices, and why:
 * ``synchronous=FULL``: in WAL mode NORMAL is already crash-safe against a killed *process* (the WAL is in
   the OS cache), but after a power cut or kernel panic it may lose the last commits. The last commit can
   be the intent written before a create; losing it would let a resume create a second contact. FULL costs
-  one fsync per commit, a few milliseconds, against HighLevel's ~100 ms per request budget.
+  one fsync per commit (about 0.5 ms on an SSD, a few ms on slow disks) against the ~100 ms per request
+  HighLevel's rate budget allows.
 * Every write is one short ``BEGIN IMMEDIATE`` ... ``COMMIT``; nothing is held open across a request, so a
   kill -9 at any instant leaves the file at a commit boundary.
 * ``foreign_keys=ON``: every row names a run that exists; an intent's settlement names an intent.
 * One connection per ledger, guarded by a lock, ``check_same_thread=False``: the async engine calls the
   methods from anyio worker threads (``anyio.to_thread.run_sync``), one at a time.
+* One writing process per work directory: ``open()`` holds an ``flock`` on ``ledger.sqlite3.lock`` until
+  ``close()`` (the OS releases it when the process dies), so two runs cannot interleave their intents.
 
 Identity: the file carries ``PRAGMA application_id`` (``DHLG``) and ``user_version`` (the format), and a
 ``meta`` table with the format version, migration id, location id and source fingerprint. A new ledger is
-built in a temporary file and renamed into place, so the path only ever holds a fully stamped ledger.
+built in a temporary file and linked into place, so the path only ever holds a fully stamped ledger.
 Anything else at the path (not SQLite, not ours, newer format, another migration/location/source, or
 failing ``PRAGMA quick_check``) is refused with ``LedgerError``: a ledger we cannot trust would make a
 resume create duplicates or a rollback delete the wrong objects.
 
 Files: the directory is made 0o700 and the file 0o600 before any data is written (SQLite gives its -wal and
--shm files the database file's mode). Pre-images hold patient values.
+-shm files the database file's mode; the lock file is 0o600 too). Pre-images and intent lookups hold
+patient values; every other column holds ids, hashes, enum values, times and reasons (``PAYLOAD_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import json
 import os
 import secrets
 import sqlite3
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -59,11 +64,14 @@ from dentrix_highlevel.migration._ledger import (
     check_reason,
 )
 
+if sys.platform != "win32":
+    import fcntl
+
 __all__ = ["LEDGER_FILENAME", "LEDGER_FORMAT_VERSION", "SqliteLedger"]
 
 LEDGER_FILENAME = "ledger.sqlite3"
 LEDGER_FORMAT_VERSION = 1
-# "DHLG" as a big-endian 32-bit integer: `file` and sqlite3 show it, and no other tool uses it.
+# "DHLG" as a big-endian 32-bit integer; `file` and the sqlite3 shell show it.
 APPLICATION_ID = 0x44484C47
 _BUSY_TIMEOUT_MS = 10_000
 
@@ -132,6 +140,8 @@ CREATE TABLE intents (
     reason TEXT,
     begun_at TEXT NOT NULL,
     settled_at TEXT,
+    -- Set when rollback deleted or restored the object: the intent no longer says where a record lives.
+    retired_at TEXT,
     -- Lookup values (e-mail, phone, source id) put on the object to find it again: may be PHI.
     payload_lookup_json TEXT NOT NULL
 );
@@ -187,7 +197,8 @@ PAYLOAD_COLUMNS: frozenset[tuple[str, str]] = frozenset(
 
 _META_KEYS = ("format_version", "migration_id", "location_id", "source_fingerprint", "created_at")
 
-# Within one run an action only gives way to a "newer" one that says more (see Ledger.record_result).
+# Within one run a record keeps its strongest action: CREATED over UPDATED and UNCHANGED, UPDATED over
+# UNCHANGED (a resumed run re-seeing its own write); see Ledger.record_result.
 _STICKY_SQL = (
     "{t}.run_id = excluded.run_id AND ("
     "({t}.action = 'created' AND excluded.action IN ('updated', 'unchanged')) OR "
@@ -211,31 +222,54 @@ class SqliteLedger:
     """The SQLite ``Ledger``. Open it with ``SqliteLedger.open(workdir, identity=...)``; close it (or use
     it as a context manager) when done."""
 
-    __slots__ = ("_clock", "_closed", "_conn", "_identity", "_lock", "_path")
+    __slots__ = ("_clock", "_closed", "_conn", "_identity", "_lock", "_path", "_process_lock_fd")
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, identity: LedgerIdentity, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        identity: LedgerIdentity,
+        clock: Clock,
+        process_lock_fd: int | None = None,
+    ) -> None:
         # Use open() / open_existing(): they check the file before handing out a ledger.
         self._conn = conn
         self._path = path
         self._identity = identity
         self._clock = clock
+        self._process_lock_fd = process_lock_fd
         self._lock = threading.Lock()
         self._closed = False
 
     # Opening ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, workdir: Path | str, *, identity: LedgerIdentity, clock: Clock = _utc_now) -> SqliteLedger:
+    def open(
+        cls,
+        workdir: Path | str,
+        *,
+        identity: LedgerIdentity,
+        exclusive: bool = True,
+        clock: Clock = _utc_now,
+    ) -> SqliteLedger:
         """Open the ledger in ``workdir`` (created 0o700 if missing), creating and stamping it if absent.
 
         An existing ledger must carry exactly ``identity``; anything else raises ``LedgerError``.
+        ``exclusive`` (the default) holds an OS lock on ``ledger.sqlite3.lock`` until ``close()``: a second
+        run, delta or rollback on the same work directory is refused instead of racing this one. The OS
+        drops the lock when the process dies, so a killed run never blocks its resume.
         """
         directory = Path(workdir)
         _ensure_private_dir(directory)
         path = directory / LEDGER_FILENAME
-        if not path.exists():
-            _create_stamped(path, identity, clock())
-        ledger = cls._open_checked(path, clock)
+        lock_fd = _acquire_process_lock(path) if exclusive else None
+        try:
+            if not path.exists():
+                _create_stamped(path, identity, clock())
+            ledger = cls._open_checked(path, clock, lock_fd)
+        except BaseException:
+            _release_process_lock(lock_fd)
+            raise
         if ledger.identity != identity:
             found = ledger.identity
             ledger.close()
@@ -253,16 +287,26 @@ class SqliteLedger:
         return ledger
 
     @classmethod
-    def open_existing(cls, workdir: Path | str, *, clock: Clock = _utc_now) -> SqliteLedger:
-        """Open the ledger already in ``workdir`` whatever migration it is (for reports); checks it all the
-        same. ``ledger.identity`` says whose it is."""
+    def open_existing(
+        cls, workdir: Path | str, *, exclusive: bool = False, clock: Clock = _utc_now
+    ) -> SqliteLedger:
+        """Open the ledger already in ``workdir`` whatever migration it is; checks it all the same.
+
+        ``ledger.identity`` says whose it is. Not exclusive by default: reports and ``reconcile`` may read
+        while a run writes (WAL); pass ``exclusive=True`` for anything that writes.
+        """
         path = Path(workdir) / LEDGER_FILENAME
         if not path.is_file():
             raise LedgerError(f"no ledger at {path}")
-        return cls._open_checked(path, clock)
+        lock_fd = _acquire_process_lock(path) if exclusive else None
+        try:
+            return cls._open_checked(path, clock, lock_fd)
+        except BaseException:
+            _release_process_lock(lock_fd)
+            raise
 
     @classmethod
-    def _open_checked(cls, path: Path, clock: Clock) -> SqliteLedger:
+    def _open_checked(cls, path: Path, clock: Clock, lock_fd: int | None) -> SqliteLedger:
         _check_header(path)
         conn = _connect(path)
         try:
@@ -271,12 +315,12 @@ class SqliteLedger:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise LedgerError(
-                f"the ledger at {path} is unreadable or corrupt ({exc.__class__.__name__})"
+                f"the ledger at {path} is unreadable or corrupt ({exc.__class__.__name__}: {exc})"
             ) from exc
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, identity, clock)
+        return cls(conn, path, identity, clock, lock_fd)
 
     @property
     def identity(self) -> LedgerIdentity:
@@ -291,6 +335,7 @@ class SqliteLedger:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                _release_process_lock(self._process_lock_fd)
 
     def __enter__(self) -> SqliteLedger:
         return self
@@ -312,12 +357,17 @@ class SqliteLedger:
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
-            except BaseException:
+                conn.commit()
+            except BaseException as exc:
                 if conn.in_transaction:
                     conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    # SQLite's messages name constraints and columns, never bound values: safe to show.
+                    raise LedgerError(
+                        f"the ledger at {self._path} failed a {'write' if write else 'read'}: "
+                        f"{exc.__class__.__name__}: {exc}"
+                    ) from exc
                 raise
-            else:
-                conn.commit()
 
     def _now(self) -> str:
         return _ts(check_aware(self._clock(), "the ledger clock's time"))
@@ -339,6 +389,15 @@ class SqliteLedger:
                 )
             except sqlite3.IntegrityError:
                 raise LedgerError(f"run {run_id!r} already exists in the ledger") from None
+            return self._run_row(conn, run_id)
+
+    def resume_run(self, run_id: str) -> Run:
+        with self._tx(write=True) as conn:
+            self._require_run(conn, run_id)
+            run = self._run_row(conn, run_id)
+            if run.status is RunStatus.COMPLETED:
+                raise LedgerError(f"run {run_id!r} completed; start a new run instead of resuming it")
+            conn.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
             return self._run_row(conn, run_id)
 
     def finish_run(self, run_id: str, *, status: RunStatus) -> Run:
@@ -487,7 +546,7 @@ class SqliteLedger:
             if row is None:
                 row = conn.execute(
                     "SELECT destination_id FROM intents WHERE kind = ? AND source_key = ? "
-                    "AND status = 'completed' ORDER BY intent_id DESC LIMIT 1",
+                    "AND status = 'completed' AND retired_at IS NULL ORDER BY intent_id DESC LIMIT 1",
                     (kind, source_key),
                 ).fetchone()
         return None if row is None else str(row["destination_id"])
@@ -502,7 +561,7 @@ class SqliteLedger:
             if row is None:
                 row = conn.execute(
                     "SELECT source_key FROM intents WHERE kind = ? AND destination_id = ? "
-                    "AND status = 'completed' ORDER BY intent_id LIMIT 1",
+                    "AND status = 'completed' AND retired_at IS NULL ORDER BY intent_id LIMIT 1",
                     (kind, destination_id),
                 ).fetchone()
         return None if row is None else str(row["source_key"])
@@ -648,9 +707,14 @@ class SqliteLedger:
             ).fetchone()
             if ours is not None:
                 return False
+            # First write wins, unless that pre-image was restored: the object is back at its old state and
+            # a new migration of it needs a new "before" (else a second rollback would restore nothing).
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO pre_images (kind, destination_id, run_id, saved_at, payload_json) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO pre_images (kind, destination_id, run_id, saved_at, payload_json) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, destination_id) DO UPDATE SET run_id = excluded.run_id, "
+                "saved_at = excluded.saved_at, payload_json = excluded.payload_json, restored_at = NULL "
+                "WHERE pre_images.restored_at IS NOT NULL",
                 (kind, destination_id, run_id, self._now(), payload),
             )
             return cursor.rowcount == 1
@@ -674,13 +738,15 @@ class SqliteLedger:
 
     def mark_restored(self, kind: str, destination_id: str) -> None:
         with self._tx(write=True) as conn:
+            now = self._now()
             cursor = conn.execute(
                 "UPDATE pre_images SET restored_at = coalesce(restored_at, ?) "
                 "WHERE kind = ? AND destination_id = ?",
-                (self._now(), kind, destination_id),
+                (now, kind, destination_id),
             )
             if cursor.rowcount == 0:
                 raise LedgerError(f"no pre-image of {kind} {destination_id} in the ledger")
+            _forget_destination(conn, kind, destination_id, now)
 
     def created_objects(self, *, include_rolled_back: bool = False) -> list[CreatedObject]:
         where = "" if include_rolled_back else "WHERE rolled_back_at IS NULL "
@@ -702,13 +768,15 @@ class SqliteLedger:
 
     def mark_rolled_back(self, kind: str, destination_id: str) -> None:
         with self._tx(write=True) as conn:
+            now = self._now()
             cursor = conn.execute(
                 "UPDATE created_objects SET rolled_back_at = coalesce(rolled_back_at, ?) "
                 "WHERE kind = ? AND destination_id = ?",
-                (self._now(), kind, destination_id),
+                (now, kind, destination_id),
             )
             if cursor.rowcount == 0:
                 raise LedgerError(f"{kind} {destination_id} is not an object this migration created")
+            _forget_destination(conn, kind, destination_id, now)
 
     # Watermark -------------------------------------------------------------------------------------------
 
@@ -786,6 +854,16 @@ class SqliteLedger:
 # Helpers -------------------------------------------------------------------------------------------------
 
 
+def _forget_destination(conn: sqlite3.Connection, kind: str, destination_id: str, now: str) -> None:
+    """After rollback deleted or restored an object, no record may still claim it holds what we sent:
+    a later run must treat its source records as new (the audit log keeps the history)."""
+    conn.execute("DELETE FROM records WHERE kind = ? AND destination_id = ?", (kind, destination_id))
+    conn.execute(
+        "UPDATE intents SET retired_at = coalesce(retired_at, ?) WHERE kind = ? AND destination_id = ?",
+        (now, kind, destination_id),
+    )
+
+
 def _json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -826,8 +904,7 @@ def _create_stamped(path: Path, identity: LedgerIdentity, now: datetime) -> None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     tmp = Path(tmp_name)
     try:
-        os.fchmod(fd, 0o600)
-        os.close(fd)
+        os.close(fd)  # mkstemp made it 0o600 already; SQLite reopens it by name
         conn = sqlite3.connect(str(tmp), isolation_level=None)
         try:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -887,6 +964,36 @@ def _fsync_dir(directory: Path) -> None:
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _acquire_process_lock(path: Path) -> int | None:
+    """Take the work directory's exclusive lock, or raise LedgerError naming it as busy.
+
+    ``flock`` on a side file rather than SQLite's own locking: SQLite's locks last one transaction, ours
+    must last the whole run; and readers of the ledger itself stay unblocked.
+    """
+    if sys.platform == "win32":
+        # No flock; Windows users get SQLite's per-transaction locking only (documented limitation).
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LedgerError(
+            f"the ledger at {path} is in use by another process (a run, delta or rollback on this work "
+            "directory is still going); wait for it to finish or stop it first"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release_process_lock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor drops the flock
 
 
 def _check_header(path: Path) -> None:

@@ -71,7 +71,7 @@ class _CutOffResponse(Response):
         await send(
             {"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True}
         )
-        raise ConnectionResetError("sandbox fault: connection reset")
+        # Returning mid-body makes the server close the socket (uvicorn logs one line, no traceback).
 
 
 def _error_response(status: int) -> tuple[bytes, str]:
@@ -142,12 +142,15 @@ class _Pipeline:
         decision: RateDecision = sandbox.limiter.peek(
             None, now_s, burst_max=sandbox.faults.config.advertised_rate_max
         )
-        admitted = True
+        admitted = False  # counted against a rate budget
         draw = FaultDraw()
         try:
             token = self._authenticate(route, request, now_s)
             if token is not None:
-                key = (request.headers["authorization"], token.location_id or token.company_id)
+                # HighLevel budgets per Marketplace app per resource: every OAuth token of one app
+                # (before and after a refresh) shares it; a PIT is its own "app".
+                principal = f"app:{token.client_id}" if token.client_id else request.headers["authorization"]
+                key = (principal, token.location_id or token.company_id)
                 advertised = sandbox.faults.config.advertised_rate_max
                 if faultable(path) and sandbox.faults.storming(now_s):
                     decision = attrs_evolve_storm(
@@ -155,8 +158,8 @@ class _Pipeline:
                     )
                 else:
                     decision = sandbox.limiter.acquire(key, now_s, burst_max=advertised)
-                if not decision.admitted:
-                    admitted = False
+                admitted = decision.admitted
+                if not admitted:
                     raise ApiError(429, {"statusCode": 429, "message": "Too Many Requests"})
             if faultable(path):
                 draw = sandbox.faults.draw(
@@ -166,7 +169,7 @@ class _Pipeline:
                     await anyio.sleep(draw.latency_s)
                 if draw.error_before is not None:
                     return self._finish_raw(
-                        request, route, token, now_s, trace_id, decision, draw.error_before, draw
+                        request, token, now_s, trace_id, decision, draw.error_before, admitted
                     )
             body, form = await self._parse(route, request)
             ctx = Ctx(
@@ -191,9 +194,7 @@ class _Pipeline:
             if draw.created_anyway is not None:
                 reply = _created_anyway(draw.created_anyway)
             elif draw.error_after is not None:
-                return self._finish_raw(
-                    request, route, token, now_s, trace_id, decision, draw.error_after, draw
-                )
+                return self._finish_raw(request, token, now_s, trace_id, decision, draw.error_after, admitted)
         return await self._finish(request, token, now_s, trace_id, decision, reply, draw, admitted)
 
     def _record(
@@ -220,16 +221,15 @@ class _Pipeline:
     def _finish_raw(
         self,
         request: Request,
-        route: ApiRoute,
         token: TokenInfo | None,
         now_s: float,
         trace_id: str,
         decision: RateDecision,
         status: int,
-        draw: FaultDraw,
+        admitted: bool,
     ) -> Response:
         content, media_type = _error_response(status)
-        self._record(request, token, now_s, status, trace_id, True)
+        self._record(request, token, now_s, status, trace_id, admitted)
         return Response(content, status_code=status, media_type=media_type, headers=decision.headers())
 
     async def _finish(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -221,10 +222,9 @@ def find_duplicate(
         wanted = email if field == "email" else phone
         if not wanted:
             continue
-        stored_key = "emailLowerCase" if field == "email" else "phone"
-        for contact in loc.contacts.values():
-            if contact["id"] != exclude_id and contact.get(stored_key) == wanted:
-                return contact, field
+        contact = loc.first_match(field, wanted, exclude_id)
+        if contact is not None:
+            return contact, field
     return None
 
 
@@ -240,6 +240,18 @@ def _names(contact: Json) -> None:
 def apply_contact_write(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, creating: bool) -> None:
     """Write a validated create/update/upsert body onto ``contact`` (a new or stored dict)."""
     _check_dnd(body)
+    # Write a draft first: a 4xx half-way through must leave the stored contact untouched.
+    draft = copy.deepcopy(contact)
+    _write_fields(ctx, loc, draft, body, creating=creating)
+    loc.index_remove(contact)
+    contact.clear()
+    contact.update(draft)
+    loc.index_add(contact)
+    if "tags" in body:
+        loc.ensure_tags(contact["tags"], ctx.new_id)
+
+
+def _write_fields(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, creating: bool) -> None:
     now = iso_ms(ctx.wall_s)
     plain = (
         "firstName",
@@ -278,7 +290,6 @@ def apply_contact_write(ctx: Ctx, loc: LocationState, contact: Json, body: Json,
     if "tags" in body:
         # tags on create/upsert/PUT replace the whole set (spec description).
         contact["tags"] = normalize_tags(body["tags"] or [])
-        loc.ensure_tags(contact["tags"], ctx.new_id)
     if "customFields" in body:
         contact["customFields"] = merge_custom_fields(
             loc,

@@ -302,8 +302,8 @@ def get_appointment(ctx: Ctx) -> Reply:
 
 
 def update_appointment(ctx: Ctx) -> Reply:
-    loc, event = _event(ctx)
     body = check_body(ctx.body, _APPOINTMENT_EDIT)
+    loc, event = _event(ctx)
     updated = dict(event)
     _write_event(ctx, loc, updated, body)
     if any(body.get(k) is not None for k in ("startTime", "endTime", "calendarId")):

@@ -25,6 +25,7 @@ from dentrix_highlevel.sandbox._http import (
     normalize_phone,
     normalize_tags,
 )
+from dentrix_highlevel.sandbox._routes_calendars import event_view_naive
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["ROUTES"]
@@ -98,8 +99,8 @@ def get_contact(ctx: Ctx) -> Reply:
 
 
 def update_contact(ctx: Ctx) -> Reply:
-    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     body = check_body(ctx.body, UPDATE_FIELDS)
+    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     if not loc.allow_duplicates:
         email = normalize_email(body.get("email")) if "email" in body else None
         phone = normalize_phone(body.get("phone")) if "phone" in body else None
@@ -113,6 +114,7 @@ def update_contact(ctx: Ctx) -> Reply:
 def delete_contact(ctx: Ctx) -> Reply:
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     del loc.contacts[contact["id"]]
+    loc.index_remove(contact)
     loc.indexed_at.pop(contact["id"], None)
     # Notes and tasks go with their contact, so a rollback leaves no orphans behind.
     for store in (loc.notes, loc.tasks):
@@ -395,8 +397,8 @@ _TAGS_BODY = {"tags": Field(kind="strs", required=True)}
 
 
 def add_tags(ctx: Ctx) -> Reply:
-    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     body = check_body(ctx.body, _TAGS_BODY)
+    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     tags = normalize_tags(body["tags"])
     contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
     loc.ensure_tags(tags, ctx.new_id)
@@ -404,8 +406,8 @@ def add_tags(ctx: Ctx) -> Reply:
 
 
 def remove_tags(ctx: Ctx) -> Reply:
-    _, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     body = check_body(ctx.body, _TAGS_BODY)
+    _, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     drop = set(normalize_tags(body["tags"]))
     contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
     return Reply(200, {"tags": list(contact["tags"])})
@@ -448,8 +450,6 @@ def bulk_tags(ctx: Ctx) -> Reply:
 
 def contact_appointments(ctx: Ctx) -> Reply:
     """``GET /contacts/{id}/appointments``: naive ``YYYY-MM-DD HH:mm:ss`` times in location time (§13)."""
-    from dentrix_highlevel.sandbox._routes_calendars import event_view_naive
-
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     events = [event_view_naive(loc, e) for e in loc.events.values() if e["contactId"] == contact["id"]]
     return Reply(200, {"events": events})

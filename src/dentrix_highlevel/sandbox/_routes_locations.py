@@ -139,7 +139,7 @@ def list_custom_fields(ctx: Ctx) -> Reply:
 
 
 def create_custom_field(ctx: Ctx) -> Reply:
-    loc = _loc(ctx)
+    loc = _loc(ctx)  # the location guard (403) runs before body validation (422)
     body = check_body(ctx.body, _FIELD_CREATE)
     model = body.get("model") or "contact"
     key = body.get("fieldKey") or f"{model}.{_snake(body['name'])}"
@@ -178,8 +178,8 @@ def get_custom_field(ctx: Ctx) -> Reply:
 
 
 def update_custom_field(ctx: Ctx) -> Reply:
-    _, field = _custom_field(ctx)
     body = check_body(ctx.body, _FIELD_UPDATE)
+    _, field = _custom_field(ctx)
     for src, dst in (("name", "name"), ("placeholder", "placeholder"), ("position", "position")):
         if body.get(src) is not None:
             field[dst] = body[src]
@@ -216,7 +216,7 @@ def list_custom_values(ctx: Ctx) -> Reply:
 
 
 def create_custom_value(ctx: Ctx) -> Reply:
-    loc = _loc(ctx)
+    loc = _loc(ctx)  # the location guard (403) runs before body validation (422)
     body = check_body(ctx.body, _VALUE_BODY)
     value = {
         "id": ctx.new_id(),
@@ -234,8 +234,8 @@ def get_custom_value(ctx: Ctx) -> Reply:
 
 
 def update_custom_value(ctx: Ctx) -> Reply:
-    _, value = _custom_value(ctx)
     body = check_body(ctx.body, _VALUE_BODY)
+    _, value = _custom_value(ctx)
     value["name"], value["value"] = body["name"], body["value"]
     value["fieldKey"] = "{{ custom_values." + _snake(body["name"]) + " }}"
     return Reply(200, {"customValue": dict(value)})

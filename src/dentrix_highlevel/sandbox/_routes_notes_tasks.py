@@ -49,8 +49,8 @@ def _child(ctx: Ctx, store: str, key: str, what: str) -> tuple[LocationState, Js
 
 
 def create_note(ctx: Ctx) -> Reply:
-    loc, contact = _contact(ctx)
     body = check_body(ctx.body, _NOTE_CREATE)
+    loc, contact = _contact(ctx)
     note = drop_none(
         {"id": ctx.new_id(), **body, "contactId": contact["id"], "dateAdded": iso_ms(ctx.wall_s)}
     )
@@ -69,8 +69,8 @@ def get_note(ctx: Ctx) -> Reply:
 
 
 def update_note(ctx: Ctx) -> Reply:
-    _, note = _child(ctx, "notes", "id", "Note")
     body = check_body(ctx.body, _NOTE_FIELDS)
+    _, note = _child(ctx, "notes", "id", "Note")
     note.update(drop_none(body))
     return Reply(200, {"note": dict(note)})
 
@@ -92,8 +92,8 @@ def _check_due(value: Any) -> None:
 
 
 def create_task(ctx: Ctx) -> Reply:
-    loc, contact = _contact(ctx)
     body = check_body(ctx.body, _TASK_CREATE)
+    loc, contact = _contact(ctx)
     _check_due(body["dueDate"])
     task = drop_none({"id": ctx.new_id(), **body, "contactId": contact["id"]})
     loc.tasks[task["id"]] = task
@@ -111,8 +111,8 @@ def get_task(ctx: Ctx) -> Reply:
 
 
 def update_task(ctx: Ctx) -> Reply:
-    _, task = _child(ctx, "tasks", "taskId", "Task")
     body = check_body(ctx.body, _TASK_FIELDS)
+    _, task = _child(ctx, "tasks", "taskId", "Task")
     if body.get("dueDate") is not None:
         _check_due(body["dueDate"])
     task.update(drop_none(body))

@@ -3,6 +3,7 @@ sandbox seeds them when a location is created."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -175,8 +176,8 @@ def get_opportunity(ctx: Ctx) -> Reply:
 
 
 def update_opportunity(ctx: Ctx) -> Reply:
-    loc, opportunity = _opportunity(ctx)
     body = check_body(ctx.body, _COMMON)
+    loc, opportunity = _opportunity(ctx)
     _check_refs(loc, body, opportunity)
     if (
         body.get("pipelineId")
@@ -189,8 +190,8 @@ def update_opportunity(ctx: Ctx) -> Reply:
 
 
 def update_status(ctx: Ctx) -> Reply:
-    loc, opportunity = _opportunity(ctx)
     body = check_body(ctx.body, _STATUS_BODY)
+    loc, opportunity = _opportunity(ctx)
     _write(ctx, loc, opportunity, body)
     return Reply(200, {"succeded": True})
 
@@ -260,9 +261,49 @@ def search_opportunities(ctx: Ctx) -> Reply:
     )
 
 
-def _epoch_ms(iso: str) -> int:
-    from datetime import datetime
+_POST_SEARCH = {
+    "locationId": Field(required=True),
+    "query": Field(),
+    "limit": Field(kind="int"),
+    "page": Field(kind="int"),
+    "searchAfter": Field(kind="list"),
+    "additionalDetails": Field(kind="obj"),
+}
 
+
+def post_search(ctx: Ctx) -> Reply:
+    """``POST /opportunities/search``: ``{opportunities, total}``; page, or ``searchAfter`` = [createdAt, id].
+
+    The spec marks every body key required; the sandbox requires only ``locationId`` (a guess).
+    """
+    body = check_body(ctx.body, _POST_SEARCH)
+    loc = ctx.location(body["locationId"])
+    limit = body.get("limit") or 20
+    if not 1 <= limit <= SEARCH_MAX_LIMIT:
+        raise ApiError.unprocessable([f"limit must not be greater than {SEARCH_MAX_LIMIT}"])
+    needle = (body.get("query") or "").lower()
+    rows = sorted(
+        (o for o in loc.opportunities.values() if not needle or needle in (o.get("name") or "").lower()),
+        key=lambda o: (_epoch_ms(o["createdAt"]), o["id"]),
+    )
+    cursor = body.get("searchAfter")
+    if cursor:
+        if len(cursor) != 2:
+            raise ApiError.unprocessable(["searchAfter must be [createdAt, id] from the last row"])
+        after = (int(cursor[0]), str(cursor[1]))
+        page_rows = [o for o in rows if (_epoch_ms(o["createdAt"]), o["id"]) > after][:limit]
+    else:
+        page = body.get("page") or 1
+        page_rows = rows[(page - 1) * limit : page * limit]
+    out = []
+    for opportunity in page_rows:
+        view = _view(loc, opportunity)
+        view["searchAfter"] = [_epoch_ms(opportunity["createdAt"]), opportunity["id"]]
+        out.append(view)
+    return Reply(200, {"opportunities": out, "total": len(rows), "aggregations": {}})
+
+
+def _epoch_ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
@@ -270,6 +311,7 @@ _R, _W = "opportunities.readonly", "opportunities.write"
 ROUTES = [
     ApiRoute(method="GET", path="/opportunities/pipelines", handler=list_pipelines, scope=_R),
     ApiRoute(method="GET", path="/opportunities/search", handler=search_opportunities, scope=_R),
+    ApiRoute(method="POST", path="/opportunities/search", handler=post_search, scope=_R),
     ApiRoute(method="POST", path="/opportunities/upsert", handler=upsert_opportunity, scope=_W),
     ApiRoute(method="POST", path="/opportunities/", handler=create_opportunity, scope=_W),
     ApiRoute(method="GET", path="/opportunities/{id}", handler=get_opportunity, scope=_R),

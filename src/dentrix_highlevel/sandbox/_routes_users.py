@@ -123,8 +123,8 @@ def get_user(ctx: Ctx) -> Reply:
 
 
 def update_user(ctx: Ctx) -> Reply:
-    loc, user = _user(ctx)
     body = check_body(ctx.body, _USER_FIELDS)
+    loc, user = _user(ctx)
     _check_company(ctx, loc, body.get("companyId"))
     for key in ("firstName", "lastName", "permissions", "platformLanguage", "password"):
         if body.get(key) is not None:

@@ -215,11 +215,12 @@ class Sandbox:
         }
 
     def reset(self) -> None:
-        """Drop every location, token, OAuth app and the request log; the rate budget starts afresh."""
+        """Drop every location, token, OAuth app and the request log; the rate budget starts afresh and the
+        RNGs are reseeded, so a reset sandbox mints the same ids as a new one. Faults stay configured."""
         now = self.config.clock()
-        self.state = SandboxState(ids=self.state.ids)
+        self.state = SandboxState(ids=IdFactory(self.config.seed))
         self.limiter.reset(epoch_s=now)
-        self.faults.replace(self.faults.config, set_at_s=now)
+        self.faults = FaultEngine(self.faults.config, seed=self.config.seed, set_at_s=now)
 
     def location(self, location_id: str) -> LocationState:
         """The live state of one location (for assertions in tests)."""

@@ -61,7 +61,8 @@ class LocationInfo:
 class RequestRecord:
     """One API request as the sandbox saw it (ids only: the path never carries a query string).
 
-    ``admitted`` is False when the rate limiter (or a 429 storm) refused it, so it used no budget.
+    ``admitted`` is True when the request was counted against a (token, location) rate budget; it is
+    False when the limiter (or a 429 storm) refused it, and for requests without a valid token.
     """
 
     time_s: float
@@ -144,6 +145,11 @@ class LocationState:
     pipelines: dict[str, Json] = attrs.field(factory=dict)
     opportunities: dict[str, Json] = attrs.field(factory=dict)
     media: dict[str, Json] = attrs.field(factory=dict)
+    #: Duplicate-matching indexes: stored emailLowerCase / E.164 phone -> contact ids. They keep upsert
+    #: O(1) for large practices; first-created wins, as a scan in creation order would.
+    by_email: dict[str, set[str]] = attrs.field(factory=dict)
+    by_phone: dict[str, set[str]] = attrs.field(factory=dict)
+    created_seq: dict[str, int] = attrs.field(factory=dict)
 
     #: The stores a dump lists, in a stable order.
     STORES = (
@@ -181,6 +187,29 @@ class LocationState:
         for store in self.STORES:
             out[store] = copy.deepcopy(list(getattr(self, store).values()))
         return out
+
+    def index_add(self, contact: Json) -> None:
+        self.created_seq.setdefault(contact["id"], len(self.created_seq))
+        for index, key in ((self.by_email, "emailLowerCase"), (self.by_phone, "phone")):
+            value = contact.get(key)
+            if value:
+                index.setdefault(value, set()).add(contact["id"])
+
+    def index_remove(self, contact: Json) -> None:
+        for index, key in ((self.by_email, "emailLowerCase"), (self.by_phone, "phone")):
+            value = contact.get(key)
+            if value and value in index:
+                index[value].discard(contact["id"])
+                if not index[value]:
+                    del index[value]
+
+    def first_match(self, field: str, value: str, exclude_id: str | None) -> Json | None:
+        """The earliest-created contact whose stored ``field`` (email|phone) equals ``value``."""
+        index = self.by_email if field == "email" else self.by_phone
+        ids = [i for i in index.get(value, ()) if i != exclude_id and i in self.contacts]
+        if not ids:
+            return None
+        return self.contacts[min(ids, key=lambda i: self.created_seq.get(i, 0))]
 
     def ensure_tags(self, names: list[str], make_id: Callable[[], str]) -> None:
         """Tags written to contacts join the location's tag catalogue, as in HighLevel."""

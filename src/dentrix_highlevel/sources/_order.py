@@ -43,7 +43,9 @@ def _sorted(items: Iterable[T], key: object) -> tuple[T, ...]:
 def canonical_bundle(bundle: PatientBundle) -> PatientBundle:
     """The same bundle with every related-record tuple in canonical order."""
     cases = tuple(
-        attrs.evolve(case, procedures=_sorted(case.procedures, lambda p: (_when(p.date), id_order(p.procedure_id))))
+        attrs.evolve(
+            case, procedures=_sorted(case.procedures, lambda p: (_when(p.date), id_order(p.procedure_id)))
+        )
         for case in bundle.treatment_cases
     )
     return attrs.evolve(
@@ -55,7 +57,9 @@ def canonical_bundle(bundle: PatientBundle) -> PatientBundle:
         treatment_cases=_sorted(cases, _case_key),
         recalls=_sorted(bundle.recalls, lambda r: (_when(r.due_date), id_order(r.recall_type_id))),
         documents=_sorted(bundle.documents, lambda d: (_when(d.created_date), id_order(d.document_id))),
-        imaging=_sorted(bundle.imaging, lambda i: (_when(i.image_date), i.imaging_system, id_order(i.image_id))),
+        imaging=_sorted(
+            bundle.imaging, lambda i: (_when(i.image_date), i.imaging_system, id_order(i.image_id))
+        ),
         ledger=_sorted(bundle.ledger, lambda t: (_when(t.date), id_order(t.transaction_id))),
         referrals=_sorted(bundle.referrals, lambda r: (_when(r.date), id_order(r.referral_id))),
         medical_alerts=_sorted(bundle.medical_alerts, lambda m: (_ALERT_ORDER[m.kind], id_order(m.alert_id))),

@@ -40,6 +40,18 @@ _PARSERS: dict[Kind, tuple[Callable[[str], str], IssueCode]] = {
     Kind.DATETIME: (parse_datetime, IssueCode.BAD_DATE),
 }
 _SQL_TYPE = {Kind.INT: "INTEGER", Kind.BOOL: "INTEGER"}
+_TEXT, _NOTE, _KEY, _REF, _NUMBER, _PARSED = range(6)
+_MODES = {
+    Kind.TEXT: _TEXT,
+    Kind.NOTE: _NOTE,
+    Kind.KEY: _KEY,
+    Kind.REF: _REF,
+    Kind.INT: _NUMBER,
+    Kind.BOOL: _NUMBER,
+    Kind.DECIMAL: _PARSED,
+    Kind.DATE: _PARSED,
+    Kind.DATETIME: _PARSED,
+}
 
 
 def sort_key(identifier: str) -> str:
@@ -115,6 +127,21 @@ class Staging:
         extra_defs = ", _sort TEXT" if is_patient else ""
         self.db.execute(f"CREATE TABLE {spec.table} (_line INTEGER, _extra TEXT, {col_defs}{extra_defs})")
         position = {c.name: 2 + k for k, c in enumerate(spec.columns)}
+        # One flat tuple per column: the row loop is the hot path of staging (millions of cells).
+        steps = [
+            (
+                i,
+                position[c.name],
+                _MODES[c.kind],
+                c.name,
+                _PARSERS[c.kind][0] if c.kind in _PARSERS else None,
+                _PARSERS[c.kind][1] if c.kind in _PARSERS else IssueCode.BAD_VALUE,
+                c.int_range[0] if c.int_range else -(2**63),
+                c.int_range[1] if c.int_range else 2**63 - 1,
+                c.choices,
+            )
+            for c, i in plan
+        ]
         key_positions = [(position[k], k) for k in spec.key]
         marks = ", ".join("?" * len(names))
         insert = f"INSERT INTO {spec.table} ({', '.join(_q(n) for n in names)}) VALUES ({marks})"
@@ -155,45 +182,42 @@ class Staging:
             values[0] = item.line
             pending: list[tuple[str, IssueCode, str]] = []
             missing: str | None = None
-            for col, i in plan:
+            for i, pos, mode, name, parser, code, low, high, choices in steps:
                 raw = cells[i]
-                kind = col.kind
-                text = raw.rstrip() if kind is Kind.NOTE else raw.strip()
+                text = raw.rstrip() if mode == _NOTE else raw.strip()
                 if not text:
-                    if kind is Kind.KEY and missing is None:
-                        missing = col.name
+                    if mode == _KEY and missing is None:
+                        missing = name
                     continue
                 value: object
-                if kind is Kind.KEY or kind is Kind.TEXT or kind is Kind.NOTE:
+                if mode <= _KEY:  # text, note, key
                     value = text
-                elif kind is Kind.REF:
+                elif mode == _REF:
                     if text == "0":
                         continue
                     value = text
                 else:
-                    parser, code = _PARSERS[kind]
+                    assert parser is not None
                     try:
                         normal = parser(text)
                     except ValueError as exc:
-                        pending.append((col.name, code, f"{col.name}: {exc}"))
+                        pending.append((name, code, f"{name}: {exc}"))
                         continue
-                    if kind is Kind.INT or kind is Kind.BOOL:
+                    if mode == _NUMBER:
                         number = int(normal)
-                        if col.int_range and not col.int_range[0] <= number <= col.int_range[1]:
-                            pending.append((col.name, IssueCode.BAD_NUMBER, f"{col.name}: out of range"))
+                        if not low <= number <= high:
+                            pending.append((name, IssueCode.BAD_NUMBER, f"{name}: out of range"))
                             continue
                         value = number
                     else:
                         value = normal
-                if col.choices is not None:
+                if choices is not None:
                     probe = value.lower() if isinstance(value, str) else str(value)
-                    if probe not in col.choices:
-                        pending.append(
-                            (col.name, IssueCode.BAD_CODE, f"{col.name}: not one of the known codes")
-                        )
+                    if probe not in choices:
+                        pending.append((name, IssueCode.BAD_CODE, f"{name}: not one of the known codes"))
                         continue
                     value = probe if isinstance(value, str) else value
-                values[position[col.name]] = value
+                values[pos] = value
             key = "/".join(str(values[p]) for p, _ in key_positions if values[p] is not None) or None
             if missing is not None:
                 staged.dropped += 1

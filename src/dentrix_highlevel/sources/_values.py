@@ -57,23 +57,47 @@ def _check_year(year: int) -> None:
 
 def parse_date(text: str) -> str:
     """``YYYY-MM-DD`` from any accepted date or datetime form (the time part is dropped)."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():
+        try:  # the common case, in C
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            _check_year(day.year)
+            return OPEN_DATE if day.year == 9999 else text
     y, mo, d, _, _, _ = _split(text)
     _check_year(y)
     if y == 9999:
         return OPEN_DATE
-    return dt.date(y, mo, d).isoformat()
+    try:
+        return dt.date(y, mo, d).isoformat()
+    except ValueError:
+        raise ValueError("not a real calendar date") from None
 
 
 def parse_datetime(text: str) -> str:
     """``YYYY-MM-DDTHH:MM:SS`` (naive, practice-local) from any accepted form; a bare date is midnight."""
+    if len(text) == 19 and text[4] == "-" and text[10] == " " and text.isascii():
+        try:  # the common case, in C
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            _check_year(when.year)
+            return OPEN_DATE if when.year == 9999 else when.isoformat()
     y, mo, d, hh, mm, ss = _split(text)
     _check_year(y)
     if y == 9999:
         return OPEN_DATE
-    return dt.datetime(y, mo, d, hh, mm, ss).isoformat()
+    try:
+        return dt.datetime(y, mo, d, hh, mm, ss).isoformat()
+    except ValueError:
+        raise ValueError("not a real calendar date or time") from None
 
 
 def parse_int(text: str) -> str:
+    if text.isdigit() and text.isascii():
+        return text.lstrip("0") or "0"
     if not _INT.fullmatch(text):
         # Excel likes to turn integer columns into "12.0".
         if text.endswith(".0") and _INT.fullmatch(text[:-2]):

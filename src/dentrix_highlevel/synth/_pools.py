@@ -8,20 +8,58 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-FIRST_NAMES_LATIN = (
-    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan "
-    "Joseph Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Sandra Steven "
-    "Ashley Paul Emily Andrew Donna Joshua Michelle Kevin Carol Brian Amanda Emma Olivia Noah Liam Ava Mia "
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST_NAMES_LATIN = _words(
+    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
+    "Richard Susan "
+    "Joseph Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark "
+    "Sandra Steven "
+    "Ashley Paul Emily Andrew Donna Joshua Michelle Kevin Carol Brian Amanda Emma Olivia Noah "
+    "Liam Ava Mia "
     "Ethan Harper Lucas Ella Mason Aria Logan Chloe Owen Grace Wyatt Zoey Caleb Nora Hunter Lily"
-).split()
-FIRST_NAMES_ACCENTED = ("José", "Zoë", "Chloé", "François", "Björn", "Renée", "Inés", "Jürgen", "Añaya", "Raúl", "Søren", "Noémie")
+)
+FIRST_NAMES_ACCENTED = (
+    "José",
+    "Zoë",
+    "Chloé",
+    "François",
+    "Björn",
+    "Renée",
+    "Inés",
+    "Jürgen",
+    "Añaya",
+    "Raúl",
+    "Søren",
+    "Noémie",
+)
 FIRST_NAMES_NON_LATIN = ("李娜", "王芳", "Дмитрий", "Ольга", "محمد", "Νίκος", "さくら", "민준")
 LAST_NAMES_LATIN = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams"
-).split() + ["McDonald", "O'Neil", "van der Berg", "St. John", "Smith-Jones"]
-LAST_NAMES_ACCENTED = ("Muñoz", "Ibáñez", "Öztürk", "Łukasik", "Gómez", "Peña", "Müller", "Brontë", "Fernández")
+    *_words(
+        "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
+        "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
+        "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams"
+    ),
+    "McDonald",
+    "O'Neil",
+    "van der Berg",
+    "St. John",
+    "Smith-Jones",
+)
+LAST_NAMES_ACCENTED = (
+    "Muñoz",
+    "Ibáñez",
+    "Öztürk",
+    "Łukasik",
+    "Gómez",
+    "Peña",
+    "Müller",
+    "Brontë",
+    "Fernández",
+)
 LAST_NAMES_NON_LATIN = ("王", "Иванов", "حداد", "Παπαδόπουλος", "佐藤", "김")
 
 STREETS = (
@@ -84,9 +122,36 @@ APPT_TYPES = (
 )
 # (proccodeid, CDT, abbrev, description, fee, needs tooth, surfaces allowed, recall type)
 PROC_CODES = (
-    ("101", "D0120", "PerOralEval", "Periodic oral evaluation - established patient", "58.00", False, False, None),
-    ("102", "D0150", "CompOralEva", "Comprehensive oral evaluation - new or established patient", "95.00", False, False, None),
-    ("103", "D0210", "FMX", "Intraoral - complete series of radiographic images", "135.00", False, False, "3"),
+    (
+        "101",
+        "D0120",
+        "PerOralEval",
+        "Periodic oral evaluation - established patient",
+        "58.00",
+        False,
+        False,
+        None,
+    ),
+    (
+        "102",
+        "D0150",
+        "CompOralEva",
+        "Comprehensive oral evaluation - new or established patient",
+        "95.00",
+        False,
+        False,
+        None,
+    ),
+    (
+        "103",
+        "D0210",
+        "FMX",
+        "Intraoral - complete series of radiographic images",
+        "135.00",
+        False,
+        False,
+        "3",
+    ),
     ("104", "D0274", "BWX4", "Bitewings - four radiographic images", "68.00", False, False, "2"),
     ("105", "D0330", "Pano", "Panoramic radiographic image", "115.00", False, False, "5"),
     ("106", "D1110", "ProphyAdult", "Prophylaxis - adult", "98.00", False, False, "1"),
@@ -94,16 +159,70 @@ PROC_CODES = (
     ("108", "D1206", "FluorVarn", "Topical application of fluoride varnish", "38.00", False, False, None),
     ("109", "D1351", "Sealant", "Sealant - per tooth", "52.00", True, False, None),
     ("110", "D2140", "Amalg1", "Amalgam - one surface, primary or permanent", "135.00", True, True, None),
-    ("111", "D2391", "Resin1Post", "Resin-based composite - one surface, posterior", "165.00", True, True, None),
-    ("112", "D2392", "Resin2Post", "Resin-based composite - two surfaces, posterior", "215.00", True, True, None),
+    (
+        "111",
+        "D2391",
+        "Resin1Post",
+        "Resin-based composite - one surface, posterior",
+        "165.00",
+        True,
+        True,
+        None,
+    ),
+    (
+        "112",
+        "D2392",
+        "Resin2Post",
+        "Resin-based composite - two surfaces, posterior",
+        "215.00",
+        True,
+        True,
+        None,
+    ),
     ("113", "D2740", "CrnPorc", "Crown - porcelain/ceramic", "1245.00", True, False, None),
     ("114", "D2950", "CoreBU", "Core buildup, including any pins when required", "285.00", True, False, None),
-    ("115", "D3330", "EndoMolar", "Endodontic therapy, molar tooth (excluding final restoration)", "1150.00", True, False, None),
-    ("116", "D4341", "SRP4+", "Periodontal scaling and root planing - four or more teeth per quadrant", "245.00", False, False, "4"),
+    (
+        "115",
+        "D3330",
+        "EndoMolar",
+        "Endodontic therapy, molar tooth (excluding final restoration)",
+        "1150.00",
+        True,
+        False,
+        None,
+    ),
+    (
+        "116",
+        "D4341",
+        "SRP4+",
+        "Periodontal scaling and root planing - four or more teeth per quadrant",
+        "245.00",
+        False,
+        False,
+        "4",
+    ),
     ("117", "D4910", "PerioMaint", "Periodontal maintenance", "145.00", False, False, "4"),
     ("118", "D7140", "ExtErupted", "Extraction, erupted tooth or exposed root", "185.00", True, False, None),
-    ("119", "D7210", "ExtSurg", "Extraction, erupted tooth requiring removal of bone", "325.00", True, False, None),
-    ("120", "D9110", "Palliative", "Palliative treatment of dental pain - per visit", "95.00", False, False, None),
+    (
+        "119",
+        "D7210",
+        "ExtSurg",
+        "Extraction, erupted tooth requiring removal of bone",
+        "325.00",
+        True,
+        False,
+        None,
+    ),
+    (
+        "120",
+        "D9110",
+        "Palliative",
+        "Palliative treatment of dental pain - per visit",
+        "95.00",
+        False,
+        False,
+        None,
+    ),
 )
 # (recallid, name, description, interval months)
 RECALL_TYPES = (
@@ -154,11 +273,26 @@ HEALTH_ITEMS = (
     ("7", 3, "Lisinopril", False),
     ("8", 1, "Asthma", False),
 )
-PRACTICE_MEDICAL_ALERTS = (("1", "Heart condition"), ("2", "Bleeding disorder"), ("3", "Pregnant"), ("4", "Smoker"))
+PRACTICE_MEDICAL_ALERTS = (
+    ("1", "Heart condition"),
+    ("2", "Bleeding disorder"),
+    ("3", "Pregnant"),
+    ("4", "Smoker"),
+)
 PAYMENT_TYPES = (("1", "Cash"), ("2", "Check"), ("3", "Credit Card"), ("4", "Dental Insurance Payment"))
-ADJUSTMENT_TYPES = (("1", "Professional Courtesy"), ("2", "Insurance Write-off"), ("3", "Balance Forward"), ("4", "Finance Charge"))
+ADJUSTMENT_TYPES = (
+    ("1", "Professional Courtesy"),
+    ("2", "Insurance Write-off"),
+    ("3", "Balance Forward"),
+    ("4", "Finance Charge"),
+)
 BILLING_TYPES = (("1", "Standard Billing"), ("2", "No Statements"), ("3", "Collections"))
-DOCUMENT_TYPES = (("1", "Consent Forms"), ("2", "Insurance Cards"), ("3", "Referral Letters"), ("4", "Lab Reports"))
+DOCUMENT_TYPES = (
+    ("1", "Consent Forms"),
+    ("2", "Insurance Cards"),
+    ("3", "Referral Letters"),
+    ("4", "Lab Reports"),
+)
 STAFF = (("S001", "Reyes", "Monica", "Office Manager"), ("S002", "Cho", "Daniel", "Front Desk"))
 
 NOTE_SENTENCES = (
@@ -168,7 +302,7 @@ NOTE_SENTENCES = (
     "Topical anesthetic applied; 1 carpule 2% lidocaine with 1:100,000 epi administered via infiltration.",
     "Moderate generalized plaque and light calculus; scaled and polished, flossed all contacts.",
     "Oral cancer screening negative; soft tissue within normal limits.",
-    "Discussed treatment options including risks, benefits and alternatives; patient verbalised understanding.",
+    "Discussed treatment options with risks, benefits and alternatives; patient verbalised understanding.",
     "Caries noted on radiographs; recommended restoration at next visit.",
     "Patient tolerated procedure well and was dismissed in good condition.",
     "Post-operative instructions given verbally and in writing.",
@@ -177,13 +311,23 @@ NOTE_SENTENCES = (
     "Next visit: continue treatment plan as discussed.",
 )
 JOURNAL_TITLES = {
-    "call": ("Called to confirm appointment", "Returned patient call re: billing", "Left voicemail re: recall"),
+    "call": (
+        "Called to confirm appointment",
+        "Returned patient call re: billing",
+        "Left voicemail re: recall",
+    ),
     "letter": ("Recall letter sent", "Past due statement letter", "Welcome letter"),
     "email": ("Appointment reminder e-mail", "Treatment plan e-mailed", "Insurance update request"),
     "text": ("Appointment reminder text", "Confirmation text reply"),
     "appointment": ("Appointment broken", "Appointment scheduled"),
 }
-DOCUMENT_TITLES = ("Consent for treatment", "Insurance card front/back", "Referral letter", "Lab report", "HIPAA acknowledgement")
+DOCUMENT_TITLES = (
+    "Consent for treatment",
+    "Insurance card front/back",
+    "Referral letter",
+    "Lab report",
+    "HIPAA acknowledgement",
+)
 MODALITIES = ("BW", "PA", "FMX", "PANO", "PHOTO", "CBCT")
 
 ZERO = Decimal("0.00")

@@ -31,30 +31,27 @@ def e164(phone: str, *, region: str = "US") -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-class Contacts:
+class Contacts(Resource):
     """Contacts of the client's location (Version 2021-07-28)."""
-
-    def __init__(self, base: Resource) -> None:
-        self._base = base
-        self._client = base._client
-
-    def __repr__(self) -> str:
-        return f"Contacts(location_id={self._client.location_id!r})"
 
     async def create(self, contact: ContactInput) -> Contact:
         """``POST /contacts/``. A 400/422/5xx/timeout may still have created it: AmbiguousWriteError."""
         path = "/contacts/"
         body = await self._client.call(
-            "POST", path, kind=RequestKind.CREATE,
+            "POST",
+            path,
+            kind=RequestKind.CREATE,
             json={**write(contact), "locationId": self._client.location_id},
-            resource="contact", lookup=contact.lookup(), ambiguous_statuses=frozenset({400, 422}),
+            resource="contact",
+            lookup=contact.lookup(),
+            ambiguous_statuses=frozenset({400, 422}),
         )
-        return self._base._read(body, Contact, key="contact", method="POST", path=path)
+        return self._read(body, Contact, key="contact", method="POST", path=path)
 
     async def get(self, contact_id: str) -> Contact:
         path = f"/contacts/{seg(contact_id)}"
         body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._base._read(body, Contact, key="contact", method="GET", path=path)
+        return self._read(body, Contact, key="contact", method="GET", path=path)
 
     async def update(self, contact_id: str, contact: ContactInput) -> Contact:
         """``PUT /contacts/{id}``; tags and customFields given here replace/merge as HighLevel does."""
@@ -64,12 +61,14 @@ class Contacts:
             raise ConfigurationError(f"HighLevel's contact update does not accept {', '.join(bad)}")
         path = f"/contacts/{seg(contact_id)}"
         body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._base._read(body, Contact, key="contact", method="PUT", path=path)
+        return self._read(body, Contact, key="contact", method="PUT", path=path)
 
     async def delete(self, contact_id: str) -> None:
         await self._client.call("DELETE", f"/contacts/{seg(contact_id)}", kind=RequestKind.IDEMPOTENT)
 
-    async def upsert(self, contact: ContactInput, *, create_new_if_duplicate_allowed: bool = False) -> UpsertResult:
+    async def upsert(
+        self, contact: ContactInput, *, create_new_if_duplicate_allowed: bool = False
+    ) -> UpsertResult:
         """``POST /contacts/upsert``: matches by the location's dedupe order (e-mail, then phone)."""
         if not contact.email and not contact.phone:
             raise ConfigurationError("upsert needs an email or a phone to match on")
@@ -78,7 +77,7 @@ class Contacts:
             payload["createNewIfDuplicateAllowed"] = True
         path = "/contacts/upsert"
         body = await self._client.call("POST", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._base._read(body, UpsertResult, key=None, method="POST", path=path)
+        return self._read(body, UpsertResult, key=None, method="POST", path=path)
 
     async def find_duplicate(self, *, email: str | None = None, phone: str | None = None) -> Contact | None:
         """``GET /contacts/search/duplicate``: the contact HighLevel would treat as this one, or None."""
@@ -93,7 +92,7 @@ class Contacts:
         body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
         if body.get("contact") is None:
             return None
-        return self._base._read(body, Contact, key="contact", method="GET", path=path)
+        return self._read(body, Contact, key="contact", method="GET", path=path)
 
     async def search(
         self,
@@ -129,7 +128,7 @@ class Contacts:
             else:
                 payload["searchAfter"] = cursor  # HighLevel: never send page together with searchAfter
             body = await self._client.call("POST", path, kind=RequestKind.READ, json=payload)
-            rows = self._base._read(body, tuple[Contact, ...], key="contacts", method="POST", path=path)
+            rows = self._read(body, tuple[Contact, ...], key="contacts", method="POST", path=path)
             for row in rows:
                 yield row
             seen += len(rows)
@@ -148,7 +147,7 @@ class Contacts:
 
     async def add_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         """``POST /contacts/{id}/tags``: adds (unlike ``tags`` on upsert/update, which replaces)."""
-        return await self._base._client.tags.add(contact_id, tags)
+        return await self._client.tags.add(contact_id, tags)
 
     async def remove_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        return await self._base._client.tags.remove(contact_id, tags)
+        return await self._client.tags.remove(contact_id, tags)

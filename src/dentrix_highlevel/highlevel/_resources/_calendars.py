@@ -1,0 +1,52 @@
+"""``client.calendars`` (Version 2021-04-15 like every ``/calendars`` path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dentrix_highlevel.highlevel._client import RequestKind
+from dentrix_highlevel.highlevel._models import Calendar
+from dentrix_highlevel.highlevel._resources._base import Resource, seg
+
+__all__ = ["Calendars"]
+
+
+class Calendars(Resource):
+    async def list(self) -> tuple[Calendar, ...]:
+        path = "/calendars/"
+        body = await self._client.call(
+            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
+        )
+        return self._read(body, tuple[Calendar, ...], key="calendars", method="GET", path=path)
+
+    async def get(self, calendar_id: str) -> Calendar:
+        path = f"/calendars/{seg(calendar_id)}"
+        body = await self._client.call("GET", path, kind=RequestKind.READ)
+        return self._read(body, Calendar, key="calendar", method="GET", path=path)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        calendar_type: str | None = None,
+        description: str | None = None,
+        slot_duration: int | None = None,
+        team_member_ids: tuple[str, ...] = (),
+    ) -> Calendar:
+        payload: dict[str, Any] = {"locationId": self._location_id, "name": name}
+        if calendar_type is not None:
+            payload["calendarType"] = calendar_type
+        if description is not None:
+            payload["description"] = description
+        if slot_duration is not None:
+            payload["slotDuration"] = slot_duration
+        if team_member_ids:
+            payload["teamMembers"] = [{"userId": user_id} for user_id in team_member_ids]
+        path = "/calendars/"
+        body = await self._client.call(
+            "POST", path, kind=RequestKind.CREATE, json=payload, resource="calendar", lookup={"name": name}
+        )
+        return self._read(body, Calendar, key="calendar", method="POST", path=path)
+
+    async def find(self, *, name: str) -> Calendar | None:
+        return next((c for c in await self.list() if c.name == name), None)

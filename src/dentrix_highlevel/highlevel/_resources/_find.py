@@ -1,0 +1,48 @@
+"""Resolving an :class:`AmbiguousWriteError`: does the object exist after all?"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dentrix_highlevel._errors import AmbiguousWriteError, ConfigurationError
+
+if TYPE_CHECKING:
+    from dentrix_highlevel.highlevel._client import HighLevelClient
+
+__all__ = ["find_created"]
+
+
+async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> Any:
+    """The object the failed create was making, if HighLevel has it; None when it does not exist.
+
+    None means creating again is safe. Some lookups read from indexes that lag writes by seconds (contact
+    duplicate search): callers resolving right after the failure may want to wait briefly first.
+    """
+    key = error.lookup
+    resource = error.resource
+    if resource == "contact":
+        if not key.get("email") and not key.get("phone"):
+            raise ConfigurationError("this contact create had no email or phone to look it up by")
+        return await client.contacts.find_duplicate(email=key.get("email"), phone=key.get("phone"))
+    if resource == "note":
+        return await client.notes.find(key["contactId"], body_sha256=key["bodySha256"])
+    if resource == "task":
+        return await client.tasks.find(key["contactId"], title_sha256=key["titleSha256"])
+    if resource == "custom_field":
+        return await client.custom_fields.find(name=key["name"], model=key.get("model", "contact"))
+    if resource == "custom_value":
+        return await client.custom_values.find(name=key["name"])
+    if resource == "opportunity":
+        return await client.opportunities.find(contact_id=key["contactId"], pipeline_id=key["pipelineId"])
+    if resource == "appointment":
+        return await client.appointments.find(
+            calendar_id=key["calendarId"], contact_id=key["contactId"], start_time=key["startTime"]
+        )
+    if resource == "user":
+        return await client.users.find(email=key["email"])
+    if resource == "calendar":
+        return await client.calendars.find(name=key["name"])
+    if resource == "tag":
+        folded = key["name"].casefold()
+        return next((t for t in await client.tags.list() if (t.name or "").casefold() == folded), None)
+    raise ConfigurationError(f"no lookup for ambiguous {resource} creates; check HighLevel by hand")

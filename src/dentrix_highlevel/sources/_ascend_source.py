@@ -1,0 +1,729 @@
+"""``AscendSource``: a Dentrix Ascend organisation read through the API Exchange, as patient bundles.
+
+How a read goes: the small shared lists (providers, operatories, practice procedures, locations, plans,
+referral sources) are loaded into memory; every per-patient list is paged into a private on-disk SQLite
+staging file as raw JSON keyed by patient, so memory stays flat in practice size; bundles are then built
+patient by patient (in a worker thread, a chunk at a time) and converted to the same records a G export
+yields, in the same canonical order, so content hashes compare across runs.
+
+Delta (``modified_since``): only patients whose own record or any appointment, procedure, case or note
+changed since then are yielded — with *all* their related records and their family, fetched with the
+``->[a,b]`` id-list filter — so the bundle's content hash tells the migration exactly what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+import attrs
+import httpx
+
+from dentrix_highlevel._errors import AscendError, ConfigurationError
+from dentrix_highlevel.records import (
+    CoverageRank,
+    InsurancePlan,
+    Operatory,
+    Patient,
+    PatientBundle,
+    PatientInsurance,
+    PracticeInfo,
+    ProcedureCode,
+    Provider,
+    ReferralSource,
+    ReferredBy,
+    ReferrerKind,
+)
+from dentrix_highlevel.sources._ascend_client import AscendClient
+from dentrix_highlevel.sources._ascend_config import (
+    AscendCodes,
+    AscendResource,
+    AscendResources,
+    AscendRetry,
+    Pagination,
+)
+from dentrix_highlevel.sources._ascend_convert import Converter, json_path
+from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
+from dentrix_highlevel.sources._order import canonical_bundle, id_order
+
+__all__ = ["AscendSource"]
+
+Json = dict[str, Any]
+#: Per-patient resources (attribute names of :class:`AscendResources`), staged by patient.
+_RELATED = (
+    "appointments",
+    "patient_procedures",
+    "tx_cases",
+    "clinical_notes",
+    "recalls",
+    "medical_alerts",
+    "documents",
+    "patient_insurance",
+)
+#: Per-patient resources whose ``lastModified`` says a bundle changed.
+_CHANGE_STAMPED = ("appointments", "patient_procedures", "tx_cases", "clinical_notes")
+#: The attribute holding each per-patient resource's own id.
+_ID_ATTR = {
+    "appointments": "appointment_id",
+    "patient_procedures": "procedure_id",
+    "tx_cases": "case_id",
+    "clinical_notes": "note_id",
+    "recalls": "id",
+    "medical_alerts": "alert_id",
+    "documents": "document_id",
+    "patient_insurance": "id",
+}
+_ID_CHUNK = 50  # ids per "->[...]" filter: keeps the query string short
+_BUNDLE_CHUNK = 200  # bundles built per worker-thread call
+
+
+def _utc_stamp(when: dt.datetime, tz: ZoneInfo) -> str:
+    """Ascend's filter form of an instant; a naive value is practice-local, like the records."""
+    aware = when.replace(tzinfo=tz) if when.tzinfo is None else when
+    utc = aware.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error inside a task group's exception group (cancellations are its echoes)."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending[:0] = list(current.exceptions)
+        else:
+            leaves.append(current)
+    real = [e for e in leaves if not isinstance(e, anyio.get_cancelled_exc_class())]
+    return (real or leaves)[0]
+
+
+class _Staging:
+    """Raw Ascend objects by patient in a private SQLite file (0o600 in a 0o700 directory; it holds PHI)."""
+
+    def __init__(self, parent: Path | None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="ascend-", dir=parent))  # created 0o700
+        path = self.dir / "staging.sqlite3"
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        # check_same_thread=False: worker threads take turns (anyio.to_thread), never run concurrently.
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE patients (id TEXT PRIMARY KEY, sort TEXT NOT NULL, guarantor TEXT,
+                                   body TEXT NOT NULL);
+            CREATE INDEX patients_guarantor ON patients (guarantor);
+            CREATE INDEX patients_sort ON patients (sort);
+            CREATE TABLE related (kind TEXT NOT NULL, id TEXT NOT NULL, patient TEXT, body TEXT NOT NULL,
+                                  PRIMARY KEY (kind, id));
+            CREATE INDEX related_patient ON related (patient, kind);
+            CREATE TABLE balances (guarantor TEXT PRIMARY KEY, body TEXT NOT NULL);
+            CREATE TABLE wanted (id TEXT PRIMARY KEY);
+            """
+        )
+
+    def close(self) -> None:
+        self.db.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def add_patients(self, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO patients VALUES (?, ?, ?, ?)", rows)
+
+    def add_related(self, rows: Iterable[tuple[str, str, str | None, str]]) -> int:
+        before = self.db.total_changes
+        self.db.executemany("INSERT OR IGNORE INTO related VALUES (?, ?, ?, ?)", rows)
+        return self.db.total_changes - before
+
+    def want_all(self) -> None:
+        self.db.execute("INSERT OR IGNORE INTO wanted SELECT id FROM patients")
+
+    def subscribers(self, resource: AscendResource | None) -> list[str]:
+        """Subscriber ids named by staged coverages (the subscriber field's path from the resource)."""
+        if resource is None or not resource.field("subscriber_id"):
+            return []
+        path = resource.field("subscriber_id")
+        out = set()
+        for (body,) in self.db.execute("SELECT body FROM related WHERE kind = 'patient_insurance'"):
+            value = json_path(json.loads(body), path)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                out.add(str(value))
+        return sorted(out)
+
+    def want(self, ids: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((i,) for i in ids))
+
+    def missing_patients(self, ids: Iterable[str]) -> list[str]:
+        known = {row[0] for row in self.db.execute("SELECT id FROM patients")}
+        return sorted(set(ids) - known)
+
+    def guarantors_of_wanted(self) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT COALESCE(p.guarantor, p.id) FROM patients p JOIN wanted w ON w.id = p.id"
+        )
+        return sorted(row[0] for row in rows)
+
+    def wanted_ids(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT id FROM wanted ORDER BY id")]
+
+    def patient_body(self, patient_id: str) -> str | None:
+        row = self.db.execute("SELECT body FROM patients WHERE id = ?", (patient_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+
+@attrs.frozen
+class _Options:
+    page_size: int
+    pagination: Pagination
+
+
+class AscendSource:
+    """Read one Ascend organisation as :class:`~dentrix_highlevel.records.PatientBundle` s.
+
+    ::
+
+        async with AscendSource(
+            base_url="https://prod.hs1api.com/ascend-gateway/api", client_id=..., client_secret=...,
+            organization_id="5e7b...", practice_timezone="America/Denver",
+        ) as src:
+            async for bundle in src.bundles():
+                ...
+            print(src.counts, src.issues)
+
+    Per-patient resources are paged ``concurrency`` at a time (one task group; the first failure cancels
+    the rest); ``max_requests_per_s`` paces requests on our side. ``provider_ids="short_name"`` (default)
+    keys providers and operatories by their short names (``DDS1``,
+    ``OP-1``) like Dentrix G does; ``"id"`` uses Ascend's numeric ids. ``transport`` is the test seam (an
+    ``httpx`` transport such as the emulator's); ``clock``/``sleep`` let tests skip real waiting.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        organization_id: str,
+        practice_timezone: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        page_size: int = 200,
+        pagination: Pagination = "keyset",
+        resources: AscendResources | None = None,
+        codes: AscendCodes | None = None,
+        retry: AscendRetry | None = None,
+        provider_ids: Literal["short_name", "id"] = "short_name",
+        token_url: str | None = None,
+        timeout_s: float = 30.0,
+        staging_dir: str | os.PathLike[str] | None = None,
+        concurrency: int = 4,
+        max_requests_per_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            raise ConfigurationError("page_size must be between 1 and 1000")
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if pagination not in ("keyset", "page"):
+            raise ConfigurationError("pagination must be 'keyset' or 'page'")
+        if provider_ids not in ("short_name", "id"):
+            raise ConfigurationError("provider_ids must be 'short_name' or 'id'")
+        try:
+            self._tz = ZoneInfo(practice_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"unknown IANA timezone {practice_timezone!r}") from None
+        self.practice_timezone = practice_timezone
+        self.resources = resources or AscendResources()
+        self.codes = codes or AscendCodes()
+        self._options = _Options(page_size=page_size, pagination=pagination)
+        self._staging_dir = Path(staging_dir) if staging_dir is not None else None
+        self.client = AscendClient(
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            organization_id=organization_id,
+            transport=transport,
+            token_url=token_url,
+            retry=retry,
+            timeout_s=timeout_s,
+            max_requests_per_s=max_requests_per_s,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._issues: list[SourceIssue] = []
+        self._counts: dict[str, int] = {}
+        self._conv = Converter(
+            resources=self.resources,
+            codes=self.codes,
+            tz=self._tz,
+            issues=self._issues,
+            provider_key=provider_ids,
+        )
+        self._shared_loaded = False
+        self._concurrency = concurrency
+        self._db_lock = anyio.Lock()
+        self._locations: list[PracticeInfo] = []
+        self._providers_by_key: dict[str, Provider] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"AscendSource(base_url={self.client.base_url!r}, "
+            f"organization_id={self.client.organization_id!r}, practice_timezone={self.practice_timezone!r})"
+        )
+
+    async def __aenter__(self) -> AscendSource:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # ---- what the read found ------------------------------------------------------------------------------
+
+    @property
+    def issues(self) -> tuple[SourceIssue, ...]:
+        """Every problem found so far, located by resource, field and record id (never values)."""
+        return tuple(self._issues)
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        """Objects read per resource (attribute names of :class:`AscendResources`), for the availability
+        report; ``bundles`` is the number of bundles yielded by the last read."""
+        return dict(self._counts)
+
+    def _count(self, name: str, n: int) -> None:
+        self._counts[name] = self._counts.get(name, 0) + n
+
+    # ---- paging -------------------------------------------------------------------------------------------
+
+    async def _objects(
+        self, attr: str, filters: tuple[str, ...] = (), *, items_field: str | None = None
+    ) -> AsyncIterator[list[Json]]:
+        """Pages of one resource's objects. An optional resource refused with 403/404 is one issue."""
+        resource: AscendResource | None = getattr(self.resources, attr)
+        if resource is None:
+            return
+        pages = self.client.pages(
+            resource.path,
+            filters=filters,
+            page_size=self._options.page_size,
+            pagination=resource.pagination or self._options.pagination,
+            items_field=items_field,
+        )
+        try:
+            async for page in pages:
+                self._count(attr, len(page.items))
+                yield page.items
+        except AscendError as error:
+            if not (resource.optional and error.status_code in (403, 404)):
+                raise
+            self._issues.append(
+                SourceIssue(
+                    file=resource.path,
+                    line=None,
+                    column=None,
+                    code=IssueCode.BAD_VALUE,
+                    message=(
+                        f"resource unavailable (HTTP {error.status_code}); its records are left out"
+                        + (" — the resource name is a guess, configure it" if resource.guessed else "")
+                    ),
+                )
+            )
+
+    # ---- shared tables ------------------------------------------------------------------------------------
+
+    async def _load_shared(self) -> None:
+        conv = self._conv
+        conv.providers.clear()
+        conv.operatories.clear()
+        conv.procedure_codes.clear()
+        conv.plans.clear()
+        conv.referral_sources.clear()
+        self._locations = []
+        async for items in self._objects("providers"):
+            for obj in items:
+                pair = conv.provider(obj)
+                if pair is not None:
+                    conv.providers[pair[0]] = pair[1]
+        async for items in self._objects("operatories"):
+            for obj in items:
+                op = conv.operatory(obj)
+                if op is not None:
+                    conv.operatories[op[0]] = op[1]
+        async for items in self._objects("practice_procedures"):
+            for obj in items:
+                code = conv.procedure_code(obj)
+                if code is not None:
+                    conv.procedure_codes[code.proc_code_id] = code
+        async for items in self._objects("locations"):
+            self._locations.extend(conv.location(obj, self.practice_timezone) for obj in items)
+        async for items in self._objects("insurance_plans"):
+            for obj in items:
+                plan = conv.insurance_plan(obj)
+                if plan is not None:
+                    conv.plans[plan.plan_id] = plan
+        async for items in self._objects("referral_sources"):
+            for obj in items:
+                source = conv.referral_source(obj)
+                if source is not None:
+                    conv.referral_sources[source.referral_id] = source
+        self._providers_by_key = {p.provider_id: p for p in conv.providers.values()}
+        self._shared_loaded = True
+
+    async def _shared(self) -> Converter:
+        if not self._shared_loaded:
+            await self._load_shared()
+        return self._conv
+
+    async def providers(self) -> tuple[Provider, ...]:
+        conv = await self._shared()
+        return tuple(sorted(conv.providers.values(), key=lambda p: id_order(p.provider_id)))
+
+    async def operatories(self) -> tuple[Operatory, ...]:
+        conv = await self._shared()
+        return tuple(sorted(conv.operatories.values(), key=lambda o: id_order(o.operatory_id)))
+
+    async def procedure_codes(self) -> tuple[ProcedureCode, ...]:
+        conv = await self._shared()
+        return tuple(sorted(conv.procedure_codes.values(), key=lambda c: id_order(c.proc_code_id)))
+
+    async def insurance_plans(self) -> tuple[InsurancePlan, ...]:
+        conv = await self._shared()
+        return tuple(sorted(conv.plans.values(), key=lambda p: id_order(p.plan_id)))
+
+    async def referral_sources(self) -> tuple[ReferralSource, ...]:
+        conv = await self._shared()
+        return tuple(sorted(conv.referral_sources.values(), key=lambda r: id_order(r.referral_id)))
+
+    async def locations(self) -> tuple[PracticeInfo, ...]:
+        """The organisation's locations (``practice_id`` is the Ascend location id)."""
+        await self._shared()
+        return tuple(self._locations)
+
+    # ---- staging ------------------------------------------------------------------------------------------
+
+    def _patient_rows(self, items: list[Json]) -> tuple[list[tuple[str, str, str | None, str]], list[str]]:
+        res = self.resources.patients
+        rows: list[tuple[str, str, str | None, str]] = []
+        for obj in items:
+            pid = json_path(obj, res.field("patient_id"))
+            if pid is None or isinstance(pid, bool | dict | list):
+                self._issues.append(
+                    SourceIssue(
+                        file=res.path,
+                        line=None,
+                        column=res.field("patient_id"),
+                        code=IssueCode.MISSING_VALUE,
+                        message="patient without id; skipped",
+                        row_dropped=True,
+                    )
+                )
+                continue
+            guarantor = json_path(obj, res.field("guarantor_id"))
+            gid = (
+                str(guarantor)
+                if isinstance(guarantor, str | int) and not isinstance(guarantor, bool)
+                else None
+            )
+            rows.append((str(pid), id_order(str(pid)), gid, json.dumps(obj, separators=(",", ":"))))
+        return rows, [r[0] for r in rows]
+
+    def _related_rows(self, attr: str, items: list[Json]) -> list[tuple[str, str, str | None, str]]:
+        resource: AscendResource = getattr(self.resources, attr)
+        id_path = resource.field(_ID_ATTR[attr]) or "id"
+        patient_path = resource.field("patient_id")
+        rows = []
+        for n, obj in enumerate(items):
+            raw_id = json_path(obj, id_path)
+            pid = json_path(obj, patient_path) if patient_path else None
+            ident = str(raw_id) if raw_id is not None else f"#{self._counts.get(attr, 0)}:{n}"
+            patient = str(pid) if isinstance(pid, str | int) and not isinstance(pid, bool) else None
+            rows.append((attr, ident, patient, json.dumps(obj, separators=(",", ":"))))
+        return rows
+
+    async def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one staging call in a worker thread; one at a time (one SQLite connection)."""
+        async with self._db_lock:
+            return await anyio.to_thread.run_sync(fn, *args)
+
+    async def _stage_patients(self, staging: _Staging, filters: tuple[str, ...]) -> list[str]:
+        seen: list[str] = []
+        async for items in self._objects("patients", filters):
+            rows, ids = self._patient_rows(items)
+            await self._write(staging.add_patients, rows)
+            seen.extend(ids)
+        return seen
+
+    async def _stage_related(self, staging: _Staging, attr: str, filters: tuple[str, ...]) -> list[str]:
+        patients: list[str] = []
+        async for items in self._objects(attr, filters):
+            rows = self._related_rows(attr, items)
+            await self._write(staging.add_related, rows)
+            patients.extend(r[2] for r in rows if r[2] is not None)
+        return patients
+
+    async def _stage_balances(self, staging: _Staging) -> None:
+        report = self.resources.aging_report
+        if report is None:
+            return
+        location_ids: list[str | None] = [loc.practice_id for loc in self._locations if loc.practice_id]
+        for location_id in location_ids or [None]:
+            filters = (f"location.id=={location_id}",) if location_id else ()
+            async for items in self._objects(
+                "aging_report", filters, items_field=report.field("reports") or None
+            ):
+                rows = []
+                for obj in items:
+                    gid = json_path(obj, report.field("guarantor_id"))
+                    if isinstance(gid, str | int) and not isinstance(gid, bool):
+                        rows.append((str(gid), json.dumps(obj, separators=(",", ":"))))
+                await self._write(
+                    staging.db.executemany, "INSERT OR REPLACE INTO balances VALUES (?, ?)", rows
+                )
+
+    def _id_filters(self, path: str, ids: list[str]) -> list[tuple[str, ...]]:
+        return [(f"{path}->[{','.join(ids[i : i + _ID_CHUNK])}]",) for i in range(0, len(ids), _ID_CHUNK)]
+
+    async def _concurrently(self, jobs: list[Callable[[], Awaitable[list[str]]]]) -> set[str]:
+        """Run staging jobs ``concurrency`` at a time; the union of the patient ids they return.
+
+        The first failure cancels the rest and is raised as itself (not as an exception group).
+        """
+        found: set[str] = set()
+        limiter = anyio.CapacityLimiter(self._concurrency)
+
+        async def run(job: Callable[[], Awaitable[list[str]]]) -> None:
+            async with limiter:
+                found.update(await job())
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for job in jobs:
+                    tg.start_soon(run, job)
+        except BaseExceptionGroup as group:
+            raise _first_leaf(group) from None
+        return found
+
+    def _job(
+        self, staging: _Staging, attr: str, filters: tuple[str, ...]
+    ) -> Callable[[], Awaitable[list[str]]]:
+        if attr == "patients":
+            return lambda: self._stage_patients(staging, filters)
+        return lambda: self._stage_related(staging, attr, filters)
+
+    async def _stage_full(self, staging: _Staging) -> None:
+        jobs = [self._job(staging, "patients", ())]
+        jobs += [self._job(staging, attr, ()) for attr in _RELATED]
+        await self._concurrently(jobs)
+        await self._write(staging.want_all)
+        await self._write(self._check_dangling, staging)
+
+    async def _stage_delta(self, staging: _Staging, since: dt.datetime) -> None:
+        stamp = _utc_stamp(since, self._tz)
+        res = self.resources
+        jobs = []
+        if res.patients.field("modified_at"):
+            jobs.append(self._job(staging, "patients", (f"{res.patients.field('modified_at')}>={stamp}",)))
+        for attr in _CHANGE_STAMPED:
+            resource: AscendResource | None = getattr(res, attr)
+            if resource is not None and resource.field("modified_at"):
+                jobs.append(self._job(staging, attr, (f"{resource.field('modified_at')}>={stamp}",)))
+        changed = await self._concurrently(jobs)
+        await self._write(staging.want, changed)
+        id_path = res.patients.field("patient_id")
+        missing = await self._write(staging.missing_patients, changed)
+        await self._concurrently(
+            [self._job(staging, "patients", f) for f in self._id_filters(id_path, missing)]
+        )
+        # Whole families: bundles carry the guarantor's record and every member's id.
+        guarantors = await self._write(staging.guarantors_of_wanted)
+        family_path = res.patients.field("guarantor_id")
+        await self._concurrently(
+            [self._job(staging, "patients", f) for f in self._id_filters(family_path, guarantors)]
+        )
+        missing = await self._write(staging.missing_patients, guarantors)
+        await self._concurrently(
+            [self._job(staging, "patients", f) for f in self._id_filters(id_path, missing)]
+        )
+        wanted = await self._write(staging.wanted_ids)
+        jobs = []
+        for attr in _RELATED:
+            resource = getattr(res, attr)
+            if resource is not None:
+                jobs += [
+                    self._job(staging, attr, f)
+                    for f in self._id_filters(resource.field("patient_id"), wanted)
+                ]
+        await self._concurrently(jobs)
+        # Subscribers of another family: the coverage links their record.
+        subscribers = await self._write(staging.subscribers, res.patient_insurance)
+        missing = await self._write(staging.missing_patients, subscribers)
+        await self._concurrently(
+            [self._job(staging, "patients", f) for f in self._id_filters(id_path, missing)]
+        )
+
+    def _check_dangling(self, staging: _Staging) -> None:
+        rows = staging.db.execute(
+            "SELECT kind, id, patient FROM related WHERE patient IS NOT NULL "
+            "AND patient NOT IN (SELECT id FROM patients) ORDER BY kind, id"
+        )
+        for kind, ident, patient in rows:
+            resource: AscendResource = getattr(self.resources, kind)
+            self._issues.append(
+                SourceIssue(
+                    file=resource.path,
+                    line=None,
+                    column=resource.field("patient_id"),
+                    code=IssueCode.DANGLING_REFERENCE,
+                    message=f"patient {patient} is not in the patients list; the record is left out",
+                    row_dropped=True,
+                    record_key=ident,
+                )
+            )
+        without = staging.db.execute(
+            "SELECT COUNT(*) FROM related WHERE kind = 'appointments' AND patient IS NULL"
+        ).fetchone()[0]
+        self._counts["appointments_without_patient"] = int(without)
+
+    # ---- bundles ------------------------------------------------------------------------------------------
+
+    async def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]:
+        """Every patient's bundle in id order; with ``modified_since`` only those that changed since then.
+
+        A naive ``modified_since`` is practice-local time (like the records' ``modified_at``).
+        """
+        self._counts.clear()
+        await self._load_shared()
+        staging = await anyio.to_thread.run_sync(_Staging, self._staging_dir)
+        try:
+            await self._stage_balances(staging)
+            if modified_since is None:
+                await self._stage_full(staging)
+            else:
+                await self._stage_delta(staging, modified_since)
+            after = ""
+            yielded = 0
+            while True:
+                chunk, after, scanned = await anyio.to_thread.run_sync(self._bundle_chunk, staging, after)
+                for bundle in chunk:
+                    yielded += 1
+                    yield bundle
+                if scanned < _BUNDLE_CHUNK:
+                    break
+            self._counts["bundles"] = yielded
+        finally:
+            await anyio.to_thread.run_sync(staging.close)
+
+    def _bundle_chunk(self, staging: _Staging, after: str) -> tuple[list[PatientBundle], str, int]:
+        rows = staging.db.execute(
+            "SELECT p.id, p.sort, p.body FROM patients p JOIN wanted w ON w.id = p.id "
+            "WHERE p.sort > ? ORDER BY p.sort LIMIT ?",
+            (after, _BUNDLE_CHUNK),
+        ).fetchall()
+        out = []
+        for pid, sort, body in rows:
+            after = sort
+            bundle = self._bundle(staging, pid, json.loads(body))
+            if bundle is not None:
+                out.append(bundle)
+        return out, after, len(rows)
+
+    def _quiet_patient(self, staging: _Staging, patient_id: str) -> Patient | None:
+        """Another patient's record (guarantor, subscriber): its issues are reported with its own bundle."""
+        body = staging.patient_body(patient_id)
+        if body is None:
+            return None
+        loud = self._conv.issues
+        self._conv.issues = []
+        try:
+            return self._conv.patient(json.loads(body))
+        finally:
+            self._conv.issues = loud
+
+    def _bundle(self, staging: _Staging, pid: str, body: Json) -> PatientBundle | None:
+        conv = self._conv
+        patient = conv.patient(body)
+        if patient is None:
+            return None
+        related: dict[str, list[Json]] = {attr: [] for attr in _RELATED}
+        for kind, raw in staging.db.execute(
+            "SELECT kind, body FROM related WHERE patient = ? ORDER BY kind, id", (pid,)
+        ):
+            related[kind].append(json.loads(raw))
+        family_key = patient.guarantor_id or pid
+        family = {
+            row[0] for row in staging.db.execute("SELECT id FROM patients WHERE guarantor = ?", (family_key,))
+        }
+        family.add(pid)
+        guarantor = None
+        if patient.guarantor_id is not None and patient.guarantor_id != pid:
+            guarantor = self._quiet_patient(staging, patient.guarantor_id)
+            if guarantor is None:
+                self._issues.append(
+                    SourceIssue(
+                        file=self.resources.patients.path,
+                        line=None,
+                        column=self.resources.patients.field("guarantor_id"),
+                        code=IssueCode.DANGLING_REFERENCE,
+                        message=f"guarantor {patient.guarantor_id} is not in the patients list",
+                        record_key=pid,
+                    )
+                )
+        procedures = [
+            p for obj in related["patient_procedures"] if (p := conv.procedure(obj, patient.guarantor_id))
+        ]
+        cases = [c for obj in related["tx_cases"] if (c := conv.tx_case(obj, procedures))]
+        coverage: dict[CoverageRank, Any] = {}
+        for obj in related["patient_insurance"]:
+            ranked = conv.coverage(obj, pid, lambda other: self._quiet_patient(staging, other))
+            if ranked is not None and ranked[0] not in coverage:
+                coverage[ranked[0]] = ranked[1]
+        balance = None
+        balance_row = staging.db.execute(
+            "SELECT body FROM balances WHERE guarantor = ?", (family_key,)
+        ).fetchone()
+        if balance_row is not None:
+            balance = conv.balance(json.loads(balance_row[0]))
+        referred_by = None
+        if patient.referred_by_id is not None and patient.referred_by_kind is not None:
+            source = None
+            if patient.referred_by_kind is ReferrerKind.REFERRAL_SOURCE:
+                source = conv.referral_sources.get(patient.referred_by_id)
+            referred_by = ReferredBy(
+                kind=patient.referred_by_kind, referrer_id=patient.referred_by_id, source=source
+            )
+        bundle = PatientBundle(
+            patient=patient,
+            practice_timezone=self.practice_timezone,
+            guarantor=guarantor,
+            family_member_ids=tuple(family),
+            primary_provider=self._providers_by_key.get(patient.primary_provider_id or ""),
+            appointments=tuple(a for obj in related["appointments"] if (a := conv.appointment(obj))),
+            insurance=PatientInsurance(
+                primary=coverage.get(CoverageRank.PRIMARY), secondary=coverage.get(CoverageRank.SECONDARY)
+            ),
+            procedures=tuple(procedures),
+            clinical_notes=tuple(n for obj in related["clinical_notes"] if (n := conv.clinical_note(obj))),
+            treatment_cases=tuple(cases),
+            recalls=tuple(r for obj in related["recalls"] if (r := conv.recall(obj))),
+            documents=tuple(d for obj in related["documents"] if (d := conv.document(obj))),
+            guarantor_balance=balance,
+            referred_by=referred_by,
+            medical_alerts=tuple(m for obj in related["medical_alerts"] if (m := conv.medical_alert(obj))),
+        )
+        return canonical_bundle(bundle)

@@ -1,0 +1,547 @@
+"""``GExportSource``: a Dentrix G structured export (folder or ``.zip``, SOURCE-NOTES §7) as patient bundles.
+
+Reading happens in two steps. *Staging* streams every CSV once into a private SQLite index (validating
+values, dropping duplicate keys, checking references; every bad row becomes a :class:`SourceIssue`).
+*Bundling* then walks patients in a stable order (families together, guarantor first) a chunk at a time.
+Both are synchronous SQLite work; the async surface runs them in a worker thread so an event loop never
+blocks: ``async for bundle in source.bundles(): ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from dentrix_highlevel._errors import ConfigurationError, SourceFileError
+from dentrix_highlevel.records import (
+    Appointment,
+    AppointmentStatusCode,
+    AppointmentType,
+    CodeDefinition,
+    Employer,
+    InsurancePlan,
+    Operatory,
+    PatientBundle,
+    PracticeInfo,
+    ProcedureCode,
+    Provider,
+    RecallType,
+    ReferralSource,
+    Staff,
+)
+from dentrix_highlevel.sources._csv import CsvStream, normalise_encoding, sniff_encoding
+from dentrix_highlevel.sources._g_export_build import BundleBuilder, SharedTables
+from dentrix_highlevel.sources._g_export_specs import FILE_SPECS, REQUIRED_FILES, SPECS_BY_NAME, FileSpec
+from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
+from dentrix_highlevel.sources._staging import StagedFile, Staging
+
+__all__ = ["FileCount", "GExportSource"]
+
+_HEAD_BYTES = 256 * 1024
+_RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress absurdly well; only judge the ratio above 1 MiB
+
+
+@attrs.frozen(kw_only=True)
+class FileCount:
+    """Per-file figures for the availability report (no values, only counts and column names)."""
+
+    file: str
+    present: bool
+    required: bool
+    rows: int = 0  # data rows in the file (records + rows that could not be used)
+    records: int = 0
+    dropped: int = 0
+    issues: int = 0
+    encoding: str | None = None
+    columns: tuple[str, ...] = ()  # known columns present
+    extra_columns: tuple[str, ...] = ()  # unknown columns kept in the records' ``extra``
+
+
+class _Archive:
+    """The export's files, from a folder or a zip, opened safely."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_uncompressed_bytes: int,
+        max_compression_ratio: float,
+        issues: list[SourceIssue],
+    ) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self._members: dict[str, str] = {}  # lower-case base name -> member/file name
+        self._max_bytes = max_uncompressed_bytes
+        if path.is_dir():
+            for item in sorted(path.iterdir()):
+                if item.is_file():
+                    self._members.setdefault(item.name.lower(), item.name)
+            return
+        if not path.is_file():
+            raise SourceFileError(f"export not found: {path.name}", file=path.name)
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceFileError(
+                f"{path.name} is not a readable folder or zip file", file=path.name
+            ) from exc
+        total = 0
+        for info in self._zip.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or ".." in parts or PureWindowsPath(name).drive:
+                issues.append(
+                    SourceIssue(
+                        file=name,
+                        line=None,
+                        column=None,
+                        code=IssueCode.UNSAFE_MEMBER,
+                        message="absolute or parent-relative path in the zip; member not read",
+                        row_dropped=True,
+                    )
+                )
+                continue
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _RATIO_FLOOR_BYTES and ratio > max_compression_ratio:
+                raise SourceFileError(
+                    f"{name} expands {ratio:.0f}x (limit {max_compression_ratio:.0f}x): likely a zip bomb",
+                    file=name,
+                )
+            total += info.file_size
+            if total > max_uncompressed_bytes:
+                raise SourceFileError(
+                    f"the zip expands beyond {max_uncompressed_bytes} bytes: refusing it", file=path.name
+                )
+            self._members.setdefault(parts[-1].lower(), name)
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def find(self, name: str) -> str | None:
+        return self._members.get(name.lower())
+
+    def names(self) -> list[str]:
+        return list(self._members.values())
+
+    def read_bytes(self, member: str) -> bytes:
+        return b"".join(self.lines(member))
+
+    def head(self, member: str) -> bytes:
+        if self._zip is not None:
+            with self._zip.open(member) as fh:
+                return fh.read(_HEAD_BYTES)
+        with open(self.path / member, "rb") as fh:
+            return fh.read(_HEAD_BYTES)
+
+    def lines(self, member: str, sha: Any = None) -> Iterator[bytes]:
+        """Raw lines (with their endings), counting bytes against the limit and hashing as they pass."""
+        seen = 0
+        opener = self._zip.open(member) if self._zip is not None else open(self.path / member, "rb")  # noqa: SIM115
+        with opener as fh:
+            for line in fh:
+                seen += len(line)
+                if seen > self._max_bytes:
+                    raise SourceFileError(f"{member} expands beyond the size limit: refusing it", file=member)
+                if sha is not None:
+                    sha.update(line)
+                yield line
+
+
+class GExportSource:
+    """A Dentrix G structured export: a folder or ``.zip`` with ``manifest.json`` and one CSV per object.
+
+    ``practice_timezone`` overrides the manifest's IANA zone; ``encoding`` overrides the manifest's (else it
+    is sniffed per file: UTF-8 with or without BOM, else Windows-1252). The staging index goes into a new
+    owner-only directory under ``staging_dir`` (default: the system temp dir) and is deleted by
+    :meth:`close` (or leaving ``with`` / ``async with``). ``chunk_size`` is how many patients are bundled per
+    worker-thread call.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        practice_timezone: str | None = None,
+        encoding: str | None = None,
+        staging_dir: str | os.PathLike[str] | None = None,
+        chunk_size: int = 500,
+        max_uncompressed_bytes: int = 64 * 1024**3,
+        max_compression_ratio: float = 200.0,
+        patient_attach_types: frozenset[int] = frozenset({1}),
+    ) -> None:
+        if chunk_size < 1:
+            raise ConfigurationError("chunk_size must be at least 1")
+        self._path = Path(path)
+        self._tz_override = practice_timezone
+        self._encoding_override = normalise_encoding(encoding) if encoding else None
+        self._staging_parent = Path(staging_dir) if staging_dir is not None else None
+        self._chunk_size = chunk_size
+        self._max_bytes = max_uncompressed_bytes
+        self._max_ratio = max_compression_ratio
+        self._attach_types = patient_attach_types
+        self._lock = threading.Lock()
+        self._issues: list[SourceIssue] = []
+        self._staging: Staging | None = None
+        self._staging_dir: Path | None = None
+        self._builder: BundleBuilder | None = None
+        self._shared: SharedTables | None = None
+        self._manifest: dict[str, Any] = {}
+        self._timezone: str | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"GExportSource({self._path.name!r}, staged={self._builder is not None})"
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> GExportSource:
+        self.stage()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> GExportSource:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def open(self) -> None:
+        """Stage the export in a worker thread (no-op once staged)."""
+        if self._builder is None:
+            await anyio.to_thread.run_sync(self.stage)
+
+    def close(self) -> None:
+        """Close and delete the staging index (it holds PHI)."""
+        with self._lock:
+            self._closed = True
+            if self._staging is not None:
+                self._staging.close()
+                self._staging = None
+            if self._staging_dir is not None:
+                shutil.rmtree(self._staging_dir, ignore_errors=True)
+                self._staging_dir = None
+            self._builder = None
+
+    # -------------------------------------------------------------------------------------- staging
+
+    def stage(self) -> None:
+        """Read every file of the export into the staging index. Idempotent; synchronous."""
+        with self._lock:
+            if self._builder is not None:
+                return
+            if self._closed:
+                raise SourceFileError("this source is closed", file=self._path.name)
+            issues: list[SourceIssue] = []
+            archive = _Archive(
+                self._path,
+                max_uncompressed_bytes=self._max_bytes,
+                max_compression_ratio=self._max_ratio,
+                issues=issues,
+            )
+            try:
+                self._stage(archive, issues)
+            except BaseException:
+                if self._staging is not None:
+                    self._staging.close()
+                    self._staging = None
+                if self._staging_dir is not None:
+                    shutil.rmtree(self._staging_dir, ignore_errors=True)
+                    self._staging_dir = None
+                raise
+            finally:
+                archive.close()
+
+    def _stage(self, archive: _Archive, issues: list[SourceIssue]) -> None:
+        manifest_member = archive.find("manifest.json")
+        if manifest_member is not None:
+            try:
+                manifest = json.loads(archive.read_bytes(manifest_member).decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise SourceFileError("manifest.json is not valid JSON", file="manifest.json") from exc
+            if not isinstance(manifest, dict):
+                raise SourceFileError("manifest.json is not a JSON object", file="manifest.json")
+            self._manifest = manifest
+        elif self._tz_override is None:
+            raise SourceFileError(
+                "manifest.json is missing (pass practice_timezone= to read an export without one)",
+                file="manifest.json",
+            )
+        timezone = self._tz_override or self._manifest.get("practice_timezone")
+        if not isinstance(timezone, str) or not timezone:
+            raise SourceFileError("manifest.json has no practice_timezone", file="manifest.json")
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(f"unknown practice time zone: {timezone!r}") from exc
+        self._timezone = timezone
+        for name in REQUIRED_FILES:
+            spec = SPECS_BY_NAME[name]
+            if not any(archive.find(n) for n in (name, *spec.aliases)):
+                raise SourceFileError(f"the export lacks the required file {name}", file=name)
+        parent = self._staging_parent
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        # mkdtemp creates the directory 0o700: the index inside holds PHI.
+        self._staging_dir = Path(tempfile.mkdtemp(prefix="dentrix-highlevel-staging-", dir=parent))
+        self._staging = Staging(self._staging_dir / "staging.sqlite3")
+        manifest_files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
+        assert isinstance(manifest_files, dict)
+        known = set()
+        for spec in FILE_SPECS:
+            member = next((m for m in (archive.find(n) for n in (spec.name, *spec.aliases)) if m), None)
+            if member is None:
+                continue
+            known.add(member)
+            declared = manifest_files.get(PurePosixPath(member).name) or manifest_files.get(spec.name) or {}
+            self._stage_file(archive, spec, member, declared if isinstance(declared, dict) else {}, issues)
+        for member in archive.names():
+            if member not in known and member != manifest_member and member.lower().endswith(".csv"):
+                issues.append(
+                    SourceIssue(
+                        file=member,
+                        line=None,
+                        column=None,
+                        code=IssueCode.UNKNOWN_FILE,
+                        message="not a file of the Dentrix G export format; not read",
+                    )
+                )
+        self._staging.check_keys(issues)
+        present = set(self._staging.staged)
+        self._shared = SharedTables(self._staging.db, present, timezone)
+        practice = self._manifest.get("practice") if isinstance(self._manifest.get("practice"), dict) else {}
+        assert isinstance(practice, dict)
+        self._shared.practice = attrs.evolve(
+            self._shared.practice,
+            practice_id=str(practice["id1"]) if practice.get("id1") else None,
+            name=self._shared.practice.name or (str(practice["name"]) if practice.get("name") else None),
+        )
+        builder = BundleBuilder(self._staging.db, present, self._shared, timezone)
+        builder.patient_attach_types = self._attach_types
+        self._issues = issues
+        self._builder = builder
+
+    def _stage_file(
+        self,
+        archive: _Archive,
+        spec: FileSpec,
+        member: str,
+        declared: dict[str, Any],
+        issues: list[SourceIssue],
+    ) -> None:
+        assert self._staging is not None
+        encoding = self._encoding_override
+        if encoding is None:
+            named = declared.get("encoding") or self._manifest.get("encoding")
+            encoding = (
+                normalise_encoding(named) if isinstance(named, str) else sniff_encoding(archive.head(member))
+            )
+        sha = hashlib.sha256()
+        stream = CsvStream(archive.lines(member, sha), file=member, encoding=encoding)
+        staged = StagedFile(spec=spec, member=member, encoding=encoding)
+        self._staging.stage_file(staged, stream, issues)
+        rows = declared.get("rows")
+        if isinstance(rows, int) and rows != staged.rows:
+            issues.append(
+                SourceIssue(
+                    file=member,
+                    line=None,
+                    column=None,
+                    code=IssueCode.MANIFEST_MISMATCH,
+                    message=f"manifest.json says {rows} rows, the file has {staged.rows}",
+                )
+            )
+        digest = declared.get("sha256")
+        if isinstance(digest, str) and digest.lower() != sha.hexdigest():
+            issues.append(
+                SourceIssue(
+                    file=member,
+                    line=None,
+                    column=None,
+                    code=IssueCode.MANIFEST_MISMATCH,
+                    message="sha256 differs from manifest.json: the file changed after export",
+                )
+            )
+
+    # ------------------------------------------------------------------------------------ reading
+
+    def _ready(self) -> tuple[BundleBuilder, SharedTables]:
+        if self._builder is None or self._shared is None:
+            self.stage()
+        assert self._builder is not None
+        assert self._shared is not None
+        return self._builder, self._shared
+
+    def _chunk(
+        self, after: str, modified_since: dt.datetime | None
+    ) -> tuple[str | None, list[PatientBundle]]:
+        builder, _ = self._ready()
+        with self._lock:
+            rows = builder.db.execute(
+                "SELECT * FROM t_v_patient WHERE _sort > ? ORDER BY _sort LIMIT ?", (after, self._chunk_size)
+            ).fetchall()
+            if not rows:
+                return None, []
+            bundles = list(builder.bundles(rows))
+        if modified_since is not None:
+            bundles = [b for b in bundles if b.modified_at is None or b.modified_at >= modified_since]
+        return rows[-1]["_sort"], bundles
+
+    def _local(self, when: dt.datetime | None) -> dt.datetime | None:
+        """Aware datetimes are converted to the practice's naive local time (how Dentrix stamps changes)."""
+        if when is None or when.tzinfo is None:
+            return when
+        self._ready()
+        assert self._timezone is not None
+        return when.astimezone(ZoneInfo(self._timezone)).replace(tzinfo=None)
+
+    async def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]:
+        """Every patient's bundle, families together (guarantor first), chunks read in a worker thread.
+
+        ``modified_since`` keeps bundles whose newest change stamp is at or after it (bundles without any
+        stamp are kept: the export cannot tell they did not change).
+        """
+        await self.open()
+        since = self._local(modified_since)
+        cursor: str | None = ""
+        while cursor is not None:
+            cursor, chunk = await anyio.to_thread.run_sync(self._chunk, cursor, since)
+            for bundle in chunk:
+                yield bundle
+
+    def iter_bundles(self, *, modified_since: dt.datetime | None = None) -> Iterator[PatientBundle]:
+        """The synchronous twin of :meth:`bundles`."""
+        since = self._local(modified_since)
+        cursor: str | None = ""
+        while cursor is not None:
+            cursor, chunk = self._chunk(cursor, since)
+            yield from chunk
+
+    def get_bundle(self, patient_id: str) -> PatientBundle | None:
+        builder, _ = self._ready()
+        with self._lock:
+            rows = builder.db.execute(
+                "SELECT * FROM t_v_patient WHERE patient_id = ?", (patient_id,)
+            ).fetchall()
+            return next(builder.bundles(rows), None) if rows else None
+
+    @property
+    def issues(self) -> tuple[SourceIssue, ...]:
+        self._ready()
+        return tuple(self._issues)
+
+    @property
+    def counts(self) -> dict[str, FileCount]:
+        """Per-file counts for every file of the format (present or not), keyed by the format's file name."""
+        self._ready()
+        assert self._staging is not None
+        out: dict[str, FileCount] = {}
+        for spec in FILE_SPECS:
+            staged = self._staging.staged.get(spec.name)
+            if staged is None:
+                out[spec.name] = FileCount(file=spec.name, present=False, required=spec.required)
+            else:
+                out[spec.name] = FileCount(
+                    file=staged.member,
+                    present=True,
+                    required=spec.required,
+                    rows=staged.rows,
+                    records=staged.records,
+                    dropped=staged.dropped,
+                    issues=staged.issues,
+                    encoding=staged.encoding,
+                    columns=staged.columns,
+                    extra_columns=staged.extra_columns,
+                )
+        return out
+
+    @property
+    def patient_count(self) -> int:
+        builder, _ = self._ready()
+        with self._lock:
+            return int(builder.db.execute("SELECT COUNT(*) FROM t_v_patient").fetchone()[0])
+
+    @property
+    def practice_timezone(self) -> str:
+        self._ready()
+        assert self._timezone is not None
+        return self._timezone
+
+    @property
+    def practice(self) -> PracticeInfo:
+        return self._ready()[1].practice
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The export's manifest as read (ids, counts and hashes; no patient values)."""
+        self._ready()
+        return dict(self._manifest)
+
+    # ------------------------------------------------------------------------- non-patient objects
+
+    def providers(self) -> tuple[Provider, ...]:
+        return tuple(self._ready()[1].providers.values())
+
+    def staff(self) -> tuple[Staff, ...]:
+        return self._ready()[1].staff
+
+    def operatories(self) -> tuple[Operatory, ...]:
+        return tuple(self._ready()[1].operatories.values())
+
+    def appointment_statuses(self) -> tuple[AppointmentStatusCode, ...]:
+        return tuple(self._ready()[1].statuses.values())
+
+    def appointment_types(self) -> tuple[AppointmentType, ...]:
+        return tuple(self._ready()[1].appointment_types.values())
+
+    def procedure_codes(self) -> tuple[ProcedureCode, ...]:
+        return tuple(self._ready()[1].procedure_codes.values())
+
+    def insurance_plans(self) -> tuple[InsurancePlan, ...]:
+        return tuple(self._ready()[1].plans.values())
+
+    def referral_sources(self) -> tuple[ReferralSource, ...]:
+        return tuple(self._ready()[1].referrals.values())
+
+    def recall_types(self) -> tuple[RecallType, ...]:
+        return tuple(self._ready()[1].recall_types.values())
+
+    def employers(self) -> tuple[Employer, ...]:
+        return tuple(self._ready()[1].employers.values())
+
+    def code_definitions(self) -> tuple[CodeDefinition, ...]:
+        """Payment, adjustment and billing types, document types, referral specialties, medical alerts."""
+        return self._ready()[1].code_definitions()
+
+    def unattached_appointments(self) -> tuple[Appointment, ...]:
+        """Appointments booked without a Family File record (``patient_id`` 0): new patients never entered."""
+        builder, _ = self._ready()
+        with self._lock:
+            rows = builder.db.execute(
+                "SELECT * FROM t_v_appointment WHERE patient_id IS NULL ORDER BY rowid"
+            ).fetchall()
+            return tuple(builder.appointment(r) for r in rows)

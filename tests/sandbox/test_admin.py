@@ -1,0 +1,80 @@
+"""The /_sandbox/ admin surface: create location, set faults, request log, state dump, reset, OAuth setup."""
+
+from __future__ import annotations
+
+import pytest
+
+from dentrix_highlevel.sandbox import Sandbox
+
+from ._helpers import auth, make_client
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_admin_round_trip(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        created = await client.post(
+            "/_sandbox/locations", json={"locationId": "AdminLocation0000001", "allowDuplicates": True}
+        )
+        assert created.status_code == 201
+        info = created.json()
+        assert info["token"].startswith("pit-")
+        assert info["locationId"] == "AdminLocation0000001"
+        assert (await client.post("/_sandbox/locations", json={"nope": 1})).status_code == 422
+        assert (
+            await client.post("/_sandbox/locations", json={"locationId": "AdminLocation0000001"})
+        ).status_code == 400
+
+        contact = await client.post(
+            "/contacts/",
+            json={"locationId": info["locationId"], "email": "adm@example.com"},
+            headers=auth(info["token"]),
+        )
+        assert contact.status_code == 201
+        state = (await client.get("/_sandbox/state")).json()
+        stored = state["locations"]["AdminLocation0000001"]
+        assert [c["id"] for c in stored["contacts"]] == [contact.json()["contact"]["id"]]
+        assert stored["settings"]["allowDuplicateContact"] is True
+        assert info["token"] not in str(state)  # tokens are not part of the dump
+
+        faults = await client.put("/_sandbox/faults", json={"error_rate": 1.0, "latency_ms": [0, 0]})
+        assert faults.status_code == 200
+        assert faults.json()["faults"]["error_rate"] == 1.0
+        assert (await client.put("/_sandbox/faults", json={"error_rate": 3})).status_code == 400
+        assert (await client.put("/_sandbox/faults", json={"bogus": 1})).status_code == 400
+        failing = await client.get(f"/locations/{info['locationId']}", headers=auth(info["token"]))
+        assert failing.status_code >= 500
+        await client.put("/_sandbox/faults", json={})
+
+        log = (await client.get("/_sandbox/requests", params={"locationId": info["locationId"]})).json()
+        assert [r["path"] for r in log["requests"]] == ["/contacts/", f"/locations/{info['locationId']}"]
+        assert log["windowMs"] == 10_000
+
+        assert (
+            await client.post("/_sandbox/oauth/apps", json={"clientId": "a", "clientSecret": "b"})
+        ).status_code == 201
+        code = await client.post(
+            "/_sandbox/oauth/codes", json={"clientId": "a", "locationId": info["locationId"]}
+        )
+        assert code.status_code == 201
+        assert code.json()["code"]
+        assert (await client.post("/_sandbox/oauth/codes", json={"clientId": "zzz"})).status_code == 400
+
+        assert (await client.post("/_sandbox/reset")).json() == {"reset": True}
+        assert (await client.get("/_sandbox/state")).json() == {"locations": {}}
+        assert (await client.get("/_sandbox/requests")).json()["requests"] == []
+
+
+def test_dump_is_a_copy(sandbox: Sandbox) -> None:
+    loc = sandbox.create_location()
+    dump = sandbox.dump()
+    dump["locations"][loc.location_id]["pipelines"].clear()
+    assert sandbox.dump()["locations"][loc.location_id]["pipelines"]
+
+
+def test_reset_reseeds_ids(sandbox: Sandbox) -> None:
+    first = sandbox.create_location()
+    sandbox.reset()
+    again = sandbox.create_location()
+    assert (again.location_id, again.token) == (first.location_id, first.token)
+    assert sandbox.request_log == []

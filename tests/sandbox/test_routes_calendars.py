@@ -1,0 +1,144 @@
+"""Calendars and appointments: Version 2021-04-15, slot overlap 400, ignoreFreeSlotValidation, delete 201."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from dentrix_highlevel.sandbox import LocationInfo
+
+from ._helpers import V_CALENDARS, auth, new_contact
+
+pytestmark = pytest.mark.anyio
+
+SLOT_TAKEN = "The slot you have selected is no longer available."
+
+
+async def _calendar(client: httpx.AsyncClient, location: LocationInfo) -> dict[str, Any]:
+    response = await client.post(
+        "/calendars/",
+        json={"locationId": location.location_id, "name": "Hygiene", "slotDuration": 60},
+        headers=auth(location.token, V_CALENDARS),
+    )
+    assert response.status_code == 200, response.text
+    calendar: dict[str, Any] = response.json()["calendar"]
+    return calendar
+
+
+async def test_calendars_list_and_create(client: httpx.AsyncClient, location: LocationInfo) -> None:
+    calendar = await _calendar(client, location)
+    listed = await client.get(
+        "/calendars/", params={"locationId": location.location_id}, headers=auth(location.token, V_CALENDARS)
+    )
+    assert [c["id"] for c in listed.json()["calendars"]] == [calendar["id"]]
+    unknown = await client.post(
+        "/calendars/", json={"locationId": location.location_id, "name": "x", "colour": "red"}
+    )
+    assert unknown.status_code == 422
+
+
+async def test_appointments_overlap_and_lifecycle(client: httpx.AsyncClient, location: LocationInfo) -> None:
+    calendar = await _calendar(client, location)
+    contact = await new_contact(client, location, email="appt@example.com")
+    headers = auth(location.token, V_CALENDARS)
+    body = {
+        "calendarId": calendar["id"],
+        "locationId": location.location_id,
+        "contactId": contact["id"],
+        "startTime": "2031-06-12T10:00:00-06:00",
+        "toNotify": False,
+    }
+    created = await client.post("/calendars/events/appointments", json=body, headers=headers)
+    assert created.status_code == 200
+    event = created.json()
+    assert event["endTime"] == "2031-06-12T11:00:00-06:00"  # slotDuration 60 mins, location time
+    overlap = await client.post(
+        "/calendars/events/appointments", json={**body, "startTime": "2031-06-12T16:30:00Z"}, headers=headers
+    )
+    assert overlap.status_code == 400
+    assert overlap.json()["message"] == SLOT_TAKEN
+    assert "traceId" in overlap.json()
+    forced = await client.post(
+        "/calendars/events/appointments",
+        json={**body, "startTime": "2031-06-12T16:30:00Z", "ignoreFreeSlotValidation": True},
+        headers=headers,
+    )
+    assert forced.status_code == 200
+    past = await client.post(
+        "/calendars/events/appointments", json={**body, "startTime": "2019-01-01T10:00:00Z"}, headers=headers
+    )
+    assert past.status_code == 400
+    historical = await client.post(
+        "/calendars/events/appointments",
+        json={
+            **body,
+            "startTime": "2019-01-01T10:00:00Z",
+            "ignoreDateRange": True,
+            "ignoreFreeSlotValidation": True,
+        },
+        headers=headers,
+    )
+    assert historical.status_code == 200
+
+    got = await client.get(f"/calendars/events/appointments/{event['id']}", headers=headers)
+    assert got.json()["event"]["startTime"] == "2031-06-12T10:00:00-06:00"
+    moved = await client.put(
+        f"/calendars/events/appointments/{event['id']}",
+        json={"startTime": "2031-06-13T10:00:00-06:00", "appointmentStatus": "confirmed"},
+        headers=headers,
+    )
+    assert moved.status_code == 200
+    assert moved.json()["appointmentStatus"] == "confirmed"
+    naive = await client.get(f"/contacts/{contact['id']}/appointments")
+    assert "2031-06-13 10:00:00" in {e["startTime"] for e in naive.json()["events"]}
+
+    listed = await client.get(
+        "/calendars/events",
+        params={
+            "locationId": location.location_id,
+            "calendarId": calendar["id"],
+            "startTime": "1900000000000",
+            "endTime": "2000000000000",
+        },
+        headers=headers,
+    )
+    assert {e["id"] for e in listed.json()["events"]} == {event["id"], forced.json()["id"]}
+    no_selector = await client.get(
+        "/calendars/events",
+        params={"locationId": location.location_id, "startTime": "0", "endTime": "1"},
+        headers=headers,
+    )
+    assert no_selector.status_code == 400
+
+    deleted = await client.request("DELETE", f"/calendars/events/{event['id']}", json={}, headers=headers)
+    assert deleted.status_code == 201
+    assert deleted.json()["succeeded"] is True
+
+
+async def test_concurrent_identical_bookings_one_wins(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    import anyio
+
+    calendar = await _calendar(client, location)
+    contact = await new_contact(client, location, email="race@example.com")
+    body = {
+        "calendarId": calendar["id"],
+        "locationId": location.location_id,
+        "contactId": contact["id"],
+        "startTime": "2032-01-05T09:00:00-07:00",
+    }
+    statuses: list[int] = []
+
+    async def book() -> None:
+        response = await client.post(
+            "/calendars/events/appointments", json=body, headers=auth(location.token, V_CALENDARS)
+        )
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(book)
+    assert sorted(statuses) == [200, 400, 400, 400]
