@@ -91,7 +91,17 @@ def test_records_are_frozen_and_hashable() -> None:
 def test_reprs_show_identifiers_only() -> None:
     bundle = _bundle()
     text = repr(bundle) + repr(bundle.patient) + repr(bundle.appointments) + repr(bundle.clinical_notes)
-    for value in ("Zebrowski", "Anneliese", "example.com", "555-1234", "1984", "Nervous", "pain", "HYG1"):
+    for value in (
+        "Zebrowski",
+        "Anneliese",
+        "example.com",
+        "555-1234",
+        "1984",
+        "Nervous",
+        "pain",
+        "HYG1",
+        "datetime",
+    ):
         assert value not in text
     assert "0042" in text
 

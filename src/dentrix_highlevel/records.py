@@ -25,8 +25,8 @@ A :class:`PatientBundle` is one patient with everything related to them, plus wh
 shared tables (providers, resolved codes, insurance plan rows, the guarantor's balance). Its
 :meth:`PatientBundle.content_hash` is stable across runs and processes and drives delta pickup.
 
-PHI: ``repr()`` of every record shows its class and identifiers only — never names, notes, dates of birth,
-phones, e-mails or addresses — because reprs end up in logs and tracebacks.
+PHI: ``repr()`` of every record shows its class and identifiers only — never names, notes, dates (of birth
+or of care), phones, e-mails or addresses — because reprs end up in logs and tracebacks.
 """
 
 from __future__ import annotations
@@ -576,7 +576,7 @@ class Appointment(_Record):
     ``patient_id`` is None for a new-patient appointment without a Family File record (``patient_id = 0``).
     """
 
-    _repr_fields: ClassVar[tuple[str, ...]] = ("appointment_id", "patient_id", "start")
+    _repr_fields: ClassVar[tuple[str, ...]] = ("appointment_id", "patient_id")
 
     appointment_id: str
     patient_id: str | None = None
@@ -749,7 +749,7 @@ class TreatmentPlanCase(_Record):
 class Recall(_Record):
     """``recallpending``: one continuing-care item due for a patient, its type resolved."""
 
-    _repr_fields: ClassVar[tuple[str, ...]] = ("patient_id", "recall_type_id", "due_date")
+    _repr_fields: ClassVar[tuple[str, ...]] = ("patient_id", "recall_type_id")
 
     patient_id: str
     recall_type_id: str
@@ -817,7 +817,7 @@ class ReferredBy(_Record):
 class ReferralActivity(_Record):
     """``refacts``: one referral event in the patient's history."""
 
-    _repr_fields: ClassVar[tuple[str, ...]] = ("referral_id", "patient_id", "date")
+    _repr_fields: ClassVar[tuple[str, ...]] = ("referral_id", "patient_id")
 
     referral_id: str
     patient_id: str

@@ -19,7 +19,7 @@ from dentrix_highlevel.ascend_emulator import (
     utc,
 )
 from dentrix_highlevel.records import Patient
-from dentrix_highlevel.synth._practice import SynthConfig, SyntheticPractice
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 HOST = "https://test.hs1api.com"
 API = "/ascend-gateway/api"

@@ -6,9 +6,11 @@ Against the emulator (in-process ASGI) except where a *misbehaving* server is th
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -16,7 +18,7 @@ from dentrix_highlevel import AscendError, ConfigurationError
 from dentrix_highlevel.ascend_emulator import AscendEmulator, AscendEmulatorConfig
 from dentrix_highlevel.sources import AscendRetry
 from dentrix_highlevel.sources._ascend_client import AscendClient
-from dentrix_highlevel.synth._practice import SynthConfig, SyntheticPractice
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 BASE_URL = "https://test.hs1api.com/ascend-gateway/api"
 SECRET = "emulator-secret"
@@ -296,3 +298,53 @@ def test_configuration_is_checked() -> None:
         AscendClient(base_url=BASE_URL, client_id="a", client_secret="", organization_id="c")
     with pytest.raises(ConfigurationError):
         AscendRetry(max_attempts=0)
+
+
+@pytest.mark.anyio
+async def test_requests_are_paced_when_asked(practice: SyntheticPractice) -> None:
+    time = FakeTime()
+    emulator = emulator_for(practice, time)
+    client = client_for(emulator.transport(), time, max_requests_per_s=4)
+    for _ in range(5):
+        await client.get("v1/locations")
+    sent = [r.time_s for r in emulator.request_log]
+    assert len(sent) == 6  # the token, then five calls
+    assert all(later - earlier >= 0.25 - 1e-9 for earlier, later in itertools.pairwise(sent))
+    with pytest.raises(ConfigurationError):
+        client_for(emulator.transport(), time, max_requests_per_s=0)
+    await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_503_with_retry_after_waits_that_long() -> None:
+    calls = {"n": 0}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        token = _token_reply(request)
+        if token is not None:
+            return token
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return httpx.Response(503, headers={"Retry-After": "7"}, text="busy")
+        return httpx.Response(200, json={"data": []})
+
+    time = FakeTime()
+    client = client_for(httpx.MockTransport(server), time, org="org")
+    await client.get("v1/patients")
+    assert time.sleeps == [7.0]
+    await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_concurrent_401s_renew_the_token_once(practice: SyntheticPractice) -> None:
+    time = FakeTime()
+    emulator = emulator_for(practice, time)
+    client = client_for(emulator.transport(), time)
+    await client.get("v1/locations")
+    emulator.expire_tokens()
+    async with anyio.create_task_group() as tg:
+        for path in ("v1/locations", "v1/providers", "v1/operatories", "v0/practiceprocedures"):
+            tg.start_soon(client.get, path)
+    assert emulator.tokens_issued == 2
+    assert sum(1 for r in emulator.request_log if r.status == 401) == 4
+    await client.aclose()

@@ -16,10 +16,11 @@ from typing import Any
 import attrs
 import pytest
 
-from dentrix_highlevel import AscendError
+from dentrix_highlevel import AscendError, SourceError
 from dentrix_highlevel.ascend_emulator import (
     AscendEmulator,
     AscendEmulatorConfig,
+    AscendEmulatorServer,
     alert_id,
     ascend_id,
     provider_id,
@@ -49,7 +50,7 @@ from dentrix_highlevel.records import (
 )
 from dentrix_highlevel.sources import AscendResources, AscendSource
 from dentrix_highlevel.sources._order import canonical_bundle
-from dentrix_highlevel.synth._practice import SynthConfig, SyntheticPractice
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 BASE_URL = "https://test.hs1api.com/ascend-gateway/api"
 TZ = "America/Denver"
@@ -432,20 +433,36 @@ async def test_every_record_type_reads_back_with_the_synthetic_values(practice: 
     assert any(m.open_ended for b in bundles for m in b.medical_alerts)
     assert {b.patient.status for b in bundles} >= {PatientStatus.PATIENT, PatientStatus.INACTIVE}
     assert source.issues == ()
-    assert source.counts["bundles"] == len(synthetic)
-    assert source.counts["patients"] == len(synthetic)
+    assert source.bundle_count == len(synthetic)
+    counts = source.counts
+    assert counts["v1/patients"].rows == counts["v1/patients"].records == len(synthetic)
+    assert counts["v1/patients"].required
+    assert not counts["v1/clinicalnotes"].required
+    assert counts["v1/appointments"].rows == sum(
+        1 for b in synthetic for a in b.appointments if not a.deleted
+    ) + len(list(practice.unattached_appointments()))
+    assert "firstName" in counts["v1/patients"].columns
+    # Fields the emulator serves that no field map reads are reported, so the proposer can offer them.
+    assert {"preferredDays", "secondaryGuarantor"} <= set(counts["v1/patients"].extra_columns)
+    unattached = source.unattached_appointments()
+    assert len(unattached) == len(list(practice.unattached_appointments()))
+    assert all(a.patient_id is None for a in unattached)
 
 
 @pytest.mark.anyio
 async def test_shared_tables(practice: SyntheticPractice) -> None:
     emulator = make_emulator(practice)
-    async with make_source(emulator) as source:
-        providers = await source.providers()
-        operatories = await source.operatories()
-        codes = await source.procedure_codes()
-        plans = await source.insurance_plans()
-        referrals = await source.referral_sources()
-        locations = await source.locations()
+    source = make_source(emulator)
+    with pytest.raises(SourceError):
+        source.providers()
+    async with source:
+        providers = source.providers()
+        operatories = source.operatories()
+        codes = source.procedure_codes()
+        plans = source.insurance_plans()
+        referrals = source.referral_sources()
+        locations = source.locations()
+        assert source.practice == locations[0]
     assert {p.provider_id for p in providers} == {p.provider_id for p in practice.providers}
     retired = next(p for p in providers if p.provider_id == "DOC1")
     assert retired.inactive
@@ -599,6 +616,8 @@ async def test_a_forbidden_required_resource_fails_with_its_path(practice: Synth
     assert bundles
     assert not any(b.documents for b in bundles)
     assert [i.file for i in source.issues] == ["v1/documents"]
+    assert not source.counts["v1/documents"].present
+    assert source.counts["v1/documents"].issues == 1
 
 
 @pytest.mark.anyio
@@ -691,3 +710,55 @@ def test_bad_configuration_is_refused(option: str, value: Any) -> None:
     build: Callable[..., AscendSource] = AscendSource
     with pytest.raises(ConfigurationError):
         build(**kwargs)
+
+
+@pytest.mark.anyio
+async def test_a_read_over_real_loopback_http() -> None:
+    small = SyntheticPractice(SynthConfig(patients=12, seed=11))
+    with AscendEmulatorServer(make_emulator(small)) as server:
+        source = AscendSource(
+            base_url=server.base_url,
+            client_id=server.emulator.config.client_id,
+            client_secret=server.emulator.config.client_secret,
+            organization_id=server.emulator.config.organization_id,
+            practice_timezone=TZ,
+            page_size=5,
+        )
+        bundles = await read_all(source)
+    assert [b.patient_id for b in bundles] == [ascend_id(b.patient_id) for b in small.bundles()]
+    assert bundles == [expected_bundle(small, b) for b in small.bundles()]
+
+
+@pytest.mark.anyio
+async def test_an_abandoned_read_deletes_its_staging_file(practice: SyntheticPractice, tmp_path: Any) -> None:
+    emulator = make_emulator(practice)
+    async with make_source(emulator, staging_dir=tmp_path) as source:
+        reader = source.bundles()
+        first = await reader.__anext__()
+        assert first.patient_id == ascend_id("1001")
+        staged = list(tmp_path.iterdir())
+        assert len(staged) == 1
+        assert staged[0].stat().st_mode & 0o777 == 0o700
+        assert (staged[0] / "staging.sqlite3").stat().st_mode & 0o777 == 0o600
+        await reader.aclose()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_get_bundle_equals_the_full_read(practice: SyntheticPractice) -> None:
+    emulator = make_emulator(practice)
+    full = {b.patient_id: b for b in await read_all(make_source(emulator))}
+    target = next(
+        b
+        for b in full.values()
+        if b.guarantor is not None and b.insurance.primary is not None and b.insurance.primary.subscriber
+    )
+    async with make_source(emulator) as source:
+        everyone = [b async for b in source.bundles()]
+        counts = source.counts
+        one = await source.get_bundle(target.patient_id)
+        missing = await source.get_bundle("42")
+        assert source.counts == counts  # still the full read's figures
+        assert source.bundle_count == len(everyone)
+    assert one == target
+    assert missing is None

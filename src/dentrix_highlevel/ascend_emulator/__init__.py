@@ -14,6 +14,7 @@ from dentrix_highlevel.ascend_emulator._emulator import (
     AscendEmulatorConfig,
     AscendRequestRecord,
 )
+from dentrix_highlevel.ascend_emulator._server import AscendEmulatorServer
 from dentrix_highlevel.ascend_emulator._shapes import (
     APPOINTMENT_STATUS,
     BOOKING_TYPE,
@@ -38,6 +39,7 @@ __all__ = [
     "PATIENT_STATUS",
     "AscendEmulator",
     "AscendEmulatorConfig",
+    "AscendEmulatorServer",
     "AscendRequestRecord",
     "alert_id",
     "ascend_id",

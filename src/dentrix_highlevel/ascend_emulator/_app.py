@@ -9,6 +9,7 @@ request is logged. Error bodies are ``{"errors": [{"code", "message"}]}`` (shape
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from typing import TYPE_CHECKING, Any
@@ -134,12 +135,16 @@ def build_app(emulator: AscendEmulator) -> Starlette:
             return _error(400, "bad_paging", f"pageSize must be 1..{config.max_page_size}, page >= 1")
         if resource == "aging_report":
             return _aging(terms, page, page_size)
-        items = [o for o in emulator.objects(resource) if matches(o, terms)]
+        if terms:
+            items = [o for o in emulator.objects(resource) if matches(o, terms)]
+            keys = [id_order(str(o["id"])) for o in items]
+        else:
+            items, keys = emulator.objects(resource), emulator.sort_keys(resource)
         total = len(items)
         last_id = params.get("lastId")
         if last_id:
-            cursor = id_order(last_id)
-            chunk = [o for o in items if id_order(str(o["id"])) > cursor][:page_size]
+            start = bisect.bisect_right(keys, id_order(last_id))
+            chunk = items[start : start + page_size]
             current_page = None
         else:
             chunk = items[(page - 1) * page_size : page * page_size]

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.ascend_emulator._shapes import LOCATION_ID, practice_objects
 from dentrix_highlevel.sources._order import id_order
-from dentrix_highlevel.synth._practice import SynthConfig, SyntheticPractice
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 __all__ = ["DEFAULT_PATHS", "AscendEmulator", "AscendEmulatorConfig", "AscendRequestRecord"]
 
@@ -119,7 +119,7 @@ class AscendEmulator:
             name: {o["id"]: o for o in objs} for name, objs in objects.items()
         }
         self._aging = aging
-        self._order: dict[str, list[str]] = {}
+        self._order: dict[str, tuple[list[str], list[Json]]] = {}
         self.paths = {**DEFAULT_PATHS, **self.config.paths}
         self._by_path = {path: name for name, path in self.paths.items()}
         self._tokens: dict[str, float] = {}
@@ -154,20 +154,28 @@ class AscendEmulator:
         return self._by_path.get(path)
 
     def objects(self, resource: str) -> list[Json]:
-        """The resource's objects in id order as served (renamed fields applied). Shallow copies: the app
-        serialises them at once; tests that want to keep one use :meth:`get`."""
-        order = self._order.get(resource)
-        if order is None:
-            order = sorted(self._data[resource], key=id_order)
-            self._order[resource] = order
-        renames = self.config.renamed_fields.get(resource, {})
-        out = []
-        for ident in order:
-            obj = self._data[resource][ident]
-            if renames:
-                obj = {renames.get(key, key): value for key, value in obj.items()}
-            out.append(obj)
-        return out
+        """The resource's objects in id order as served (renamed fields applied). Cached until the next
+        mutation and shared: the app serialises them at once; tests that keep one use :meth:`get`."""
+        return self._served(resource)[1]
+
+    def sort_keys(self, resource: str) -> list[str]:
+        """``id_order`` keys parallel to :meth:`objects` (for ``lastId`` bisection)."""
+        return self._served(resource)[0]
+
+    def _served(self, resource: str) -> tuple[list[str], list[Json]]:
+        cached = self._order.get(resource)
+        if cached is None:
+            ids = sorted(self._data[resource], key=id_order)
+            renames = self.config.renamed_fields.get(resource, {})
+            served = []
+            for ident in ids:
+                obj = self._data[resource][ident]
+                if renames:
+                    obj = {renames.get(key, key): value for key, value in obj.items()}
+                served.append(obj)
+            cached = ([id_order(i) for i in ids], served)
+            self._order[resource] = cached
+        return cached
 
     def aging_rows(self) -> list[Json]:
         return copy.deepcopy(self._aging)
@@ -187,6 +195,7 @@ class AscendEmulator:
         if obj is None:
             raise ConfigurationError(f"no {resource} object {ident}")
         obj.update(copy.deepcopy(dict(changes)))
+        self._order.pop(resource, None)
         if "lastModified" in obj or resource in ("patients", "appointments", "patient_procedures"):
             obj["lastModified"] = self._stamp()
         return copy.deepcopy(obj)

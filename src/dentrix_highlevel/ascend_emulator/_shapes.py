@@ -31,7 +31,7 @@ from dentrix_highlevel.records import (
     ReferrerKind,
     TreatmentCaseStatus,
 )
-from dentrix_highlevel.synth._practice import SyntheticPractice
+from dentrix_highlevel.synth import SyntheticPractice
 
 __all__ = [
     "APPOINTMENT_STATUS",

@@ -144,9 +144,12 @@ class AscendClient:
 
     # ---- auth -------------------------------------------------------------------------------------------
 
-    async def _access_token(self, *, force: bool = False) -> str:
+    async def _access_token(self, *, refused: str | None = None) -> str:
+        """The current token, fetched when missing or near expiry, or when ``refused`` (a token a call was
+        just refused with) is still the current one — so concurrent 401s renew once, not once each."""
         async with self._token_lock:
-            if force or self._token is None or self._clock() >= self._expires_at_s:
+            stale = refused is not None and self._token is not None and self._token.reveal() == refused
+            if stale or self._token is None or self._clock() >= self._expires_at_s:
                 await self._fetch_token()
             assert self._token is not None
             return self._token.reveal()
@@ -263,12 +266,14 @@ class AscendClient:
         """GET ``{base_url}/{path}`` and return the JSON envelope (re-authenticating once on 401)."""
         url = f"{self.base_url}/{path}"
         shown = urlsplit(url).path
+        refused: str | None = None
         for renewed in (False, True):
-            token = await self._access_token(force=renewed)
+            token = await self._access_token(refused=refused)
             headers = {"Authorization": f"Bearer {token}", "Organization-ID": self.organization_id}
             response = await self._send("GET", url, shown, params=params, headers=headers)
             if response.status_code == 401 and not renewed:
-                continue  # expired or revoked early: one fresh token, then give up
+                refused = token  # expired or revoked early: one fresh token, then give up
+                continue
             break
         status = response.status_code
         if status == 401:

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.records import (
     Appointment,
     AppointmentProcedure,
@@ -42,7 +43,7 @@ from dentrix_highlevel.records import (
     ReferrerKind,
     TreatmentPlanCase,
 )
-from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource
+from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 
 __all__ = ["Converter", "Reader", "json_path"]
@@ -55,9 +56,11 @@ _OPEN = dt.date(9999, 12, 31)
 
 def json_path(obj: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path, or ``None`` when any step is missing or null."""
+    if "." not in path:  # the common case, kept cheap: this runs for every field of every object
+        return obj.get(path) if type(obj) is dict else (obj.get(path) if isinstance(obj, Mapping) else None)
     value: Any = obj
     for part in path.split("."):
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         value = value.get(part)
         if value is None:
@@ -104,6 +107,8 @@ class Reader:
         value = self.raw(attribute)
         if value is None:
             return None
+        if type(value) is str:
+            return value.strip() or None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.issue(attribute, IssueCode.BAD_VALUE, "expected text")
             return None
@@ -230,7 +235,7 @@ class Converter:
     def __init__(
         self,
         *,
-        resources: Any,
+        resources: AscendResources,
         codes: AscendCodes,
         tz: ZoneInfo,
         issues: list[SourceIssue],
@@ -248,7 +253,9 @@ class Converter:
         self.referral_sources: dict[str, ReferralSource] = {}
 
     def _reader(self, obj: Mapping[str, Any], attr: str) -> Reader:
-        resource: AscendResource = getattr(self.r, attr)
+        resource: AscendResource | None = getattr(self.r, attr)
+        if resource is None:
+            raise ConfigurationError(f"the {attr} resource is disabled")
         return Reader(obj, resource, resource.path, self.tz, self.issues)
 
     def _provider_id(self, reader: Reader, attribute: str) -> str | None:

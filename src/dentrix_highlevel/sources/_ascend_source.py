@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -30,8 +30,9 @@ import anyio
 import attrs
 import httpx
 
-from dentrix_highlevel._errors import AscendError, ConfigurationError
+from dentrix_highlevel._errors import AscendError, ConfigurationError, SourceError
 from dentrix_highlevel.records import (
+    Appointment,
     CoverageRank,
     InsurancePlan,
     Operatory,
@@ -54,6 +55,7 @@ from dentrix_highlevel.sources._ascend_config import (
     Pagination,
 )
 from dentrix_highlevel.sources._ascend_convert import Converter, json_path
+from dentrix_highlevel.sources._g_export import FileCount
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 from dentrix_highlevel.sources._order import canonical_bundle, id_order
 
@@ -165,8 +167,8 @@ class _Staging:
         self.db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((i,) for i in ids))
 
     def missing_patients(self, ids: Iterable[str]) -> list[str]:
-        known = {row[0] for row in self.db.execute("SELECT id FROM patients")}
-        return sorted(set(ids) - known)
+        lookup = "SELECT 1 FROM patients WHERE id = ?"
+        return sorted({i for i in ids if self.db.execute(lookup, (i,)).fetchone() is None})
 
     def guarantors_of_wanted(self) -> list[str]:
         rows = self.db.execute(
@@ -203,9 +205,9 @@ class AscendSource:
 
     Per-patient resources are paged ``concurrency`` at a time (one task group; the first failure cancels
     the rest); ``max_requests_per_s`` paces requests on our side. ``provider_ids="short_name"`` (default)
-    keys providers and operatories by their short names (``DDS1``,
-    ``OP-1``) like Dentrix G does; ``"id"`` uses Ascend's numeric ids. ``transport`` is the test seam (an
-    ``httpx`` transport such as the emulator's); ``clock``/``sleep`` let tests skip real waiting.
+    keys providers and operatories by their short names (``DDS1``, ``OP-1``) like Dentrix G does; ``"id"``
+    uses Ascend's numeric ids. ``transport`` is the test seam (an ``httpx`` transport such as the
+    emulator's); ``clock``/``sleep`` let tests skip real waiting. See ``docs/ascend.md``.
     """
 
     def __init__(
@@ -262,7 +264,11 @@ class AscendSource:
             sleep=sleep,
         )
         self._issues: list[SourceIssue] = []
-        self._counts: dict[str, int] = {}
+        self._rows: dict[str, int] = {}
+        self._keys: dict[str, set[str]] = {}
+        self._unavailable: set[str] = set()
+        self._bundle_count = 0
+        self._unattached: list[Appointment] = []
         self._conv = Converter(
             resources=self.resources,
             codes=self.codes,
@@ -273,6 +279,7 @@ class AscendSource:
         self._shared_loaded = False
         self._concurrency = concurrency
         self._db_lock = anyio.Lock()
+        self._other_patients: dict[str, Patient | None] = {}
         self._locations: list[PracticeInfo] = []
         self._providers_by_key: dict[str, Provider] = {}
 
@@ -283,6 +290,11 @@ class AscendSource:
         )
 
     async def __aenter__(self) -> AscendSource:
+        try:
+            await self.open()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -301,13 +313,49 @@ class AscendSource:
         return tuple(self._issues)
 
     @property
-    def counts(self) -> Mapping[str, int]:
-        """Objects read per resource (attribute names of :class:`AscendResources`), for the availability
-        report; ``bundles`` is the number of bundles yielded by the last read."""
-        return dict(self._counts)
+    def counts(self) -> dict[str, FileCount]:
+        """Per-resource figures for the availability report, keyed by resource path (no values).
 
-    def _count(self, name: str, n: int) -> None:
-        self._counts[name] = self._counts.get(name, 0) + n
+        ``rows`` are the objects read by the last :meth:`bundles` (plus the shared lists), ``columns`` the
+        mapped top-level fields seen, ``extra_columns`` the fields seen that no field map reads.
+        """
+        out: dict[str, FileCount] = {}
+        for field in attrs.fields(AscendResources):
+            resource: AscendResource | None = getattr(self.resources, field.name)
+            if resource is None:
+                continue
+            mapped = {path.split(".")[0] for path in resource.fields.values() if path}
+            seen = self._keys.get(field.name, set())
+            issues = [i for i in self._issues if i.file == resource.path]
+            dropped = sum(1 for i in issues if i.row_dropped)
+            rows = self._rows.get(field.name, 0)
+            out[resource.path] = FileCount(
+                file=resource.path,
+                present=field.name not in self._unavailable,
+                required=not resource.optional,
+                rows=rows,
+                records=rows - dropped,
+                dropped=dropped,
+                issues=len(issues),
+                columns=tuple(sorted(seen & mapped)),
+                extra_columns=tuple(sorted(seen - mapped - {"type"})),
+            )
+        return out
+
+    @property
+    def bundle_count(self) -> int:
+        """Bundles yielded by the last (or current) :meth:`bundles` read."""
+        return self._bundle_count
+
+    @property
+    def practice(self) -> PracticeInfo:
+        """The first location as the practice (``practice_id`` is its Ascend id; only the zone before
+        :meth:`open`)."""
+        return self._locations[0] if self._locations else PracticeInfo(timezone=self.practice_timezone)
+
+    def unattached_appointments(self) -> tuple[Appointment, ...]:
+        """Appointments without a patient (new patients never entered), from the last full read."""
+        return tuple(self._unattached)
 
     # ---- paging -------------------------------------------------------------------------------------------
 
@@ -325,13 +373,17 @@ class AscendSource:
             pagination=resource.pagination or self._options.pagination,
             items_field=items_field,
         )
+        keys = self._keys.setdefault(attr, set())
         try:
             async for page in pages:
-                self._count(attr, len(page.items))
+                self._rows[attr] = self._rows.get(attr, 0) + len(page.items)
+                for item in page.items:
+                    keys.update(item)
                 yield page.items
         except AscendError as error:
             if not (resource.optional and error.status_code in (403, 404)):
                 raise
+            self._unavailable.add(attr)
             self._issues.append(
                 SourceIssue(
                     file=resource.path,
@@ -346,6 +398,17 @@ class AscendSource:
             )
 
     # ---- shared tables ------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Load the shared lists (providers, operatories, procedures, locations, plans, referral sources).
+
+        Idempotent; :meth:`bundles` reloads them itself so a later delta sees new providers."""
+        if not self._shared_loaded:
+            await self._load_shared()
+
+    def _require_open(self) -> None:
+        if not self._shared_loaded:
+            raise SourceError("the Ascend source is not open: use 'async with' or await open() first")
 
     async def _load_shared(self) -> None:
         conv = self._conv
@@ -385,34 +448,29 @@ class AscendSource:
         self._providers_by_key = {p.provider_id: p for p in conv.providers.values()}
         self._shared_loaded = True
 
-    async def _shared(self) -> Converter:
-        if not self._shared_loaded:
-            await self._load_shared()
-        return self._conv
+    def providers(self) -> tuple[Provider, ...]:
+        self._require_open()
+        return tuple(sorted(self._conv.providers.values(), key=lambda p: id_order(p.provider_id)))
 
-    async def providers(self) -> tuple[Provider, ...]:
-        conv = await self._shared()
-        return tuple(sorted(conv.providers.values(), key=lambda p: id_order(p.provider_id)))
+    def operatories(self) -> tuple[Operatory, ...]:
+        self._require_open()
+        return tuple(sorted(self._conv.operatories.values(), key=lambda o: id_order(o.operatory_id)))
 
-    async def operatories(self) -> tuple[Operatory, ...]:
-        conv = await self._shared()
-        return tuple(sorted(conv.operatories.values(), key=lambda o: id_order(o.operatory_id)))
+    def procedure_codes(self) -> tuple[ProcedureCode, ...]:
+        self._require_open()
+        return tuple(sorted(self._conv.procedure_codes.values(), key=lambda c: id_order(c.proc_code_id)))
 
-    async def procedure_codes(self) -> tuple[ProcedureCode, ...]:
-        conv = await self._shared()
-        return tuple(sorted(conv.procedure_codes.values(), key=lambda c: id_order(c.proc_code_id)))
+    def insurance_plans(self) -> tuple[InsurancePlan, ...]:
+        self._require_open()
+        return tuple(sorted(self._conv.plans.values(), key=lambda p: id_order(p.plan_id)))
 
-    async def insurance_plans(self) -> tuple[InsurancePlan, ...]:
-        conv = await self._shared()
-        return tuple(sorted(conv.plans.values(), key=lambda p: id_order(p.plan_id)))
+    def referral_sources(self) -> tuple[ReferralSource, ...]:
+        self._require_open()
+        return tuple(sorted(self._conv.referral_sources.values(), key=lambda r: id_order(r.referral_id)))
 
-    async def referral_sources(self) -> tuple[ReferralSource, ...]:
-        conv = await self._shared()
-        return tuple(sorted(conv.referral_sources.values(), key=lambda r: id_order(r.referral_id)))
-
-    async def locations(self) -> tuple[PracticeInfo, ...]:
+    def locations(self) -> tuple[PracticeInfo, ...]:
         """The organisation's locations (``practice_id`` is the Ascend location id)."""
-        await self._shared()
+        self._require_open()
         return tuple(self._locations)
 
     # ---- staging ------------------------------------------------------------------------------------------
@@ -451,7 +509,7 @@ class AscendSource:
         for n, obj in enumerate(items):
             raw_id = json_path(obj, id_path)
             pid = json_path(obj, patient_path) if patient_path else None
-            ident = str(raw_id) if raw_id is not None else f"#{self._counts.get(attr, 0)}:{n}"
+            ident = str(raw_id) if raw_id is not None else f"#{self._rows.get(attr, 0)}:{n}"
             patient = str(pid) if isinstance(pid, str | int) and not isinstance(pid, bool) else None
             rows.append((attr, ident, patient, json.dumps(obj, separators=(",", ":"))))
         return rows
@@ -544,6 +602,11 @@ class AscendSource:
             if resource is not None and resource.field("modified_at"):
                 jobs.append(self._job(staging, attr, (f"{resource.field('modified_at')}>={stamp}",)))
         changed = await self._concurrently(jobs)
+        await self._stage_for(staging, changed)
+
+    async def _stage_for(self, staging: _Staging, changed: set[str]) -> None:
+        """Stage the given patients with all their related records, their families and subscribers."""
+        res = self.resources
         await self._write(staging.want, changed)
         id_path = res.patients.field("patient_id")
         missing = await self._write(staging.missing_patients, changed)
@@ -561,7 +624,7 @@ class AscendSource:
             [self._job(staging, "patients", f) for f in self._id_filters(id_path, missing)]
         )
         wanted = await self._write(staging.wanted_ids)
-        jobs = []
+        jobs: list[Callable[[], Awaitable[list[str]]]] = []
         for attr in _RELATED:
             resource = getattr(res, attr)
             if resource is not None:
@@ -595,39 +658,72 @@ class AscendSource:
                     record_key=ident,
                 )
             )
-        without = staging.db.execute(
-            "SELECT COUNT(*) FROM related WHERE kind = 'appointments' AND patient IS NULL"
-        ).fetchone()[0]
-        self._counts["appointments_without_patient"] = int(without)
+        unattached = staging.db.execute(
+            "SELECT body FROM related WHERE kind = 'appointments' AND patient IS NULL ORDER BY id"
+        )
+        self._unattached = [a for (body,) in unattached if (a := self._conv.appointment(json.loads(body)))]
 
     # ---- bundles ------------------------------------------------------------------------------------------
 
-    async def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]:
+    async def get_bundle(self, patient_id: str) -> PatientBundle | None:
+        """One patient's bundle (a handful of id-filtered requests), or ``None`` if there is no such patient.
+
+        For sample runs and spot checks; its family and guarantor come along as in a full read. ``issues``,
+        ``counts`` and ``bundle_count`` keep describing the last :meth:`bundles` read."""
+        saved = (
+            list(self._issues),
+            dict(self._rows),
+            dict(self._keys),
+            set(self._unavailable),
+            self._bundle_count,
+        )
+        found = None
+        try:
+            async for bundle in self._read(None, {patient_id}):
+                found = bundle
+        finally:
+            issues, self._rows, self._keys, self._unavailable, self._bundle_count = saved
+            self._issues[:] = issues  # in place: the converter holds this list
+        return found
+
+    def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]:
         """Every patient's bundle in id order; with ``modified_since`` only those that changed since then.
 
         A naive ``modified_since`` is practice-local time (like the records' ``modified_at``).
         """
-        self._counts.clear()
+        return self._read(modified_since, None)
+
+    async def _read(
+        self, modified_since: dt.datetime | None, only: set[str] | None
+    ) -> AsyncIterator[PatientBundle]:
+        self._issues.clear()  # issues describe the latest read (the converter shares this list)
+        self._rows.clear()
+        self._keys.clear()
+        self._unavailable.clear()
+        self._bundle_count = 0
         await self._load_shared()
+        self._other_patients.clear()
         staging = await anyio.to_thread.run_sync(_Staging, self._staging_dir)
         try:
             await self._stage_balances(staging)
-            if modified_since is None:
+            if only is not None:
+                await self._stage_for(staging, only)
+            elif modified_since is None:
                 await self._stage_full(staging)
             else:
                 await self._stage_delta(staging, modified_since)
             after = ""
-            yielded = 0
             while True:
                 chunk, after, scanned = await anyio.to_thread.run_sync(self._bundle_chunk, staging, after)
                 for bundle in chunk:
-                    yielded += 1
+                    self._bundle_count += 1
                     yield bundle
                 if scanned < _BUNDLE_CHUNK:
                     break
-            self._counts["bundles"] = yielded
         finally:
-            await anyio.to_thread.run_sync(staging.close)
+            # Shielded: a cancelled or abandoned read must still delete the staging file (it holds PHI).
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(staging.close)
 
     def _bundle_chunk(self, staging: _Staging, after: str) -> tuple[list[PatientBundle], str, int]:
         rows = staging.db.execute(
@@ -644,7 +740,18 @@ class AscendSource:
         return out, after, len(rows)
 
     def _quiet_patient(self, staging: _Staging, patient_id: str) -> Patient | None:
-        """Another patient's record (guarantor, subscriber): its issues are reported with its own bundle."""
+        """Another patient's record (guarantor, subscriber): its issues are reported with its own bundle.
+
+        Families sit together in id order, so a small cache saves re-reading the guarantor per member."""
+        cache = self._other_patients
+        if patient_id in cache:
+            return cache[patient_id]
+        if len(cache) >= 256:
+            cache.clear()
+        cache[patient_id] = found = self._read_other(staging, patient_id)
+        return found
+
+    def _read_other(self, staging: _Staging, patient_id: str) -> Patient | None:
         body = staging.patient_body(patient_id)
         if body is None:
             return None

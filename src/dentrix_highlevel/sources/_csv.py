@@ -142,11 +142,28 @@ class CsvStream:
 
     def __iter__(self) -> Iterator[CsvRow | CsvReject | SourceIssue]:
         ncols = len(self.header)
+        pending = self._pending
+        source = self._source
+        codec = self._encoding
         while True:
-            first = self._next_line()
-            if first is None:
-                return
-            line, text, bad = first
+            # The common case inlined (this loop runs once per row of every file).
+            if pending:
+                first = pending.popleft()
+                line, text, bad = first
+            else:
+                raw = next(source, None)
+                if raw is None:
+                    return
+                self._line_no += 1
+                line = self._line_no
+                raw = raw.rstrip(b"\r\n")
+                try:
+                    text = raw.decode(codec)
+                    bad = False
+                except UnicodeDecodeError:
+                    text = raw.decode(codec, errors="replace")
+                    bad = True
+                first = (line, text, bad)
             if not text.strip():
                 continue
             if '"' not in text:

@@ -498,10 +498,13 @@ class BundleBuilder:
         grouped: dict[str, list[Row]] = defaultdict(list)
         if name not in self.present or not ids:
             return grouped
-        marks = ",".join("?" * len(ids))
-        sql = f'SELECT * FROM {_table(name)} WHERE "{column}" IN ({marks}) ORDER BY {order}'
-        for row in self.db.execute(sql, list(ids)):
-            grouped[row[column]].append(row)
+        # Batches of at most 900 ids: older SQLite builds allow 999 parameters per statement.
+        for start in range(0, len(ids), 900):
+            part = list(ids[start : start + 900])
+            marks = ",".join("?" * len(part))
+            sql = f'SELECT * FROM {_table(name)} WHERE "{column}" IN ({marks}) ORDER BY {order}'
+            for row in self.db.execute(sql, part):
+                grouped[row[column]].append(row)
         return grouped
 
     def bundles(self, rows: Sequence[Row]) -> Iterator[PatientBundle]:

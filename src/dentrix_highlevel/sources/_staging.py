@@ -31,7 +31,7 @@ from dentrix_highlevel.sources._values import (
 
 __all__ = ["StagedFile", "Staging", "sort_key"]
 
-_BATCH = 2000
+_BATCH = 5000
 _PARSERS: dict[Kind, tuple[Callable[[str], str], IssueCode]] = {
     Kind.INT: (parse_int, IssueCode.BAD_NUMBER),
     Kind.DECIMAL: (parse_decimal, IssueCode.BAD_NUMBER),
@@ -243,11 +243,17 @@ class Staging:
                 values[-1] = f"{sort_key(fam)}|{0 if fam == pid else 1}|{sort_key(pid)}"
             batch.append(values)
             if len(batch) >= _BATCH:
-                self.db.executemany(insert, batch)
+                self._insert(insert, batch)
                 batch.clear()
         if batch:
-            self.db.executemany(insert, batch)
+            self._insert(insert, batch)
         self.staged[spec.name] = staged
+
+    def _insert(self, sql: str, batch: list[list[object]]) -> None:
+        # One transaction per batch: in autocommit mode every row would be its own transaction.
+        self.db.execute("BEGIN")
+        self.db.executemany(sql, batch)
+        self.db.execute("COMMIT")
 
     # ------------------------------------------------------------------------------ keys and references
 

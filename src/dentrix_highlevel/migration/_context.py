@@ -1,0 +1,321 @@
+"""What every step of one engine run shares, and the one way an object is written: look, intend, send, record.
+
+``ensure_object`` is the idempotency core. For one (kind, source key) it sends nothing when the ledger says
+the destination already holds this content hash, updates when the object exists, and otherwise creates it
+between ``begin_intent`` and ``complete_intent``, so a crash at any instant leaves a pending intent that the
+next run resolves by lookup before creating anything again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import attrs
+
+from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError
+from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
+from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
+from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._progress import MigrationProgress, ProgressCallback
+
+__all__ = ["Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
+
+_log = logging.getLogger("dentrix_highlevel.migration")
+T = TypeVar("T")
+
+
+def content_hash(payload: Any) -> str:
+    """The hash of what is sent: canonical JSON, so equal payloads hash equal in every process."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def text_digest(text: str) -> str:
+    """Same digest the client's note lookup uses (``bodySha256``): the hash finds it, the text stays out."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@attrs.frozen(kw_only=True)
+class SetupState:
+    """What setup learnt about the location: ids only."""
+
+    allow_duplicates: bool
+    field_ids: Mapping[str, str]
+    """fieldKey -> custom field id."""
+    field_types: Mapping[str, str]
+    """custom field id -> dataType (the diff needs it: DATE values read back as epoch ms)."""
+    source_id_field: str | None
+    pipeline_id: str | None
+    stage_ids: Mapping[str, str]
+    calendar_id: str | None
+
+
+@attrs.define
+class Counters:
+    """Running totals for progress events (engine-internal, mutated from one event loop)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    conflicts: int = 0
+
+    def add(self, action: RecordAction) -> None:
+        name = "conflicts" if action is RecordAction.CONFLICT else action.value
+        setattr(self, name, getattr(self, name) + 1)
+
+
+@attrs.define
+class RunContext:
+    """One run's shared state. Ledger calls go through :meth:`db` (a worker thread: fsyncs never stall
+    the event loop, and a cancelled task still finishes the ledger write it started)."""
+
+    hl: HighLevelClient
+    ledger: Ledger
+    run_id: str
+    mode: RunMode
+    maps: Mapping[str, FieldMap]
+    options: DefaultMapOptions
+    policies: MigrationPolicies
+    practice: PracticeSettings
+    default_maps: bool
+    setup: SetupState | None = None
+    counters: Counters = attrs.field(factory=Counters)
+    progress: ProgressCallback | None = None
+    clock: Callable[[], float] = time.monotonic
+    started_s: float = 0.0
+    total: int = 0
+    done: int = 0
+    phase: str = "setup"
+    requests_at_start: int = 0
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    @property
+    def state(self) -> SetupState:
+        assert self.setup is not None, "setup runs before any object is written"
+        return self.setup
+
+    async def record(
+        self,
+        kind: str,
+        key: str,
+        action: RecordAction,
+        outcome: RecordOutcome,
+        *,
+        destination_id: str | None = None,
+        digest: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        await self.db(
+            self.ledger.record_result,
+            self.run_id,
+            kind,
+            key,
+            action=action,
+            outcome=outcome,
+            destination_id=destination_id,
+            content_hash=digest,
+            reason=reason,
+        )
+        self.counters.add(action)
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        c = self.counters
+        self.progress(
+            MigrationProgress(
+                run_id=self.run_id,
+                mode=self.mode,
+                phase=self.phase,
+                total=self.total,
+                done=self.done,
+                created=c.created,
+                updated=c.updated,
+                unchanged=c.unchanged,
+                skipped=c.skipped,
+                failed=c.failed,
+                conflicts=c.conflicts,
+                elapsed_s=max(0.0, self.clock() - self.started_s),
+            )
+        )
+
+    # -- the write path ---------------------------------------------------------------------------------
+
+    async def ensure_object(
+        self,
+        *,
+        kind: str,
+        key: str,
+        digest: str,
+        lookup: Mapping[str, str],
+        create: Callable[[], Awaitable[str]],
+        update: Callable[[str], Awaitable[None]] | None,
+        parent_id: str | None = None,
+        outcome: RecordOutcome = RecordOutcome.APPLIED,
+        reason: str | None = None,
+        action_if_created: RecordAction = RecordAction.CREATED,
+    ) -> str | None:
+        """Make the destination hold this object; returns its id, or None when it failed (recorded)."""
+        rec = await self.db(self.ledger.record, kind, key)
+        dest = await self.db(self.ledger.destination_of, kind, key)
+        if (
+            dest is not None
+            and rec is not None
+            and rec.content_hash == digest
+            and rec.action is not (RecordAction.FAILED)
+        ):
+            await self.record(
+                kind, key, RecordAction.UNCHANGED, outcome, destination_id=dest, digest=digest, reason=reason
+            )
+            return dest
+        if dest is not None:
+            if update is not None:
+                try:
+                    await update(dest)
+                except DailyCapReachedError:
+                    raise
+                except HighLevelError as exc:
+                    await self.fail(kind, key, exc, destination_id=dest)
+                    return None
+                action = RecordAction.UPDATED
+                if rec is None and await self.db(self._created_by_us, kind, dest):
+                    action = action_if_created  # a resumed create: the intent settled, the record was not
+                await self.record(
+                    kind, key, action, outcome, destination_id=dest, digest=digest, reason=reason
+                )
+            else:
+                await self.record(
+                    kind,
+                    key,
+                    RecordAction.UNCHANGED,
+                    outcome,
+                    destination_id=dest,
+                    digest=digest,
+                    reason=reason,
+                )
+            return dest
+        intent = await self.db(
+            self.ledger.begin_intent,
+            kind,
+            key,
+            "create",
+            dict(lookup),
+            run_id=self.run_id,
+            parent_id=parent_id,
+        )
+        try:
+            new_id = await create()
+        except AmbiguousWriteError:
+            found = await self.find_existing(kind, lookup, wait=True)
+            if found is None:
+                await self.db(
+                    self.ledger.abandon_intent, intent, reason="ambiguous create: not found on lookup"
+                )
+                await self.record(
+                    kind,
+                    key,
+                    RecordAction.FAILED,
+                    RecordOutcome.NOT_APPLIED,
+                    reason="ambiguous create, not found on lookup: sent again next run",
+                )
+                return None
+            new_id = found
+        except DailyCapReachedError:
+            await self.db(self.ledger.abandon_intent, intent, reason="daily cap reached before the create")
+            raise
+        except HighLevelError as exc:
+            await self.db(self.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
+            await self.fail(kind, key, exc)
+            return None
+        await self.db(self.ledger.complete_intent, intent, destination_id=new_id, created=True)
+        await self.record(
+            kind, key, action_if_created, outcome, destination_id=new_id, digest=digest, reason=reason
+        )
+        return new_id
+
+    async def fail(
+        self, kind: str, key: str, exc: HighLevelError, *, destination_id: str | None = None
+    ) -> None:
+        status = f" {exc.status_code}" if exc.status_code is not None else ""
+        reason = f"HighLevel refused: {type(exc).__name__}{status}"
+        if getattr(exc, "messages", None):
+            # HighLevel's validation messages name fields, not values.
+            reason += ": " + "; ".join(str(m) for m in getattr(exc, "messages", ()))[:400]
+        _log.warning("%s %s failed: %s", kind, key, reason)
+        await self.record(
+            kind,
+            key,
+            RecordAction.FAILED,
+            RecordOutcome.NOT_APPLIED,
+            destination_id=destination_id,
+            reason=reason,
+        )
+
+    async def find_existing(self, kind: str, lookup: Mapping[str, str], *, wait: bool) -> str | None:
+        """Does the object an interrupted create was making exist? Its id, or None (safe to create)."""
+        if kind == "contact":
+            if wait and self.policies.search_lag_s > 0:
+                await anyio.sleep(self.policies.search_lag_s)  # the search index lags writes
+            source_id = lookup.get("source_id")
+            field_id = self.setup.source_id_field if self.setup is not None else None
+            if source_id is None or field_id is None:
+                return None
+            filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+            async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
+                return contact.id
+            return None
+        found = await self.hl.find_created(AmbiguousWriteError("resolve", resource=kind, lookup=dict(lookup)))
+        return None if found is None else str(found.id)
+
+    async def resolve_pending(self) -> int:
+        """Settle every intent a previous process left open: completed when the object exists, else
+        abandoned (the record is then sent again). Returns how many were settled."""
+        pending: list[PendingIntent] = await self.db(self.ledger.pending_intents)
+        for intent in pending:
+            found = await self.find_existing(intent.kind, intent.lookup, wait=intent.kind == "contact")
+            if found is None:
+                await self.db(
+                    self.ledger.abandon_intent, intent.intent_id, reason="resume: not found on lookup"
+                )
+                continue
+            created = not await self.db(self._has_pre_image, intent.kind, found)
+            await self.db(
+                self.ledger.complete_intent, intent.intent_id, destination_id=found, created=created
+            )
+        return len(pending)
+
+    def _created_by_us(self, kind: str, destination_id: str) -> bool:
+        return any(
+            o.kind == kind and o.destination_id == destination_id for o in self.ledger.created_objects()
+        )
+
+    def _has_pre_image(self, kind: str, destination_id: str) -> bool:
+        return any(
+            p.kind == kind and p.destination_id == destination_id
+            for p in self.ledger.pre_images(include_restored=False)
+        )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind,
+        json: Any = None,
+        resource: str = "object",
+        lookup: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return await self.hl.call(method, path, kind=kind, json=json, resource=resource, lookup=lookup)

@@ -1,0 +1,700 @@
+"""``Migration``: plan / approve / sample / run / delta / reconcile / rollback, embeddable and notebook-friendly.
+
+::
+
+    async with HighLevelClient(location_id=loc, token=pit) as hl, GExportSource("export.zip") as source:
+        migration = Migration(source, hl, workdir="migrations/smile")
+        async with migration:
+            print(migration.plan_hash())
+            migration.approve(by="office.manager@practice")
+            await migration.sample(25)          # writes sample-<run>.csv: field-level diff to review
+            result = await migration.run()      # STOPPED at the daily cap: call run() again to resume
+            await migration.delta(GExportSource("export-tomorrow.zip"))
+            print((await migration.reconcile()).reconciliation)
+            await migration.rollback()          # the sub-account as it was before
+
+Everything durable is in the ledger (``workdir``); a run killed at any instant resumes with ``run()``.
+Logs, exceptions, progress events and the audit log carry ids and reasons only, never patient values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+import anyio
+import attrs
+
+from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError, NotFoundError
+from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.mapping import (
+    ClinicalNotesMode,
+    DefaultMapOptions,
+    FieldMap,
+    MappingResult,
+    PracticeSettings,
+    default_maps,
+    patient_disposition,
+)
+from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
+from dentrix_highlevel.migration._context import RunContext, SetupState
+from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
+from dentrix_highlevel.migration._ledger import (
+    ApprovedPlan,
+    Ledger,
+    LedgerIdentity,
+    RunMode,
+    RunStatus,
+    SourceHash,
+)
+from dentrix_highlevel.migration._ledger_sqlite import SqliteLedger
+from dentrix_highlevel.migration._patients import (
+    ContactAssignment,
+    ContactIndex,
+    contact_body,
+    index_existing_contacts,
+    patient_key,
+    plan_contact_points,
+    write_contact,
+)
+from dentrix_highlevel.migration._approval import (
+    PlanComponents,
+    check_approved,
+    plan_components,
+    save_components,
+)
+from dentrix_highlevel.migration._plan import source_fingerprint
+from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSourcePolicy
+from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
+from dentrix_highlevel.migration._reconcile import Reconciliation
+from dentrix_highlevel.migration._related import OPPORTUNITY_KEYS, migrated_appointment, write_related
+from dentrix_highlevel.migration._rollback import run_rollback
+from dentrix_highlevel.migration._sample import stratified_sample, write_report
+from dentrix_highlevel.migration._setup import custom_field_targets, run_setup
+from dentrix_highlevel.records import PatientBundle
+
+__all__ = ["Migration", "MigrationSource", "ReconcileResult"]
+
+_log = logging.getLogger("dentrix_highlevel.migration")
+_CHECKPOINT_EVERY = 25
+SOURCE_HASH_KIND = "patient"
+
+
+@runtime_checkable
+class MigrationSource(Protocol):
+    """What the engine reads: a G export or an Ascend organisation (``GExportSource``, ``AscendSource``)."""
+
+    def bundles(self, *, modified_since: dt.datetime | None = None) -> Any: ...
+
+    @property
+    def practice_timezone(self) -> str: ...
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileResult:
+    """``reconcile()``: counts per object kind, and destination objects that differ from what was sent."""
+
+    reconciliation: Reconciliation
+    checked: int
+    mismatches: tuple[tuple[str, str], ...]
+    """(source key, field name) pairs whose destination value differs (ids and names only)."""
+    path: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.reconciliation.reconciles and not self.mismatches
+
+
+@attrs.define
+class _Prepared:
+    bundle: PatientBundle
+    key: str
+    contact: bool
+    result: MappingResult
+    migrated: bool
+
+
+def _fingerprint(source: Any) -> str:
+    return source_fingerprint(source)
+
+
+def _source_as_of(source: Any) -> dt.datetime:
+    """The source's own clock: the export's time (aware), else now."""
+    manifest = getattr(source, "manifest", None)
+    raw = manifest.get("exported_at") if isinstance(manifest, Mapping) else None
+    if isinstance(raw, str):
+        try:
+            stamp = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            stamp = None
+        if stamp is not None:
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=ZoneInfo(source.practice_timezone))
+            return stamp
+    return dt.datetime.now(dt.UTC)
+
+
+class Migration:
+    """One practice's migration into one HighLevel location. See the module docstring.
+
+    ``maps`` defaults to ``default_maps(options)``; ``options`` default to ``DefaultMapOptions`` whose
+    ``as_of`` is the source export's time in practice-local time (so the plan hash is stable across
+    processes). ``concurrency`` bounds patients in flight; the client's per-location limiter paces requests.
+    ``progress`` receives a :class:`MigrationProgress` after every patient.
+    """
+
+    def __init__(
+        self,
+        source: MigrationSource,
+        highlevel: HighLevelClient,
+        *,
+        workdir: str | Path,
+        maps: Mapping[str, FieldMap] | None = None,
+        options: DefaultMapOptions | None = None,
+        policies: MigrationPolicies | None = None,
+        concurrency: int = 8,
+        migration_id: str = "dentrix-highlevel",
+        progress: ProgressCallback | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        self._source = source
+        self._hl = highlevel
+        self._workdir = Path(workdir)
+        self._maps_given = dict(maps) if maps is not None else None
+        self._options_given = options
+        self._policies = policies or MigrationPolicies()
+        self._concurrency = concurrency
+        self._migration_id = migration_id
+        self._progress = progress
+        self._clock = clock
+        self._ledger: SqliteLedger | None = None
+        self._options: DefaultMapOptions | None = None
+        self._maps: dict[str, FieldMap] | None = None
+        self._last_setup: SetupState | None = None
+
+    def __repr__(self) -> str:
+        return f"Migration(location_id={self._hl.location_id!r}, workdir={str(self._workdir)!r})"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Migration:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def open(self) -> None:
+        opener = getattr(self._source, "open", None)
+        if opener is not None:
+            await opener()
+        await anyio.to_thread.run_sync(self._prepare)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    def _prepare(self) -> SqliteLedger:
+        if self._ledger is None:
+            identity = LedgerIdentity(
+                migration_id=self._migration_id,
+                location_id=self._hl.location_id,
+                source_fingerprint=_fingerprint(self._source),
+            )
+            self._ledger = SqliteLedger.open(self._workdir, identity=identity)
+        return self._ledger
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._prepare()
+
+    @property
+    def options(self) -> DefaultMapOptions:
+        if self._options is None:
+            if self._options_given is not None:
+                self._options = self._options_given
+            else:
+                local = _source_as_of(self._source).astimezone(ZoneInfo(self._source.practice_timezone))
+                self._options = DefaultMapOptions(as_of=local.replace(tzinfo=None))
+        return self._options
+
+    @property
+    def maps(self) -> dict[str, FieldMap]:
+        if self._maps is None:
+            self._maps = (
+                self._maps_given if self._maps_given is not None else default_maps(self.options).all()
+            )
+        return self._maps
+
+    # -- the plan ----------------------------------------------------------------------------------------
+
+    def _components(self) -> PlanComponents:
+        return plan_components(self.maps, self.options, self._policies, _fingerprint(self._source))
+
+    def plan_hash(self) -> str:
+        """sha256 over the serialised maps, options, policies and the source practice's fingerprint."""
+        return self._components().plan_hash
+
+    def approve(self, *, by: str) -> ApprovedPlan:
+        """Record that ``by`` (a staff identity) approved this exact plan."""
+        components = self._components()
+        ledger = self._prepare()
+        approved = ledger.approve_plan(components.plan_hash, approved_by=by)
+        save_components(self._workdir, components)
+        return approved
+
+    # -- operations --------------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        """The full run (resumes an unfinished one). Refuses an unapproved or changed plan."""
+        bundles = await self._bundles()
+        return (await self._execute(RunMode.RUN, bundles))[0]
+
+    async def sample(self, size: int) -> RunResult:
+        """Migrate a stratified sample of ``size`` patients, read every object back by id and write the
+        field-level diff report (``result.report``) into the work directory."""
+        if size < 1:
+            raise ConfigurationError("sample size must be at least 1")
+        picked = stratified_sample(await self._bundles(), size)
+        result, ctx, prepared, assignments = await self._execute(RunMode.SAMPLE, picked)
+        rows = await self._read_back(ctx, prepared, assignments)
+        path = write_report(self._workdir / f"sample-{result.run_id}.csv", rows)
+        return attrs.evolve(result, report=path)
+
+    async def delta(self, source: MigrationSource | None = None) -> RunResult:
+        """Send only new and changed patients of a newer export; patients gone from it per policy."""
+        if source is not None:
+            if _fingerprint(source) != _fingerprint(self._source):
+                raise ConfigurationError("the delta source is another practice than the migration's")
+            self._source = source
+        ledger = self._prepare()
+        known = await anyio.to_thread.run_sync(ledger.source_hashes, SOURCE_HASH_KIND)
+        bundles = await self._bundles()
+        current = {patient_key(b.patient_id) for b in bundles}
+        changed = [b for b in bundles if known.get(patient_key(b.patient_id)) != b.content_hash()]
+        removed = sorted(k for k in known if k not in current)
+        return (await self._execute(RunMode.DELTA, changed, removed=removed))[0]
+
+    async def rollback(self) -> RunResult:
+        """Delete what the migration created, restore what it changed; idempotent and resumable."""
+        ledger = self._prepare()
+        run = await self._start_run(RunMode.ROLLBACK)
+        ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
+        try:
+            await run_rollback(ctx)
+        except DailyCapReachedError as exc:
+            await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            return self._result(
+                ctx, RunStatus.STOPPED, {}, stopped=f"daily cap reached ({type(exc).__name__})"
+            )
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+            raise
+        await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
+        return self._result(ctx, RunStatus.COMPLETED, {})
+
+    async def reconcile(self) -> ReconcileResult:
+        """Counts per kind (source = created + updated + unchanged + skipped + failed), and every migrated
+        contact re-read and compared with what the plan sends; saved as ``reconciliation.json``."""
+        ledger = self._prepare()
+        bundles = await self._bundles()
+        fields = await self._hl.custom_fields.list(model="all")
+        field_ids = {f.field_key: f.id for f in fields if f.field_key}
+        practice = PracticeSettings(timezone=self._source.practice_timezone)
+        contact_map = self.maps["contact"]
+        prepared = [(b, contact_map.apply(b, practice=practice, field_ids=field_ids)) for b in bundles]
+        assignments = plan_contact_points(
+            [(patient_key(b.patient_id), r.payload, True) for b, r in prepared],
+            ContactIndex(by_point={}),
+            allow_duplicates=(await self._hl.locations.get()).allows_duplicate_contacts,
+            policy=self._policies.family_contacts,
+        )
+        mismatches: list[tuple[str, str]] = []
+        checked = 0
+        for bundle, result in prepared:
+            key = patient_key(bundle.patient_id)
+            record = await anyio.to_thread.run_sync(ledger.record, "contact", key)
+            if record is None or record.destination_id is None or record.outcome is RecordOutcome.NOT_APPLIED:
+                continue
+            try:
+                body = await self._hl.call("GET", f"/contacts/{record.destination_id}", kind=RequestKind.READ)
+            except NotFoundError:
+                mismatches.append((key, "contact missing"))
+                continue
+            checked += 1
+            assignment = assignments[key]
+            rows = diff_object(
+                field_map=contact_map,
+                record=bundle,
+                source_key=key,
+                destination_id=record.destination_id,
+                expected=contact_body(result, assignment),
+                actual=body.get("contact") or {},
+                field_ids=field_ids,
+                withheld=assignment.withheld,
+            )
+            mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
+        records = await anyio.to_thread.run_sync(ledger.records)
+        counts = _source_counts(self, bundles)
+        reconciliation = Reconciliation.from_results(records, source_counts=counts)
+        path = self._workdir / "reconciliation.json"
+        path.write_text(reconciliation.to_json(), encoding="utf-8")
+        return ReconcileResult(
+            reconciliation=reconciliation, checked=checked, mismatches=tuple(mismatches), path=path
+        )
+
+    def export_audit(self, *, run_id: str | None = None) -> tuple[Path, Path]:
+        """Write the audit log (all runs, or one) as ``audit.csv`` and ``audit.jsonl`` in the work directory."""
+        rows = self._prepare().audit_rows(run_id=run_id)
+        csv_path, jsonl_path = self._workdir / "audit.csv", self._workdir / "audit.jsonl"
+        export_audit(rows, csv_path)
+        export_audit(rows, jsonl_path)
+        return csv_path, jsonl_path
+
+    # -- the engine ----------------------------------------------------------------------------------------
+
+    async def _bundles(self) -> list[PatientBundle]:
+        return [b async for b in self._source.bundles()]
+
+    async def _start_run(self, mode: RunMode) -> Any:
+        ledger = self._prepare()
+        runs = await anyio.to_thread.run_sync(ledger.runs)
+        unfinished = [r for r in runs if r.mode is mode and r.status is not RunStatus.COMPLETED]
+        if unfinished:
+            return await anyio.to_thread.run_sync(ledger.resume_run, unfinished[-1].run_id)
+        return await anyio.to_thread.run_sync(ledger.begin_run, mode)
+
+    def _context(self, run_id: str, mode: RunMode, maps: Mapping[str, FieldMap]) -> RunContext:
+        ctx = RunContext(
+            hl=self._hl,
+            ledger=self._prepare(),
+            run_id=run_id,
+            mode=mode,
+            maps=maps,
+            options=self.options,
+            policies=self._policies,
+            practice=PracticeSettings(timezone=self._source.practice_timezone),
+            default_maps=self._maps_given is None,
+            progress=self._progress,
+            clock=self._clock,
+        )
+        ctx.started_s = self._clock()
+        return ctx
+
+    async def _execute(
+        self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
+    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+        ledger = self._prepare()
+        check_approved(ledger, self._workdir, self._components())
+        run = await self._start_run(mode)
+        if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
+            # Taken before the full run starts: a delta asks for what changed after this point.
+            await anyio.to_thread.run_sync(
+                lambda: ledger.set_watermark(run_id=run.run_id, source_as_of=_source_as_of(self._source))
+            )
+        ctx = self._context(run.run_id, mode, self.maps)
+        prepared: list[_Prepared] = []
+        assignments: dict[str, ContactAssignment] = {}
+        try:
+            ctx.setup = await run_setup(ctx)
+            self._last_setup = ctx.setup
+            if ctx.default_maps and ctx.setup.stage_ids:
+                staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
+                ctx.maps = default_maps(staged).all()
+            await ctx.resolve_pending()
+            ctx.phase = "patients"
+            prepared = await self._prepare_patients(ctx, bundles)
+            assignments = await self._assign(ctx, prepared)
+            ctx.total = len(prepared)
+            ctx.report()
+            stopped = await self._patients(ctx, prepared, assignments)
+            if stopped is None and removed:
+                ctx.phase = "removed"
+                stopped = await self._removed(ctx, removed)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+            raise
+        counts = _source_counts(self, [p.bundle for p in prepared], removed=len(removed))
+        if stopped is not None:
+            await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            return self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped), ctx, prepared, assignments
+        if mode in (RunMode.RUN, RunMode.DELTA):
+            hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
+            gone = [(SOURCE_HASH_KIND, k) for k in removed]
+            as_of = _source_as_of(self._source)
+            await ctx.db(
+                lambda: ledger.set_watermark(
+                    run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone
+                )
+            )
+        await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
+        return self._result(ctx, RunStatus.COMPLETED, counts), ctx, prepared, assignments
+
+    async def _prepare_patients(self, ctx: RunContext, bundles: Sequence[PatientBundle]) -> list[_Prepared]:
+        contact_map = ctx.maps["contact"]
+        out = []
+        for bundle in bundles:
+            key = patient_key(bundle.patient_id)
+            wanted = not ctx.default_maps or patient_disposition(bundle, ctx.options).contact
+            result = contact_map.apply(bundle, practice=ctx.practice, field_ids=ctx.state.field_ids)
+            migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
+            out.append(_Prepared(bundle=bundle, key=key, contact=wanted, result=result, migrated=migrated))
+        return out
+
+    async def _assign(self, ctx: RunContext, prepared: list[_Prepared]) -> dict[str, ContactAssignment]:
+        # Every patient is in the plan (also those already migrated), so a sample, a run and a delta all
+        # assign shared contact points the same way.
+        everyone = {p.key: p for p in prepared}
+        if ctx.mode is not RunMode.RUN:
+            for bundle in await self._bundles():
+                key = patient_key(bundle.patient_id)
+                if key not in everyone:
+                    result = ctx.maps["contact"].apply(
+                        bundle, practice=ctx.practice, field_ids=ctx.state.field_ids
+                    )
+                    migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
+                    everyone[key] = _Prepared(bundle, key, True, result, migrated)
+        needs_index = any(p.contact and not p.migrated for p in prepared)
+        index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
+        return plan_contact_points(
+            [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
+            index,
+            allow_duplicates=ctx.state.allow_duplicates,
+            policy=self._policies.family_contacts,
+        )
+
+    async def _patients(
+        self, ctx: RunContext, prepared: list[_Prepared], assignments: dict[str, ContactAssignment]
+    ) -> str | None:
+        limiter = anyio.CapacityLimiter(self._concurrency)
+        stopped: list[str] = []
+        finished: set[int] = set()
+        prefix = 0
+
+        async def one(position: int, item: _Prepared, group: anyio.abc.TaskGroup) -> None:
+            nonlocal prefix
+            async with limiter:
+                if stopped:
+                    return
+                try:
+                    await self._patient(ctx, item, assignments.get(item.key, ContactAssignment()))
+                except DailyCapReachedError:
+                    stopped.append("HighLevel's daily request cap reached: run again after the reset")
+                    group.cancel_scope.cancel()
+                    return
+            ctx.done += 1
+            finished.add(position)
+            while prefix in finished:
+                prefix += 1
+            if ctx.done % _CHECKPOINT_EVERY == 0 and prefix:
+                await ctx.db(
+                    ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
+                )
+            ctx.report()
+
+        async with anyio.create_task_group() as group:
+            for position, item in enumerate(prepared):
+                group.start_soon(one, position, item, group)
+        if prefix:
+            await ctx.db(
+                ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
+            )
+        return stopped[0] if stopped else None
+
+    async def _patient(self, ctx: RunContext, item: _Prepared, assignment: ContactAssignment) -> None:
+        if not item.contact:
+            reason = patient_disposition(item.bundle, ctx.options).reason
+            await ctx.record(
+                "contact", item.key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, reason=reason
+            )
+            await write_related(ctx, item.bundle, None, ())
+            return
+        contact_id = await write_contact(ctx, item.bundle, item.result, assignment)
+        await write_related(ctx, item.bundle, contact_id, item.result.overflow)
+
+    async def _removed(self, ctx: RunContext, removed: Sequence[str]) -> str | None:
+        created = {o.destination_id: o for o in await ctx.db(ctx.ledger.created_objects)}
+        for key in removed:
+            dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
+            if (
+                self._policies.removed_in_source is RemovedInSourcePolicy.KEEP
+                or dest is None
+                or dest not in created
+            ):
+                await ctx.record(
+                    "contact",
+                    key,
+                    RecordAction.SKIPPED,
+                    RecordOutcome.NOT_APPLIED,
+                    reason="no longer in the source: kept in HighLevel (policy)",
+                )
+                continue
+            try:
+                for child in [o for o in created.values() if o.parent_id == dest]:
+                    await _delete_quietly(ctx, child.kind, child.destination_id, child.parent_id)
+                await _delete_quietly(ctx, "contact", dest, None)
+            except DailyCapReachedError:
+                return "HighLevel's daily request cap reached: run again after the reset"
+            await ctx.record(
+                "contact",
+                key,
+                RecordAction.SKIPPED,
+                RecordOutcome.NOT_APPLIED,
+                reason="no longer in the source: contact deleted (policy)",
+            )
+        return None
+
+    def _result(
+        self, ctx: RunContext, status: RunStatus, counts: Mapping[str, int], *, stopped: str | None = None
+    ) -> RunResult:
+        ledger = self._prepare()
+        rows = ledger.audit_rows(run_id=ctx.run_id)
+        reconciliation = Reconciliation.from_results(rows, source_counts=counts)
+        self._workdir.joinpath("reconciliation.json").write_text(reconciliation.to_json(), encoding="utf-8")
+        csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
+        ctx.report()
+        _log.info(
+            "%s run %s %s: %s",
+            ctx.mode.value,
+            ctx.run_id,
+            status.value,
+            "reconciles" if reconciliation.reconciles else "does not reconcile",
+        )
+        return RunResult(
+            run_id=ctx.run_id,
+            mode=ctx.mode,
+            status=status,
+            reconciliation=reconciliation,
+            stopped_reason=stopped,
+            audit_csv=csv_path,
+            audit_jsonl=jsonl_path,
+        )
+
+    async def _read_back(
+        self, ctx: RunContext, prepared: list[_Prepared], assignments: dict[str, ContactAssignment]
+    ) -> list[FieldDiff]:
+        rows: list[FieldDiff] = []
+        state = ctx.state
+        for item in prepared:
+            dest = await ctx.db(ctx.ledger.destination_of, "contact", item.key)
+            if dest is None:
+                continue
+            assignment = assignments.get(item.key, ContactAssignment())
+            body = await self._hl.call("GET", f"/contacts/{dest}", kind=RequestKind.READ)
+            rows += diff_object(
+                field_map=ctx.maps["contact"],
+                record=item.bundle,
+                source_key=item.key,
+                destination_id=dest,
+                expected=contact_body(item.result, assignment),
+                actual=body.get("contact") or {},
+                field_ids=state.field_ids,
+                withheld=assignment.withheld,
+            )
+            opp_id = await ctx.db(ctx.ledger.destination_of, "opportunity", f"{item.key}/opportunity")
+            if opp_id is not None and "opportunity" in ctx.maps:
+                opp = (await self._hl.call("GET", f"/opportunities/{opp_id}", kind=RequestKind.READ)).get(
+                    "opportunity"
+                ) or {}
+                expected = ctx.maps["opportunity"].apply(item.bundle, practice=ctx.practice).payload
+                rows += diff_object(
+                    field_map=ctx.maps["opportunity"],
+                    record=item.bundle,
+                    source_key=f"{item.key}/opportunity",
+                    destination_id=opp_id,
+                    expected={k: v for k, v in expected.items() if k in OPPORTUNITY_KEYS},
+                    actual=opp,
+                    field_ids=state.field_ids,
+                    not_sent=[k for k in expected if k not in OPPORTUNITY_KEYS and k != "customFields"],
+                )
+            appt_map = ctx.maps.get("appointment")
+            for appointment in item.bundle.appointments:
+                event_id = await ctx.db(
+                    ctx.ledger.destination_of, "appointment", f"appointment:{appointment.appointment_id}"
+                )
+                if event_id is None or appt_map is None or not migrated_appointment(ctx, appointment):
+                    continue
+                event = await self._hl.call(
+                    "GET", f"/calendars/events/appointments/{event_id}", kind=RequestKind.READ
+                )
+                actual = event.get("event") or event
+                expected = appt_map.apply(appointment, practice=ctx.practice).payload
+                rows += diff_object(
+                    field_map=appt_map,
+                    record=appointment,
+                    source_key=f"appointment:{appointment.appointment_id}",
+                    destination_id=event_id,
+                    expected=expected,
+                    actual=actual,
+                    field_ids=state.field_ids,
+                )
+        return rows
+
+
+def _stage_map(stage_ids: Mapping[str, str]) -> dict[str, str]:
+    from dentrix_highlevel.mapping import LIFECYCLE_STAGES
+
+    folded = {name.casefold(): sid for name, sid in stage_ids.items()}
+    return {stage: folded[stage.casefold()] for stage in LIFECYCLE_STAGES if stage.casefold() in folded}
+
+
+def _source_counts(
+    migration: Migration, bundles: Sequence[PatientBundle], *, removed: int = 0, setup: bool = True
+) -> dict[str, int]:
+    """How many source records of each kind the run had to account for (computed from the source alone)."""
+    maps = migration.maps
+    policies = migration._policies
+    options = migration.options
+    counts: dict[str, int] = {"contact": len(bundles) + removed}
+    targets = {
+        t.field_key for name in ("contact", "opportunity") if name in maps for t in maps[name].custom_fields()
+    }
+    if targets and setup:
+        counts["custom_field"] = len(targets)
+    if setup and "appointment" in maps and policies.calendar_name is not None:
+        counts["calendar"] = 1
+    if "opportunity" in maps and policies.pipeline_name is not None:
+        counts["opportunity"] = len(bundles)
+    if "appointment" in maps:
+        counts["appointment"] = sum(len(b.appointments) for b in bundles)
+    notes = 0
+    practice = PracticeSettings(timezone=migration._source.practice_timezone)
+    for bundle in bundles:
+        if policies.overflow_notes:
+            notes += len(maps["contact"].apply(bundle, practice=practice).overflow)
+        if "clinical_note" in maps and options.clinical_notes is not ClinicalNotesMode.FIELD:
+            notes += len(bundle.clinical_notes)
+        if "journal_note" in maps and policies.journal_notes:
+            notes += len(bundle.journal)
+    if notes:
+        counts["note"] = notes
+    return counts
+
+
+async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:
+    paths = {
+        "note": f"/contacts/{parent_id}/notes/{destination_id}",
+        "appointment": f"/calendars/events/{destination_id}",
+        "opportunity": f"/opportunities/{destination_id}",
+        "contact": f"/contacts/{destination_id}",
+    }
+    path = paths.get(kind)
+    if path is None:
+        return
+    try:
+        await ctx.call(
+            "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if kind == "appointment" else None
+        )
+    except NotFoundError:
+        pass
+    await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)

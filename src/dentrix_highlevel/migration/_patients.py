@@ -1,0 +1,297 @@
+"""Patients: the contact-point plan (families share e-mails and phones) and one contact write per patient.
+
+HighLevel's upsert matches by e-mail, then phone. Two patients sharing one (a parent's e-mail on a child's
+chart) would silently become one contact, so before any write the engine assigns every contact point to one
+patient: the first in source order (guarantor first) that carries it, patients already migrated first so
+the assignment is stable across runs. Another patient carrying the same value is then, by policy, created as
+a separate contact with ``createNewIfDuplicateAllowed`` (location allows duplicates) or created without the
+shared value, with a ``conflict`` in the audit log. The practice's own contacts are indexed once (search) so
+a patient matching one by e-mail/phone saves that contact's pre-image before the upsert changes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError
+from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.mapping import MappingResult
+from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._context import RunContext, content_hash
+from dentrix_highlevel.migration._policies import FamilyContactPolicy
+from dentrix_highlevel.records import PatientBundle
+
+__all__ = [
+    "ContactAssignment",
+    "ContactIndex",
+    "contact_body",
+    "index_existing_contacts",
+    "patient_key",
+    "plan_contact_points",
+    "write_contact",
+]
+
+_POINTS = ("email", "phone")
+_NOT_ON_UPDATE = ("gender", "companyName", "locationId", "createNewIfDuplicateAllowed")
+
+
+def patient_key(patient_id: str) -> str:
+    return f"patient:{patient_id}"
+
+
+def _norm(point: str, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower() if point == "email" else value.strip()
+
+
+@attrs.frozen
+class ContactIndex:
+    """The location's contacts that are not the migration's: contact point -> contact id."""
+
+    by_point: Mapping[tuple[str, str], str]
+
+
+async def index_existing_contacts(ctx: RunContext) -> ContactIndex:
+    owned = {r.destination_id for r in await ctx.db(ctx.ledger.records, "contact") if r.destination_id}
+    owned |= {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == "contact"}
+    by_point: dict[tuple[str, str], str] = {}
+    async for contact in ctx.hl.contacts.search(page_limit=500):
+        if contact.id in owned:
+            continue
+        for point in _POINTS:
+            value = _norm(point, getattr(contact, point))
+            if value is not None:
+                by_point.setdefault((point, value), contact.id)
+    return ContactIndex(by_point=by_point)
+
+
+@attrs.frozen(kw_only=True)
+class ContactAssignment:
+    """How one patient's contact is written (ids and field names only)."""
+
+    withheld: tuple[str, ...] = ()
+    """Contact points left out because another patient holds them."""
+    separate: bool = False
+    """Sent with ``createNewIfDuplicateAllowed``: a contact of its own despite a shared point."""
+    shares_with: str | None = None
+    existing_id: str | None = None
+    """The practice's pre-existing contact the upsert will match (its pre-image is saved first)."""
+
+    def reason(self) -> str | None:
+        if self.withheld:
+            return f"{'/'.join(self.withheld)} shared with {self.shares_with}: withheld from this contact"
+        if self.separate:
+            return f"contact point shared with {self.shares_with}: separate contact (duplicates allowed)"
+        return None
+
+
+def plan_contact_points(
+    patients: Iterable[tuple[str, Mapping[str, Any], bool]],
+    index: ContactIndex,
+    *,
+    allow_duplicates: bool,
+    policy: FamilyContactPolicy,
+    dedupe_order: tuple[str, ...] = _POINTS,
+) -> dict[str, ContactAssignment]:
+    """Assign contact points: ``patients`` are (key, contact payload, already migrated) in source order."""
+    ordered = sorted(enumerate(patients), key=lambda item: (not item[1][2], item[0]))
+    claimed: dict[tuple[str, str], str] = {}
+    claimed_existing: dict[str, str] = {}
+    out: dict[str, ContactAssignment] = {}
+    separate_ok = allow_duplicates and policy is FamilyContactPolicy.AUTO
+    for _, (key, payload, migrated) in ordered:
+        points = {p: v for p in _POINTS if (v := _norm(p, payload.get(p))) is not None}
+        withheld: list[str] = []
+        separate = False
+        shares: str | None = None
+        for point, value in points.items():
+            owner = claimed.get((point, value))
+            if owner is not None:
+                shares = shares or owner
+                if separate_ok:
+                    separate = True
+                else:
+                    withheld.append(point)
+        existing: str | None = None
+        if not separate and not migrated:
+            for point in dedupe_order:
+                if point in withheld or point not in points:
+                    continue
+                match = index.by_point.get((point, points[point]))
+                if match is None:
+                    continue
+                if match in claimed_existing:
+                    # Another patient already lands on this practice contact: never merge two patients.
+                    withheld.append(point)
+                    shares = shares or claimed_existing[match]
+                    continue
+                existing = match
+                break
+        for point, value in points.items():
+            if point not in withheld:
+                claimed.setdefault((point, value), key)
+        if existing is not None:
+            claimed_existing[existing] = key
+        out[key] = ContactAssignment(
+            withheld=tuple(sorted(withheld)), separate=separate, shares_with=shares, existing_id=existing
+        )
+    return out
+
+
+def contact_body(result: MappingResult, assignment: ContactAssignment) -> dict[str, Any]:
+    """The contact payload as sent, without the withheld contact points."""
+    body = {k: v for k, v in result.payload.items() if k not in assignment.withheld}
+    return body
+
+
+def _outcome(result: MappingResult, assignment: ContactAssignment) -> tuple[RecordOutcome, str | None]:
+    reasons = []
+    if assignment.reason():
+        reasons.append(assignment.reason() or "")
+    if result.issues:
+        fields = sorted({i.field for i in result.issues})
+        reasons.append("field issues: " + ", ".join(fields))
+    partial = bool(result.issues) or bool(assignment.withheld)
+    return (RecordOutcome.PARTIAL if partial else RecordOutcome.APPLIED), ("; ".join(reasons) or None)
+
+
+async def _raw_contact(hl: HighLevelClient, contact_id: str) -> dict[str, Any]:
+    body = await hl.call("GET", f"/contacts/{contact_id}", kind=RequestKind.READ)
+    contact = body.get("contact")
+    return dict(contact) if isinstance(contact, dict) else {}
+
+
+async def write_contact(
+    ctx: RunContext, bundle: PatientBundle, result: MappingResult, assignment: ContactAssignment
+) -> str | None:
+    """One request per patient (upsert, create or update); returns the contact id or None (recorded)."""
+    key = patient_key(bundle.patient_id)
+    body = contact_body(result, assignment)
+    digest = content_hash({"body": body, "separate": assignment.separate})
+    outcome, reason = _outcome(result, assignment)
+    action_if_created = RecordAction.CONFLICT if assignment.withheld else RecordAction.CREATED
+    state = ctx.state
+    rec = await ctx.db(ctx.ledger.record, "contact", key)
+    dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
+    if dest is None and assignment.existing_id is not None:
+        # The practice's contact is about to change: keep its "before" (first write wins).
+        pre = await _raw_contact(ctx.hl, assignment.existing_id)
+        await ctx.db(ctx.ledger.save_pre_image, "contact", assignment.existing_id, pre, run_id=ctx.run_id)
+
+    async def update(contact_id: str) -> None:
+        payload = {k: v for k, v in body.items() if k not in _NOT_ON_UPDATE}
+        # Fields the source no longer has are cleared: an empty value clears a custom field.
+        sent = {c.get("id") for c in payload.get("customFields", [])}
+        clear = [{"id": fid, "field_value": ""} for fid in state.field_ids.values() if fid not in sent]
+        contact_fields = set(state.field_ids.values()) - _opportunity_fields(ctx)
+        payload["customFields"] = [
+            *payload.get("customFields", []),
+            *(c for c in clear if c["id"] in contact_fields),
+        ]
+        await ctx.hl.call("PUT", f"/contacts/{contact_id}", kind=RequestKind.IDEMPOTENT, json=payload)
+
+    if dest is not None:
+        return await ctx.ensure_object(
+            kind="contact",
+            key=key,
+            digest=digest,
+            lookup={},
+            create=_never,
+            update=update,
+            outcome=outcome,
+            reason=reason,
+            action_if_created=action_if_created,
+        )
+    lookup = {"source_id": bundle.patient_id}
+    intent = await ctx.db(ctx.ledger.begin_intent, "contact", key, "upsert", lookup, run_id=ctx.run_id)
+    payload = {**body, "locationId": ctx.hl.location_id}
+    # Where duplicates are allowed, every new patient contact is made with createNewIfDuplicateAllowed: a
+    # plain upsert racing a family member's separate contact would match it and merge the two patients.
+    # Such an upsert is a create (not idempotent), so it goes through the ambiguous-write rules.
+    create_new = assignment.existing_id is None and (
+        assignment.separate
+        or (state.allow_duplicates and ctx.policies.family_contacts is FamilyContactPolicy.AUTO)
+    )
+    try:
+        if (body.get("email") or body.get("phone")) and not create_new:
+            answer = await ctx.hl.call("POST", "/contacts/upsert", kind=RequestKind.IDEMPOTENT, json=payload)
+            created = bool(answer.get("new"))
+        elif body.get("email") or body.get("phone"):
+            answer = await ctx.hl.call(
+                "POST",
+                "/contacts/upsert",
+                kind=RequestKind.CREATE,
+                json={**payload, "createNewIfDuplicateAllowed": True},
+                resource="contact",
+                lookup=lookup,
+                ambiguous_statuses=frozenset({400, 422}),
+            )
+            created = bool(answer.get("new", True))
+        else:
+            answer = await ctx.hl.call(
+                "POST",
+                "/contacts/",
+                kind=RequestKind.CREATE,
+                json=payload,
+                resource="contact",
+                lookup=lookup,
+                ambiguous_statuses=frozenset({400, 422}),
+            )
+            created = True
+        contact = answer.get("contact") or {}
+        contact_id = str(contact["id"])
+    except AmbiguousWriteError:
+        found = await ctx.find_existing("contact", lookup, wait=True)
+        if found is None:
+            await ctx.db(ctx.ledger.abandon_intent, intent, reason="ambiguous create: not found on lookup")
+            await ctx.record(
+                "contact",
+                key,
+                RecordAction.FAILED,
+                RecordOutcome.NOT_APPLIED,
+                reason="ambiguous create, not found on lookup: sent again next run",
+            )
+            return None
+        contact_id, created = found, True
+    except DailyCapReachedError:
+        await ctx.db(ctx.ledger.abandon_intent, intent, reason="daily cap reached before the write")
+        raise
+    except HighLevelError as exc:
+        await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
+        await ctx.fail("contact", key, exc)
+        return None
+    owner = await ctx.db(ctx.ledger.owner_of, "contact", contact_id)
+    if owner is not None and owner != key:
+        # HighLevel matched another patient's contact: never merge two patients; report it for a person.
+        await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"matched the contact of {owner}")
+        await ctx.record(
+            "contact",
+            key,
+            RecordAction.CONFLICT,
+            RecordOutcome.NOT_APPLIED,
+            reason=f"upsert matched the contact of {owner}: not merged, needs review",
+        )
+        return None
+    await ctx.db(ctx.ledger.complete_intent, intent, destination_id=contact_id, created=created)
+    action = action_if_created if created else RecordAction.UPDATED
+    if not created and assignment.existing_id is None:
+        reason = "; ".join(x for x in (reason, "matched a contact not seen at indexing: no pre-image") if x)
+    await ctx.record("contact", key, action, outcome, destination_id=contact_id, digest=digest, reason=reason)
+    return contact_id
+
+
+def _opportunity_fields(ctx: RunContext) -> set[str]:
+    opp = ctx.maps.get("opportunity")
+    if opp is None:
+        return set()
+    return {
+        ctx.state.field_ids[t.field_key] for t in opp.custom_fields() if t.field_key in ctx.state.field_ids
+    }
+
+
+async def _never() -> str:
+    raise AssertionError("a known contact is updated, never created")

@@ -1,0 +1,959 @@
+"""``MigrationPlan``: the reviewable artefact a practice admin reads, edits and signs off before a run.
+
+``await build_plan(source, ...)`` reads the source once (no writes anywhere: not to HighLevel, not to the
+source) and gathers:
+
+* the Data Availability Report (:mod:`._availability`) and the source issues;
+* the field-mapping plan: every target with its HighLevel key, the practice's ``__c`` name, type, category;
+* the custom fields to create or reuse, the folders the admin must make (the API cannot), the pipeline and
+  its stages;
+* the policies chosen, proposals for practice-specific columns (unapproved), the HighLevel workflows the
+  practice must rebuild with their trigger fields, pre-cutover warnings;
+* the estimate (:mod:`._estimate`).
+
+``plan.save(workdir)`` writes ``plan.json`` (machine-readable; a person may edit its maps) and ``plan.md``
+(the report); ``MigrationPlan.load(workdir)`` reads and re-validates it. ``plan.content_hash`` is what an
+approval records (:func:`plan_content_hash`), and ``plan.diff(other)`` names what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import attrs
+import cattrs
+
+from dentrix_highlevel._errors import MappingError, PlanError
+from dentrix_highlevel.highlevel import HighLevelClient, RateBudget
+from dentrix_highlevel.mapping._context import PracticeSettings
+from dentrix_highlevel.mapping._default_map import (
+    LIFECYCLE_STAGES,
+    ClinicalNotesMode,
+    DefaultMapOptions,
+    DefaultMaps,
+    PastAppointmentsMode,
+    default_computed,
+    default_maps,
+    patient_disposition,
+)
+from dentrix_highlevel.mapping._map import FieldMap
+from dentrix_highlevel.mapping._propose import ExistingCustomField, FuzzyProposer, Proposal, Proposer
+from dentrix_highlevel.mapping._serialize import map_from_dict, map_to_dict
+from dentrix_highlevel.mapping._targets import CustomFieldTarget, DataType, StandardField
+from dentrix_highlevel.migration._availability import AvailabilityCollector, AvailabilityReport
+from dentrix_highlevel.migration._estimate import ComplexityInputs, Estimate, RequestCounts, estimate
+from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.records import (
+    Appointment,
+    AppointmentStatusMeaning,
+    ClinicalNote,
+    LedgerEntryType,
+    OfficeJournalEntry,
+    PatientBundle,
+    ProcedureStatus,
+    Provider,
+)
+
+__all__ = [
+    "PLAN_FILENAME",
+    "PLAN_FORMAT",
+    "PLAN_FORMAT_VERSION",
+    "PLAN_REPORT_FILENAME",
+    "CustomFieldPlan",
+    "CutoverWarning",
+    "LocationSnapshot",
+    "MigrationPlan",
+    "PipelinePlan",
+    "PipelineSnapshot",
+    "PlanSource",
+    "PlannedField",
+    "SourceSummary",
+    "WorkflowToRebuild",
+    "build_plan",
+    "options_to_dict",
+    "plan_content_hash",
+    "source_fingerprint",
+]
+
+PLAN_FILENAME: Final = "plan.json"
+PLAN_REPORT_FILENAME: Final = "plan.md"
+PLAN_FORMAT: Final = "dentrix-highlevel-plan"
+PLAN_FORMAT_VERSION: Final = 1
+
+#: The record class each default map reads (what a map loaded back from ``plan.json`` is checked against).
+MAP_SCHEMAS: Final[Mapping[str, type]] = {
+    "contact": PatientBundle,
+    "opportunity": PatientBundle,
+    "appointment": Appointment,
+    "clinical_note": ClinicalNote,
+    "journal_note": OfficeJournalEntry,
+    "provider_user": Provider,
+    "provider_contact": Provider,
+}
+
+
+_DATA_TYPES: Final = frozenset(t.value for t in DataType)
+
+
+# --- the content hash -----------------------------------------------------------------------------------
+
+
+def options_to_dict(options: DefaultMapOptions) -> dict[str, Any]:
+    """The map options as plain data, *for the hash*: ``as_of`` (the moment the plan was made) and
+    ``pipeline_stage_ids`` (known only once setup ran) are left out, so approving today and running tomorrow
+    is the same plan."""
+    return {
+        "past_appointments": options.past_appointments.value,
+        "cdt_history": options.cdt_history.value,
+        "tracked_codes": list(options.tracked_codes),
+        "clinical_notes": options.clinical_notes.value,
+        "long_text_limit_chars": options.long_text_limit_chars,
+        "inactive_after_months": options.inactive_after_months,
+        "non_patient": options.non_patient.value,
+        "archived": options.archived.value,
+        "inactive": options.inactive.value,
+    }
+
+
+def plan_content_hash(
+    *,
+    maps: Mapping[str, Mapping[str, Any]],
+    options: Mapping[str, Any],
+    policies: Mapping[str, Any],
+    source_fingerprint: str,
+) -> str:
+    """SHA-256 (hex) over the serialised maps (``map_to_dict`` per map name), the options
+    (:func:`options_to_dict`), the policies (``MigrationPolicies.to_dict()``) and the source practice's
+    fingerprint: canonical JSON (sorted keys, no whitespace, UTF-8).
+
+    This is the one definition of a plan's identity; the engine's ``plan_hash()`` should call it so an
+    approval recorded from a saved plan and the run gate agree.
+    """
+    document = {
+        "maps": {name: maps[name] for name in sorted(maps)},
+        "options": dict(options),
+        "policies": dict(policies),
+        "source": source_fingerprint,
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def source_fingerprint(source: Any) -> str:
+    """The source *practice* (not one export's content): ``g:<practice id>`` for a G export (its path name
+    when the manifest has no id), ``ascend:<organization id>`` for Ascend; a source may also carry its own
+    ``source_fingerprint``."""
+    own = getattr(source, "source_fingerprint", None)
+    if isinstance(own, str) and own:
+        return own
+    client = getattr(source, "client", None)
+    organization = getattr(client, "organization_id", None)
+    if isinstance(organization, str) and organization:
+        return f"ascend:{organization}"
+    practice = getattr(source, "practice", None)
+    practice_id = getattr(practice, "practice_id", None)
+    if isinstance(practice_id, str) and practice_id:
+        return f"g:{practice_id}"
+    path = getattr(source, "_path", None)
+    name = Path(path).name if path is not None else type(source).__name__
+    return f"g:{name}"
+
+
+# --- the location as the plan sees it -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PipelineSnapshot:
+    id: str
+    name: str
+    stages: tuple[str, ...] = ()
+
+
+def _fields(value: Sequence[ExistingCustomField]) -> tuple[ExistingCustomField, ...]:
+    return tuple(value)
+
+
+def _pipelines(value: Sequence[PipelineSnapshot]) -> tuple[PipelineSnapshot, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class LocationSnapshot:
+    """What the plan needs to know of the HighLevel location, read beforehand (the plan itself never calls
+    HighLevel): existing custom fields, contact field folders (name → id), pipelines, whether duplicate
+    contacts are allowed, and the sub-account's rate budget."""
+
+    location_id: str | None = None
+    custom_fields: tuple[ExistingCustomField, ...] = attrs.field(default=(), converter=_fields)
+    folders: Mapping[str, str] = attrs.field(factory=dict)
+    pipelines: tuple[PipelineSnapshot, ...] = attrs.field(default=(), converter=_pipelines)
+    allow_duplicates: bool = False
+    rate_budget: RateBudget = attrs.field(factory=RateBudget)
+
+    @classmethod
+    async def read(
+        cls, client: HighLevelClient, *, folders: Mapping[str, str] | None = None
+    ) -> LocationSnapshot:
+        """Read the snapshot through ``client`` (three GET requests: the location, its custom fields, its
+        pipelines). The public API lists no contact field folders, so pass ``folders`` (name → id) when the
+        admin has made them; the rate budget is the client limiter's."""
+        location = await client.locations.get()
+        fields = await client.custom_fields.list(model="all")
+        pipelines = await client.pipelines.list()
+        return cls(
+            location_id=client.location_id,
+            custom_fields=tuple(
+                ExistingCustomField(
+                    id=f.id,
+                    name=f.name or "",
+                    field_key=f.field_key or "",
+                    data_type=f.data_type or "TEXT",
+                    options=tuple(str(o) for o in f.picklist_options),
+                )
+                for f in fields
+                if f.field_key and (f.data_type or "TEXT") in _DATA_TYPES
+            ),
+            folders=dict(folders or {}),
+            pipelines=tuple(
+                PipelineSnapshot(id=p.id, name=p.name or "", stages=tuple(s.name or "" for s in p.stages))
+                for p in pipelines
+            ),
+            allow_duplicates=location.allows_duplicate_contacts,
+            rate_budget=client.limiter.budget,
+        )
+
+
+# --- the plan's parts -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SourceSummary:
+    kind: str  # "g_export", "ascend" or the source's class name
+    fingerprint: str
+    timezone: str | None
+    patients: int
+
+
+@attrs.frozen(kw_only=True)
+class PlannedField:
+    """One target field of one map: HighLevel key, the practice's ``__c`` name, type, category, source."""
+
+    map: str
+    object: str
+    target: str  # standard field name, or the custom field's display name
+    field_key: str  # contact.<snake> for custom fields, the API name for standard ones
+    vocabulary_name: str | None
+    data_type: str
+    category: str | None
+    custom: bool
+    source: str
+    transforms: str
+    required: bool
+    note: str
+
+
+@attrs.frozen(kw_only=True)
+class CustomFieldPlan:
+    """A custom field the maps write: ``action`` is ``create``, ``reuse`` (exists with the same type) or
+    ``conflict`` (exists with another type, or lacks picklist options; ``reason`` says which)."""
+
+    field_key: str
+    name: str
+    vocabulary_name: str
+    model: str
+    data_type: str
+    category: str
+    options: tuple[str, ...]
+    action: str
+    folder: str
+    folder_id: str | None
+    existing_id: str | None = None
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class StagePlan:
+    name: str
+    exists: bool
+
+
+@attrs.frozen(kw_only=True)
+class PipelinePlan:
+    """The lifecycle pipeline: it must exist before a run (HighLevel's API cannot create pipelines)."""
+
+    name: str
+    exists: bool
+    pipeline_id: str | None
+    stages: tuple[StagePlan, ...]
+
+    @property
+    def missing_stages(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages if not s.exists)
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowToRebuild:
+    """A Dentrix automation the practice rebuilds as a HighLevel workflow, and the field it triggers on."""
+
+    name: str
+    trigger: str
+    trigger_vocabulary: str | None
+    replaces: str
+
+
+@attrs.frozen(kw_only=True)
+class CutoverWarning:
+    code: str
+    count: int
+    message: str
+
+
+# --- collecting while the source is read ----------------------------------------------------------------
+
+
+def _digest(kind: str, value: str) -> bytes:
+    return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest()
+
+
+class _Tally:
+    """Counts for the estimate and the warnings, bundle by bundle. Holds ids and 8-byte digests, never
+    values (the digests exist only while the plan is built)."""
+
+    def __init__(
+        self,
+        maps: Mapping[str, FieldMap],
+        options: DefaultMapOptions,
+        policies: MigrationPolicies,
+        practice: PracticeSettings,
+        apply_limit: int,
+    ) -> None:
+        self.maps = maps
+        self.apply_limit = apply_limit
+        self.mapped = 0  # patients the contact map was applied to (the first ``apply_limit`` contacts)
+        self.sample_overflow = 0
+        self.options = options
+        self.policies = policies
+        self.practice = practice
+        self.patients = 0
+        self.contacts = 0
+        self.opportunities = 0
+        self.notes = 0
+        self.appointments = 0
+        self.records = 0
+        self.field_issues: Counter[str] = Counter()
+        self.field_issue_lines: list[str] = []
+        self.no_contact_point = 0
+        self.collisions = 0
+        self._points: set[bytes] = set()
+        self.claims: set[str] = set()
+        self.paid_claims: set[str] = set()
+        self.unposted = 0
+        self.future_by_provider: Counter[str] = Counter()
+
+    def add(self, bundle: PatientBundle) -> None:
+        self.patients += 1
+        self.records += 1 + sum(
+            len(x)
+            for x in (
+                bundle.appointments,
+                bundle.procedures,
+                bundle.clinical_notes,
+                bundle.treatment_cases,
+                bundle.recalls,
+                bundle.documents,
+                bundle.imaging,
+                bundle.ledger,
+                bundle.medical_alerts,
+                bundle.journal,
+            )
+        )
+        as_of = self.options.as_of
+        for procedure in bundle.procedures:
+            if procedure.claim_id and procedure.status is ProcedureStatus.COMPLETED:
+                self.claims.add(procedure.claim_id)
+        for row in bundle.ledger:
+            if row.claim_id and row.kind is LedgerEntryType.INSURANCE_PAYMENT:
+                self.paid_claims.add(row.claim_id)
+            if row.date is None or row.date > as_of.date():
+                self.unposted += 1
+        disposition = patient_disposition(bundle, self.options)
+        if not disposition.contact:
+            return
+        self.contacts += 1
+        patient = bundle.patient
+        phones = [patient.mobile_phone, patient.home_phone, patient.work_phone, patient.other_phone]
+        points = [_digest("e", patient.email.strip().casefold())] if patient.email else []
+        for phone in phones:
+            digits = "".join(ch for ch in phone or "" if ch.isdigit())
+            if len(digits) >= 7:
+                points.append(_digest("p", digits[-10:]))
+        if not points:
+            self.no_contact_point += 1
+        elif any(p in self._points for p in points):
+            self.collisions += 1
+        self._points.update(points)
+        contact_map = self.maps.get("contact")
+        if contact_map is not None and self.mapped < self.apply_limit:
+            self.mapped += 1
+            result = contact_map.apply(bundle, practice=self.practice)
+            if self.policies.overflow_notes:
+                self.sample_overflow += len(result.overflow)
+            self._issues(result.issues)
+        if disposition.opportunity and self.policies.pipeline_name is not None and "opportunity" in self.maps:
+            self.opportunities += 1
+        if self.policies.journal_notes and "journal_note" in self.maps:
+            self.notes += len(bundle.journal)
+        if self.options.clinical_notes is not ClinicalNotesMode.FIELD and "clinical_note" in self.maps:
+            self.notes += sum(1 for n in bundle.clinical_notes if n.text and n.text.strip())
+        for appointment in bundle.appointments:
+            if appointment.deleted or appointment.start is None:
+                continue
+            future = appointment.start >= as_of
+            if future and not appointment.broken and appointment.provider_id:
+                self.future_by_provider[appointment.provider_id] += 1
+            wanted = future or self.options.past_appointments is PastAppointmentsMode.EVENTS
+            if wanted and self.policies.calendar_name is not None and "appointment" in self.maps:
+                if future and appointment.status_meaning is AppointmentStatusMeaning.BROKEN:
+                    continue
+                self.appointments += 1
+
+    @property
+    def overflow_notes(self) -> int:
+        """Overflow Notes: counted over the mapped patients, scaled to every contact beyond them."""
+        if not self.mapped:
+            return 0
+        return round(self.sample_overflow * self.contacts / self.mapped)
+
+    def _issues(self, issues: Sequence[Any]) -> None:
+        for issue in issues:
+            self.field_issues[f"{issue.field}: {issue.code}"] += 1
+            if len(self.field_issue_lines) < 50:
+                self.field_issue_lines.append(issue.line())
+
+
+# --- building -------------------------------------------------------------------------------------------
+
+
+class PlanSource(Protocol):
+    """What the plan reads: every source (``GExportSource``, ``AscendSource``) has these."""
+
+    def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]: ...
+
+    @property
+    def issues(self) -> Sequence[Any]: ...
+
+
+def _as_maps(
+    maps: DefaultMaps | Mapping[str, FieldMap] | None, options: DefaultMapOptions
+) -> dict[str, FieldMap]:
+    if maps is None:
+        return default_maps(options).all()
+    if isinstance(maps, DefaultMaps):
+        return maps.all()
+    return dict(maps)
+
+
+async def _maybe(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
+    out = []
+    for map_name, field_map in maps.items():
+        for rule in field_map.rules:
+            target = rule.target
+            transforms = repr(rule.transform) if rule.transform is not None else ""
+            if isinstance(target, CustomFieldTarget):
+                out.append(
+                    PlannedField(
+                        map=map_name,
+                        object=field_map.object.value,
+                        target=target.name,
+                        field_key=target.field_key,
+                        vocabulary_name=target.vocabulary_name,
+                        data_type=target.data_type.value,
+                        category=target.category.value,
+                        custom=True,
+                        source=rule.source.describe(),
+                        transforms=transforms,
+                        required=rule.required,
+                        note=rule.note,
+                    )
+                )
+            else:
+                assert isinstance(target, StandardField)
+                out.append(
+                    PlannedField(
+                        map=map_name,
+                        object=field_map.object.value,
+                        target=target.name,
+                        field_key=target.name,
+                        vocabulary_name=None,
+                        data_type=target.kind.value,
+                        category=None,
+                        custom=False,
+                        source=rule.source.describe(),
+                        transforms=transforms,
+                        required=rule.required,
+                        note=rule.note,
+                    )
+                )
+    return out
+
+
+def _custom_field_plans(maps: Mapping[str, FieldMap], location: LocationSnapshot) -> list[CustomFieldPlan]:
+    existing = {f.field_key: f for f in location.custom_fields}
+    folders = {name.casefold(): folder_id for name, folder_id in location.folders.items()}
+    seen: dict[str, CustomFieldPlan] = {}
+    for field_map in maps.values():
+        for target in field_map.custom_fields():
+            if target.field_key in seen:
+                continue
+            found = existing.get(target.field_key)
+            action, reason, existing_id = "create", "", None
+            if found is not None:
+                existing_id = found.id
+                missing = [o for o in target.options if o not in found.options]
+                if found.data_type is not target.data_type:
+                    action = "conflict"
+                    reason = f"exists as {found.data_type.value}; the map needs {target.data_type.value}"
+                elif missing:
+                    action = "conflict"
+                    reason = f"exists but lacks {len(missing)} picklist option(s) the map writes"
+                else:
+                    action = "reuse"
+            folder = target.category.value
+            seen[target.field_key] = CustomFieldPlan(
+                field_key=target.field_key,
+                name=target.name,
+                vocabulary_name=target.vocabulary_name,
+                model=target.model.value,
+                data_type=target.data_type.value,
+                category=target.category.value,
+                options=target.options,
+                action=action,
+                folder=folder,
+                folder_id=folders.get(folder.casefold()),
+                existing_id=existing_id,
+                reason=reason,
+            )
+    return list(seen.values())
+
+
+def _pipeline_plan(policies: MigrationPolicies, location: LocationSnapshot) -> PipelinePlan | None:
+    if policies.pipeline_name is None:
+        return None
+    wanted = policies.pipeline_name.casefold()
+    found = next((p for p in location.pipelines if p.name.casefold() == wanted), None)
+    have = {s.casefold() for s in found.stages} if found is not None else set()
+    return PipelinePlan(
+        name=policies.pipeline_name,
+        exists=found is not None,
+        pipeline_id=found.id if found is not None else None,
+        stages=tuple(StagePlan(name=s, exists=s.casefold() in have) for s in LIFECYCLE_STAGES),
+    )
+
+
+_WORKFLOWS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("Recall outreach", "contact.recall_date", "Dentrix Continuing Care lists and recall cards"),
+    ("Balance reminders", "contact.outstanding_balance", "Dentrix billing statements and collection calls"),
+    ("Treatment plan follow-up", "contact.treatment_plan_status", "Dentrix Treatment Manager follow-ups"),
+    ("Birthday greetings", "dateOfBirth", "birthday letters from the Dentrix Office Manager"),
+)
+
+
+def _workflows(maps: Mapping[str, FieldMap], policies: MigrationPolicies) -> list[WorkflowToRebuild]:
+    keys: dict[str, str | None] = {}
+    for field_map in maps.values():
+        for rule in field_map.rules:
+            target = rule.target
+            if isinstance(target, CustomFieldTarget):
+                keys[target.field_key] = target.vocabulary_name
+            else:
+                keys.setdefault(target.name, None)
+    out = [
+        WorkflowToRebuild(name=name, trigger=key, trigger_vocabulary=keys[key], replaces=replaces)
+        for name, key, replaces in _WORKFLOWS
+        if key in keys
+    ]
+    if "appointment" in maps and policies.calendar_name is not None:
+        calendar = policies.calendar_name
+        out += [
+            WorkflowToRebuild(
+                name="Appointment reminders",
+                trigger=f"appointment booked in calendar {calendar!r} (startTime)",
+                trigger_vocabulary=None,
+                replaces="Dentrix eReminders / Communication Manager confirmations",
+            ),
+            WorkflowToRebuild(
+                name="Review requests",
+                trigger="appointment status changed to showed",
+                trigger_vocabulary=None,
+                replaces="post-visit review requests",
+            ),
+        ]
+    if "opportunity" in maps and policies.pipeline_name is not None:
+        out.append(
+            WorkflowToRebuild(
+                name="Reactivation of inactive patients",
+                trigger=f"opportunity moved to stage 'Inactive' in {policies.pipeline_name!r}",
+                trigger_vocabulary=None,
+                replaces="Dentrix unscheduled-treatment and inactive-patient lists",
+            )
+        )
+    return out
+
+
+def _warnings(tally: _Tally, providers: Sequence[Provider], unattached: int) -> list[CutoverWarning]:
+    inactive = {p.provider_id for p in providers if p.inactive}
+    known = {p.provider_id for p in providers}
+    candidates = [
+        (
+            "open_insurance_claims",
+            len(tally.claims - tally.paid_claims),
+            "insurance claims on completed procedures without an insurance payment: settle or note them in "
+            "Dentrix before cutover (claims do not move to HighLevel)",
+        ),
+        (
+            "unposted_ledger_rows",
+            tally.unposted,
+            "ledger rows without a date or dated after the plan date: post them so the aging balance "
+            "is final",
+        ),
+        (
+            "future_appointments_inactive_provider",
+            sum(n for pid, n in tally.future_by_provider.items() if pid in inactive),
+            "future appointments booked with an inactive provider: reassign them in Dentrix",
+        ),
+        (
+            "future_appointments_unknown_provider",
+            sum(n for pid, n in tally.future_by_provider.items() if known and pid not in known),
+            "future appointments whose provider is missing from the export",
+        ),
+        (
+            "patients_without_contact_point",
+            tally.no_contact_point,
+            "patients with neither e-mail nor phone: HighLevel cannot reach them (the contact is still made)",
+        ),
+        (
+            "family_contact_point_collisions",
+            tally.collisions,
+            "patients sharing an e-mail or phone with an earlier patient (families): HighLevel's upsert "
+            "matches on both, so the family-contact policy decides",
+        ),
+        (
+            "unattached_appointments",
+            unattached,
+            "appointments booked without a patient record (new patients never entered): not migrated",
+        ),
+    ]
+    return [CutoverWarning(code=c, count=n, message=m) for c, n, m in candidates if n]
+
+
+def _source_kind(source: Any) -> str:
+    name = type(source).__name__
+    return {"GExportSource": "g_export", "AscendSource": "ascend"}.get(name, name)
+
+
+async def build_plan(
+    source: PlanSource,
+    *,
+    maps: DefaultMaps | Mapping[str, FieldMap] | None = None,
+    options: DefaultMapOptions | None = None,
+    policies: MigrationPolicies | None = None,
+    location: LocationSnapshot | None = None,
+    proposer: Proposer | None = None,
+    fingerprint: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    default_region: str = "US",
+    max_issue_lines: int = 200,
+    sample_limit: int = 20_000,
+) -> MigrationPlan:
+    """Read ``source`` once and build the plan (reads only; nothing is written anywhere).
+
+    ``maps`` defaults to ``default_maps(options)``; ``location`` is the HighLevel location as read
+    beforehand (default: an empty location with the documented rate budget); ``proposer`` defaults to the
+    offline :class:`FuzzyProposer`; ``clock`` stamps ``generated_at`` (a test seam). Every record is
+    counted; the first ``sample_limit`` records of each kind are profiled and the contact map is applied to
+    the first ``sample_limit`` patients (field issues, overflow Notes scaled to all), which bounds the plan's
+    own cost on large practices.
+    """
+    options = options or DefaultMapOptions()
+    policies = policies or MigrationPolicies()
+    location = location or LocationSnapshot()
+    proposer = proposer or FuzzyProposer()
+    field_maps = _as_maps(maps, options)
+    timezone = getattr(source, "practice_timezone", None)
+    practice = PracticeSettings(timezone=timezone or "UTC", default_region=default_region)
+    collector = AvailabilityCollector(profile_limit=sample_limit)
+    tally = _Tally(field_maps, options, policies, practice, sample_limit)
+    async for bundle in source.bundles():
+        collector.add_bundle(bundle)
+        tally.add(bundle)
+    providers_of = getattr(source, "providers", None)
+    providers: tuple[Provider, ...] = tuple(await _maybe(providers_of())) if callable(providers_of) else ()
+    collector.add_providers(providers)
+    unattached_of = getattr(source, "unattached_appointments", None)
+    unattached = len(await _maybe(unattached_of())) if callable(unattached_of) else 0
+    counts = getattr(source, "counts", None)
+    issues = tuple(source.issues)
+    availability = collector.report(
+        field_maps,
+        counts=counts if isinstance(counts, Mapping) else None,
+        issues=issues,
+        max_issue_lines=max_issue_lines,
+    )
+    extra_columns = availability.extra_columns()
+    proposals = proposer.propose(extra_columns, location.custom_fields) if extra_columns else []
+    custom_fields = _custom_field_plans(field_maps, location)
+    to_create = [f for f in custom_fields if f.action == "create"]
+    folders_to_create = sorted({f.folder for f in to_create if f.folder_id is None})
+    pipeline = _pipeline_plan(policies, location)
+    warnings = _warnings(tally, providers, unattached)
+    person_providers = [p for p in providers if not p.is_non_person and not p.inactive]
+    lookups = 4  # custom fields, pipelines, users and calendars are each read once
+    calendar_create = 1 if tally.appointments and policies.calendar_name is not None else 0
+    counts_by_kind = RequestCounts(
+        setup=lookups + len(to_create) + calendar_create,
+        contact_upserts=tally.contacts,
+        notes=tally.notes + tally.overflow_notes,
+        appointments=tally.appointments,
+        opportunities=tally.opportunities,
+        users=len(person_providers) if "provider_user" in field_maps else 0,
+    )
+    the_estimate = estimate(
+        counts_by_kind,
+        location.rate_budget,
+        ComplexityInputs(
+            patients=tally.patients,
+            source_records=tally.records,
+            source_issues=len(issues),
+            unmapped_columns=len(extra_columns),
+            contact_point_collisions=tally.collisions,
+            # Collisions are a factor of their own; count the other warnings.
+            warnings=sum(1 for w in warnings if w.code != "family_contact_point_collisions"),
+        ),
+    )
+    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+    return MigrationPlan(
+        generated_at=now.isoformat(timespec="seconds"),
+        source=SourceSummary(
+            kind=_source_kind(source),
+            fingerprint=fingerprint or source_fingerprint(source),
+            timezone=timezone,
+            patients=tally.patients,
+        ),
+        location_id=location.location_id,
+        allow_duplicates=location.allow_duplicates,
+        as_of=options.as_of.isoformat(timespec="seconds"),
+        options=options_to_dict(options),
+        policies=policies.to_dict(),
+        maps={name: map_to_dict(m) for name, m in field_maps.items()},
+        field_plan=tuple(_planned_fields(field_maps)),
+        custom_fields=tuple(custom_fields),
+        folders_to_create=tuple(folders_to_create),
+        pipeline=pipeline,
+        proposals=tuple(proposals),
+        workflows=tuple(_workflows(field_maps, policies)),
+        warnings=tuple(warnings),
+        field_issues=dict(sorted(tally.field_issues.items())),
+        mapped_patients=tally.mapped,
+        field_issue_lines=tuple(tally.field_issue_lines),
+        estimate=the_estimate,
+        availability=availability,
+    )
+
+
+# --- the plan -------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class MigrationPlan:
+    """The reviewable plan (see the module docstring). Identifiers, names, counts and shapes only: a plan
+    holds no patient value, so it can be mailed to the practice and kept beside the ledger."""
+
+    generated_at: str
+    source: SourceSummary
+    location_id: str | None
+    allow_duplicates: bool
+    as_of: str
+    options: Mapping[str, Any]
+    policies: Mapping[str, Any]
+    maps: Mapping[str, Mapping[str, Any]]
+    field_plan: tuple[PlannedField, ...]
+    custom_fields: tuple[CustomFieldPlan, ...]
+    folders_to_create: tuple[str, ...]
+    pipeline: PipelinePlan | None
+    proposals: tuple[Proposal, ...]
+    workflows: tuple[WorkflowToRebuild, ...]
+    warnings: tuple[CutoverWarning, ...]
+    field_issues: Mapping[str, int]
+    mapped_patients: int
+    field_issue_lines: tuple[str, ...]
+    estimate: Estimate
+    availability: AvailabilityReport
+
+    @property
+    def content_hash(self) -> str:
+        """What an approval records: :func:`plan_content_hash` over maps, options, policies and source."""
+        return plan_content_hash(
+            maps=self.maps,
+            options=self.options,
+            policies=self.policies,
+            source_fingerprint=self.source.fingerprint,
+        )
+
+    # --- maps -------------------------------------------------------------------------------------------
+
+    def map_options(self) -> DefaultMapOptions:
+        """The :class:`DefaultMapOptions` the plan was made with (``as_of`` included)."""
+        data = dict(self.options)
+        data["tracked_codes"] = tuple(data.get("tracked_codes", ()))
+        return DefaultMapOptions(as_of=dt.datetime.fromisoformat(self.as_of), **data)
+
+    def field_maps(self) -> dict[str, FieldMap]:
+        """The plan's maps as :class:`FieldMap` s, validated against their record classes (an edited
+        ``plan.json`` is checked exactly like a map built in code)."""
+        computed = default_computed(self.map_options())
+        out = {}
+        for name, data in self.maps.items():
+            try:
+                out[name] = map_from_dict(data, schema=MAP_SCHEMAS.get(name), computed=computed)
+            except MappingError as exc:
+                raise PlanError(f"map {name!r} in the plan is not valid: {exc}") from None
+        return out
+
+    # --- comparing ------------------------------------------------------------------------------------
+
+    def diff(self, other: MigrationPlan) -> list[str]:
+        """What differs between this plan and ``other`` in what the content hash covers, one line per
+        change (names and keys only): ``maps.contact: rule contact.recall_date changed`` …"""
+        changes: list[str] = []
+        if self.source.fingerprint != other.source.fingerprint:
+            changes.append("source: a different practice (source fingerprint changed)")
+        for section, mine, theirs in (
+            ("options", self.options, other.options),
+            ("policies", self.policies, other.policies),
+        ):
+            for key in sorted(set(mine) | set(theirs)):
+                if key not in theirs:
+                    changes.append(f"{section}.{key}: removed")
+                elif key not in mine:
+                    changes.append(f"{section}.{key}: added")
+                elif mine[key] != theirs[key]:
+                    changes.append(f"{section}.{key}: {mine[key]!r} -> {theirs[key]!r}")
+        for name in sorted(set(self.maps) | set(other.maps)):
+            if name not in other.maps:
+                changes.append(f"maps.{name}: removed")
+            elif name not in self.maps:
+                changes.append(f"maps.{name}: added")
+            else:
+                changes += [f"maps.{name}: {line}" for line in _map_diff(self.maps[name], other.maps[name])]
+        if not changes and self.content_hash != other.content_hash:
+            changes.append("content changed")
+        return changes
+
+    # --- files ------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _converter.unstructure(self)
+        assert isinstance(data, dict)
+        return {
+            "format": PLAN_FORMAT,
+            "format_version": PLAN_FORMAT_VERSION,
+            "content_hash": self.content_hash,
+        } | data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MigrationPlan:
+        if data.get("format") != PLAN_FORMAT:
+            raise PlanError(f"not a plan file (format {data.get('format')!r})")
+        if data.get("format_version") != PLAN_FORMAT_VERSION:
+            raise PlanError(f"unsupported plan format_version {data.get('format_version')!r}")
+        body = {k: v for k, v in data.items() if k not in ("format", "format_version", "content_hash")}
+        try:
+            plan = _converter.structure(body, cls)
+        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"the plan file is not a valid plan ({type(exc).__name__})") from None
+        plan.field_maps()  # an edited map must still be a valid map
+        return plan
+
+    def to_markdown(self) -> str:
+        from dentrix_highlevel.migration._plan_report import render_markdown
+
+        return render_markdown(self)
+
+    def save(self, workdir: str | os.PathLike[str]) -> Path:
+        """Write ``plan.json`` and ``plan.md`` into ``workdir`` (created if needed); returns the JSON path.
+        Each file is replaced atomically, so a reader never sees half a plan."""
+        folder = Path(workdir)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(folder / PLAN_FILENAME, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        _write_atomic(folder / PLAN_REPORT_FILENAME, self.to_markdown())
+        return folder / PLAN_FILENAME
+
+    @classmethod
+    def load(cls, workdir: str | os.PathLike[str]) -> MigrationPlan:
+        """Read ``plan.json`` from ``workdir`` and validate it (maps included)."""
+        path = Path(workdir) / PLAN_FILENAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PlanError(f"no {PLAN_FILENAME} in the work directory") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{PLAN_FILENAME} is not valid JSON ({type(exc).__name__})") from None
+        if not isinstance(data, dict):
+            raise PlanError(f"{PLAN_FILENAME} does not hold a plan object")
+        return cls.from_dict(data)
+
+
+def _rule_key(rule: Mapping[str, Any]) -> str:
+    target = rule.get("target")
+    if isinstance(target, Mapping) and isinstance(target.get("custom"), Mapping):
+        return str(target["custom"].get("field_key") or target["custom"].get("name"))
+    return str(target)
+
+
+def _map_diff(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key in sorted((set(mine) | set(theirs)) - {"rules"}):
+        if mine.get(key) != theirs.get(key):
+            lines.append(f"{key} changed")
+    my_rules: dict[str, list[Any]] = {}
+    their_rules: dict[str, list[Any]] = {}
+    for rules, into in ((mine.get("rules", []), my_rules), (theirs.get("rules", []), their_rules)):
+        for rule in rules:
+            into.setdefault(_rule_key(rule), []).append(rule)
+    for key in sorted(set(my_rules) | set(their_rules)):
+        if key not in their_rules:
+            lines.append(f"rule {key} removed")
+        elif key not in my_rules:
+            lines.append(f"rule {key} added")
+        elif my_rules[key] != their_rules[key]:
+            lines.append(f"rule {key} changed")
+    if not lines and mine != theirs:
+        lines.append("rule order changed")
+    return lines
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+_converter = cattrs.Converter()

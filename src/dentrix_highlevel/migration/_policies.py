@@ -1,0 +1,74 @@
+"""What a practice decides about the migration beyond the field maps: the engine's policies.
+
+Policies are part of the approved plan (their serialised form goes into ``plan_hash``): changing one after
+approval makes ``run()`` refuse with ``PlanChangedError`` naming ``policies``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from dentrix_highlevel._errors import ConfigurationError
+
+__all__ = ["FamilyContactPolicy", "MigrationPolicies", "RemovedInSourcePolicy"]
+
+
+class FamilyContactPolicy(enum.StrEnum):
+    """What to do when two patients share an e-mail or phone (families do; HighLevel dedupes on both)."""
+
+    AUTO = "auto"
+    """A separate contact carrying the shared value where the location allows duplicates; otherwise the
+    second patient is created without the shared contact point and a ``conflict`` is recorded."""
+    WITHHOLD = "withhold"
+    """Always create the second patient without the shared contact point (and record a ``conflict``)."""
+
+
+class RemovedInSourcePolicy(enum.StrEnum):
+    """What a delta does with a patient who was migrated but is no longer in the source export."""
+
+    KEEP = "keep"
+    """Leave the contact (and everything hanging off it) in HighLevel; the audit log says ``skipped``."""
+    DELETE = "delete"
+    """Delete the contact the migration created (never a practice's pre-existing contact)."""
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ConfigurationError(f"{attribute.name} must be >= 0")
+
+
+@attrs.frozen(kw_only=True)
+class MigrationPolicies:
+    """The engine's choices; every one is keyword-only with a safe default.
+
+    ``pipeline_name`` must already exist in the location (HighLevel's API cannot create pipelines).
+    ``calendar_name`` is the calendar future appointments are booked into (created when missing);
+    ``None`` migrates no appointments. ``search_lag_s`` is how long to let HighLevel's search index catch
+    up before resolving an ambiguous contact create by searching for its source id.
+    """
+
+    family_contacts: FamilyContactPolicy = attrs.field(
+        default=FamilyContactPolicy.AUTO, converter=FamilyContactPolicy
+    )
+    removed_in_source: RemovedInSourcePolicy = attrs.field(
+        default=RemovedInSourcePolicy.KEEP, converter=RemovedInSourcePolicy
+    )
+    pipeline_name: str | None = "Patient Lifecycle"
+    calendar_name: str | None = "Dentrix Appointments"
+    journal_notes: bool = True
+    overflow_notes: bool = True
+    search_lag_s: float = attrs.field(default=2.0, validator=_positive)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the plan hash (``search_lag_s`` is an operational knob, not part of the plan)."""
+        return {
+            "family_contacts": self.family_contacts.value,
+            "removed_in_source": self.removed_in_source.value,
+            "pipeline_name": self.pipeline_name,
+            "calendar_name": self.calendar_name,
+            "journal_notes": self.journal_notes,
+            "overflow_notes": self.overflow_notes,
+        }

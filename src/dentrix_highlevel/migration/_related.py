@@ -1,0 +1,239 @@
+"""Objects that hang off a patient's contact and need their own requests: notes (overflow of long text,
+clinical notes, Office Journal entries), future appointments and the lifecycle opportunity.
+
+Each has a stable ledger key, so it is written once: a re-run sends nothing for it, a changed one is
+updated in place, and an interrupted create is found again by lookup (note body hash; contact + pipeline;
+calendar + contact + start time) before anything is created twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dentrix_highlevel.highlevel import RequestKind
+from dentrix_highlevel.mapping import (
+    ClinicalNotesMode,
+    PastAppointmentsMode,
+    lifecycle_stage,
+    patient_disposition,
+)
+from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._context import RunContext, content_hash, text_digest
+from dentrix_highlevel.records import Appointment, PatientBundle
+
+__all__ = ["OPPORTUNITY_KEYS", "appointment_key", "migrated_appointment", "write_related"]
+
+OPPORTUNITY_KEYS = ("name", "status", "monetaryValue", "pipelineStageId", "assignedTo", "customFields")
+_APPOINTMENT_KEYS = ("startTime", "endTime", "title", "appointmentStatus", "description", "assignedUserId")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.casefold()).strip("_") or "field"
+
+
+def appointment_key(appointment: Appointment) -> str:
+    return f"appointment:{appointment.appointment_id}"
+
+
+def migrated_appointment(ctx: RunContext, appointment: Appointment) -> bool:
+    """Future, live appointments become events; past ones are summarised on the contact (per options)."""
+    if appointment.deleted or appointment.broken or appointment.start is None:
+        return False
+    if ctx.options.past_appointments is PastAppointmentsMode.EVENTS:
+        return True
+    return appointment.start >= ctx.options.as_of
+
+
+async def write_related(
+    ctx: RunContext, bundle: PatientBundle, contact_id: str | None, overflow: Any
+) -> None:
+    """Everything of one patient besides the contact; without a contact each is recorded as skipped."""
+    await _notes(ctx, bundle, contact_id, overflow)
+    await _opportunity(ctx, bundle, contact_id)
+    await _appointments(ctx, bundle, contact_id)
+
+
+async def _skip(ctx: RunContext, kind: str, key: str, reason: str) -> None:
+    await ctx.record(kind, key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, reason=reason)
+
+
+async def _note(ctx: RunContext, key: str, contact_id: str | None, body: str | None) -> None:
+    if contact_id is None:
+        await _skip(ctx, "note", key, "the patient has no contact in HighLevel")
+        return
+    if not body or not body.strip():
+        await _skip(ctx, "note", key, "empty note")
+        return
+
+    async def create() -> str:
+        answer = await ctx.call(
+            "POST",
+            f"/contacts/{contact_id}/notes",
+            kind=RequestKind.CREATE,
+            json={"body": body},
+            resource="note",
+            lookup={"contactId": contact_id, "bodySha256": text_digest(body)},
+        )
+        return str(answer["note"]["id"])
+
+    async def update(note_id: str) -> None:
+        await ctx.call(
+            "PUT", f"/contacts/{contact_id}/notes/{note_id}", kind=RequestKind.IDEMPOTENT, json={"body": body}
+        )
+
+    await ctx.ensure_object(
+        kind="note",
+        key=key,
+        digest=content_hash({"body": body, "contact": contact_id}),
+        lookup={"contactId": contact_id, "bodySha256": text_digest(body)},
+        create=create,
+        update=update,
+        parent_id=contact_id,
+    )
+
+
+async def _notes(ctx: RunContext, bundle: PatientBundle, contact_id: str | None, overflow: Any) -> None:
+    pid = bundle.patient_id
+    if ctx.policies.overflow_notes:
+        for item in overflow:
+            await _note(
+                ctx, f"patient:{pid}/overflow:{_slug(item.field)}", contact_id, f"{item.title}\n\n{item.text}"
+            )
+    clinical = ctx.maps.get("clinical_note")
+    if clinical is not None and ctx.options.clinical_notes is not ClinicalNotesMode.FIELD:
+        for note in bundle.clinical_notes:
+            result = clinical.apply(note, practice=ctx.practice)
+            await _note(ctx, f"clinical_note:{note.note_id}", contact_id, result.payload.get("body"))
+    journal = ctx.maps.get("journal_note")
+    if journal is not None and ctx.policies.journal_notes:
+        for entry in bundle.journal:
+            result = journal.apply(entry, practice=ctx.practice)
+            await _note(ctx, f"journal:{entry.contact_id}", contact_id, result.payload.get("body"))
+
+
+async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str | None) -> None:
+    opp_map = ctx.maps.get("opportunity")
+    state = ctx.state
+    if opp_map is None or state.pipeline_id is None:
+        return
+    key = f"patient:{bundle.patient_id}/opportunity"
+    if ctx.default_maps and not patient_disposition(bundle, ctx.options).opportunity:
+        await _skip(ctx, "opportunity", key, patient_disposition(bundle, ctx.options).reason)
+        return
+    if contact_id is None:
+        await _skip(ctx, "opportunity", key, "the patient has no contact in HighLevel")
+        return
+    result = opp_map.apply(bundle, practice=ctx.practice, field_ids=state.field_ids)
+    payload: dict[str, Any] = {k: v for k, v in result.payload.items() if k in OPPORTUNITY_KEYS}
+    if "pipelineStageId" not in payload and state.stage_ids:
+        stage = lifecycle_stage(bundle, ctx.options) if ctx.default_maps else None
+        folded = {name.casefold(): sid for name, sid in state.stage_ids.items()}
+        payload["pipelineStageId"] = folded.get(
+            (stage or "").casefold(), next(iter(state.stage_ids.values()))
+        )
+    payload.setdefault("status", "open")
+    payload.setdefault("name", f"Patient {bundle.patient_id}")
+    pipeline_id = state.pipeline_id
+
+    async def create() -> str:
+        answer = await ctx.call(
+            "POST",
+            "/opportunities/",
+            kind=RequestKind.CREATE,
+            json={
+                **payload,
+                "pipelineId": pipeline_id,
+                "contactId": contact_id,
+                "locationId": ctx.hl.location_id,
+            },
+            resource="opportunity",
+            lookup={"pipelineId": pipeline_id, "contactId": contact_id},
+        )
+        return str(answer["opportunity"]["id"])
+
+    async def update(opportunity_id: str) -> None:
+        await ctx.call(
+            "PUT",
+            f"/opportunities/{opportunity_id}",
+            kind=RequestKind.IDEMPOTENT,
+            json={**payload, "pipelineId": pipeline_id},
+        )
+
+    await ctx.ensure_object(
+        kind="opportunity",
+        key=key,
+        digest=content_hash({**payload, "contact": contact_id}),
+        lookup={"pipelineId": pipeline_id, "contactId": contact_id},
+        create=create,
+        update=update,
+        parent_id=contact_id,
+        outcome=RecordOutcome.PARTIAL if result.issues else RecordOutcome.APPLIED,
+    )
+
+
+async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str | None) -> None:
+    appt_map = ctx.maps.get("appointment")
+    calendar_id = ctx.state.calendar_id
+    if appt_map is None:
+        return
+    for appointment in bundle.appointments:
+        key = appointment_key(appointment)
+        if not migrated_appointment(ctx, appointment):
+            await _skip(ctx, "appointment", key, "past, broken or deleted: summarised on the contact")
+            continue
+        if calendar_id is None:
+            await _skip(ctx, "appointment", key, "no calendar in the plan")
+            continue
+        if contact_id is None:
+            await _skip(ctx, "appointment", key, "the patient has no contact in HighLevel")
+            continue
+        result = appt_map.apply(appointment, practice=ctx.practice)
+        payload = {k: v for k, v in result.payload.items() if k in _APPOINTMENT_KEYS}
+        if "startTime" not in payload:
+            await _skip(ctx, "appointment", key, "no start time")
+            continue
+        await _appointment(ctx, key, contact_id, calendar_id, payload)
+
+
+async def _appointment(
+    ctx: RunContext, key: str, contact_id: str, calendar_id: str, payload: dict[str, Any]
+) -> None:
+    # Imports never notify the patient and never fail on slot rules (API-NOTES: toNotify / free slot).
+    flags = {"toNotify": False, "ignoreFreeSlotValidation": True, "ignoreDateRange": True}
+    lookup = {"calendarId": calendar_id, "contactId": contact_id, "startTime": str(payload["startTime"])}
+
+    async def create() -> str:
+        answer = await ctx.call(
+            "POST",
+            "/calendars/events/appointments",
+            kind=RequestKind.CREATE,
+            json={
+                **payload,
+                **flags,
+                "calendarId": calendar_id,
+                "contactId": contact_id,
+                "locationId": ctx.hl.location_id,
+            },
+            resource="appointment",
+            lookup=lookup,
+        )
+        return str(answer["id"])
+
+    async def update(event_id: str) -> None:
+        await ctx.call(
+            "PUT",
+            f"/calendars/events/appointments/{event_id}",
+            kind=RequestKind.IDEMPOTENT,
+            json={**payload, **flags, "calendarId": calendar_id},
+        )
+
+    await ctx.ensure_object(
+        kind="appointment",
+        key=key,
+        digest=content_hash({**payload, "contact": contact_id}),
+        lookup=lookup,
+        create=create,
+        update=update,
+        parent_id=contact_id,
+    )

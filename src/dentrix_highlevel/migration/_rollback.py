@@ -1,0 +1,135 @@
+"""Rollback: return the sub-account to its state before the migration.
+
+Order matters: the objects the migration created are deleted newest first (children before parents), then
+the practice's own contacts get their pre-images back, then the tag catalogue loses the tags our contact
+writes added, and last the custom fields (and calendar) the migration created go once nothing holds a
+value in them. Every step is marked in the ledger as it is done, so a rollback that stops is simply run
+again: what is already gone (404) counts as done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dentrix_highlevel._errors import NotFoundError
+from dentrix_highlevel.highlevel import RequestKind
+from dentrix_highlevel.migration._context import RunContext
+from dentrix_highlevel.migration._ledger import CreatedObject, PreImage
+from dentrix_highlevel.migration._setup import TAG_CATALOGUE
+
+__all__ = ["run_rollback"]
+
+_LAST = ("custom_field", "calendar")
+# What a contact's pre-image restores (everything a PUT accepts; derived fields follow from these).
+_RESTORED = (
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "dnd",
+    "dndSettings",
+    "source",
+    "country",
+    "assignedTo",
+    "dateOfBirth",
+)
+
+
+async def run_rollback(ctx: RunContext) -> None:
+    created = await ctx.db(ctx.ledger.created_objects)
+    ctx.total = len(created)
+    ctx.phase = "delete"
+    for obj in created:
+        if obj.kind not in _LAST:
+            await _delete(ctx, obj)
+    ctx.phase = "restore"
+    for pre in await ctx.db(ctx.ledger.pre_images):
+        if pre.kind == "contact":
+            await _restore_contact(ctx, pre)
+    for pre in await ctx.db(ctx.ledger.pre_images):
+        if pre.kind == TAG_CATALOGUE:
+            await _restore_tags(ctx, pre)
+    ctx.phase = "fields"
+    used = await _used_fields(ctx)
+    for obj in created:
+        if obj.kind in _LAST:
+            if obj.kind == "custom_field" and obj.destination_id in used:
+                continue  # a practice user put values in it since: keep it
+            await _delete(ctx, obj)
+
+
+async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
+    path = _delete_path(ctx, obj)
+    try:
+        await ctx.call(
+            "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None
+        )
+    except NotFoundError:
+        pass  # already gone: a resumed rollback, or deleted by hand
+    await ctx.db(ctx.ledger.mark_rolled_back, obj.kind, obj.destination_id)
+    ctx.counters.updated += 1
+    ctx.done += 1
+    ctx.report()
+
+
+def _delete_path(ctx: RunContext, obj: CreatedObject) -> str:
+    oid = obj.destination_id
+    if obj.kind == "note":
+        return f"/contacts/{obj.parent_id}/notes/{oid}"
+    if obj.kind == "task":
+        return f"/contacts/{obj.parent_id}/tasks/{oid}"
+    if obj.kind == "appointment":
+        return f"/calendars/events/{oid}"
+    if obj.kind == "opportunity":
+        return f"/opportunities/{oid}"
+    if obj.kind == "custom_field":
+        return f"/locations/{ctx.hl.location_id}/customFields/{oid}"
+    if obj.kind == "calendar":
+        return f"/calendars/{oid}"
+    return f"/contacts/{oid}"
+
+
+async def _restore_contact(ctx: RunContext, pre: PreImage) -> None:
+    before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
+    try:
+        now = (await ctx.call("GET", f"/contacts/{pre.destination_id}", kind=RequestKind.READ)).get("contact")
+    except NotFoundError:
+        await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)  # deleted by the practice since
+        return
+    current: dict[str, Any] = now if isinstance(now, dict) else {}
+    body: dict[str, Any] = {key: before.get(key) for key in _RESTORED}
+    body["tags"] = list(before.get("tags") or [])
+    old_values = {c["id"]: c.get("value") for c in before.get("customFields") or [] if isinstance(c, dict)}
+    fields = [{"id": fid, "field_value": value} for fid, value in old_values.items()]
+    fields += [
+        {"id": c["id"], "field_value": ""}
+        for c in current.get("customFields") or []
+        if isinstance(c, dict) and c.get("id") not in old_values
+    ]
+    body["customFields"] = fields
+    await ctx.call("PUT", f"/contacts/{pre.destination_id}", kind=RequestKind.IDEMPOTENT, json=body)
+    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
+
+
+async def _restore_tags(ctx: RunContext, pre: PreImage) -> None:
+    before = set(pre.payload) if isinstance(pre.payload, list) else set()
+    for tag in await ctx.hl.tags.list():
+        if tag.name not in before:
+            try:
+                await ctx.hl.tags.delete(tag.id)
+            except NotFoundError:
+                pass
+    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
+
+
+async def _used_fields(ctx: RunContext) -> set[str]:
+    used: set[str] = set()
+    async for contact in ctx.hl.contacts.search(page_limit=500):
+        used |= {reading.id for reading in contact.custom_fields if reading.current not in (None, "", [])}
+    return used

@@ -1,0 +1,178 @@
+"""Setup, idempotently: location settings, the tag catalogue's pre-image, custom fields by ``fieldKey``
+(created when missing, reused when present), the pipeline and its stages, the appointments calendar.
+
+Pipelines cannot be created through HighLevel's API: a missing pipeline (or stage) stops the run before any
+patient is written, with a message naming what to create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dentrix_highlevel._errors import PlanError
+from dentrix_highlevel.highlevel import CustomField, CustomFieldInput
+from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget
+from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
+
+__all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "custom_field_targets", "run_setup"]
+
+TAG_CATALOGUE = "tag_catalogue"
+"""Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
+SOURCE_ID_KEY = "contact.source_system_id"
+
+
+def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
+    """Every custom field the plan writes, once per fieldKey, in map order."""
+    seen: dict[str, CustomFieldTarget] = {}
+    for name in ("contact", "opportunity"):
+        field_map = ctx.maps.get(name)
+        if field_map is None:
+            continue
+        for target in field_map.custom_fields():
+            seen.setdefault(target.field_key, target)
+    return list(seen.values())
+
+
+async def run_setup(ctx: RunContext) -> SetupState:
+    hl = ctx.hl
+    location = await hl.locations.get()
+    tags = await hl.tags.list()
+    await ctx.db(
+        ctx.ledger.save_pre_image,
+        TAG_CATALOGUE,
+        hl.location_id,
+        sorted({t.name for t in tags if t.name}),
+        run_id=ctx.run_id,
+    )
+    existing = {f.field_key: f for f in await hl.custom_fields.list(model="all") if f.field_key}
+    field_ids: dict[str, str] = {}
+    field_types: dict[str, str] = {}
+    for target in custom_field_targets(ctx):
+        field_id = await _ensure_field(ctx, target, existing)
+        if field_id is None:
+            continue
+        field_ids[target.field_key] = field_id
+        field_types[field_id] = target.data_type.value
+    pipeline_id, stage_ids = await _pipeline(ctx)
+    calendar_id = await _calendar(ctx)
+    return SetupState(
+        allow_duplicates=location.allows_duplicate_contacts,
+        field_ids=field_ids,
+        field_types=field_types,
+        source_id_field=field_ids.get(SOURCE_ID_KEY),
+        pipeline_id=pipeline_id,
+        stage_ids=stage_ids,
+        calendar_id=calendar_id,
+    )
+
+
+async def _ensure_field(
+    ctx: RunContext, target: CustomFieldTarget, existing: dict[str, CustomField]
+) -> str | None:
+    key = f"field:{target.field_key}"
+    found = existing.get(target.field_key)
+    definition = {
+        "name": target.name,
+        "dataType": target.data_type.value,
+        "model": target.model.value,
+        "fieldKey": target.field_key,
+        "options": list(target.options),
+    }
+    digest = content_hash(definition)
+    if found is not None:
+        found_id = found.id
+        ours = await ctx.db(ctx.ledger.destination_of, "custom_field", key)
+        if ours != found_id:
+            # The practice's own field (or one from an earlier migration): reuse it, never delete it.
+            await ctx.record(
+                "custom_field",
+                key,
+                RecordAction.UNCHANGED,
+                RecordOutcome.APPLIED,
+                destination_id=found_id,
+                digest=digest,
+                reason="existing field reused",
+            )
+            return found_id
+
+    async def create() -> str:
+        field = await ctx.hl.custom_fields.create(
+            CustomFieldInput(
+                name=target.name,
+                data_type=target.data_type.value,
+                model=target.model.value,
+                field_key=target.field_key,
+                options=target.options or None,
+            )
+        )
+        return field.id
+
+    return await ctx.ensure_object(
+        kind="custom_field",
+        key=key,
+        digest=digest,
+        lookup={"name": target.name, "model": target.model.value},
+        create=create,
+        update=None,
+    )
+
+
+async def _pipeline(ctx: RunContext) -> tuple[str | None, dict[str, str]]:
+    name = ctx.policies.pipeline_name
+    if name is None or "opportunity" not in ctx.maps:
+        return None, {}
+    pipelines = await ctx.hl.pipelines.list()
+    folded = name.casefold()
+    pipeline = next((p for p in pipelines if (p.name or "").casefold() == folded), None)
+    if pipeline is None:
+        raise PlanError(
+            f"the pipeline {name!r} does not exist in location {ctx.hl.location_id}: create it in HighLevel "
+            f"with the stages {', '.join(LIFECYCLE_STAGES)} (the API cannot create pipelines)"
+        )
+    stage_ids = {s.name: s.id for s in pipeline.stages if s.name}
+    if ctx.default_maps:
+        missing = _missing(stage_ids, LIFECYCLE_STAGES)
+        if missing:
+            raise PlanError(
+                f"the pipeline {name!r} lacks the stage(s) {', '.join(missing)}: add them in HighLevel"
+            )
+    return pipeline.id, stage_ids
+
+
+def _missing(have: dict[str, str], wanted: Iterable[str]) -> list[str]:
+    folded = {k.casefold() for k in have}
+    return [w for w in wanted if w.casefold() not in folded]
+
+
+async def _calendar(ctx: RunContext) -> str | None:
+    name = ctx.policies.calendar_name
+    if name is None or "appointment" not in ctx.maps:
+        return None
+    key = f"calendar:{name}"
+    ours = await ctx.db(ctx.ledger.destination_of, "calendar", key)
+    if ours is None:
+        existing = await ctx.hl.calendars.find(name=name)
+        if existing is not None:
+            # The practice's calendar: used, never deleted by rollback.
+            await ctx.record(
+                "calendar",
+                key,
+                RecordAction.UNCHANGED,
+                RecordOutcome.APPLIED,
+                destination_id=existing.id,
+                reason="existing calendar reused",
+            )
+            return existing.id
+
+    async def create() -> str:
+        return (await ctx.hl.calendars.create(name=name, calendar_type="event")).id
+
+    return await ctx.ensure_object(
+        kind="calendar",
+        key=key,
+        digest=content_hash({"name": name}),
+        lookup={"name": name},
+        create=create,
+        update=None,
+    )

@@ -1,0 +1,124 @@
+"""Shared helpers of the engine tests: a synthetic practice as a G export, a sandbox client, dump compare."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from dentrix_highlevel.highlevel import HighLevelClient, LimiterRegistry, RateBudget, RetryPolicy
+from dentrix_highlevel.sandbox import Sandbox
+from dentrix_highlevel.sources import GExportSource
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
+
+# Server-side stamps and derived ids that a rollback cannot (and need not) restore.
+_VOLATILE = {"dateAdded", "dateUpdated", "updatedAt", "createdAt", "lastStatusChangeAt", "lastStageChangeAt"}
+
+
+def export(tmp_path: Path, *, patients: int = 30, seed: int = 3, name: str = "export") -> Path:
+    path = tmp_path / name
+    write_g_export(SyntheticPractice(SynthConfig(patients=patients, seed=seed)), path)
+    return path
+
+
+def scaled_sandbox(**kwargs: Any) -> Sandbox:
+    """A sandbox whose rate window is scaled down 100x (100 requests per 100 ms), so tests run fast."""
+    from dentrix_highlevel.sandbox import SandboxConfig
+
+    return Sandbox(SandboxConfig(rate_window_ms=100, rate_max=100), **kwargs)
+
+
+def client(
+    sandbox: Sandbox, location: Any, *, daily_max: int = 200_000, daily_reserve: int = 0
+) -> HighLevelClient:
+    """A client paced to the sandbox's own (scaled) window; a fresh limiter registry per client."""
+    config = sandbox.config
+    budget = RateBudget(
+        max_requests=config.rate_max,
+        window_ms=config.rate_window_ms,
+        daily_max=daily_max,
+        daily_reserve=daily_reserve,
+    )
+    return HighLevelClient(
+        location_id=location.location_id,
+        token=location.token,
+        transport=sandbox.transport(),
+        limiter_registry=LimiterRegistry(),
+        retry=RetryPolicy(),
+        budget=budget,
+    )
+
+
+def source(path: Path) -> GExportSource:
+    return GExportSource(path)
+
+
+def normalised(dump: dict[str, Any]) -> dict[str, Any]:
+    """A dump without server timestamps and with None-valued keys dropped (HighLevel omits unset fields)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in _VOLATILE and v is not None}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(copy.deepcopy(dump))
+
+
+def edit_patients(
+    path: Path,
+    edits: dict[str, dict[str, str]],
+    *,
+    drop: tuple[str, ...] = (),
+    clone: dict[str, str] | None = None,
+) -> None:
+    """Edit ``v_patient.csv`` of an export in place: ``edits`` patient_id -> {column: value}; ``drop``
+    removes patients; ``clone`` {new_id: existing_id} adds a patient copied from another (a new chart)."""
+    import csv
+
+    file = path / "v_patient.csv"
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    out = []
+    for row in rows:
+        pid = row["patient_id"].strip()
+        if pid in drop:
+            continue
+        row.update(edits.get(pid, {}))
+        out.append(row)
+    for new_id, old_id in (clone or {}).items():
+        base = dict(next(r for r in rows if r["patient_id"].strip() == old_id))
+        base.update(
+            {
+                "patient_id": new_id,
+                "guar_id": new_id,
+                "chart_num": f"N{new_id}",
+                "patient_guid": "{" + new_id.rjust(32, "0") + "}",
+                "email": f"new{new_id}@example.org",
+                "mobile_phone": "",
+                "home_phone": "",
+                "work_phone": "",
+                "other_phone": "",
+            }
+        )
+        out.append(base)
+    with file.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(out)
+
+
+def contacts_by_source_id(sandbox: Sandbox, location_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every contact of the location grouped by its Source System ID custom value (None: not ours)."""
+    loc = sandbox.location(location_id)
+    field_id = next(
+        (f["id"] for f in loc.custom_fields.values() if f["fieldKey"] == "contact.source_system_id"), None
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for contact in loc.contacts.values():
+        value = next((c.get("value") for c in contact.get("customFields", []) if c["id"] == field_id), None)
+        out.setdefault(str(value) if value is not None else "", []).append(contact)
+    return out
