@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from dentrix_highlevel.highlevel import HighLevelClient, LimiterRegistry, RateBudget, RetryPolicy
+from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, RetryPolicy
 from dentrix_highlevel.sandbox import Sandbox
 from dentrix_highlevel.sources import GExportSource
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
@@ -43,7 +43,7 @@ def client(
         location_id=location.location_id,
         token=location.token,
         transport=sandbox.transport(),
-        limiter_registry=LimiterRegistry(),
+        limiter=RateLimiter(budget),  # a limiter of its own: a new client is a new day's budget
         retry=RetryPolicy(),
         budget=budget,
     )

@@ -6,6 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.migration._engine_helpers import (
+    client,
+    contacts_by_source_id,
+    edit_patients,
+    export,
+    scaled_sandbox,
+    source,
+)
 
 from dentrix_highlevel.migration import (
     Migration,
@@ -15,14 +23,6 @@ from dentrix_highlevel.migration import (
     RunMode,
 )
 from dentrix_highlevel.sources import GExportSource
-from tests.migration._engine_helpers import (
-    client,
-    contacts_by_source_id,
-    edit_patients,
-    export,
-    scaled_sandbox,
-    source,
-)
 
 pytestmark = pytest.mark.anyio
 
@@ -58,30 +58,32 @@ async def test_delta_sends_only_changes(
     sandbox = scaled_sandbox()
     loc = sandbox.create_location()
     policies = MigrationPolicies(removed_in_source=removed)
-    async with client(sandbox, loc) as hl:
-        async with Migration(source(first), hl, workdir=tmp_path / "wd", policies=policies) as migration:
-            migration.approve(by="manager")
-            full = await migration.run()
-            watermark = migration.ledger.watermark()
-            assert watermark is not None and watermark.run_id == full.run_id
-            result = await migration.delta(source(second))
-            assert result.mode is RunMode.DELTA and result.reconciliation.reconciles
-            rows = [r for r in migration.ledger.audit_rows(run_id=result.run_id) if r.kind == "contact"]
-            assert {r.source_key for r in rows} == changed | {"patient:1012"}
-            actions = {r.source_key: r.action for r in rows}
-            assert actions["patient:1099"] is RecordAction.CREATED
-            assert actions["patient:1003"] is RecordAction.UPDATED
-            assert actions["patient:1012"] is RecordAction.SKIPPED
-            assert migration.ledger.watermark().run_id == result.run_id  # type: ignore[union-attr]
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(source(first), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+    ):
+        migration.approve(by="manager")
+        full = await migration.run()
+        watermark = migration.ledger.watermark()
+        assert watermark is not None
+        assert watermark.run_id == full.run_id
+        result = await migration.delta(source(second))
+        assert result.mode is RunMode.DELTA
+        assert result.reconciliation.reconciles
+        rows = [r for r in migration.ledger.audit_rows(run_id=result.run_id) if r.kind == "contact"]
+        assert {r.source_key for r in rows} == changed | {"patient:1012"}
+        actions = {r.source_key: r.action for r in rows}
+        assert actions["patient:1099"] is RecordAction.CREATED
+        assert actions["patient:1003"] is RecordAction.UPDATED
+        assert actions["patient:1012"] is RecordAction.SKIPPED
+        assert migration.ledger.watermark().run_id == result.run_id  # type: ignore[union-attr]
 
-            # A second delta from the same export sends nothing at all.
-            log = len(sandbox.request_log)
-            again = await migration.delta(source(second))
-            assert [
-                r for r in sandbox.request_log[log:] if r.method != "GET" and "search" not in r.path
-            ] == []
-            assert again.reconciliation.kind("contact").source == 0  # type: ignore[union-attr]
-            assert again.reconciliation.reconciles
+        # A second delta from the same export sends nothing at all.
+        log = len(sandbox.request_log)
+        again = await migration.delta(source(second))
+        assert [r for r in sandbox.request_log[log:] if r.method != "GET" and "search" not in r.path] == []
+        assert again.reconciliation.kind("contact").source == 0  # type: ignore[union-attr]
+        assert again.reconciliation.reconciles
     contacts = contacts_by_source_id(sandbox, loc.location_id)
     assert contacts["1003"][0]["city"] == "Leadville"
     archived = contacts["1005"][0]

@@ -6,10 +6,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 from dentrix_highlevel.migration import FamilyContactPolicy, Migration, MigrationPolicies, RecordAction
 from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
-from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,8 @@ async def test_family_collisions(practice: Path, tmp_path: Path, allow_duplicate
         result = await migration.run()
         rows = [r for r in migration.ledger.audit_rows(run_id=result.run_id) if r.kind == "contact"]
     by_source = contacts_by_source_id(sandbox, loc.location_id)
-    assert len(by_source) == 20 and all(len(v) == 1 for v in by_source.values())
+    assert len(by_source) == 20
+    assert all(len(v) == 1 for v in by_source.values())
     contacts = [v[0] for v in by_source.values()]
     conflicts = [r for r in rows if r.action is RecordAction.CONFLICT]
     if allow_duplicates:
@@ -48,7 +49,9 @@ async def test_family_collisions(practice: Path, tmp_path: Path, allow_duplicate
         assert _shared([c.get("phone") for c in contacts]) == 0
         assert conflicts, "the synthetic families share contact points"
         for row in conflicts:
-            assert row.reason is not None and "shared with patient:" in row.reason and "@" not in row.reason
+            assert row.reason is not None
+            assert "shared with patient:" in row.reason
+            assert "@" not in row.reason
     assert result.reconciliation.reconciles
 
 
@@ -65,9 +68,11 @@ def test_plan_contact_points_prefers_migrated_and_never_merges_into_one_practice
         index,
         allow_duplicates=False,
         policy=FamilyContactPolicy.AUTO,
+        migrated_first=True,
     )
     assert plan["patient:3"].withheld == ()  # already migrated: keeps what it has
-    assert plan["patient:2"].withheld == ("email",) and plan["patient:2"].shares_with == "patient:3"
+    assert plan["patient:2"].withheld == ("email",)
+    assert plan["patient:2"].shares_with == "patient:3"
     assert plan["patient:2"].existing_id == "PRACTICE1"  # lands on the practice's contact by phone
     assert plan["patient:1"].withheld == ("email",)  # that contact is taken: never merge two patients
     assert plan["patient:1"].existing_id is None
@@ -77,7 +82,8 @@ def test_plan_contact_points_prefers_migrated_and_never_merges_into_one_practice
         allow_duplicates=True,
         policy=FamilyContactPolicy.AUTO,
     )
-    assert separate["patient:2"].separate and separate["patient:2"].withheld == ()
+    assert separate["patient:2"].separate
+    assert separate["patient:2"].withheld == ()
     withhold = plan_contact_points(
         [("patient:1", {"email": "a@example.org"}, False), ("patient:2", {"email": "a@example.org"}, False)],
         ContactIndex(by_point={}),

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 from dentrix_highlevel import PlanChangedError, PlanError, PlanNotApprovedError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunStatus
-from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 pytestmark = pytest.mark.anyio
 
@@ -24,26 +24,57 @@ async def test_full_run_then_rerun_sends_no_writes(practice: Path, tmp_path: Pat
     sandbox = scaled_sandbox()
     loc = sandbox.create_location()
     events: list[MigrationProgress] = []
+    appointment_bodies: list[dict[str, Any]] = []
     async with (
         client(sandbox, loc) as hl,
         Migration(source(practice), hl, workdir=tmp_path / "wd", progress=events.append) as migration,
     ):
+        original = hl.call
+
+        async def spy(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+            if path == "/calendars/events/appointments" and method == "POST":
+                appointment_bodies.append(kwargs["json"])
+            return await original(method, path, **kwargs)
+
+        hl.call = spy  # type: ignore[method-assign]
         migration.approve(by="manager@practice.example")
         first = await migration.run()
         assert first.status is RunStatus.COMPLETED
         assert first.reconciliation.reconciles, first.reconciliation.render()
         contact_counts = first.reconciliation.kind("contact")
-        assert contact_counts is not None and contact_counts.source == 24
+        assert contact_counts is not None
+        assert contact_counts.source == 24
         assert contact_counts.failed == 0
 
         state = sandbox.location(loc.location_id)
         by_source = contacts_by_source_id(sandbox, loc.location_id)
         assert sorted(k for k in by_source if k) == sorted(str(1000 + i) for i in range(1, 25))
         assert all(len(v) == 1 for v in by_source.values()), "one contact per patient, never two"
-        assert len(state.opportunities) == first.reconciliation.kind("opportunity").created  # type: ignore[union-attr]
+        opportunities = first.reconciliation.kind("opportunity")
+        assert opportunities is not None
+        assert len(state.opportunities) == opportunities.created
         for event in state.events.values():
             assert event["calendarId"] in state.calendars
-        assert events and events[-1].done == 24
+        # Imports never notify patients and never fail on slot rules.
+        assert appointment_bodies, "the synthetic practice has future appointments"
+        assert all(
+            b["toNotify"] is False and b["ignoreFreeSlotValidation"] is True for b in appointment_bodies
+        )
+        assert len(appointment_bodies) == len(state.events)
+        assert events
+        assert events[-1].done == 24
+
+        # No PHI in the audit log or the progress lines: ids and reasons only.
+        assert first.audit_csv is not None
+        assert first.audit_jsonl is not None
+        audit = (
+            first.audit_csv.read_text() + first.audit_jsonl.read_text() + "\n".join(e.line() for e in events)
+        )
+        values: set[str] = set()
+        for contact in state.contacts.values():
+            values |= {contact.get(k) or "" for k in ("email", "phone", "firstName", "lastName", "address1")}
+        assert sorted(v for v in values if len(v) > 3 and v in audit) == []
+        assert "patient:1001" in audit
 
         log_before = len(sandbox.request_log)
         second = await migration.run()
@@ -56,28 +87,6 @@ async def test_full_run_then_rerun_sends_no_writes(practice: Path, tmp_path: Pat
         assert checked.ok, checked.mismatches
         assert checked.checked == 24
         assert json.loads(checked.path.read_text())["reconciles"] is True
-
-
-async def test_audit_log_and_progress_hold_no_patient_values(practice: Path, tmp_path: Path) -> None:
-    sandbox = scaled_sandbox()
-    loc = sandbox.create_location()
-    lines: list[str] = []
-    async with (
-        client(sandbox, loc) as hl,
-        Migration(
-            source(practice), hl, workdir=tmp_path / "wd", progress=lambda e: lines.append(e.line())
-        ) as migration,
-    ):
-        migration.approve(by="manager")
-        result = await migration.run()
-    assert result.audit_csv is not None and result.audit_jsonl is not None
-    audit = result.audit_csv.read_text() + result.audit_jsonl.read_text() + "\n".join(lines)
-    values: set[str] = set()
-    for contact in sandbox.location(loc.location_id).contacts.values():
-        values |= {contact.get(k) or "" for k in ("email", "phone", "firstName", "lastName", "address1")}
-    leaked = sorted(v for v in values if len(v) > 3 and v in audit)
-    assert leaked == []
-    assert "patient:1001" in audit
 
 
 async def test_run_refuses_unapproved_and_changed_plans(practice: Path, tmp_path: Path) -> None:
@@ -109,26 +118,3 @@ async def test_missing_pipeline_fails_before_any_patient(practice: Path, tmp_pat
         with pytest.raises(PlanError, match="Patient Lifecycle"):
             await migration.run()
     assert sandbox.location(loc.location_id).contacts == {}
-
-
-async def test_appointments_are_imported_silently(practice: Path, tmp_path: Path) -> None:
-    sandbox = scaled_sandbox()
-    loc = sandbox.create_location()
-    bodies: list[dict[str, Any]] = []
-    async with (
-        client(sandbox, loc) as hl,
-        Migration(source(practice), hl, workdir=tmp_path / "wd") as migration,
-    ):
-        migration.approve(by="manager")
-        original = hl.call
-
-        async def spy(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-            if path == "/calendars/events/appointments" and method == "POST":
-                bodies.append(kwargs["json"])
-            return await original(method, path, **kwargs)
-
-        hl.call = spy  # type: ignore[method-assign]
-        await migration.run()
-    assert bodies, "the synthetic practice has future appointments"
-    assert all(b["toNotify"] is False and b["ignoreFreeSlotValidation"] is True for b in bodies)
-    assert len(bodies) == len(sandbox.location(loc.location_id).events)

@@ -388,6 +388,7 @@ def test_no_patient_value_in_the_saved_plan(
 def test_save_load_round_trip(g_plan: MigrationPlan, tmp_path: Path) -> None:
     path = g_plan.save(tmp_path / "work")
     assert path == tmp_path / "work" / PLAN_FILENAME
+    assert (tmp_path / "work").stat().st_mode & 0o077 == 0  # a new work directory is owner-only
     assert (tmp_path / "work" / PLAN_REPORT_FILENAME).read_text(encoding="utf-8") == g_plan.to_markdown()
     loaded = MigrationPlan.load(tmp_path / "work")
     assert loaded == g_plan
@@ -557,3 +558,54 @@ def test_a_sample_limit_bounds_profiling_and_mapping(hand_source: ListSource) ->
     text = sampled.to_markdown()
     assert "5 records (the first 2 profiled)" in text
     assert "applied to the first 2 of 5 patients" in text
+
+
+# --- the same plan from Dentrix Ascend (over HTTP, against the emulator) --------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_plan_from_ascend() -> None:
+    from dentrix_highlevel.ascend_emulator import AscendEmulator, AscendEmulatorConfig
+    from dentrix_highlevel.sources import AscendSource
+
+    emulator = AscendEmulator(
+        SyntheticPractice(SynthConfig(patients=10, seed=3)), AscendEmulatorConfig(rate_max=100_000)
+    )
+    source = AscendSource(
+        base_url="https://test.hs1api.com/ascend-gateway/api",
+        client_id=emulator.config.client_id,
+        client_secret=emulator.config.client_secret,
+        organization_id=emulator.config.organization_id,
+        practice_timezone="America/Denver",
+        transport=emulator.transport(),
+    )
+    async with source:
+        plan = await build_plan(source, options=OPTIONS, clock=clock)
+    assert plan.source.kind == "ascend"
+    assert plan.source.fingerprint == f"ascend:{emulator.config.organization_id}"
+    assert plan.source.patients == 10
+    assert plan.estimate.requests["contact_upserts"] == 10
+    assert plan.estimate.requests["users"] >= 1  # providers come from the async providers()
+    patients = next(f for f in plan.availability.files if f.record == "patient")
+    assert patients.records == 10
+    assert plan.availability.field("patient", "last_name").status.value == "transform"
+
+
+def test_maps_the_choices_leave_unused_are_marked_and_read_nothing(g_plan: MigrationPlan) -> None:
+    assert list(g_plan.inactive_maps) == ["clinical_note"]  # clinical notes go into a field by default
+    assert g_plan.availability.field("clinical_note", "locked").status.value == "unmapped"
+    assert "Not used in this plan: options.clinical_notes is 'field'" in g_plan.to_markdown()
+
+
+def test_policies_switch_maps_off(hand_source: ListSource) -> None:
+    import anyio
+
+    quiet = MigrationPolicies(journal_notes=False, calendar_name=None, pipeline_name=None)
+    options = DefaultMapOptions(as_of=AS_OF, clinical_notes="both")
+    plan = anyio.run(lambda: build_plan(hand_source, options=options, policies=quiet, clock=clock))
+    assert "clinical_note" not in plan.inactive_maps
+    assert sorted(plan.inactive_maps) == ["appointment", "journal_note", "opportunity"]
+    assert plan.availability.field("journal", "text").status.value == "unmapped"
+    # Read only by the (switched off) appointment map; start still feeds the visit history summary.
+    assert plan.availability.field("appointment", "status_meaning").status.value == "unmapped"
+    assert plan.availability.field("appointment", "start").status.value == "custom_field"

@@ -5,10 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from dentrix_highlevel.highlevel import RequestKind
-from dentrix_highlevel.migration import Migration, RunStatus
-from dentrix_highlevel.sources import GExportSource
 from tests.migration._engine_helpers import (
     client,
     contacts_by_source_id,
@@ -17,6 +13,10 @@ from tests.migration._engine_helpers import (
     scaled_sandbox,
     source,
 )
+
+from dentrix_highlevel.highlevel import RequestKind
+from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus
+from dentrix_highlevel.sources import GExportSource
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ async def test_rollback_restores_exact_pre_state_of_a_used_location(tmp_path: Pa
     sandbox = scaled_sandbox()
     loc = sandbox.create_location()
     async with client(sandbox, loc) as hl:
-        # The practice already uses HighLevel: a calendar, a tag, and contacts, two matching patients by e-mail.
+        # The practice already uses HighLevel: a calendar, tags, contacts (two match patients by e-mail).
         await hl.calendars.create(name="Dentrix Appointments", calendar_type="event")
         for n, email in enumerate([emails[0].upper(), emails[3], "walk-in@elsewhere.example"]):
             await hl.call(
@@ -73,3 +73,27 @@ async def test_rollback_restores_exact_pre_state_of_a_used_location(tmp_path: Pa
             assert all(len(v) == 1 for k, v in contacts_by_source_id(sandbox, loc.location_id).items() if k)
             await migration.rollback()
             assert normalised(sandbox.dump()) == before
+
+
+async def test_provider_users_are_created_once_and_rolled_back(tmp_path: Path) -> None:
+    practice = export(tmp_path, patients=6, seed=12)
+    with GExportSource(practice) as staged:
+        with_email = [p for p in staged.providers() if p.email]
+    assert with_email, "the synthetic practice's providers have e-mails"
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    policies = MigrationPolicies(provider_users=True, calendar_name=None)
+    before = normalised(sandbox.dump())
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(source(practice), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+    ):
+        migration.approve(by="manager")
+        first = await migration.run()
+        users = sandbox.location(loc.location_id).users
+        assert len(users) == len(with_email)
+        assert first.reconciliation.reconciles, first.reconciliation.render()
+        await migration.run()
+        assert len(sandbox.location(loc.location_id).users) == len(with_email)
+        await migration.rollback()
+    assert normalised(sandbox.dump()) == before

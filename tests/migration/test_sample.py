@@ -7,12 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 from dentrix_highlevel.migration import Migration, RunStatus
 from dentrix_highlevel.migration._diff import Verdict, compare_values
 from dentrix_highlevel.migration._sample import REPORT_COLUMNS, stratified_sample, stratum
 from dentrix_highlevel.sources import GExportSource
-from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +70,9 @@ async def test_sample_migrates_reads_back_and_reports_every_field(practice: Path
         # The full run afterwards treats the sampled patients as migrated: nothing twice.
         full = await migration.run()
         contacts = full.reconciliation.kind("contact")
-        assert contacts is not None and contacts.unchanged == 8 and contacts.created + contacts.skipped == 32
+        assert contacts is not None
+        assert contacts.unchanged == 8
+        assert contacts.created + contacts.skipped == 32
     assert all(len(v) == 1 for v in contacts_by_source_id(sandbox, loc.location_id).values())
 
 

@@ -348,3 +348,34 @@ async def test_concurrent_401s_renew_the_token_once(practice: SyntheticPractice)
     assert emulator.tokens_issued == 2
     assert sum(1 for r in emulator.request_log if r.status == 401) == 4
     await client.aclose()
+
+
+def _list_server(items: list[dict[str, str]], *, cap: int | None, with_meta: bool) -> httpx.MockTransport:
+    """A list API that caps pageSize at ``cap`` (saying so in meta when ``with_meta``), paging by lastId."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        token = _token_reply(request)
+        if token is not None:
+            return token
+        size = int(request.url.params["pageSize"])
+        size = min(size, cap) if cap else size
+        last = request.url.params.get("lastId")
+        start = next((i + 1 for i, item in enumerate(items) if item["id"] == last), 0)
+        chunk = items[start : start + size]
+        meta = {"pagination": {"pageSize": size, "total": len(items)}} if with_meta else {}
+        return httpx.Response(200, json={"data": chunk, "meta": meta})
+
+    return httpx.MockTransport(server)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("with_meta", [True, False])
+async def test_a_capped_page_size_does_not_end_the_list_early(with_meta: bool) -> None:
+    items = [{"id": str(100 + n)} for n in range(11)]
+    client = client_for(_list_server(items, cap=3, with_meta=with_meta), FakeTime(), org="org")
+    ids = await all_ids(client, "v1/patients", page_size=5)
+    if with_meta:
+        assert ids == [item["id"] for item in items]  # the cap (or the total) says: keep going
+    else:
+        assert ids == ["100", "101", "102"]  # told nothing, a short page is the end (SOURCE-NOTES §6)
+    await client.aclose()

@@ -84,7 +84,7 @@ def leaked(path: str, value: Any, issues: list[SourceIssue]) -> bool:
     return bool(text and len(text.strip()) >= 4 and any(text.strip() in i.message for i in issues))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(attribute=st.sampled_from(sorted(RESOURCES.patients.fields)), value=json_values)
 def test_any_value_in_a_patient_field_is_read_or_an_issue(attribute: str, value: Any) -> None:
     path = RESOURCES.patients.fields[attribute]
@@ -100,7 +100,7 @@ def test_any_value_in_a_patient_field_is_read_or_an_issue(attribute: str, value:
     assert not leaked(path, value, issues)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(attribute=st.sampled_from(sorted(RESOURCES.appointments.fields)), value=json_values)
 def test_any_value_in_an_appointment_field_is_read_or_an_issue(attribute: str, value: Any) -> None:
     path = RESOURCES.appointments.fields[attribute]

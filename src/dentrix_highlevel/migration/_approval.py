@@ -91,6 +91,7 @@ def check_approved(ledger: Ledger, workdir: Path, components: PlanComponents) ->
     changes = components.changed_from(saved) if saved.get("plan_hash") == approved.plan_hash else []
     what = ", ".join(changes) if changes else "the approved plan's components are not on record"
     raise PlanChangedError(
-        f"the plan changed since it was approved by {approved.approved_by} ({what}); review and approve again",
+        f"the plan changed since it was approved by {approved.approved_by} ({what}); "
+        "review and approve again",
         changes=changes,
     )

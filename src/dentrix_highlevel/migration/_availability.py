@@ -431,7 +431,7 @@ class AvailabilityCollector:
     Every record is counted; the first ``profile_limit`` of each kind are profiled (fill rates and shapes
     of a large practice are a sample, and the report says so)."""
 
-    def __init__(self, *, distinct_cap: int = 50, profile_limit: int = 20_000) -> None:
+    def __init__(self, *, distinct_cap: int = 50, profile_limit: int = 5_000) -> None:
         self._cap = distinct_cap
         self._limit = profile_limit
         self._columns: dict[str, dict[str, _Column]] = {k.record: {} for k in _ALL_KINDS}

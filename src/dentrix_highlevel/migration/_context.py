@@ -57,6 +57,8 @@ class SetupState:
     pipeline_id: str | None
     stage_ids: Mapping[str, str]
     calendar_id: str | None
+    user_ids: Mapping[str, str] = attrs.field(factory=dict)
+    """provider id -> HighLevel user id (``provider_users`` policy)."""
 
 
 @attrs.define

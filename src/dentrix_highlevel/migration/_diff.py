@@ -151,8 +151,18 @@ def diff_object(
             seen.add(target.name)
             want, have, label = expected.get(target.name), actual.get(target.name), target.name
         if label in not_sent:
-            rows.append(FieldDiff(source_key, field_map.object.value, destination_id, label, Verdict.NOT_SENT,
-                                  source_value, None, _text(have)))
+            rows.append(
+                FieldDiff(
+                    source_key,
+                    field_map.object.value,
+                    destination_id,
+                    label,
+                    Verdict.NOT_SENT,
+                    source_value,
+                    None,
+                    _text(have),
+                )
+            )
             continue
         if label in withheld:
             rows.append(

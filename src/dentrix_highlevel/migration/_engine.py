@@ -1,4 +1,4 @@
-"""``Migration``: plan / approve / sample / run / delta / reconcile / rollback, embeddable and notebook-friendly.
+"""``Migration``: plan / approve / sample / run / delta / reconcile / rollback; embeddable, notebook-friendly.
 
 ::
 
@@ -19,10 +19,11 @@ Logs, exceptions, progress events and the audit log carry ids and reasons only, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -40,6 +41,12 @@ from dentrix_highlevel.mapping import (
     PracticeSettings,
     default_maps,
     patient_disposition,
+)
+from dentrix_highlevel.migration._approval import (
+    PlanComponents,
+    check_approved,
+    plan_components,
+    save_components,
 )
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
 from dentrix_highlevel.migration._context import RunContext, SetupState
@@ -62,12 +69,6 @@ from dentrix_highlevel.migration._patients import (
     plan_contact_points,
     write_contact,
 )
-from dentrix_highlevel.migration._approval import (
-    PlanComponents,
-    check_approved,
-    plan_components,
-    save_components,
-)
 from dentrix_highlevel.migration._plan import source_fingerprint
 from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSourcePolicy
 from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
@@ -75,8 +76,8 @@ from dentrix_highlevel.migration._reconcile import Reconciliation
 from dentrix_highlevel.migration._related import OPPORTUNITY_KEYS, migrated_appointment, write_related
 from dentrix_highlevel.migration._rollback import run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
-from dentrix_highlevel.migration._setup import custom_field_targets, run_setup
-from dentrix_highlevel.records import PatientBundle
+from dentrix_highlevel.migration._setup import run_setup
+from dentrix_highlevel.records import PatientBundle, Provider
 
 __all__ = ["Migration", "MigrationSource", "ReconcileResult"]
 
@@ -160,7 +161,7 @@ class Migration:
         concurrency: int = 8,
         migration_id: str = "dentrix-highlevel",
         progress: ProgressCallback | None = None,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
@@ -353,7 +354,7 @@ class Migration:
         )
 
     def export_audit(self, *, run_id: str | None = None) -> tuple[Path, Path]:
-        """Write the audit log (all runs, or one) as ``audit.csv`` and ``audit.jsonl`` in the work directory."""
+        """Write the audit log (all runs, or one) as ``audit.csv`` and ``audit.jsonl`` in the workdir."""
         rows = self._prepare().audit_rows(run_id=run_id)
         csv_path, jsonl_path = self._workdir / "audit.csv", self._workdir / "audit.jsonl"
         export_audit(rows, csv_path)
@@ -361,6 +362,10 @@ class Migration:
         return csv_path, jsonl_path
 
     # -- the engine ----------------------------------------------------------------------------------------
+
+    def _providers(self) -> tuple[Provider, ...]:
+        providers = getattr(self._source, "providers", None)
+        return tuple(providers()) if callable(providers) else ()
 
     async def _bundles(self) -> list[PatientBundle]:
         return [b async for b in self._source.bundles()]
@@ -405,7 +410,7 @@ class Migration:
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
         try:
-            ctx.setup = await run_setup(ctx)
+            ctx.setup = await run_setup(ctx, providers=self._providers())
             self._last_setup = ctx.setup
             if ctx.default_maps and ctx.setup.stage_ids:
                 staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
@@ -456,14 +461,18 @@ class Migration:
         # assign shared contact points the same way.
         everyone = {p.key: p for p in prepared}
         if ctx.mode is not RunMode.RUN:
+            ordered: dict[str, _Prepared] = {}
             for bundle in await self._bundles():
                 key = patient_key(bundle.patient_id)
-                if key not in everyone:
-                    result = ctx.maps["contact"].apply(
-                        bundle, practice=ctx.practice, field_ids=ctx.state.field_ids
-                    )
-                    migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
-                    everyone[key] = _Prepared(bundle, key, True, result, migrated)
+                if key in everyone:
+                    ordered[key] = everyone[key]
+                    continue
+                result = ctx.maps["contact"].apply(
+                    bundle, practice=ctx.practice, field_ids=ctx.state.field_ids
+                )
+                migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
+                ordered[key] = _Prepared(bundle, key, True, result, migrated)
+            everyone = ordered
         needs_index = any(p.contact and not p.migrated for p in prepared)
         index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
         return plan_contact_points(
@@ -471,6 +480,7 @@ class Migration:
             index,
             allow_duplicates=ctx.state.allow_duplicates,
             policy=self._policies.family_contacts,
+            migrated_first=ctx.mode is RunMode.DELTA,
         )
 
     async def _patients(
@@ -663,6 +673,8 @@ def _source_counts(
         counts["custom_field"] = len(targets)
     if setup and "appointment" in maps and policies.calendar_name is not None:
         counts["calendar"] = 1
+    if setup and policies.provider_users and "provider_user" in maps:
+        counts["user"] = len(migration._providers())
     if "opportunity" in maps and policies.pipeline_name is not None:
         counts["opportunity"] = len(bundles)
     if "appointment" in maps:
@@ -691,10 +703,8 @@ async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, paren
     path = paths.get(kind)
     if path is None:
         return
-    try:
+    with contextlib.suppress(NotFoundError):
         await ctx.call(
             "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if kind == "appointment" else None
         )
-    except NotFoundError:
-        pass
     await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)

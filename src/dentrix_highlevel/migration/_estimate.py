@@ -17,7 +17,7 @@ import attrs
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 
-__all__ = ["GRADES", "Estimate", "RequestCounts", "estimate"]
+__all__ = ["GRADES", "REQUEST_KINDS", "ComplexityInputs", "Estimate", "RequestCounts", "estimate"]
 
 #: Complexity grades, easiest first.
 GRADES: Final = ("A", "B", "C", "D", "E")

@@ -95,10 +95,15 @@ def plan_contact_points(
     *,
     allow_duplicates: bool,
     policy: FamilyContactPolicy,
+    migrated_first: bool = False,
     dedupe_order: tuple[str, ...] = _POINTS,
 ) -> dict[str, ContactAssignment]:
-    """Assign contact points: ``patients`` are (key, contact payload, already migrated) in source order."""
-    ordered = sorted(enumerate(patients), key=lambda item: (not item[1][2], item[0]))
+    """Assign contact points: ``patients`` are (key, contact payload, already migrated) in source order.
+
+    A resumed run of one export assigns in source order, which gives every patient the assignment it had.
+    A delta (``migrated_first``) lets patients already in HighLevel keep their points before new ones claim.
+    """
+    ordered = sorted(enumerate(patients), key=lambda item: (migrated_first and not item[1][2], item[0]))
     claimed: dict[tuple[str, str], str] = {}
     claimed_existing: dict[str, str] = {}
     out: dict[str, ContactAssignment] = {}
@@ -175,7 +180,7 @@ async def write_contact(
     outcome, reason = _outcome(result, assignment)
     action_if_created = RecordAction.CONFLICT if assignment.withheld else RecordAction.CREATED
     state = ctx.state
-    rec = await ctx.db(ctx.ledger.record, "contact", key)
+    await ctx.db(ctx.ledger.record, "contact", key)
     dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
     if dest is None and assignment.existing_id is not None:
         # The practice's contact is about to change: keep its "before" (first write wins).

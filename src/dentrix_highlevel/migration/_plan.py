@@ -415,15 +415,16 @@ class _Tally:
         if self.options.clinical_notes is not ClinicalNotesMode.FIELD and "clinical_note" in self.maps:
             self.notes += sum(1 for n in bundle.clinical_notes if n.text and n.text.strip())
         for appointment in bundle.appointments:
-            if appointment.deleted or appointment.start is None:
+            # Deleted and broken appointments never become events (the engine's rule as well).
+            if appointment.deleted or appointment.broken or appointment.start is None:
+                continue
+            if appointment.status_meaning is AppointmentStatusMeaning.BROKEN:
                 continue
             future = appointment.start >= as_of
-            if future and not appointment.broken and appointment.provider_id:
+            if future and appointment.provider_id:
                 self.future_by_provider[appointment.provider_id] += 1
             wanted = future or self.options.past_appointments is PastAppointmentsMode.EVENTS
             if wanted and self.policies.calendar_name is not None and "appointment" in self.maps:
-                if future and appointment.status_meaning is AppointmentStatusMeaning.BROKEN:
-                    continue
                 self.appointments += 1
 
     @property
@@ -659,6 +660,22 @@ def _warnings(tally: _Tally, providers: Sequence[Provider], unattached: int) -> 
     return [CutoverWarning(code=c, count=n, message=m) for c, n, m in candidates if n]
 
 
+def _inactive_maps(
+    maps: Mapping[str, FieldMap], options: DefaultMapOptions, policies: MigrationPolicies
+) -> dict[str, str]:
+    """Maps the options or policies leave unused, and why (they stay in the plan, ready to switch on)."""
+    reasons = {
+        "clinical_note": (
+            options.clinical_notes is ClinicalNotesMode.FIELD,
+            "options.clinical_notes is 'field': clinical notes go into the Clinical Notes field",
+        ),
+        "journal_note": (not policies.journal_notes, "policies.journal_notes is off"),
+        "appointment": (policies.calendar_name is None, "policies.calendar_name is empty: no events"),
+        "opportunity": (policies.pipeline_name is None, "policies.pipeline_name is empty: no opportunities"),
+    }
+    return {name: why for name, (off, why) in reasons.items() if off and name in maps}
+
+
 def _source_kind(source: Any) -> str:
     name = type(source).__name__
     return {"GExportSource": "g_export", "AscendSource": "ascend"}.get(name, name)
@@ -676,7 +693,7 @@ async def build_plan(
     clock: Callable[[], dt.datetime] | None = None,
     default_region: str = "US",
     max_issue_lines: int = 200,
-    sample_limit: int = 20_000,
+    sample_limit: int = 5_000,
 ) -> MigrationPlan:
     """Read ``source`` once and build the plan (reads only; nothing is written anywhere).
 
@@ -706,8 +723,9 @@ async def build_plan(
     unattached = len(await _maybe(unattached_of())) if callable(unattached_of) else 0
     counts = getattr(source, "counts", None)
     issues = tuple(source.issues)
+    inactive = _inactive_maps(field_maps, options, policies)
     availability = collector.report(
-        field_maps,
+        {name: m for name, m in field_maps.items() if name not in inactive},
         counts=counts if isinstance(counts, Mapping) else None,
         issues=issues,
         max_issue_lines=max_issue_lines,
@@ -759,6 +777,7 @@ async def build_plan(
         policies=policies.to_dict(),
         maps={name: map_to_dict(m) for name, m in field_maps.items()},
         field_plan=tuple(_planned_fields(field_maps)),
+        inactive_maps=inactive,
         custom_fields=tuple(custom_fields),
         folders_to_create=tuple(folders_to_create),
         pipeline=pipeline,
@@ -790,6 +809,7 @@ class MigrationPlan:
     policies: Mapping[str, Any]
     maps: Mapping[str, Mapping[str, Any]]
     field_plan: tuple[PlannedField, ...]
+    inactive_maps: Mapping[str, str]  # map name → why the options/policies leave it unused
     custom_fields: tuple[CustomFieldPlan, ...]
     folders_to_create: tuple[str, ...]
     pipeline: PipelinePlan | None
@@ -896,7 +916,8 @@ class MigrationPlan:
         """Write ``plan.json`` and ``plan.md`` into ``workdir`` (created if needed); returns the JSON path.
         Each file is replaced atomically, so a reader never sees half a plan."""
         folder = Path(workdir)
-        folder.mkdir(parents=True, exist_ok=True)
+        # The work directory also holds the ledger and sample diffs (PHI): owner-only when we create it.
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_atomic(folder / PLAN_FILENAME, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         _write_atomic(folder / PLAN_REPORT_FILENAME, self.to_markdown())
         return folder / PLAN_FILENAME

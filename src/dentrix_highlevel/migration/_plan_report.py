@@ -177,6 +177,9 @@ def render_markdown(plan: MigrationPlan) -> str:
         rows = [f for f in plan.field_plan if f.map == map_name]
         add("")
         add(f"### {map_name} ({rows[0].object if rows else ''})")
+        if map_name in plan.inactive_maps:
+            add("")
+            add(f"Not used in this plan: {plan.inactive_maps[map_name]}.")
         add("")
         out += _table(
             ("Target", "HighLevel key", "Practice name", "Type", "Category", "Source", "Transforms", "Note"),

@@ -61,6 +61,9 @@ class MigrationPolicies:
     journal_notes: bool = True
     overflow_notes: bool = True
     search_lag_s: float = attrs.field(default=2.0, validator=_positive)
+    provider_users: bool = False
+    """Create a HighLevel user per provider with an e-mail (reusing a user with that e-mail); rollback
+    deletes the users it created. Off by default: users are seats, and a practice usually invites them."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the plan hash (``search_lag_s`` is an operational knob, not part of the plan)."""
@@ -71,4 +74,6 @@ class MigrationPolicies:
             "calendar_name": self.calendar_name,
             "journal_notes": self.journal_notes,
             "overflow_notes": self.overflow_notes,
+            # Only when chosen, so plans approved before this option existed keep their hash.
+            **({"provider_users": True} if self.provider_users else {}),
         }

@@ -9,6 +9,7 @@ again: what is already gone (404) counts as done.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from dentrix_highlevel._errors import NotFoundError
@@ -19,7 +20,7 @@ from dentrix_highlevel.migration._setup import TAG_CATALOGUE
 
 __all__ = ["run_rollback"]
 
-_LAST = ("custom_field", "calendar")
+_LAST = ("custom_field", "calendar", "user")
 # What a contact's pre-image restores (everything a PUT accepts; derived fields follow from these).
 _RESTORED = (
     "firstName",
@@ -66,12 +67,11 @@ async def run_rollback(ctx: RunContext) -> None:
 
 async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
     path = _delete_path(ctx, obj)
-    try:
+    # Already gone (404) counts as deleted: a resumed rollback, or deleted by hand.
+    with contextlib.suppress(NotFoundError):
         await ctx.call(
             "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None
         )
-    except NotFoundError:
-        pass  # already gone: a resumed rollback, or deleted by hand
     await ctx.db(ctx.ledger.mark_rolled_back, obj.kind, obj.destination_id)
     ctx.counters.updated += 1
     ctx.done += 1
@@ -90,6 +90,8 @@ def _delete_path(ctx: RunContext, obj: CreatedObject) -> str:
         return f"/opportunities/{oid}"
     if obj.kind == "custom_field":
         return f"/locations/{ctx.hl.location_id}/customFields/{oid}"
+    if obj.kind == "user":
+        return f"/users/{oid}"
     if obj.kind == "calendar":
         return f"/calendars/{oid}"
     return f"/contacts/{oid}"
@@ -121,10 +123,8 @@ async def _restore_tags(ctx: RunContext, pre: PreImage) -> None:
     before = set(pre.payload) if isinstance(pre.payload, list) else set()
     for tag in await ctx.hl.tags.list():
         if tag.name not in before:
-            try:
+            with contextlib.suppress(NotFoundError):
                 await ctx.hl.tags.delete(tag.id)
-            except NotFoundError:
-                pass
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 

@@ -7,13 +7,15 @@ patient is written, with a message naming what to create.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Sequence
 
 from dentrix_highlevel._errors import PlanError
-from dentrix_highlevel.highlevel import CustomField, CustomFieldInput
+from dentrix_highlevel.highlevel import CustomField, CustomFieldInput, UserInput
 from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
+from dentrix_highlevel.records import Provider
 
 __all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "custom_field_targets", "run_setup"]
 
@@ -34,7 +36,7 @@ def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
     return list(seen.values())
 
 
-async def run_setup(ctx: RunContext) -> SetupState:
+async def run_setup(ctx: RunContext, *, providers: Sequence[Provider] = ()) -> SetupState:
     hl = ctx.hl
     location = await hl.locations.get()
     tags = await hl.tags.list()
@@ -56,6 +58,7 @@ async def run_setup(ctx: RunContext) -> SetupState:
         field_types[field_id] = target.data_type.value
     pipeline_id, stage_ids = await _pipeline(ctx)
     calendar_id = await _calendar(ctx)
+    user_ids = await _provider_users(ctx, providers)
     return SetupState(
         allow_duplicates=location.allows_duplicate_contacts,
         field_ids=field_ids,
@@ -64,6 +67,7 @@ async def run_setup(ctx: RunContext) -> SetupState:
         pipeline_id=pipeline_id,
         stage_ids=stage_ids,
         calendar_id=calendar_id,
+        user_ids=user_ids,
     )
 
 
@@ -176,3 +180,66 @@ async def _calendar(ctx: RunContext) -> str | None:
         create=create,
         update=None,
     )
+
+
+async def _provider_users(ctx: RunContext, providers: Sequence[Provider]) -> dict[str, str]:
+    """provider id -> HighLevel user id, per the ``provider_users`` policy."""
+    user_map = ctx.maps.get("provider_user")
+    if not ctx.policies.provider_users or user_map is None:
+        return {}
+    out: dict[str, str] = {}
+    for provider in providers:
+        key = f"provider:{provider.provider_id}"
+        payload = user_map.apply(provider, practice=ctx.practice).payload
+        first, last, email = payload.get("firstName"), payload.get("lastName"), payload.get("email")
+        if not (isinstance(first, str) and isinstance(last, str) and isinstance(email, str)):
+            await ctx.record(
+                "user",
+                key,
+                RecordAction.SKIPPED,
+                RecordOutcome.NOT_APPLIED,
+                reason="provider has no name or e-mail: no user",
+            )
+            continue
+        digest = content_hash(payload)
+        ours = await ctx.db(ctx.ledger.destination_of, "user", key)
+        if ours is None:
+            existing = await ctx.hl.users.find(email=email)
+            if existing is not None:
+                # The practice already has this person as a user: use it, never delete it.
+                await ctx.record(
+                    "user",
+                    key,
+                    RecordAction.UNCHANGED,
+                    RecordOutcome.APPLIED,
+                    destination_id=existing.id,
+                    digest=digest,
+                    reason="existing user reused",
+                )
+                out[provider.provider_id] = existing.id
+                continue
+        phone = payload.get("phone")
+
+        async def create(
+            first: str = first, last: str = last, email: str = email, phone: object = phone
+        ) -> str:
+            # HighLevel requires a password on create: a random one, never stored or logged; the provider
+            # sets their own through HighLevel's "forgot password" flow.
+            password = secrets.token_urlsafe(24) + "aA1!"
+            user = await ctx.hl.users.create(
+                UserInput(
+                    password=password,
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    phone=phone if isinstance(phone, str) else None,
+                )
+            )
+            return user.id
+
+        user_id = await ctx.ensure_object(
+            kind="user", key=key, digest=digest, lookup={"email": email}, create=create, update=None
+        )
+        if user_id is not None:
+            out[provider.provider_id] = user_id
+    return out

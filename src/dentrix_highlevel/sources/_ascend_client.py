@@ -52,12 +52,15 @@ class _Secret:
 class Page:
     """One page of a list: its items and what ``meta.pagination`` said."""
 
-    __slots__ = ("items", "last_id", "total")
+    __slots__ = ("items", "last_id", "page_size", "total")
 
-    def __init__(self, items: list[Json], *, total: int | None, last_id: str | None) -> None:
+    def __init__(
+        self, items: list[Json], *, total: int | None, last_id: str | None, page_size: int | None = None
+    ) -> None:
         self.items = items
         self.total = total
         self.last_id = last_id
+        self.page_size = page_size
 
 
 def _retry_after_s(value: str | None, now_epoch_s: float) -> float | None:
@@ -73,6 +76,15 @@ def _retry_after_s(value: str | None, now_epoch_s: float) -> float | None:
             return None
         return max(0.0, when.timestamp() - now_epoch_s)
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _count(value: object) -> int | None:
+    """A non-negative integer from ``meta.pagination`` (sent as a number or a string), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _fingerprint(item: Json) -> str:
@@ -310,9 +322,11 @@ class AscendClient:
         pagination: Pagination = "keyset",
         items_field: str | None = None,
     ) -> AsyncIterator[Page]:
-        """Every page of a list, in order, until a short or empty page.
+        """Every page of a list, in order, until ``meta.pagination.total`` items were read or, without a
+        total, a short or empty page.
 
-        Guards: a keyset cursor that does not advance, or a page-numbered page that repeats the previous
+        Guards: a server that caps ``pageSize`` (its ``meta.pagination.pageSize`` is smaller) does not make
+        every page look short; a keyset cursor that does not advance, or a page that repeats the previous
         one, is an :class:`AscendError` (a server looping forever would otherwise never end the read).
         ``items_field`` reads the items from inside an object ``data`` (the aging report).
         """
@@ -320,7 +334,8 @@ class AscendClient:
         base: dict[str, str] = {"pageSize": str(page_size)}
         if filters:
             base["filter"] = ",".join(filters)
-        page_no = 0
+        page_no = seen = 0
+        size = page_size
         last_id: str | None = None
         previous: tuple[str, str] | None = None
         while True:
@@ -332,6 +347,8 @@ class AscendClient:
                 params["lastId"] = last_id
             body = await self.get(path, params)
             page = self._page(body, shown, items_field)
+            if page.page_size is not None and 0 < page.page_size < size:
+                size = page.page_size  # the server capped our pageSize: its pages are "full" at its size
             if not page.items:
                 return
             ids = (_fingerprint(page.items[0]), _fingerprint(page.items[-1]))
@@ -341,11 +358,13 @@ class AscendClient:
                 )
             previous = ids
             yield page
-            if len(page.items) < page_size:
-                return
-            if pagination == "page":
-                if page.total is not None and page_no * page_size >= page.total:
+            seen += len(page.items)
+            if page.total is not None:
+                if seen >= page.total:
                     return
+            elif len(page.items) < size:
+                return  # a short page ends a list whose total we were not told
+            if pagination == "page":
                 continue
             cursor = page.last_id or str(page.items[-1].get("id") or "")
             if not cursor or cursor == last_id:
@@ -365,10 +384,11 @@ class AscendClient:
             )
         meta = body.get("meta")
         pagination = meta.get("pagination") if isinstance(meta, dict) else None
-        total = last_id = None
+        total = size = None
+        last_id = None
         if isinstance(pagination, dict):
-            raw_total = pagination.get("total")
-            total = int(raw_total) if isinstance(raw_total, int | str) and str(raw_total).isdigit() else None
+            total = _count(pagination.get("total"))
+            size = _count(pagination.get("pageSize"))
             raw_last = pagination.get("lastId")
             last_id = str(raw_last) if raw_last not in (None, "") else None
-        return Page(data, total=total, last_id=last_id)
+        return Page(data, total=total, last_id=last_id, page_size=size)

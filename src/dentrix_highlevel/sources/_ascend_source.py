@@ -33,6 +33,7 @@ import httpx
 from dentrix_highlevel._errors import AscendError, ConfigurationError, SourceError
 from dentrix_highlevel.records import (
     Appointment,
+    Coverage,
     CoverageRank,
     InsurancePlan,
     Operatory,
@@ -795,11 +796,26 @@ class AscendSource:
             p for obj in related["patient_procedures"] if (p := conv.procedure(obj, patient.guarantor_id))
         ]
         cases = [c for obj in related["tx_cases"] if (c := conv.tx_case(obj, procedures))]
-        coverage: dict[CoverageRank, Any] = {}
+        coverage: dict[CoverageRank, Coverage] = {}
         for obj in related["patient_insurance"]:
             ranked = conv.coverage(obj, pid, lambda other: self._quiet_patient(staging, other))
-            if ranked is not None and ranked[0] not in coverage:
-                coverage[ranked[0]] = ranked[1]
+            if ranked is None:
+                continue
+            if ranked[0] in coverage:
+                resource = self.resources.patient_insurance
+                self._issues.append(
+                    SourceIssue(
+                        file=resource.path if resource else "patient_insurance",
+                        line=None,
+                        column=resource.field("rank") if resource else None,
+                        code=IssueCode.DUPLICATE_KEY,
+                        message=f"a second {ranked[0].value} coverage for patient {pid}; the first is kept",
+                        row_dropped=True,
+                        record_key=ranked[1].insured.insured_id,
+                    )
+                )
+                continue
+            coverage[ranked[0]] = ranked[1]
         balance = None
         balance_row = staging.db.execute(
             "SELECT body FROM balances WHERE guarantor = ?", (family_key,)

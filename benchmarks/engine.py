@@ -1,0 +1,123 @@
+"""How close does a full migration run come to the minimum time HighLevel's rate budget allows?
+
+Writes a synthetic practice as a G export, migrates it into the in-process sandbox with HighLevel's window
+scaled down (100 requests per 1000 ms instead of per 10 s; ``--window-ms``) and a little latency, then prints
+requests per patient by object kind and the wall time ÷ the minimum the budget allows for the requests sent
+(requests × window ÷ max). 1,000 patients with ``--quick``, 10,000 without. It prints; it asserts nothing.
+
+    python -m benchmarks.engine [--quick] [--patients N] [--window-ms MS] [--concurrency N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+
+from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, RetryPolicy
+from dentrix_highlevel.migration import Migration
+from dentrix_highlevel.sandbox import FaultConfig, Sandbox, SandboxConfig
+from dentrix_highlevel.sources import GExportSource
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
+
+RATE_MAX = 100
+
+
+def kind_of(method: str, path: str) -> str:
+    """Which object kind a request served (paths hold ids only)."""
+    if "/notes" in path:
+        return "note"
+    if path.startswith("/opportunities/pipelines"):
+        return "setup"
+    if path.startswith("/opportunities"):
+        return "opportunity"
+    if path.startswith("/calendars/events"):
+        return "appointment"
+    if path == "/contacts/search":
+        return "search"
+    if path.startswith("/contacts"):
+        return "contact"
+    return "setup"
+
+
+async def migrate(export: Path, workdir: Path, *, window_ms: int, concurrency: int) -> dict[str, object]:
+    sandbox = Sandbox(
+        SandboxConfig(rate_window_ms=window_ms, rate_max=RATE_MAX), faults=FaultConfig(latency_ms=(5.0, 25.0))
+    )
+    loc = sandbox.create_location()
+    budget = RateBudget(max_requests=RATE_MAX, window_ms=window_ms, daily_reserve=0)
+    async with (
+        HighLevelClient(
+            location_id=loc.location_id,
+            token=loc.token,
+            transport=sandbox.transport(),
+            budget=budget,
+            limiter=RateLimiter(budget),
+            retry=RetryPolicy(seed=0),
+            max_connections=concurrency,
+        ) as hl,
+        GExportSource(export) as source,
+        Migration(source, hl, workdir=workdir, concurrency=concurrency) as migration,
+    ):
+        migration.approve(by="benchmark")
+        started = time.perf_counter()
+        result = await migration.run()
+        wall_s = time.perf_counter() - started
+        patients = source.patient_count
+    log = sandbox.request_log
+    by_kind = Counter(kind_of(r.method, r.path) for r in log)
+    status = Counter(r.status for r in log)
+    minimum_s = len(log) * window_ms / 1000 / RATE_MAX
+    return {
+        "patients": patients,
+        "status": result.status.value,
+        "reconciles": result.reconciliation.reconciles,
+        "requests": len(log),
+        "requests_per_patient": round(len(log) / patients, 3),
+        "per_patient_by_kind": {k: round(v / patients, 3) for k, v in sorted(by_kind.items())},
+        "http_429": status.get(429, 0),
+        "max_in_window": sandbox.max_requests_in_window(),
+        "wall_s": round(wall_s, 2),
+        "minimum_s": round(minimum_s, 2),
+        "wall_over_minimum": round(wall_s / minimum_s, 3) if minimum_s else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1,000 patients instead of 10,000")
+    parser.add_argument("--patients", type=int, default=None)
+    parser.add_argument("--window-ms", type=int, default=1000, help="the sandbox's (scaled) rate window")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    patients = args.patients or (1_000 if args.quick else 10_000)
+    with tempfile.TemporaryDirectory(prefix="dentrix-highlevel-bench-") as tmp:
+        export = Path(tmp) / "export"
+        write_g_export(SyntheticPractice(SynthConfig(patients=patients, seed=args.seed)), export)
+        report = anyio.run(
+            lambda: migrate(
+                export, Path(tmp) / "work", window_ms=args.window_ms, concurrency=args.concurrency
+            )
+        )
+    print(
+        f"patients              {report['patients']}  ({report['status']}, reconciles={report['reconciles']})"
+    )
+    print(f"requests              {report['requests']}  ({report['requests_per_patient']} per patient)")
+    for kind, per in report["per_patient_by_kind"].items():  # type: ignore[attr-defined]
+        print(f"  {kind:<20}{per} per patient")
+    print(f"429s / max in window  {report['http_429']} / {report['max_in_window']} (budget {RATE_MAX})")
+    print(f"wall time             {report['wall_s']} s; budget minimum {report['minimum_s']} s")
+    print(f"wall ÷ minimum        {report['wall_over_minimum']}")
+    print(json.dumps(report, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
