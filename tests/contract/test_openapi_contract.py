@@ -80,6 +80,8 @@ ENDPOINTS = {
     ("PUT", "/calendars/events/appointments/{eventId}"),
     ("DELETE", "/calendars/events/{eventId}"),
     ("GET", "/calendars/events"),
+    ("GET", "/calendars/{calendarId}"),
+    ("DELETE", "/calendars/{calendarId}"),
     ("GET", "/opportunities/pipelines"),
     ("POST", "/opportunities/"),
     ("POST", "/opportunities/upsert"),
@@ -297,6 +299,8 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.get("/calendars/events", params=events, headers=hc))
         await ok(await c.get(f"/contacts/{cid}/appointments"))
         await ok(await c.request("DELETE", f"/calendars/events/{appt['id']}", json={}, headers=hc), 201)
+        await ok(await c.get(f"/calendars/{calendar['id']}", headers=hc))
+        await ok(await c.delete(f"/calendars/{calendar['id']}", headers=hc))
 
         # Opportunities.
         pipeline = (await ok(await c.get("/opportunities/pipelines", params={"locationId": lid})))[

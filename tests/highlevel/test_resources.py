@@ -200,9 +200,18 @@ async def test_opportunities(client: HighLevelClient) -> None:
     assert await client.opportunities.find(contact_id=contact.id, pipeline_id=pipeline.id) is None
 
 
+async def test_calendar_delete(client: HighLevelClient) -> None:
+    calendar = await client.calendars.create(name="Retired chair")
+    await client.calendars.delete(calendar.id)
+    assert await client.calendars.list() == ()
+    with pytest.raises(NotFoundError):
+        await client.calendars.get(calendar.id)
+
+
 async def test_calendars_and_appointments(client: HighLevelClient) -> None:
     calendar = await client.calendars.create(name="Hygiene")
     assert [c.id for c in await client.calendars.list()] == [calendar.id]
+    assert (await client.calendars.get(calendar.id)).name == "Hygiene"
     contact = (await client.contacts.upsert(ContactInput(email="a@example.com"))).contact
     start = dt.datetime(2030, 6, 12, 10, 0, tzinfo=MOUNTAIN)
     appt = await client.appointments.create(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,53 @@ def contacts_by_source_id(sandbox: Sandbox, location_id: str) -> dict[str, list[
         value = next((c.get("value") for c in contact.get("customFields", []) if c["id"] == field_id), None)
         out.setdefault(str(value) if value is not None else "", []).append(contact)
     return out
+
+
+_IGNORED = {
+    "id",
+    "dateAdded",
+    "dateUpdated",
+    "locationId",
+    "contactId",
+    "calendarId",
+    "pipelineId",
+    "pipelineStageId",
+    "updatedAt",
+    "createdAt",
+    "lastStatusChangeAt",
+    "lastStageChangeAt",
+}
+
+
+def canonical(sandbox: Sandbox, location_id: str) -> dict[str, Any]:
+    """The location's objects with server ids and stamps left out, keyed by what they belong to."""
+    loc = sandbox.location(location_id)
+    owner = {
+        cid: key
+        for key, contacts in contacts_by_source_id(sandbox, location_id).items()
+        for c in contacts
+        for cid in [c["id"]]
+    }
+
+    def clean(obj: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in obj.items() if k not in _IGNORED and v is not None}
+        if "customFields" in out:
+            out["customFields"] = sorted(
+                json.dumps(c.get("value", c.get("fieldValue")), sort_keys=True) for c in out["customFields"]
+            )
+        return out
+
+    return {
+        "contacts": sorted(json.dumps(clean(c), sort_keys=True) for c in loc.contacts.values()),
+        "notes": sorted(
+            json.dumps([owner.get(n.get("contactId")), n.get("body")]) for n in loc.notes.values()
+        ),
+        "opportunities": sorted(
+            json.dumps([owner.get(o.get("contactId")), clean(o)], sort_keys=True)
+            for o in loc.opportunities.values()
+        ),
+        "events": sorted(
+            json.dumps([owner.get(e.get("contactId")), clean(e)], sort_keys=True) for e in loc.events.values()
+        ),
+        "custom_fields": sorted(f["fieldKey"] for f in loc.custom_fields.values()),
+    }

@@ -6,8 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
-from tests.migration.test_engine_resume import canonical
+from tests.migration._engine_helpers import (
+    canonical,
+    client,
+    contacts_by_source_id,
+    export,
+    normalised,
+    scaled_sandbox,
+    source,
+)
 
 from dentrix_highlevel import HighLevelError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus
@@ -20,8 +27,13 @@ pytestmark = pytest.mark.anyio
 async def test_faults_converge_without_duplicates(tmp_path: Path, allow_duplicates: bool) -> None:
     practice = export(tmp_path, patients=14, seed=8)
     policies = MigrationPolicies(search_lag_s=0.0)
-    sandbox = scaled_sandbox(
-        faults=FaultConfig(
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location(allow_duplicates=allow_duplicates)
+    async with client(sandbox, loc) as hl:
+        await hl.calendars.create(name="Dentrix Appointments", calendar_type="event")
+    before = normalised(sandbox.dump())
+    sandbox.set_faults(
+        FaultConfig(
             timeout_rate=0.06,
             timeout_s=0.0,
             reset_rate=0.04,
@@ -30,7 +42,6 @@ async def test_faults_converge_without_duplicates(tmp_path: Path, allow_duplicat
             error_statuses=(502,),
         )
     )
-    loc = sandbox.create_location(allow_duplicates=allow_duplicates)
     for _attempt in range(6):
         async with (
             client(sandbox, loc) as hl,
@@ -48,7 +59,21 @@ async def test_faults_converge_without_duplicates(tmp_path: Path, allow_duplicat
     assert result.reconciliation.totals().failed == 0
     by_source = contacts_by_source_id(sandbox, loc.location_id)
     assert all(len(v) == 1 for v in by_source.values()), "never a second contact for one patient"
+    migrated = canonical(sandbox, loc.location_id)
+    # Rollback under the same faults: run again until it completes, then the location is as it was.
+    for _attempt in range(6):
+        async with (
+            client(sandbox, loc) as hl,
+            Migration(source(practice), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+        ):
+            try:
+                rolled = await migration.rollback()
+            except HighLevelError:
+                continue
+            if rolled.status is RunStatus.COMPLETED:
+                break
     sandbox.set_faults(FaultConfig())
+    after_rollback = normalised(sandbox.dump())
     expected_sandbox = scaled_sandbox()
     ref = expected_sandbox.create_location(allow_duplicates=allow_duplicates)
     async with (
@@ -57,4 +82,5 @@ async def test_faults_converge_without_duplicates(tmp_path: Path, allow_duplicat
     ):
         reference.approve(by="manager")
         await reference.run()
-    assert canonical(sandbox, loc.location_id) == canonical(expected_sandbox, ref.location_id)
+    assert migrated == canonical(expected_sandbox, ref.location_id)
+    assert after_rollback == before

@@ -14,66 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
+from tests.migration._engine_helpers import (
+    canonical,
+    client,
+    contacts_by_source_id,
+    export,
+    scaled_sandbox,
+    source,
+)
 
 from dentrix_highlevel.migration import Migration, RunStatus
-from dentrix_highlevel.sandbox import Sandbox, SandboxServer
+from dentrix_highlevel.sandbox import SandboxServer
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
-_IGNORED = {
-    "id",
-    "dateAdded",
-    "dateUpdated",
-    "locationId",
-    "contactId",
-    "calendarId",
-    "pipelineId",
-    "pipelineStageId",
-    "updatedAt",
-    "createdAt",
-    "lastStatusChangeAt",
-    "lastStageChangeAt",
-}
 
 
 @pytest.fixture(scope="module")
 def practice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export(tmp_path_factory.mktemp("resume"), patients=16, seed=4)
-
-
-def canonical(sandbox: Sandbox, location_id: str) -> dict[str, Any]:
-    """The location's objects with server ids and stamps left out, keyed by what they belong to."""
-    loc = sandbox.location(location_id)
-    owner = {
-        cid: key
-        for key, contacts in contacts_by_source_id(sandbox, location_id).items()
-        for c in contacts
-        for cid in [c["id"]]
-    }
-
-    def clean(obj: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in obj.items() if k not in _IGNORED and v is not None}
-        if "customFields" in out:
-            out["customFields"] = sorted(
-                json.dumps(c.get("value", c.get("fieldValue")), sort_keys=True) for c in out["customFields"]
-            )
-        return out
-
-    return {
-        "contacts": sorted(json.dumps(clean(c), sort_keys=True) for c in loc.contacts.values()),
-        "notes": sorted(
-            json.dumps([owner.get(n.get("contactId")), n.get("body")]) for n in loc.notes.values()
-        ),
-        "opportunities": sorted(
-            json.dumps([owner.get(o.get("contactId")), clean(o)], sort_keys=True)
-            for o in loc.opportunities.values()
-        ),
-        "events": sorted(
-            json.dumps([owner.get(e.get("contactId")), clean(e)], sort_keys=True) for e in loc.events.values()
-        ),
-        "custom_fields": sorted(f["fieldKey"] for f in loc.custom_fields.values()),
-    }
 
 
 async def uninterrupted(practice: Path, workdir: Path) -> dict[str, Any]:

@@ -39,6 +39,35 @@ async def test_calendars_list_and_create(client: httpx.AsyncClient, location: Lo
     assert unknown.status_code == 422
 
 
+async def test_calendar_get_and_delete_takes_its_events(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Any
+) -> None:
+    calendar = await _calendar(client, location)
+    contact = await new_contact(client, location, email="cal-delete@example.com")
+    headers = auth(location.token, V_CALENDARS)
+    got = await client.get(f"/calendars/{calendar['id']}", headers=headers)
+    assert got.status_code == 200
+    assert got.json()["calendar"]["id"] == calendar["id"]
+    booked = await client.post(
+        "/calendars/events/appointments",
+        json={
+            "calendarId": calendar["id"],
+            "locationId": location.location_id,
+            "contactId": contact["id"],
+            "startTime": "2031-06-12T10:00:00-06:00",
+        },
+        headers=headers,
+    )
+    assert booked.status_code == 200
+    deleted = await client.delete(f"/calendars/{calendar['id']}", headers=headers)
+    assert deleted.status_code == 200
+    assert deleted.json()["success"] is True
+    assert (await client.get(f"/calendars/{calendar['id']}", headers=headers)).status_code == 404
+    state = sandbox.dump()["locations"][location.location_id]
+    assert not state["events"]
+    assert not state["calendars"]
+
+
 async def test_appointments_overlap_and_lifecycle(client: httpx.AsyncClient, location: LocationInfo) -> None:
     calendar = await _calendar(client, location)
     contact = await new_contact(client, location, email="appt@example.com")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import click
 
 from dentrix_highlevel._version import __version__
+from dentrix_highlevel.cli._demo import demo as _demo_command
+from dentrix_highlevel.cli._migrate import COMMANDS as _migration_commands
 from dentrix_highlevel.cli._sandbox import sandbox as _sandbox_group
 from dentrix_highlevel.cli._synth import synth as _synth_command
 
@@ -24,3 +26,6 @@ def main() -> None:
 
 main.add_command(_sandbox_group)
 main.add_command(_synth_command)
+main.add_command(_demo_command)
+for _command in _migration_commands:
+    main.add_command(_command)

@@ -128,7 +128,7 @@ class HighLevelClient:
             raise ConfigurationError("give exactly one of auth= (any Auth or a token) or token= (a PIT)")
         self.auth = as_auth(credential)
         self.retry = retry or RetryPolicy()
-        registry = limiter_registry or default_registry()
+        registry = limiter_registry if limiter_registry is not None else default_registry()
         self.limiter = limiter or registry.get(self.base_url, location_id, budget)
         self._rng = self.retry.rng()
         self._sleep = sleep

@@ -100,6 +100,8 @@ class RunContext:
     done: int = 0
     phase: str = "setup"
     requests_at_start: int = 0
+    existing_contacts: frozenset[str] | None = None
+    """The practice's contacts when the run indexed them (None: not indexed, every patient migrated)."""
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
@@ -286,8 +288,10 @@ class RunContext:
         """Settle every intent a previous process left open: completed when the object exists, else
         abandoned (the record is then sent again). Returns how many were settled."""
         pending: list[PendingIntent] = await self.db(self.ledger.pending_intents)
+        if any(i.kind == "contact" for i in pending) and self.policies.search_lag_s > 0:
+            await anyio.sleep(self.policies.search_lag_s)  # once: let the search index catch up
         for intent in pending:
-            found = await self.find_existing(intent.kind, intent.lookup, wait=intent.kind == "contact")
+            found = await self.find_existing(intent.kind, intent.lookup, wait=False)
             if found is None:
                 await self.db(
                     self.ledger.abandon_intent, intent.intent_id, reason="resume: not found on lookup"

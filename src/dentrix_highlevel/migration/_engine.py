@@ -475,6 +475,7 @@ class Migration:
             everyone = ordered
         needs_index = any(p.contact and not p.migrated for p in prepared)
         index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
+        ctx.existing_contacts = index.ids if needs_index else None
         return plan_contact_points(
             [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
             index,

@@ -16,7 +16,12 @@ from typing import Any
 
 import attrs
 
-from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError
+from dentrix_highlevel._errors import (
+    AmbiguousWriteError,
+    DailyCapReachedError,
+    DuplicateContactError,
+    HighLevelError,
+)
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import MappingResult
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
@@ -53,20 +58,24 @@ class ContactIndex:
     """The location's contacts that are not the migration's: contact point -> contact id."""
 
     by_point: Mapping[tuple[str, str], str]
+    ids: frozenset[str] = frozenset()
+    """Every contact of the location that was not the migration's when the index was taken."""
 
 
 async def index_existing_contacts(ctx: RunContext) -> ContactIndex:
     owned = {r.destination_id for r in await ctx.db(ctx.ledger.records, "contact") if r.destination_id}
     owned |= {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == "contact"}
     by_point: dict[tuple[str, str], str] = {}
+    ids: set[str] = set()
     async for contact in ctx.hl.contacts.search(page_limit=500):
         if contact.id in owned:
             continue
+        ids.add(contact.id)
         for point in _POINTS:
             value = _norm(point, getattr(contact, point))
             if value is not None:
                 by_point.setdefault((point, value), contact.id)
-    return ContactIndex(by_point=by_point)
+    return ContactIndex(by_point=by_point, ids=frozenset(ids))
 
 
 @attrs.frozen(kw_only=True)
@@ -224,7 +233,12 @@ async def write_contact(
     try:
         if (body.get("email") or body.get("phone")) and not create_new:
             answer = await ctx.hl.call("POST", "/contacts/upsert", kind=RequestKind.IDEMPOTENT, json=payload)
-            created = bool(answer.get("new"))
+            # "new" is not idempotent: a retried upsert (5xx after commit) answers new=false for the contact
+            # its first attempt created. A match outside the practice's indexed contacts is that contact.
+            matched = str((answer.get("contact") or {}).get("id", ""))
+            created = bool(answer.get("new")) or (
+                ctx.existing_contacts is not None and matched not in ctx.existing_contacts
+            )
         elif body.get("email") or body.get("phone"):
             answer = await ctx.hl.call(
                 "POST",
@@ -266,9 +280,16 @@ async def write_contact(
         await ctx.db(ctx.ledger.abandon_intent, intent, reason="daily cap reached before the write")
         raise
     except HighLevelError as exc:
-        await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
-        await ctx.fail("contact", key, exc)
-        return None
+        # HighLevel sometimes answers 400/422 to a contact write it carried out anyway (API-NOTES §13):
+        # look for our source id before calling it refused, or the contact would be orphaned.
+        found = None
+        if exc.status_code in (400, 422) and not isinstance(exc, DuplicateContactError):
+            found = await ctx.find_existing("contact", lookup, wait=True)
+        if found is None:
+            await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
+            await ctx.fail("contact", key, exc)
+            return None
+        contact_id, created = found, found != assignment.existing_id
     owner = await ctx.db(ctx.ledger.owner_of, "contact", contact_id)
     if owner is not None and owner != key:
         # HighLevel matched another patient's contact: never merge two patients; report it for a person.

@@ -182,6 +182,21 @@ def create_calendar(ctx: Ctx) -> Reply:
     return Reply(200, {"calendar": dict(calendar)})
 
 
+def get_calendar(ctx: Ctx) -> Reply:
+    _, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
+    return Reply(200, {"calendar": dict(calendar)})
+
+
+def delete_calendar(ctx: Ctx) -> Reply:
+    loc, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
+    # HighLevel deletes a calendar's events with it; keep no orphans that a state dump would show.
+    for event_id in [eid for eid, ev in loc.events.items() if ev.get("calendarId") == calendar["id"]]:
+        del loc.events[event_id]
+    del loc.calendars[calendar["id"]]
+    # CalendarDeleteSuccessfulResponseDTO: `success`, unlike every other delete's `succeded`.
+    return Reply(200, {"success": True})
+
+
 # ---- appointments --------------------------------------------------------------------------------
 
 
@@ -380,6 +395,20 @@ ROUTES = [
         path="/calendars/events/appointments/{eventId}",
         handler=update_appointment,
         scope="calendars/events.write",
+        version=_V,
+    ),
+    ApiRoute(
+        method="GET",
+        path="/calendars/{calendarId}",
+        handler=get_calendar,
+        scope="calendars.readonly",
+        version=_V,
+    ),
+    ApiRoute(
+        method="DELETE",
+        path="/calendars/{calendarId}",
+        handler=delete_calendar,
+        scope="calendars.write",
         version=_V,
     ),
     ApiRoute(

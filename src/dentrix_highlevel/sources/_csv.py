@@ -27,6 +27,10 @@ _BOM = codecs.BOM_UTF8
 # A quoted field longer than this many physical lines is taken as an unclosed quote (notes are a few KB).
 _MAX_RECORD_LINES = 2000
 _MAX_RECORD_CHARS = 2_000_000
+# The csv module's default field limit (128 KiB) would reject a long quoted note as "broken quoting" and
+# lose the patient's row; raise it (process-wide, only ever upwards) to the record limit above.
+if csv.field_size_limit() < _MAX_RECORD_CHARS:
+    csv.field_size_limit(_MAX_RECORD_CHARS)
 
 
 @attrs.frozen
@@ -195,9 +199,12 @@ class CsvStream:
             if parsed is None or len(parsed) != 1 or (len(parsed[0]) != ncols and len(buffer) > 1):
                 # Resume right after the first line: the lines we gathered may be good rows of their own.
                 self._pending.extendleft(reversed(buffer[1:]))
-                yield self._reject(
-                    line, line, IssueCode.BROKEN_QUOTING, "unclosed or misplaced quote; this line was skipped"
+                reason = (
+                    f"a quoted field over {_MAX_RECORD_CHARS} characters, or an unclosed quote"
+                    if chars >= _MAX_RECORD_CHARS
+                    else "unclosed or misplaced quote"
                 )
+                yield self._reject(line, line, IssueCode.BROKEN_QUOTING, f"{reason}; this line was skipped")
                 continue
             cells = parsed[0]
             if len(cells) != ncols:

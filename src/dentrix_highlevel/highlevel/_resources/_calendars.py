@@ -48,5 +48,9 @@ class Calendars(Resource):
         )
         return self._read(body, Calendar, key="calendar", method="POST", path=path)
 
+    async def delete(self, calendar_id: str) -> None:
+        """Delete a calendar (HighLevel deletes its events with it)."""
+        await self._client.call("DELETE", f"/calendars/{seg(calendar_id)}", kind=RequestKind.IDEMPOTENT)
+
     async def find(self, *, name: str) -> Calendar | None:
         return next((c for c in await self.list() if c.name == name), None)

@@ -1,0 +1,663 @@
+"""What the migration commands share: source and destination options, the work directory's
+``migration.json``, errors turned into one sentence and an exit code, and rich output helpers.
+
+Exit codes (the command line's contract): 0 success, 1 finished with failed records, 2 usage or
+configuration error, 3 refused (unapproved or changed plan), 4 stopped before the end and resumable (daily
+cap, HighLevel unreachable or failing: run the same command again), 5 internal error (a bug: rerun with
+``--debug`` and report the traceback).
+
+Nothing here prints a patient value; the HighLevel token and Ascend credentials are read from flags or the
+environment for each command and never echoed nor written to the work directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar, cast
+
+import anyio
+import attrs
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from dentrix_highlevel._errors import (
+    AscendError,
+    AuthenticationError,
+    ConfigurationError,
+    DentrixHighLevelError,
+    HighLevelError,
+    LedgerError,
+    MappingError,
+    PermissionDeniedError,
+    PlanChangedError,
+    PlanError,
+    PlanNotApprovedError,
+    SourceError,
+    TransportError,
+)
+from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
+from dentrix_highlevel.migration import MigrationProgress, Reconciliation
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "EXIT_FAILED_RECORDS",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_STOPPED",
+    "EXIT_USAGE",
+    "AscendCredentials",
+    "CliFailure",
+    "Destination",
+    "ProgressReporter",
+    "SourceSpec",
+    "WorkdirConfig",
+    "ascend_options",
+    "console",
+    "debug_option",
+    "destination_options",
+    "error_console",
+    "exit_code_for",
+    "reconciliation_table",
+    "run_async",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILED_RECORDS: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_REFUSED: Final = 3
+EXIT_STOPPED: Final = 4
+EXIT_INTERNAL: Final = 5
+
+CONFIG_FILENAME: Final = "migration.json"
+_CONFIG_FORMAT: Final = "dentrix-highlevel-migration"
+_CONFIG_VERSION: Final = 1
+
+# Results go to stdout (they can be piped); progress and errors to stderr.
+# Off a terminal (a pipe, a CI log) rich would wrap tables at 80 columns: give them room instead.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+error_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+T = TypeVar("T")
+
+
+class CliFailure(Exception):
+    """A command ends with ``exit_code`` after printing ``message`` (one sentence with what to do)."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_USAGE) -> None:
+        self.message = message
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+# --- the source -------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SourceSpec:
+    """``g-export:PATH`` (a folder or .zip) or ``ascend:URL`` (the API Exchange base URL)."""
+
+    kind: Literal["g-export", "ascend"]
+    location: str
+    """An absolute path for a G export; the base URL for Ascend."""
+    practice_timezone: str | None = None
+    organization_id: str | None = None
+    """Ascend only: the organisation (an identifier, not a secret; the ledger is keyed on it)."""
+
+    @classmethod
+    def parse(cls, text: str, *, practice_timezone: str | None = None) -> SourceSpec:
+        kind, sep, rest = text.partition(":")
+        if not sep or not rest:
+            raise CliFailure(f"--source {text!r} is not g-export:PATH or ascend:URL; give one of those forms")
+        if kind == "g-export":
+            path = Path(rest).expanduser().resolve()
+            if not path.exists():
+                raise CliFailure(f"the G export {path} does not exist; check the path after g-export:")
+            return cls(kind="g-export", location=str(path), practice_timezone=practice_timezone)
+        if kind == "ascend":
+            if not rest.startswith(("https://", "http://")):
+                raise CliFailure("--source ascend:URL needs the API Exchange base URL (https://...)")
+            return cls(kind="ascend", location=rest.rstrip("/"), practice_timezone=practice_timezone)
+        raise CliFailure(f"unknown source kind {kind!r}; use g-export:PATH or ascend:URL")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.location}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SourceSpec:
+        if not isinstance(data, dict) or data.get("kind") not in ("g-export", "ascend"):
+            raise CliFailure(f"{CONFIG_FILENAME} has no valid source; run plan again into a new --workdir")
+        return cls(
+            kind=data["kind"],
+            location=str(data.get("location", "")),
+            practice_timezone=data.get("practice_timezone"),
+            organization_id=data.get("organization_id"),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AscendCredentials:
+    client_id: str | None = attrs.field(default=None, repr=False)
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    organization_id: str | None = None
+    token_url: str | None = None
+
+
+def open_source(spec: SourceSpec, credentials: AscendCredentials) -> Any:
+    """The library source for ``spec`` (not yet opened: ``async with`` it)."""
+    if spec.kind == "g-export":
+        from dentrix_highlevel.sources import GExportSource
+
+        if not Path(spec.location).exists():
+            raise CliFailure(f"the G export {spec.location} is gone; restore it or pass --source again")
+        return GExportSource(spec.location, practice_timezone=spec.practice_timezone)
+    from dentrix_highlevel.sources import AscendSource
+
+    organization = credentials.organization_id or spec.organization_id
+    missing = [
+        name
+        for name, value in (
+            ("ASCEND_CLIENT_ID", credentials.client_id),
+            ("ASCEND_CLIENT_SECRET", credentials.client_secret),
+            ("ASCEND_ORGANIZATION_ID", organization),
+            ("--practice-timezone", spec.practice_timezone),
+        )
+        if not value
+    ]
+    if missing:
+        raise CliFailure(f"an Ascend source needs {', '.join(missing)}; set them (flags or environment)")
+    # All four are non-empty here (checked above); ``or ""`` only narrows the types.
+    return AscendSource(
+        base_url=spec.location,
+        client_id=credentials.client_id or "",
+        client_secret=credentials.client_secret or "",
+        organization_id=organization or "",
+        practice_timezone=spec.practice_timezone or "",
+        token_url=credentials.token_url,
+    )
+
+
+# --- the destination --------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Destination:
+    """One HighLevel location. The token is held for the command's lifetime only: never in repr or files."""
+
+    base_url: str
+    location_id: str
+    token: str | None = attrs.field(default=None, repr=False, eq=False)
+    rate_max: int = 100
+    rate_window_ms: int = 10_000
+    daily_max: int = 200_000
+
+    def to_dict(self) -> dict[str, Any]:
+        # Deliberately field by field: the token must never reach the work directory.
+        return {
+            "base_url": self.base_url,
+            "location_id": self.location_id,
+            "rate_max": self.rate_max,
+            "rate_window_ms": self.rate_window_ms,
+            "daily_max": self.daily_max,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Destination:
+        if not isinstance(data, dict) or not data.get("location_id"):
+            raise CliFailure(
+                f"{CONFIG_FILENAME} has no valid destination; run plan again into a new --workdir"
+            )
+        return cls(
+            base_url=str(data.get("base_url") or DEFAULT_BASE_URL),
+            location_id=str(data["location_id"]),
+            rate_max=int(data.get("rate_max", 100)),
+            rate_window_ms=int(data.get("rate_window_ms", 10_000)),
+            daily_max=int(data.get("daily_max", 200_000)),
+        )
+
+    def budget(self) -> RateBudget:
+        return RateBudget(
+            max_requests=self.rate_max,
+            window_ms=self.rate_window_ms,
+            daily_max=self.daily_max,
+            # HighLevel's documented reserve, scaled down when the cap itself is small (sandboxes).
+            daily_reserve=min(1_000, self.daily_max // 10),
+            burst=min(10, self.rate_max),
+        )
+
+    def client(self) -> HighLevelClient:
+        if not self.token:
+            raise CliFailure("no HighLevel token: pass --token or set HIGHLEVEL_TOKEN")
+        return HighLevelClient(
+            location_id=self.location_id, token=self.token, base_url=self.base_url, budget=self.budget()
+        )
+
+
+@attrs.frozen(kw_only=True)
+class DestinationFlags:
+    """The destination flags as given (None: not given); merged with ``migration.json``."""
+
+    base_url: str | None
+    location_id: str | None
+    token: str | None = attrs.field(repr=False)
+    rate_max: int | None
+    rate_window_ms: int | None
+    daily_max: int | None
+
+    def resolve(self, stored: Destination | None) -> Destination:
+        if stored is None:
+            if not self.location_id:
+                raise CliFailure("no HighLevel location: pass --location-id or set HIGHLEVEL_LOCATION_ID")
+            stored = Destination(base_url=self.base_url or DEFAULT_BASE_URL, location_id=self.location_id)
+        elif self.location_id and self.location_id != stored.location_id:
+            raise CliFailure(
+                f"this work directory migrates location {stored.location_id}, not {self.location_id}; "
+                "use another --workdir for another location"
+            )
+        changes: dict[str, Any] = {"token": self.token}
+        for name in ("base_url", "rate_max", "rate_window_ms", "daily_max"):
+            value = getattr(self, name)
+            if value is not None:
+                changes[name] = value.rstrip("/") if name == "base_url" else value
+        try:
+            return attrs.evolve(stored, **changes)
+        except ConfigurationError as exc:
+            raise CliFailure(str(exc)) from None
+
+
+# --- the work directory -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class WorkdirConfig:
+    """``migration.json``: which source goes to which location, so any terminal can continue the work.
+
+    Holds the source spec (path or URL, and the organisation id for Ascend), the destination's base URL,
+    location id and rate budget, and the history of sources (each delta's export). Never a token or secret.
+    """
+
+    migration_id: str
+    source: SourceSpec
+    destination: Destination
+    history: tuple[str, ...] = ()
+
+    @staticmethod
+    def path(workdir: Path) -> Path:
+        return workdir / CONFIG_FILENAME
+
+    @classmethod
+    def load(cls, workdir: Path) -> WorkdirConfig:
+        path = cls.path(workdir)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CliFailure(
+                f"{workdir} holds no migration; run "
+                f"`dentrix-highlevel plan --source ... --workdir {workdir}` first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise CliFailure(
+                f"{path} is unreadable ({type(exc).__name__}); restore it or plan again"
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != _CONFIG_FORMAT:
+            raise CliFailure(f"{path} is not a dentrix-highlevel migration file; use another --workdir")
+        if data.get("format_version") != _CONFIG_VERSION:
+            raise CliFailure(f"{path} has format_version {data.get('format_version')!r}; upgrade the tool")
+        return cls(
+            migration_id=str(data.get("migration_id") or "dentrix-highlevel"),
+            source=SourceSpec.from_dict(data.get("source")),
+            destination=Destination.from_dict(data.get("destination")),
+            history=tuple(str(h) for h in data.get("history", ())),
+        )
+
+    @classmethod
+    def load_optional(cls, workdir: Path) -> WorkdirConfig | None:
+        return cls.load(workdir) if cls.path(workdir).exists() else None
+
+    def save(self, workdir: Path) -> Path:
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        document = {
+            "format": _CONFIG_FORMAT,
+            "format_version": _CONFIG_VERSION,
+            "migration_id": self.migration_id,
+            "source": self.source.to_dict(),
+            "destination": self.destination.to_dict(),
+            "history": list(self.history),
+        }
+        path = self.path(workdir)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+        return path
+
+
+# --- options ----------------------------------------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def destination_options(function: F) -> F:
+    """``--base-url``/``--location-id``/``--token`` (each also from the environment) and the rate budget.
+
+    The options arrive as one ``destination`` argument (a :class:`DestinationFlags`).
+    """
+
+    @functools.wraps(function)
+    def wrapper(
+        *args: Any,
+        base_url: str | None,
+        location_id: str | None,
+        token: str | None,
+        rate_max: int | None,
+        rate_window_ms: int | None,
+        daily_max: int | None,
+        **kwargs: Any,
+    ) -> Any:
+        flags = DestinationFlags(
+            base_url=base_url,
+            location_id=location_id,
+            token=token,
+            rate_max=rate_max,
+            rate_window_ms=rate_window_ms,
+            daily_max=daily_max,
+        )
+        return function(*args, destination=flags, **kwargs)
+
+    decorated: F = _compose(
+        click.option(
+            "--base-url",
+            envvar="HIGHLEVEL_BASE_URL",
+            default=None,
+            help=f"HighLevel API base URL [env HIGHLEVEL_BASE_URL; default {DEFAULT_BASE_URL}].",
+        ),
+        click.option(
+            "--location-id",
+            envvar="HIGHLEVEL_LOCATION_ID",
+            default=None,
+            help="The sub-account (location) id [env HIGHLEVEL_LOCATION_ID].",
+        ),
+        click.option(
+            "--token",
+            envvar="HIGHLEVEL_TOKEN",
+            default=None,
+            show_default=False,
+            show_envvar=False,
+            help="Private Integration token [env HIGHLEVEL_TOKEN]; never echoed, never written.",
+        ),
+        click.option(
+            "--rate-max",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Requests per burst window (HighLevel: 100; match a sandbox's scaled window).",
+        ),
+        click.option(
+            "--rate-window-ms",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Burst window (HighLevel: 10000).",
+        ),
+        click.option(
+            "--daily-max", type=click.IntRange(min=10), default=None, help="Requests per day (200000)."
+        ),
+    )(cast(F, wrapper))
+    return decorated
+
+
+def ascend_options(function: F) -> F:
+    """Ascend credentials (flags or ``ASCEND_*`` environment) and the practice's time zone."""
+
+    @functools.wraps(function)
+    def wrapper(
+        *args: Any,
+        ascend_client_id: str | None,
+        ascend_client_secret: str | None,
+        ascend_organization_id: str | None,
+        ascend_token_url: str | None,
+        practice_timezone: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        credentials = AscendCredentials(
+            client_id=ascend_client_id,
+            client_secret=ascend_client_secret,
+            organization_id=ascend_organization_id,
+            token_url=ascend_token_url,
+        )
+        return function(*args, ascend=credentials, practice_timezone=practice_timezone, **kwargs)
+
+    decorated: F = _compose(
+        click.option(
+            "--ascend-client-id", envvar="ASCEND_CLIENT_ID", default=None, help="[env ASCEND_CLIENT_ID]"
+        ),
+        click.option(
+            "--ascend-client-secret",
+            envvar="ASCEND_CLIENT_SECRET",
+            default=None,
+            help="[env ASCEND_CLIENT_SECRET]; never echoed, never written.",
+        ),
+        click.option(
+            "--ascend-organization-id",
+            envvar="ASCEND_ORGANIZATION_ID",
+            default=None,
+            help="[env ASCEND_ORGANIZATION_ID]",
+        ),
+        click.option(
+            "--ascend-token-url",
+            envvar="ASCEND_TOKEN_URL",
+            default=None,
+            help="OAuth token URL when not the default [env ASCEND_TOKEN_URL].",
+        ),
+        click.option(
+            "--practice-timezone",
+            envvar="DENTRIX_PRACTICE_TIMEZONE",
+            default=None,
+            help="IANA zone of the practice (required for Ascend; overrides a G export's manifest).",
+        ),
+    )(cast(F, wrapper))
+    return decorated
+
+
+def debug_option(function: F) -> F:
+    """``--debug``: show the traceback of a failure (also ``DENTRIX_HIGHLEVEL_DEBUG=1``)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, debug: bool, **kwargs: Any) -> Any:
+        debug = debug or os.environ.get("DENTRIX_HIGHLEVEL_DEBUG", "") not in ("", "0")
+        try:
+            return function(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BaseException as exc:  # every failure becomes one sentence and an exit code
+            code, message = exit_code_for(exc)
+            if debug:
+                error_console.print(traceback.format_exc(), markup=False)
+            error_console.print(f"error: {message}", markup=False)
+            sys.exit(code)
+
+    decorated: F = click.option("--debug", is_flag=True, help="Show tracebacks of failures.")(
+        cast(F, wrapper)
+    )
+    return decorated
+
+
+def _hint(exc: BaseException) -> tuple[int, str]:
+    if isinstance(exc, PlanNotApprovedError):
+        return EXIT_REFUSED, "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`"
+    if isinstance(exc, PlanChangedError):
+        return EXIT_REFUSED, "review the changes, then approve again"
+    if isinstance(exc, PlanError):
+        return EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"
+    if isinstance(exc, AuthenticationError):
+        return (
+            EXIT_USAGE,
+            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes)",
+        )
+    if isinstance(exc, PermissionDeniedError):
+        return EXIT_USAGE, "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID"
+    if isinstance(exc, TransportError):
+        return EXIT_STOPPED, "check --base-url and the network, then run the same command again to resume"
+    if isinstance(exc, HighLevelError):
+        return EXIT_STOPPED, "run the same command again to resume (the ledger keeps what was done)"
+    if isinstance(exc, AscendError):
+        return EXIT_USAGE, "check the Ascend URL and credentials (ASCEND_CLIENT_ID, ASCEND_CLIENT_SECRET)"
+    if isinstance(exc, SourceError):
+        return EXIT_USAGE, "check the --source export"
+    if isinstance(exc, LedgerError):
+        return EXIT_USAGE, "use the work directory of this migration, or a new --workdir"
+    if isinstance(exc, MappingError | ConfigurationError):
+        return EXIT_USAGE, "fix the setting named above"
+    return EXIT_USAGE, "see the message above"
+
+
+def exit_code_for(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message for a failure (no traceback, no patient values)."""
+    if isinstance(exc, CliFailure):
+        return exc.exit_code, exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_STOPPED, "interrupted; run the same command again to resume"
+    if isinstance(exc, DentrixHighLevelError):
+        code, hint = _hint(exc)
+        text = str(exc).rstrip(". ")
+        return code, f"{text}. {hint[0].upper()}{hint[1:]}."
+    if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        return exit_code_for(exc.exceptions[0])
+    # Not ours: its message may hold anything, so only its type is shown.
+    return (
+        EXIT_INTERNAL,
+        f"internal error ({type(exc).__name__}); rerun with --debug and report the traceback",
+    )
+
+
+def run_async(function: Callable[[], Awaitable[T]]) -> T:
+    return anyio.run(function)
+
+
+# --- output -----------------------------------------------------------------------------------------------
+
+
+class ProgressReporter:
+    """A rich progress bar fed by the engine's :class:`MigrationProgress` events (counts, rate, ETA; ids
+    only). Draws on stderr; a non-terminal gets the final state once."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("ETA {task.fields[eta]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=error_console,
+            disable=not enabled,
+        )
+        self._task: TaskID | None = None
+        self.last: MigrationProgress | None = None
+
+    def __call__(self, event: MigrationProgress) -> None:
+        self.last = event
+        rate = f"{event.rate_per_s:.1f} patients/s"
+        eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
+        counts = (
+            f"created {event.created} updated {event.updated} unchanged {event.unchanged} "
+            f"skipped {event.skipped} failed {event.failed}"
+        )
+        description = f"{event.mode.value} {event.phase}"
+        if self._task is None:
+            self._task = self._progress.add_task(
+                description,
+                total=event.total or None,
+                completed=event.done,
+                rate=rate,
+                eta=eta,
+                counts=counts,
+            )
+        else:
+            self._progress.update(
+                self._task,
+                description=description,
+                total=event.total or None,
+                completed=event.done,
+                rate=rate,
+                eta=eta,
+                counts=counts,
+            )
+
+    @contextmanager
+    def shown(self) -> Iterator[ProgressReporter]:
+        with self._progress:
+            yield self
+
+
+def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in (
+        "kind",
+        "source",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+        "conflict",
+        "status",
+    ):
+        table.add_column(name, justify="left" if name in ("kind", "status") else "right")
+    for k in (*reconciliation.kinds, reconciliation.totals()):
+        status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
+        table.add_row(
+            k.kind,
+            *(str(getattr(k, n)) for n in ("source", "created", "updated", "unchanged", "skipped", "failed")),
+            str(k.conflict),
+            status,
+            end_section=k is reconciliation.kinds[-1] if reconciliation.kinds else False,
+        )
+    return table
+
+
+def failed_lines(rows: Sequence[Any], *, limit: int = 50) -> list[str]:
+    """``source_key (kind): reason`` for the failed records among audit rows or ledger records."""
+    from dentrix_highlevel.migration import RecordAction, RecordOutcome
+
+    out = []
+    for row in rows:
+        failed = row.action is RecordAction.FAILED or (
+            row.action is RecordAction.CONFLICT and row.outcome is RecordOutcome.NOT_APPLIED
+        )
+        if failed:
+            out.append(
+                f"{row.source_key} ({row.kind}): {getattr(row, 'reason', None) or 'no reason recorded'}"
+            )
+    if len(out) > limit:
+        out = [*out[:limit], f"... and {len(out) - limit} more (see audit.csv)"]
+    return out

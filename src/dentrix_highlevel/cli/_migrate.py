@@ -1,0 +1,659 @@
+"""The migration commands: plan, approve, sample, run, delta, reconcile, rollback, report.
+
+Each command reads the work directory's ``migration.json`` (source spec and destination, never a token),
+``plan.json`` and the ledger, so a migration stopped in one terminal continues in another. The commands are
+thin: everything they do is a call on :class:`~dentrix_highlevel.migration.Migration` or the plan.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+from rich.table import Table
+
+from dentrix_highlevel.cli._common import (
+    EXIT_FAILED_RECORDS,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_STOPPED,
+    AscendCredentials,
+    CliFailure,
+    Destination,
+    DestinationFlags,
+    ProgressReporter,
+    SourceSpec,
+    WorkdirConfig,
+    ascend_options,
+    console,
+    debug_option,
+    destination_options,
+    failed_lines,
+    open_source,
+    reconciliation_table,
+    run_async,
+)
+from dentrix_highlevel.migration import (
+    PLAN_FILENAME,
+    PLAN_REPORT_FILENAME,
+    FamilyContactPolicy,
+    LocationSnapshot,
+    Migration,
+    MigrationPlan,
+    MigrationPolicies,
+    RemovedInSourcePolicy,
+    RunResult,
+    RunStatus,
+    SqliteLedger,
+    build_plan,
+    export_audit,
+)
+
+__all__ = ["COMMANDS", "report_path"]
+
+_WORKDIR = click.option(
+    "--workdir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The migration's work directory (plan, approval, ledger, audit log, reports).",
+)
+_NO_PROGRESS = click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+
+
+def _policies(plan: MigrationPlan) -> MigrationPolicies:
+    try:
+        return MigrationPolicies(**dict(plan.policies))
+    except (TypeError, ValueError) as exc:
+        raise CliFailure(
+            f"the policies in {PLAN_FILENAME} are not valid ({type(exc).__name__}); fix them"
+        ) from None
+
+
+@asynccontextmanager
+async def _migration(
+    workdir: Path,
+    *,
+    destination: Destination,
+    source: SourceSpec,
+    ascend: AscendCredentials,
+    migration_id: str,
+    plan: MigrationPlan | None,
+    policies: MigrationPolicies | None = None,
+    progress: ProgressReporter | None = None,
+) -> AsyncIterator[Migration]:
+    """The source, the client and a :class:`Migration` on them, opened and closed together."""
+    policies = policies or (_policies(plan) if plan is not None else MigrationPolicies())
+    async with open_source(source, ascend) as opened, destination.client() as hl:
+
+        def build(maps: Any = None) -> Migration:
+            return Migration(
+                opened,
+                hl,
+                workdir=workdir,
+                maps=maps,
+                policies=policies,
+                migration_id=migration_id,
+                progress=progress,
+            )
+
+        migration = build()
+        if plan is not None and migration.plan_hash() != plan.content_hash:
+            # plan.json was edited by hand (a changed map): run exactly the maps it holds.
+            migration = build(plan.field_maps())
+        async with migration:
+            yield migration
+
+
+def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, Destination, MigrationPlan]:
+    config = WorkdirConfig.load(workdir)
+    resolved = destination.resolve(config.destination)
+    plan = MigrationPlan.load(workdir)
+    return config, resolved, plan
+
+
+def _remember(workdir: Path, config: WorkdirConfig, resolved: Destination) -> None:
+    """Keep a destination that worked (e.g. the sandbox moved to another port) for the next command."""
+    if resolved != config.destination:
+        attrs.evolve(config, destination=resolved).save(workdir)
+
+
+def _print_result(result: RunResult, label: str, ledger_rows: Sequence[Any]) -> int:
+    console.print(
+        reconciliation_table(result.reconciliation, title=f"{label} {result.run_id}: {result.status.value}")
+    )
+    if result.audit_csv is not None:
+        console.print(f"audit log: {result.audit_csv} and {result.audit_jsonl}")
+    failed = failed_lines(ledger_rows)
+    if failed:
+        console.print(
+            f"{len([r for r in failed if not r.startswith('...')])} failed record(s):", markup=False
+        )
+        for line in failed:
+            console.print(f"  {line}", markup=False)
+    if result.status is RunStatus.STOPPED:
+        console.print(f"stopped: {result.stopped_reason}; run the same command again to resume", markup=False)
+        return EXIT_STOPPED
+    if failed or not result.reconciliation.reconciles:
+        return EXIT_FAILED_RECORDS
+    return EXIT_OK
+
+
+# --- plan -------------------------------------------------------------------------------------------------
+
+
+def _folders(values: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, folder_id = value.partition("=")
+        if not sep or not name or not folder_id:
+            raise CliFailure(
+                f"--folder {value!r} is not NAME=ID; give the folder's name and its HighLevel id"
+            )
+        out[name] = folder_id
+    return out
+
+
+@click.command("plan")
+@click.option("--source", "source_text", required=True, help="g-export:PATH (folder or .zip) or ascend:URL.")
+@_WORKDIR
+@destination_options
+@ascend_options
+@click.option(
+    "--removed-in-source",
+    type=click.Choice([p.value for p in RemovedInSourcePolicy]),
+    default=RemovedInSourcePolicy.KEEP.value,
+    show_default=True,
+    help="What a delta does with a migrated patient gone from the export.",
+)
+@click.option(
+    "--family-contacts",
+    type=click.Choice([p.value for p in FamilyContactPolicy]),
+    default=FamilyContactPolicy.AUTO.value,
+    show_default=True,
+    help="Patients sharing an e-mail or phone.",
+)
+@click.option(
+    "--pipeline-name", default="Patient Lifecycle", show_default=True, help="Existing pipeline ('' for none)."
+)
+@click.option(
+    "--calendar-name", default="Dentrix Appointments", show_default=True, help="Calendar ('' for none)."
+)
+@click.option("--provider-users", is_flag=True, help="Create a HighLevel user per provider with an e-mail.")
+@click.option(
+    "--folder", "folders", multiple=True, metavar="NAME=ID", help="A custom field folder made by the admin."
+)
+@click.option("--migration-id", default="dentrix-highlevel", show_default=True, help="Names this migration.")
+@debug_option
+def plan_command(
+    source_text: str,
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+    removed_in_source: str,
+    family_contacts: str,
+    pipeline_name: str,
+    calendar_name: str,
+    provider_users: bool,
+    folders: tuple[str, ...],
+    migration_id: str,
+) -> None:
+    """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json)."""
+    spec = SourceSpec.parse(source_text, practice_timezone=practice_timezone)
+    if spec.kind == "ascend":
+        spec = attrs.evolve(spec, organization_id=ascend.organization_id)
+    existing = WorkdirConfig.load_optional(workdir)
+    resolved = destination.resolve(existing.destination if existing else None)
+    if existing is not None and existing.migration_id != migration_id:
+        raise CliFailure(
+            f"this work directory holds migration {existing.migration_id!r}; use another --workdir",
+        )
+    policies = MigrationPolicies(
+        removed_in_source=RemovedInSourcePolicy(removed_in_source),
+        family_contacts=FamilyContactPolicy(family_contacts),
+        pipeline_name=pipeline_name or None,
+        calendar_name=calendar_name or None,
+        provider_users=provider_users,
+    )
+    folder_ids = _folders(folders)
+
+    async def go() -> MigrationPlan:
+        async with open_source(spec, ascend) as source, resolved.client() as hl:
+            migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
+            location = await LocationSnapshot.read(hl, folders=folder_ids)
+            # The engine's options (as_of = the export's time), so the plan is the one the engine runs.
+            return await build_plan(source, options=migration.options, policies=policies, location=location)
+
+    console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
+    new = run_async(go)
+    previous = MigrationPlan.load(workdir) if (workdir / PLAN_FILENAME).exists() else None
+    new.save(workdir)
+    history = existing.history if existing is not None else ()
+    WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(workdir)
+    summary = Table(show_header=False, title="Migration plan", title_justify="left")
+    summary.add_row("patients", str(new.source.patients))
+    summary.add_row("custom fields to create", str(sum(1 for f in new.custom_fields if f.action == "create")))
+    summary.add_row("folders to create first", ", ".join(new.folders_to_create) or "none")
+    summary.add_row("warnings", str(len(new.warnings)))
+    summary.add_row("estimated requests", str(new.estimate.total_requests))
+    summary.add_row("plan hash", new.content_hash)
+    console.print(summary)
+    if previous is not None:
+        changes = previous.diff(new)
+        console.print(
+            "changes since the previous plan: " + ("; ".join(changes) if changes else "none"), markup=False
+        )
+    console.print(f"review {workdir / PLAN_REPORT_FILENAME}, then approve:", markup=False)
+    console.print(f"  dentrix-highlevel approve --workdir {workdir} --by NAME", markup=False)
+
+
+# --- approve ----------------------------------------------------------------------------------------------
+
+
+@click.command("approve")
+@_WORKDIR
+@click.option("--by", "approved_by", required=True, help="Who approves (a staff identity, e.g. an e-mail).")
+@destination_options
+@ascend_options
+@debug_option
+def approve_command(
+    workdir: Path,
+    approved_by: str,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+) -> None:
+    """Record that NAME approved the plan in the work directory, exactly as it is now."""
+    config, resolved, plan = _load(workdir, destination)
+    if not approved_by.strip():
+        raise CliFailure("--by needs the approver's name or e-mail")
+
+    async def go() -> str:
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=config.source,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+        ) as migration:
+            if migration.plan_hash() != plan.content_hash:
+                raise CliFailure(
+                    f"{PLAN_FILENAME} no longer matches the source or its maps are not valid for it; "
+                    "run plan again and review it before approving",
+                    exit_code=EXIT_REFUSED,
+                )
+            return migration.approve(by=approved_by.strip()).plan_hash
+
+    approved = run_async(go)
+    _remember(workdir, config, resolved)
+    console.print(f"plan {approved} approved by {approved_by.strip()}", markup=False)
+    console.print(f"next: dentrix-highlevel sample --workdir {workdir} --size 25", markup=False)
+
+
+# --- sample / run / delta ---------------------------------------------------------------------------------
+
+
+def _sample_summary(path: Path) -> tuple[Counter[str], list[str]]:
+    verdicts: Counter[str] = Counter()
+    problems: list[str] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            verdict = row.get("verdict", "")
+            verdicts[verdict] += 1
+            if verdict in ("mismatch", "missing"):
+                # ids and field names only: the report file itself holds the values
+                problems.append(f"{row.get('source_key')} {row.get('object')}.{row.get('field')}: {verdict}")
+    return verdicts, problems
+
+
+@click.command("sample")
+@_WORKDIR
+@click.option(
+    "--size", type=click.IntRange(min=1), default=25, show_default=True, help="Patients in the sample."
+)
+@destination_options
+@ascend_options
+@_NO_PROGRESS
+@debug_option
+def sample_command(
+    workdir: Path,
+    size: int,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+    no_progress: bool,
+) -> None:
+    """Migrate a stratified sample, read it back and write the field-level diff report."""
+    config, resolved, plan = _load(workdir, destination)
+    progress = ProgressReporter(enabled=not no_progress)
+
+    async def go() -> tuple[RunResult, list[Any]]:
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=config.source,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+            progress=progress,
+        ) as migration:
+            with progress.shown():
+                result = await migration.sample(size)
+            return result, migration.ledger.audit_rows(run_id=result.run_id)
+
+    result, rows = run_async(go)
+    _remember(workdir, config, resolved)
+    code = _print_result(result, "sample", rows)
+    if result.report is not None:
+        verdicts, problems = _sample_summary(result.report)
+        console.print(
+            "field diff: " + ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()))
+            if verdicts
+            else "field diff: empty",
+            markup=False,
+        )
+        for line in problems[:30]:
+            console.print(f"  {line}", markup=False)
+        if len(problems) > 30:
+            console.print(f"  ... and {len(problems) - 30} more", markup=False)
+        console.print(f"diff report (holds patient values, keep it private): {result.report}", markup=False)
+        if problems and code == EXIT_OK:
+            code = EXIT_FAILED_RECORDS
+    sys.exit(code)
+
+
+@click.command("run")
+@_WORKDIR
+@destination_options
+@ascend_options
+@_NO_PROGRESS
+@debug_option
+def run_command(
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+    no_progress: bool,
+) -> None:
+    """The full run (resumes an unfinished one); refuses an unapproved or changed plan."""
+    config, resolved, plan = _load(workdir, destination)
+    progress = ProgressReporter(enabled=not no_progress)
+
+    async def go() -> tuple[RunResult, list[Any]]:
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=config.source,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+            progress=progress,
+        ) as migration:
+            with progress.shown():
+                result = await migration.run()
+            return result, migration.ledger.audit_rows(run_id=result.run_id)
+
+    result, rows = run_async(go)
+    _remember(workdir, config, resolved)
+    sys.exit(_print_result(result, "run", rows))
+
+
+@click.command("delta")
+@_WORKDIR
+@click.option("--source", "source_text", required=True, help="The newer export: g-export:PATH or ascend:URL.")
+@destination_options
+@ascend_options
+@_NO_PROGRESS
+@debug_option
+def delta_command(
+    workdir: Path,
+    source_text: str,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+    no_progress: bool,
+) -> None:
+    """Send only what is new or changed in a newer export (patients gone from it per the plan's policy)."""
+    config, resolved, plan = _load(workdir, destination)
+    spec = SourceSpec.parse(
+        source_text, practice_timezone=practice_timezone or config.source.practice_timezone
+    )
+    if spec.kind != config.source.kind:
+        raise CliFailure(
+            f"this migration reads a {config.source.kind} source; give --source {config.source.kind}:..."
+        )
+    if spec.kind == "ascend":
+        spec = attrs.evolve(spec, organization_id=ascend.organization_id or config.source.organization_id)
+    progress = ProgressReporter(enabled=not no_progress)
+
+    async def go() -> tuple[RunResult, list[Any]]:
+        # Built on the newer source: the ledger (keyed on the practice) refuses another practice's export.
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=spec,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+            progress=progress,
+        ) as migration:
+            with progress.shown():
+                result = await migration.delta()
+            return result, migration.ledger.audit_rows(run_id=result.run_id)
+
+    result, rows = run_async(go)
+    _remember(workdir, config, resolved)
+    history = config.history if str(config.source) == str(spec) else (*config.history, str(config.source))
+    attrs.evolve(config, source=spec, destination=resolved, history=history).save(workdir)
+    sys.exit(_print_result(result, "delta", rows))
+
+
+# --- reconcile / rollback / report ------------------------------------------------------------------------
+
+
+@click.command("reconcile")
+@_WORKDIR
+@destination_options
+@ascend_options
+@debug_option
+def reconcile_command(
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+) -> None:
+    """Account for every source record per kind and re-read every migrated contact against the plan."""
+    config, resolved, plan = _load(workdir, destination)
+
+    async def go() -> Any:
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=config.source,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+        ) as migration:
+            return await migration.reconcile(), migration.ledger.records()
+
+    result, records = run_async(go)
+    _remember(workdir, config, resolved)
+    console.print(reconciliation_table(result.reconciliation, title="reconciliation (all runs)"))
+    console.print(
+        f"{result.checked} contact(s) re-read; {len(result.mismatches)} field mismatch(es)", markup=False
+    )
+    for key, field in result.mismatches[:50]:
+        console.print(f"  {key}: {field}", markup=False)
+    failed = failed_lines(records)
+    for line in failed:
+        console.print(f"  failed {line}", markup=False)
+    console.print(f"saved: {result.path}", markup=False)
+    sys.exit(EXIT_OK if result.ok and not failed else EXIT_FAILED_RECORDS)
+
+
+@click.command("rollback")
+@_WORKDIR
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
+@destination_options
+@ascend_options
+@_NO_PROGRESS
+@debug_option
+def rollback_command(
+    workdir: Path,
+    yes: bool,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+    no_progress: bool,
+) -> None:
+    """Delete what the migration created and restore what it changed (idempotent, resumable)."""
+    config, resolved, plan = _load(workdir, destination)
+    if not yes and sys.stdin.isatty():
+        click.confirm(
+            f"Roll back everything this migration did in location {resolved.location_id}?", abort=True
+        )
+
+    async def go() -> tuple[RunResult, list[Any]]:
+        async with _migration(
+            workdir,
+            destination=resolved,
+            source=config.source,
+            ascend=ascend,
+            migration_id=config.migration_id,
+            plan=plan,
+        ) as migration:
+            result = await migration.rollback()
+            return result, migration.ledger.audit_rows(run_id=result.run_id)
+
+    result, rows = run_async(go)
+    _remember(workdir, config, resolved)
+    if result.status is RunStatus.STOPPED:
+        console.print(f"rollback stopped: {result.stopped_reason}; run it again to finish", markup=False)
+        sys.exit(EXIT_STOPPED)
+    console.print(f"rollback {result.run_id}: {result.status.value}", markup=False)
+    failed = failed_lines(rows)
+    for line in failed:
+        console.print(f"  failed {line}", markup=False)
+    sys.exit(EXIT_FAILED_RECORDS if failed else EXIT_OK)
+
+
+def report_path(workdir: Path) -> Path:
+    return workdir / "report.md"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"
+
+
+@click.command("report")
+@_WORKDIR
+@debug_option
+def report_command(workdir: Path) -> None:
+    """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
+    config = WorkdirConfig.load(workdir)
+    plan = MigrationPlan.load(workdir)
+    ledger = SqliteLedger.open_existing(workdir)
+    try:
+        approved = ledger.approved_plan()
+        runs = ledger.runs()
+        records = ledger.records()
+        rows = ledger.audit_rows()
+    finally:
+        ledger.close()
+    export_audit(rows, workdir / "audit.csv")
+    export_audit(rows, workdir / "audit.jsonl")
+    saved = workdir / "reconciliation.json"
+    states = Counter((r.kind, r.action.value) for r in records)
+    lines = [
+        "# Migration report",
+        "",
+        f"- source: `{config.source}`"
+        + (f" (earlier: {', '.join(config.history)})" if config.history else ""),
+        f"- destination: location `{config.destination.location_id}` at {config.destination.base_url}",
+        f"- plan: `{plan.content_hash}` ({plan.source.patients} patients, "
+        f"{plan.estimate.total_requests} requests estimated)",
+        "- approval: "
+        + (
+            f"`{approved.plan_hash}` by {approved.approved_by} at {_when(approved.approved_at)}"
+            + (
+                ""
+                if approved.plan_hash == plan.content_hash
+                else " (NOT the current plan.json: approve again)"
+            )
+            if approved is not None
+            else "none yet"
+        ),
+        "",
+        "## Runs",
+        "",
+        "| run | mode | status | started | finished |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r.run_id} | {r.mode.value} | {r.status.value} | {_when(r.started_at)} "
+            f"| {_when(r.finished_at)} |"
+            for r in runs
+        ),
+        "",
+        "## Latest state per kind and action",
+        "",
+        "| kind | action | records |",
+        "|---|---|---|",
+        *(f"| {kind} | {action} | {n} |" for (kind, action), n in sorted(states.items())),
+        "",
+    ]
+    failed = failed_lines(records, limit=500)
+    lines += ["## Failed records", "", *(f"- {line}" for line in failed or ["none"]), ""]
+    if saved.exists():
+        lines += ["## Last reconciliation", "", "```", saved.read_text("utf-8").rstrip(), "```", ""]
+    path = report_path(workdir)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    table = Table(title=f"runs in {workdir}", title_justify="left")
+    for name in ("run", "mode", "status", "started", "finished"):
+        table.add_column(name)
+    for r in runs:
+        table.add_row(r.run_id, r.mode.value, r.status.value, _when(r.started_at), _when(r.finished_at))
+    console.print(table)
+    console.print(
+        "approval: " + (f"{approved.plan_hash[:12]} by {approved.approved_by}" if approved else "none yet"),
+        markup=False,
+    )
+    kinds = json.loads(saved.read_text("utf-8")).get("kinds", []) if saved.exists() else []
+    if kinds:
+        last = Table(title="last reconciliation (of the last operation)", title_justify="left")
+        columns = ("kind", "source", "created", "updated", "unchanged", "skipped", "failed", "conflict")
+        for name in columns:
+            last.add_column(name, justify="left" if name == "kind" else "right")
+        for kind in kinds:
+            last.add_row(*(str(kind.get(name, "")) for name in columns))
+        console.print(last)
+    console.print(f"{len(failed)} failed record(s)", markup=False)
+    for line in failed[:50]:
+        console.print(f"  {line}", markup=False)
+    console.print(
+        f"report: {path}; audit log: {workdir / 'audit.csv'}, {workdir / 'audit.jsonl'}", markup=False
+    )
+
+
+COMMANDS = (
+    plan_command,
+    approve_command,
+    sample_command,
+    run_command,
+    delta_command,
+    reconcile_command,
+    rollback_command,
+    report_command,
+)
