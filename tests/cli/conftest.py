@@ -20,5 +20,7 @@ def scaled_server() -> Iterator[Any]:
     """
     from dentrix_highlevel.sandbox import Sandbox, SandboxConfig, SandboxServer
 
-    with SandboxServer(Sandbox(SandboxConfig(rate_window_ms=100, rate_max=100)), create_location=False) as server:
+    with SandboxServer(
+        Sandbox(SandboxConfig(rate_window_ms=100, rate_max=100)), create_location=False
+    ) as server:
         yield server

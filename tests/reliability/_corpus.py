@@ -151,7 +151,9 @@ def build_cases(base: Path) -> dict[str, Case]:
         return _raw(_set(header, cells, "last_name", '"Unclosed'))
 
     cases.append(
-        _patient_case(base, "broken_quoting", "1003", broken_quote, lambda n: (_p(n, None, "broken_quoting", True),))
+        _patient_case(
+            base, "broken_quoting", "1003", broken_quote, lambda n: (_p(n, None, "broken_quoting", True),)
+        )
     )
     cases.append(
         _patient_case(
@@ -221,11 +223,15 @@ def build_cases(base: Path) -> dict[str, Case]:
         big,
         PATIENT_FILE,
         lambda key, cells, header: (
-            [_encode_row(_set(header, cells, "note", "x, " * (BIG_FIELD_CHARS // 3)))] if key == "1003" else None
+            [_encode_row(_set(header, cells, "note", "x, " * (BIG_FIELD_CHARS // 3)))]
+            if key == "1003"
+            else None
         ),
     )
     cases.append(
-        Case("big_field", big, (_p(big_lines["1003"], None, "broken_quoting", True),), lost=frozenset({"1003"}))
+        Case(
+            "big_field", big, (_p(big_lines["1003"], None, "broken_quoting", True),), lost=frozenset({"1003"})
+        )
     )
     long_note = _one(base, "long_note")
     # A 1.5 MB quoted note (a pasted letter, commas and all) is data: read whole.
@@ -233,7 +239,9 @@ def build_cases(base: Path) -> dict[str, Case]:
         long_note,
         PATIENT_FILE,
         lambda key, cells, header: (
-            [_encode_row(_set(header, cells, "note", "y, " * (LONG_NOTE_CHARS // 3)))] if key == "1003" else None
+            [_encode_row(_set(header, cells, "note", "y, " * (LONG_NOTE_CHARS // 3)))]
+            if key == "1003"
+            else None
         ),
     )
     cases.append(Case("long_note", long_note, (), changed=frozenset({"1003"})))
@@ -276,9 +284,9 @@ def build_cases(base: Path) -> dict[str, Case]:
     pat_lines = rewrite(
         dangling,
         PATIENT_FILE,
-        lambda key, cells, header: [_encode_row(_set(header, cells, "pri_provider_id", "4242"))]
-        if key == "1010"
-        else None,
+        lambda key, cells, header: (
+            [_encode_row(_set(header, cells, "pri_provider_id", "4242"))] if key == "1010" else None
+        ),
     )
     cases.append(
         Case(
@@ -309,7 +317,10 @@ def build_cases(base: Path) -> dict[str, Case]:
         )
     # Year 1900 and the 9999-12-31 sentinel are *valid* dates to the reader (Dentrix writes 9999-12-31 for
     # "open"): no issue; they read as 1900-01-01 and as unknown. The engine test checks what is sent.
-    for case_name, target, value in (("date_1900", "1012", "1900-01-01"), ("date_9999", "1014", "9999-12-31")):
+    for case_name, target, value in (
+        ("date_1900", "1012", "1900-01-01"),
+        ("date_9999", "1014", "9999-12-31"),
+    ):
         cases.append(
             _patient_case(
                 base,

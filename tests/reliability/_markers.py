@@ -33,7 +33,9 @@ _RELATED = {
 }
 
 
-def marker_export(base: Path, *, patients: int = 14, seed: int = 31, name: str = "markers") -> tuple[Path, set[str]]:
+def marker_export(
+    base: Path, *, patients: int = 14, seed: int = 31, name: str = "markers"
+) -> tuple[Path, set[str]]:
     """The export and every marker (lower-case) it holds."""
     path = clean_export(base, name=name, patients=patients, seed=seed)
     markers: set[str] = set()
@@ -59,7 +61,9 @@ def marker_export(base: Path, *, patients: int = 14, seed: int = 31, name: str =
     rewrite(path, PATIENT_FILE, patient)
     for file, (_key_column, columns) in _RELATED.items():
 
-        def related(key: str, cells: list[str], header: list[str], cols: tuple[str, ...] = columns) -> list[bytes]:
+        def related(
+            key: str, cells: list[str], header: list[str], cols: tuple[str, ...] = columns
+        ) -> list[bytes]:
             for column in cols:
                 value = f"Qz{key}{column[:2]}"
                 _set(header, cells, column, f"{value} text")
@@ -73,4 +77,3 @@ def marker_export(base: Path, *, patients: int = 14, seed: int = 31, name: str =
 def find_markers(text: str, markers: Iterable[str]) -> list[str]:
     low = text.lower()
     return sorted(m for m in markers if m in low)
-

@@ -57,7 +57,9 @@ async def test_every_usable_patient_migrates_and_formulas_stay_inert(tmp_path: P
     assert all(len(v) == 1 for v in by_source.values())
 
     # Emoji and right-to-left text arrive exactly; the formula look-alikes arrive as the text they are.
-    names = {(c.get("firstName"), c.get("lastName")) for c in sandbox.location(loc.location_id).contacts.values()}
+    names = {
+        (c.get("firstName"), c.get("lastName")) for c in sandbox.location(loc.location_id).contacts.values()
+    }
     assert ("Zoë 😀🦷", "\u202eمحمد עברית") in names
     assert (FORMULAS[0], FORMULAS[1]) in names
     dump = json.dumps(sandbox.dump(), ensure_ascii=False)

@@ -18,8 +18,15 @@ from tests.migration._engine_helpers import scaled_sandbox
 from tests.reliability._corpus import PATIENT_FILE, _encode_row, _set, rewrite
 from tests.reliability._markers import find_markers, marker_export
 
-from dentrix_highlevel import ConfigurationError, DentrixHighLevelError, HighLevelError
-from dentrix_highlevel.highlevel import ContactInput, HighLevelClient, OAuthToken, OAuthTokens, RateBudget, RateLimiter
+from dentrix_highlevel import ConfigurationError, HighLevelError
+from dentrix_highlevel.highlevel import (
+    ContactInput,
+    HighLevelClient,
+    OAuthToken,
+    OAuthTokens,
+    RateBudget,
+    RateLimiter,
+)
 from dentrix_highlevel.migration import (
     LocationSnapshot,
     Migration,
@@ -91,9 +98,9 @@ async def test_no_phi_and_no_secret_leaks_through_the_whole_flow(
     rewrite(
         tomorrow,
         PATIENT_FILE,
-        lambda key, cells, header: [_encode_row(_set(header, cells, "city", "Qz1002ctnew"))]
-        if key == "1002"
-        else None,
+        lambda key, cells, header: (
+            [_encode_row(_set(header, cells, "city", "Qz1002ctnew"))] if key == "1002" else None
+        ),
     )
     markers.add("qz1002ctnew")
 
@@ -182,11 +189,9 @@ async def test_no_phi_and_no_secret_leaks_through_the_whole_flow(
                     lambda: hl.contacts.find_duplicate(phone="Qz9999phone"),
                     lambda: hl.contacts.upsert(ContactInput(first_name="Qz9999fn")),
                 ):
-                    try:
+                    with pytest.raises(ConfigurationError) as caught:
                         await bad()
-                    except DentrixHighLevelError as exc:
-                        assert isinstance(exc, ConfigurationError)
-                        texts += [str(exc), repr(exc)]
+                    texts += [str(caught.value), repr(caught.value)]
                 markers |= {"qz9999phone", "qz9999fn"}
                 rolled = await migration.rollback()
                 assert rolled.status is RunStatus.COMPLETED

@@ -2,7 +2,8 @@
 
 Each command group lives in its own private module and is registered here; commands print identifiers
 and counts, never patient values, and turn our errors into one clear sentence and an exit code:
-0 success, 1 finished with failed records, 2 usage or configuration error, 3 refused.
+0 success, 1 finished with failed records, 2 usage or configuration error, 3 refused, 4 stopped before the
+end and resumable (run the same command again), 5 internal error (see ``cli/_common.py``).
 """
 
 from __future__ import annotations

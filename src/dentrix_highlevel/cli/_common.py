@@ -25,6 +25,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 import anyio
 import attrs
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -65,16 +66,22 @@ __all__ = [
     "AscendCredentials",
     "CliFailure",
     "Destination",
+    "DestinationFlags",
     "ProgressReporter",
     "SourceSpec",
     "WorkdirConfig",
     "ascend_options",
+    "compact_table",
     "console",
     "debug_option",
     "destination_options",
     "error_console",
     "exit_code_for",
+    "failed_lines",
+    "open_source",
+    "print_failed",
     "reconciliation_table",
+    "rollback_counts",
     "run_async",
 ]
 
@@ -91,8 +98,10 @@ _CONFIG_VERSION: Final = 1
 
 # Results go to stdout (they can be piped); progress and errors to stderr.
 # Off a terminal (a pipe, a CI log) rich would wrap tables at 80 columns: give them room instead.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-error_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+error_console = Console(
+    stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160
+)
 
 T = TypeVar("T")
 
@@ -619,8 +628,13 @@ class ProgressReporter:
             yield self
 
 
+def compact_table(title: str) -> Table:
+    """A table that fits 80 columns with nine numeric columns (light rules, a space between columns)."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+
+
 def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = compact_table(title)
     for name in (
         "kind",
         "source",
@@ -632,7 +646,9 @@ def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table
         "conflict",
         "status",
     ):
-        table.add_column(name, justify="left" if name in ("kind", "status") else "right")
+        table.add_column(
+            name, justify="left" if name in ("kind", "status") else "right", no_wrap=name == "kind"
+        )
     for k in (*reconciliation.kinds, reconciliation.totals()):
         status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
         table.add_row(
@@ -645,8 +661,8 @@ def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table
     return table
 
 
-def failed_lines(rows: Sequence[Any], *, limit: int = 50) -> list[str]:
-    """``source_key (kind): reason`` for the failed records among audit rows or ledger records."""
+def failed_lines(rows: Sequence[Any]) -> list[str]:
+    """``source_key (kind): reason`` for each failed record among audit rows or ledger records."""
     from dentrix_highlevel.migration import RecordAction, RecordOutcome
 
     out = []
@@ -658,6 +674,26 @@ def failed_lines(rows: Sequence[Any], *, limit: int = 50) -> list[str]:
             out.append(
                 f"{row.source_key} ({row.kind}): {getattr(row, 'reason', None) or 'no reason recorded'}"
             )
-    if len(out) > limit:
-        out = [*out[:limit], f"... and {len(out) - limit} more (see audit.csv)"]
     return out
+
+
+def print_failed(lines: Sequence[str], *, prefix: str = "", limit: int = 50) -> None:
+    """The failed records, at most ``limit`` of them (the audit log has them all)."""
+    if not lines:
+        return
+    console.print(f"{len(lines)} failed record(s):", markup=False)
+    for line in lines[:limit]:
+        console.print(f"  {prefix}{line}", markup=False)
+    if len(lines) > limit:
+        console.print(f"  ... and {len(lines) - limit} more (see audit.csv)", markup=False)
+
+
+def rollback_counts(ledger: Any) -> tuple[int, int]:
+    """(objects the migration created that are now deleted, practice contacts given their values back)."""
+    deleted = sum(1 for o in ledger.created_objects(include_rolled_back=True) if o.rolled_back_at is not None)
+    restored = sum(
+        1
+        for p in ledger.pre_images(include_restored=True)
+        if p.kind == "contact" and p.restored_at is not None
+    )
+    return deleted, restored

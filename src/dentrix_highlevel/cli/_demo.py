@@ -23,7 +23,6 @@ from typing import Any, Final
 
 import attrs
 import click
-from rich.table import Table
 
 from dentrix_highlevel.cli._common import (
     EXIT_FAILED_RECORDS,
@@ -33,8 +32,10 @@ from dentrix_highlevel.cli._common import (
     ProgressReporter,
     SourceSpec,
     WorkdirConfig,
+    compact_table,
     console,
     debug_option,
+    rollback_counts,
     run_async,
 )
 
@@ -207,32 +208,18 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     )
     started = time.monotonic()
     ok = run_async(runner.run)
-    table = Table(title="demo summary", title_justify="left")
-    for name in (
-        "step",
-        "status",
-        "created",
-        "updated",
-        "unchanged",
-        "skipped",
-        "failed",
-        "requests",
-        "s",
-        "note",
-    ):
-        table.add_column(name, justify="left" if name in ("step", "status", "note") else "right")
+    table = compact_table("demo summary")
+    for name in ("step", "status", "created", "updated", "unchanged", "skipped", "failed", "requests", "s"):
+        table.add_column(name, justify="left" if name in ("step", "status") else "right")
+    numbers = ("created", "updated", "unchanged", "skipped", "failed", "requests")
     for step in runner.steps:
         table.add_row(
-            step.name,
-            step.status,
-            *(
-                str(getattr(step, n))
-                for n in ("created", "updated", "unchanged", "skipped", "failed", "requests")
-            ),
-            f"{step.seconds:.1f}",
-            step.note,
+            step.name, step.status, *(str(getattr(step, n)) for n in numbers), f"{step.seconds:.1f}"
         )
     console.print(table)
+    for step in runner.steps:
+        if step.note:
+            console.print(f"  {step.name}: {step.note}", markup=False)
     workdir = runner.workdir
     console.print(f"finished in {time.monotonic() - started:.1f}s; everything is in {folder}", markup=False)
     for label, path in runner.artefacts.items():
@@ -429,10 +416,12 @@ class _Demo:
                     rolled = await self._step("rollback", migration.rollback)
                 self.leftovers = _differences(before, normalised_dump(self.sandbox.dump()))
                 self.restored = not self.leftovers
+                deleted, restored = rollback_counts(migration.ledger)
+                state = "pre-state restored" if self.restored else "pre-state NOT restored"
                 ok &= self._record(
                     "rollback",
                     rolled,
-                    note="pre-state restored" if self.restored else "pre-state NOT restored",
+                    note=f"{deleted} objects deleted, {restored} contacts restored: {state}",
                 )
                 ok &= self.restored
                 console.print(

@@ -40,10 +40,13 @@ from dentrix_highlevel.cli._common import (
     destination_options,
     failed_lines,
     open_source,
+    print_failed,
     reconciliation_table,
+    rollback_counts,
     run_async,
 )
 from dentrix_highlevel.migration import (
+    LEDGER_FILENAME,
     PLAN_FILENAME,
     PLAN_REPORT_FILENAME,
     FamilyContactPolicy,
@@ -132,14 +135,9 @@ def _print_result(result: RunResult, label: str, ledger_rows: Sequence[Any]) -> 
         reconciliation_table(result.reconciliation, title=f"{label} {result.run_id}: {result.status.value}")
     )
     if result.audit_csv is not None:
-        console.print(f"audit log: {result.audit_csv} and {result.audit_jsonl}")
+        console.print(f"audit log: {result.audit_csv} and {result.audit_jsonl}", markup=False)
     failed = failed_lines(ledger_rows)
-    if failed:
-        console.print(
-            f"{len([r for r in failed if not r.startswith('...')])} failed record(s):", markup=False
-        )
-        for line in failed:
-            console.print(f"  {line}", markup=False)
+    print_failed(failed)
     if result.status is RunStatus.STOPPED:
         console.print(f"stopped: {result.stopped_reason}; run the same command again to resume", markup=False)
         return EXIT_STOPPED
@@ -495,9 +493,10 @@ def reconcile_command(
     )
     for key, field in result.mismatches[:50]:
         console.print(f"  {key}: {field}", markup=False)
+    if len(result.mismatches) > 50:
+        console.print(f"  ... and {len(result.mismatches) - 50} more", markup=False)
     failed = failed_lines(records)
-    for line in failed:
-        console.print(f"  failed {line}", markup=False)
+    print_failed(failed)
     console.print(f"saved: {result.path}", markup=False)
     sys.exit(EXIT_OK if result.ok and not failed else EXIT_FAILED_RECORDS)
 
@@ -524,7 +523,7 @@ def rollback_command(
             f"Roll back everything this migration did in location {resolved.location_id}?", abort=True
         )
 
-    async def go() -> tuple[RunResult, list[Any]]:
+    async def go() -> tuple[RunResult, list[Any], tuple[int, int]]:
         async with _migration(
             workdir,
             destination=resolved,
@@ -534,17 +533,24 @@ def rollback_command(
             plan=plan,
         ) as migration:
             result = await migration.rollback()
-            return result, migration.ledger.audit_rows(run_id=result.run_id)
+            return (
+                result,
+                migration.ledger.audit_rows(run_id=result.run_id),
+                rollback_counts(migration.ledger),
+            )
 
-    result, rows = run_async(go)
+    result, rows, (deleted, restored) = run_async(go)
     _remember(workdir, config, resolved)
     if result.status is RunStatus.STOPPED:
         console.print(f"rollback stopped: {result.stopped_reason}; run it again to finish", markup=False)
         sys.exit(EXIT_STOPPED)
-    console.print(f"rollback {result.run_id}: {result.status.value}", markup=False)
+    console.print(
+        f"rollback {result.run_id}: {result.status.value}; {deleted} created object(s) deleted, "
+        f"{restored} existing contact(s) restored",
+        markup=False,
+    )
     failed = failed_lines(rows)
-    for line in failed:
-        console.print(f"  failed {line}", markup=False)
+    print_failed(failed)
     sys.exit(EXIT_FAILED_RECORDS if failed else EXIT_OK)
 
 
@@ -563,14 +569,16 @@ def report_command(workdir: Path) -> None:
     """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
     config = WorkdirConfig.load(workdir)
     plan = MigrationPlan.load(workdir)
-    ledger = SqliteLedger.open_existing(workdir)
-    try:
-        approved = ledger.approved_plan()
-        runs = ledger.runs()
-        records = ledger.records()
-        rows = ledger.audit_rows()
-    finally:
-        ledger.close()
+    approved, runs, records, rows = None, [], [], []
+    if (workdir / LEDGER_FILENAME).exists():  # no ledger yet: planned, nothing approved or run
+        ledger = SqliteLedger.open_existing(workdir)
+        try:
+            approved = ledger.approved_plan()
+            runs = ledger.runs()
+            records = ledger.records()
+            rows = ledger.audit_rows()
+        finally:
+            ledger.close()
     export_audit(rows, workdir / "audit.csv")
     export_audit(rows, workdir / "audit.jsonl")
     saved = workdir / "reconciliation.json"
@@ -612,7 +620,7 @@ def report_command(workdir: Path) -> None:
         *(f"| {kind} | {action} | {n} |" for (kind, action), n in sorted(states.items())),
         "",
     ]
-    failed = failed_lines(records, limit=500)
+    failed = failed_lines(records)
     lines += ["## Failed records", "", *(f"- {line}" for line in failed or ["none"]), ""]
     if saved.exists():
         lines += ["## Last reconciliation", "", "```", saved.read_text("utf-8").rstrip(), "```", ""]
@@ -639,9 +647,10 @@ def report_command(workdir: Path) -> None:
         for kind in kinds:
             last.add_row(*(str(kind.get(name, "")) for name in columns))
         console.print(last)
-    console.print(f"{len(failed)} failed record(s)", markup=False)
-    for line in failed[:50]:
-        console.print(f"  {line}", markup=False)
+    if failed:
+        print_failed(failed)
+    else:
+        console.print("0 failed record(s)", markup=False)
     console.print(
         f"report: {path}; audit log: {workdir / 'audit.csv'}, {workdir / 'audit.jsonl'}", markup=False
     )

@@ -8,6 +8,7 @@ becomes a field issue, never a string that only looks like a phone.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 import attrs
@@ -152,7 +153,8 @@ class FirstPhone(Transform[tuple[PhoneNumber, ...], str]):
     output_type = str
 
     def apply(self, value: tuple[PhoneNumber, ...], ctx: FieldContext) -> str | None:
-        return value[0].e164 if value else None
+        numbers = _phone_numbers(value, ctx)
+        return numbers[0].e164 if numbers else None
 
 
 @attrs.frozen(repr=False)
@@ -164,4 +166,12 @@ class Extension(Transform[tuple[PhoneNumber, ...], str]):
     output_type = str
 
     def apply(self, value: tuple[PhoneNumber, ...], ctx: FieldContext) -> str | None:
-        return next((n.extension for n in value if n.extension), None)
+        return next((n.extension for n in _phone_numbers(value, ctx) if n.extension), None)
+
+
+def _phone_numbers(value: Sequence[object], ctx: FieldContext) -> list[PhoneNumber]:
+    # The map's type check sees only "a tuple or list": a path to any other list must not crash here.
+    numbers = [n for n in value if isinstance(n, PhoneNumber)]
+    if len(numbers) != len(value):
+        ctx.report("wrong_type", "the list holds items that are not phone numbers; those were ignored")
+    return numbers

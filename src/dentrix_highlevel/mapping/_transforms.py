@@ -311,7 +311,10 @@ def parse_money(value: Any) -> decimal.Decimal | None:
             number = -number
     if not number.is_finite():
         return None
-    return number.quantize(_CENT, rounding=decimal.ROUND_HALF_UP)
+    try:
+        return number.quantize(_CENT, rounding=decimal.ROUND_HALF_UP)
+    except decimal.InvalidOperation:  # more digits than Decimal's 28: no real amount, not a crash
+        return None
 
 
 @attrs.frozen(repr=False)
@@ -353,7 +356,11 @@ class Sum(Transform[Sequence[Any], decimal.Decimal]):
         if bad:
             ctx.report("bad_money", f"{bad} of {len(value)} amounts could not be read; no sum written")
             return None
-        return total.quantize(_CENT)
+        try:
+            return total.quantize(_CENT)
+        except decimal.InvalidOperation:  # a sum past Decimal's 28 digits is no real balance
+            ctx.report("bad_money", "the sum is too large to be an amount; no sum written")
+            return None
 
 
 # --- code tables ----------------------------------------------------------------------------------------
