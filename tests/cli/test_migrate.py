@@ -70,15 +70,6 @@ def _location_dump(server: Any, location_id: str) -> dict[str, Any]:
 def test_a_migration_from_plan_to_rollback(scaled_server: Any, tmp_path: Path) -> None:
     export = _export(tmp_path, patients=24, seed=21)
     location = scaled_server.sandbox.create_location(allow_duplicates=False)
-    # The practice already has its appointments calendar (the sandbox cannot delete calendars).
-    _call(
-        scaled_server,
-        location,
-        "POST",
-        "/calendars/",
-        kind=RequestKind.CREATE,
-        json={"locationId": location.location_id, "name": "Dentrix Appointments", "calendarType": "event"},
-    )
     before = _location_dump(scaled_server, location.location_id)
     env = {
         "HIGHLEVEL_BASE_URL": scaled_server.base_url,
@@ -116,7 +107,10 @@ def test_a_migration_from_plan_to_rollback(scaled_server: Any, tmp_path: Path) -
     assert "mismatch" not in sampled.stdout
     assert list((tmp_path / "wd").glob("sample-*.csv"))
 
-    full = run("run", expect=0)
+    # A daily cap reached mid-run: stopped (4), resumable; the same command with the budget back finishes.
+    stopped = run("run", "--daily-max", "80", "--no-progress", expect=4)
+    assert "stopped before the end: HighLevel's daily request cap reached" in stopped.stdout
+    full = run("run", "--daily-max", "200000", expect=0)
     assert re.search(r"run run-\S+: completed", full.stdout)
     assert "total" in full.stdout
     assert "MISMATCH" not in full.stdout
@@ -173,8 +167,13 @@ def test_failures_are_one_sentence_and_an_exit_code(scaled_server: Any, tmp_path
     approved = cli("approve", "--by", "manager", "--workdir", str(base), env=good)
     assert approved.code == 0, str(approved)
     # Every case gets its own copy: a work directory admits one command at a time (the ledger's lock).
-    for name in ("token", "unreachable", "changed", "replan", "location", "size"):
+    for name in ("token", "unreachable", "changed", "replan", "other"):
         shutil.copytree(base, tmp_path / name)
+    other_practice = tmp_path / "other-export"
+    shutil.copytree(export, other_practice)
+    manifest = json.loads((other_practice / "manifest.json").read_text("utf-8"))
+    manifest["practice"]["id1"] = "OTHER1"
+    (other_practice / "manifest.json").write_text(json.dumps(manifest), "utf-8")
     changed_plan = tmp_path / "changed" / "plan.json"
     data = json.loads(changed_plan.read_text("utf-8"))
     data["policies"]["removed_in_source"] = "delete"  # edited by hand after the approval
@@ -183,11 +182,8 @@ def test_failures_are_one_sentence_and_an_exit_code(scaled_server: Any, tmp_path
     def wd(name: str) -> tuple[str, str]:
         return ("--workdir", str(tmp_path / name))
 
-    no_token = {k: v for k, v in good.items() if k != "HIGHLEVEL_TOKEN"}
     cases: list[tuple[tuple[str, ...], dict[str, str], int, str]] = [
-        (("run", *wd("size")), no_token, 2, "pass --token or set HIGHLEVEL_TOKEN"),
         (("reconcile", *wd("token")), {**good, "HIGHLEVEL_TOKEN": "pit-wrong"}, 2, "Check --token"),
-        (("run", *wd("location"), "--location-id", "someOtherLocation"), good, 2, "use another --workdir"),
         (("run", "--no-progress", *wd("unapproved")), good, 3, "has not been approved"),
         (
             ("run", "--no-progress", *wd("changed")),
@@ -200,6 +196,12 @@ def test_failures_are_one_sentence_and_an_exit_code(scaled_server: Any, tmp_path
             good,
             0,
             "",
+        ),
+        (
+            ("plan", "--source", f"g-export:{other_practice}", *wd("other")),
+            good,
+            2,
+            "holds the migration of another practice (g:CVFD1, not g:OTHER1); use a new --workdir",
         ),
         (("report", *wd("report")), good, 0, ""),
         # Connection refused: after the client's retries, "stopped, run again" (4); a traceback on request.
@@ -216,8 +218,9 @@ def test_failures_are_one_sentence_and_an_exit_code(scaled_server: Any, tmp_path
         assert message in outcome.stderr, str(outcome)
         assert ("Traceback" in outcome.stderr) is ("--debug" in outcome.args), str(outcome)
         assert location.token not in outcome.output
-    assert "policies.removed_in_source: 'keep' -> 'delete'" in results[-3].stdout
-    assert "approval: none yet" in results[-2].stdout
+    by_workdir = {o.args[o.args.index("--workdir") + 1]: o for o in results}
+    assert "policies.removed_in_source: 'keep' -> 'delete'" in by_workdir[str(tmp_path / "replan")].stdout
+    assert "approval: none yet" in by_workdir[str(tmp_path / "report")].stdout
     # A base URL that did not work is not remembered: the work directory still points at the sandbox.
     saved = json.loads((tmp_path / "unreachable" / "migration.json").read_text("utf-8"))
     assert saved["destination"]["base_url"] == scaled_server.base_url
@@ -281,6 +284,35 @@ def test_usage_errors_exit_2_before_any_request(args: tuple[str, ...], message: 
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "wd").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ((), "pass --token or set HIGHLEVEL_TOKEN"),
+        (
+            ("--token", "pit-x", "--location-id", "someOtherLocation"),
+            "migrates location loc1, not someOtherLocation",
+        ),
+    ],
+)
+def test_destination_errors_exit_2_before_any_request(
+    flags: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from dentrix_highlevel.cli import main
+    from dentrix_highlevel.cli._common import Destination, SourceSpec, WorkdirConfig
+
+    destination = Destination(base_url="http://127.0.0.1:9", location_id="loc1")
+    spec = SourceSpec(kind="g-export", location=str(tmp_path))
+    WorkdirConfig(migration_id="m", source=spec, destination=destination).save(tmp_path / "wd")
+    env = {"HIGHLEVEL_LOCATION_ID": None, "HIGHLEVEL_TOKEN": None, "HIGHLEVEL_BASE_URL": None}
+    for command in ("approve", "sample", "run", "reconcile", "rollback"):
+        args = [command, "--workdir", str(tmp_path / "wd"), *flags]
+        result = CliRunner(env=env).invoke(main, [*args, "--by", "x"] if command == "approve" else args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
 
 
 @pytest.mark.parametrize("spec", ["g-export", "ascend:ftp://x"])

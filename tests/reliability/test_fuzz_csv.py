@@ -65,7 +65,7 @@ def test_rows_in_equal_records_plus_issues(rows: list[tuple[str, list[str]]], ba
     rejects = [i for i in items if isinstance(i, CsvReject)]
     issues = [i for i in items if isinstance(i, SourceIssue)]
     assert len(rows_out) + len(rejects) == len(expected), "rows in = records + rejected rows"
-    by_line = {i.line: i for i in [*rows_out, *rejects]}
+    by_line: dict[int, CsvRow | CsvReject] = {i.line: i for i in [*rows_out, *rejects]}
     for kind, start, cells in expected:
         got = by_line[start]
         if kind == "good":

@@ -87,8 +87,8 @@ def test_each_damage_is_located_and_everything_else_reads(
         if pid not in case.changed:
             # A lost row leaves its family one member short; nothing else about the others may change.
             members = tuple(m for m in clean[pid].family_member_ids if m not in case.lost)
-            want = attrs.evolve(clean[pid], family_member_ids=members)
-            assert bundle == want, f"patient {pid} reads differently in case {name}"
+            reference = attrs.evolve(clean[pid], family_member_ids=members)
+            assert bundle == reference, f"patient {pid} reads differently in case {name}"
 
 
 def test_values_survive_exactly(corpus: dict[str, Case], tmp_path: Path) -> None:

@@ -165,6 +165,7 @@ def test_kill_9_at_random_points_converges(
         for point in _points(rng, op, reference[f"{op}_requests"]):
             kills += driver.kill_at(op, point)
         assert kills >= 1, "at least one kill landed mid-operation"
+        print(f"kill -9 {op}: {kills} kill(s) landed mid-operation")  # shown with -s: the sweep's tally
         driver.finish(op)
         _no_duplicates(server.sandbox, location_id)
         if op == "rollback":

@@ -213,9 +213,11 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
         table.add_column(name, justify="left" if name in ("step", "status") else "right")
     numbers = ("created", "updated", "unchanged", "skipped", "failed", "requests")
     for step in runner.steps:
-        table.add_row(
-            step.name, step.status, *(str(getattr(step, n)) for n in numbers), f"{step.seconds:.1f}"
-        )
+        # A rollback's own results are deletions and restores (in its note), not created/updated counts.
+        cells = [
+            str(getattr(step, n)) if step.name != "rollback" or n == "requests" else "-" for n in numbers
+        ]
+        table.add_row(step.name, step.status, *cells, f"{step.seconds:.1f}")
     console.print(table)
     for step in runner.steps:
         if step.note:
@@ -253,8 +255,10 @@ class _Demo:
         self.artefacts: dict[str, Path] = {}
         self.restored = False
         self.leftovers: list[str] = []
+        self._last: tuple[int, float] = (0, 0.0)
 
-    async def _step(self, name: str, action: Callable[[], Awaitable[Any]]) -> Any:
+    async def _measured(self, action: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one step; remember its request count and seconds for the summary row."""
         before = len(self.sandbox.request_log)
         started = time.monotonic()
         value = await action()
@@ -307,9 +311,8 @@ class _Demo:
             ) as hl,
             GExportSource(first) as source,
         ):
-            # The practice already uses HighLevel: its appointments calendar, a walk-in contact, and one
-            # patient who is already a contact (the rollback must give that contact its own values back).
-            await hl.calendars.create(name="Dentrix Appointments", calendar_type="event")
+            # The practice already uses HighLevel: a walk-in contact, and one patient who is already a
+            # contact (the rollback must give that contact its own values back).
             email = next((b.patient.email for b in source.iter_bundles() if b.patient.email), None)
             for n, address in enumerate([email, "walk-in@elsewhere.example"]):
                 if address is not None:
@@ -356,7 +359,7 @@ class _Demo:
 
                 size = min(10, self.patients)
                 with reporter.shown():
-                    sample = await self._step("sample", lambda: migration.sample(size))
+                    sample = await self._measured(lambda: migration.sample(size))
                 verdicts = _verdicts(sample.report) if sample.report is not None else Counter()
                 problems = verdicts.get("mismatch", 0) + verdicts.get("missing", 0)
                 ok &= self._record(
@@ -370,7 +373,7 @@ class _Demo:
                 )
 
                 with reporter.shown():
-                    full = await self._step("run", migration.run)
+                    full = await self._measured(migration.run)
                 ok &= self._record("run", full)
                 console.print(f"5. full run {full.run_id}: {full.status.value}", markup=False)
 
@@ -378,7 +381,7 @@ class _Demo:
                 console.print(f"6. the practice kept working: next export {second} ({changes})", markup=False)
                 async with GExportSource(second) as newer:
                     with reporter.shown():
-                        delta = await self._step("delta", lambda: migration.delta(newer))
+                        delta = await self._measured(lambda: migration.delta(newer))
                     ok &= self._record(
                         "delta", delta, note=", ".join(f"{k} {v}" for k, v in sorted(changes.items()))
                     )
@@ -389,7 +392,7 @@ class _Demo:
                         source=SourceSpec(kind="g-export", location=str(second)),
                         history=(str(config.source),),
                     ).save(self.workdir)
-                    reconciled = await self._step("reconcile", migration.reconcile)
+                    reconciled = await self._measured(migration.reconcile)
                     requests, seconds = self._last
                     totals = reconciled.reconciliation.totals()
                     self.steps.append(
@@ -413,7 +416,7 @@ class _Demo:
                         f"8. reconcile: {'every record accounted for' if reconciled.ok else 'MISMATCH'}",
                         markup=False,
                     )
-                    rolled = await self._step("rollback", migration.rollback)
+                    rolled = await self._measured(migration.rollback)
                 self.leftovers = _differences(before, normalised_dump(self.sandbox.dump()))
                 self.restored = not self.leftovers
                 deleted, restored = rollback_counts(migration.ledger)

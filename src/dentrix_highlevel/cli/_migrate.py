@@ -120,6 +120,8 @@ async def _migration(
 def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, Destination, MigrationPlan]:
     config = WorkdirConfig.load(workdir)
     resolved = destination.resolve(config.destination)
+    if not resolved.token:  # before reading anything else: the one thing every command needs
+        raise CliFailure("no HighLevel token: pass --token or set HIGHLEVEL_TOKEN")
     plan = MigrationPlan.load(workdir)
     return config, resolved, plan
 
@@ -139,7 +141,8 @@ def _print_result(result: RunResult, label: str, ledger_rows: Sequence[Any]) -> 
     failed = failed_lines(ledger_rows)
     print_failed(failed)
     if result.status is RunStatus.STOPPED:
-        console.print(f"stopped: {result.stopped_reason}; run the same command again to resume", markup=False)
+        console.print(f"stopped before the end: {result.stopped_reason}", markup=False)
+        console.print("the ledger keeps what was done: run the same command again to resume", markup=False)
         return EXIT_STOPPED
     if failed or not result.reconciliation.reconciles:
         return EXIT_FAILED_RECORDS
@@ -235,6 +238,11 @@ def plan_command(
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
     new = run_async(go)
     previous = MigrationPlan.load(workdir) if (workdir / PLAN_FILENAME).exists() else None
+    if previous is not None and previous.source.fingerprint != new.source.fingerprint:
+        raise CliFailure(
+            f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
+            f"{new.source.fingerprint}); use a new --workdir"
+        )
     new.save(workdir)
     history = existing.history if existing is not None else ()
     WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(workdir)

@@ -59,6 +59,23 @@ __all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "version_for"]
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 _log = logging.getLogger("dentrix_highlevel.highlevel")
 
+
+class _QueryRedactingFilter(logging.Filter):
+    """httpx logs every request's full URL at INFO. Our query strings can hold a patient's e-mail or phone
+    (HighLevel's duplicate search takes them there), so the query is cut from httpx's records before any
+    handler sees them; the path (ids only) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) and a.query for a in record.args):
+            record.args = tuple(
+                a.copy_with(query=None) if isinstance(a, httpx.URL) and a.query else a for a in record.args
+            )
+        return True
+
+
+_HTTPX_FILTER = _QueryRedactingFilter()
+logging.getLogger("httpx").addFilter(_HTTPX_FILTER)  # the same object each import: added once
+
 # Failures where the request provably never reached HighLevel.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
