@@ -677,13 +677,13 @@ def failed_lines(rows: Sequence[Any]) -> list[str]:
     return out
 
 
-def print_failed(lines: Sequence[str], *, prefix: str = "", limit: int = 50) -> None:
+def print_failed(lines: Sequence[str], *, limit: int = 50) -> None:
     """The failed records, at most ``limit`` of them (the audit log has them all)."""
     if not lines:
         return
     console.print(f"{len(lines)} failed record(s):", markup=False)
     for line in lines[:limit]:
-        console.print(f"  {prefix}{line}", markup=False)
+        console.print(f"  {line}", markup=False)
     if len(lines) > limit:
         console.print(f"  ... and {len(lines) - limit} more (see audit.csv)", markup=False)
 
