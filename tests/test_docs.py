@@ -85,7 +85,8 @@ def slugify(heading: str) -> str:
 
 
 def anchors(page: Path) -> set[str]:
-    text = without_code(page.read_text(encoding="utf-8"))
+    # Only fenced blocks go: inline code in a heading is part of its anchor (slugify keeps its text).
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
     found: set[str] = set()
     seen: dict[str, int] = {}
     for match in _HEADING.finditer(text):
@@ -426,7 +427,7 @@ def _cli_lines(text: str) -> Iterator[list[str]]:
             if line.startswith("dentrix-highlevel"):
                 # [optional …] placeholders and <values> are documentation, not shell.
                 line = re.sub(r"\[[^\]]*\]", "", line)
-                yield shlex.split(line.replace("<", "").replace(">", ""))
+                yield shlex.split(line.replace("<", "").replace(">", ""), comments=True)
 
 
 def test_cli_commands_in_our_pages_exist() -> None:

@@ -119,15 +119,16 @@ class _Driver:
     def command(self, op: str) -> list[str]:
         return [sys.executable, str(CHILD), json.dumps({**self.args, "op": op})]
 
-    def kill_at(self, op: str, requests: int) -> bool:
-        """Start ``op``; SIGKILL it once the sandbox has seen ``requests`` more requests. True if killed."""
+    def kill_at(self, op: str, target: int) -> bool:
+        """Start ``op``; SIGKILL it once the sandbox's request log reaches ``target`` requests (and this
+        child has sent at least one). True if it was killed mid-operation."""
         log = self.server.sandbox.request_log
         start = len(log)
         child = subprocess.Popen(
             self.command(op), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         deadline = time.monotonic() + 90
-        while len(log) - start < requests and child.poll() is None and time.monotonic() < deadline:
+        while len(log) < max(target, start + 1) and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.001)
         killed = child.poll() is None
         if killed:
@@ -144,7 +145,7 @@ class _Driver:
 
 
 def _points(rng: random.Random, op: str, total: int) -> list[int]:
-    """Kill points spread over the operation's requests (its first request to its last but one)."""
+    """Kill points spread over an uninterrupted operation's requests (its first to its last but one)."""
     span = range(1, max(total - 1, 2))
     return sorted(rng.sample(span, min(KILLS[op], len(span))))
 
@@ -162,9 +163,13 @@ def test_kill_9_at_random_points_converges(
         if op in ("delta", "rollback"):
             driver.finish("run")
         kills = 0
-        for point in _points(rng, op, reference[f"{op}_requests"]):
-            kills += driver.kill_at(op, point)
-        assert kills >= 1, "at least one kill landed mid-operation"
+        points = _points(rng, op, reference[f"{op}_requests"])
+        # Points count the operation's requests across attempts (a resumed attempt carries on the work),
+        # so the kills spread over the whole operation rather than bunching at its start.
+        op_start = len(server.sandbox.request_log)
+        for point in points:
+            kills += driver.kill_at(op, op_start + point)
+        assert kills >= max(1, len(points) - 1), f"only {kills} of {len(points)} kills landed mid-operation"
         print(f"kill -9 {op}: {kills} kill(s) landed mid-operation")  # shown with -s: the sweep's tally
         driver.finish(op)
         _no_duplicates(server.sandbox, location_id)
