@@ -87,6 +87,22 @@ def _run_child(*args: str) -> dict[str, float]:
     return result
 
 
+def measure_size(
+    patients: int, root: Path, *, bundle_sample: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Write then stage one practice size in fresh subprocesses: (write figures, stage figures).
+
+    The export goes under ``root`` and is removed afterwards; ``python -m benchmarks`` calls this too.
+    """
+    out = root / f"export-{patients}"
+    try:
+        w = _run_child("--child-write", str(patients), str(out))
+        s = _run_child("--child-stage", str(out), str(root), str(bundle_sample))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return w, s
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,10 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     try:
         for patients in sizes:
-            out = root / f"export-{patients}"
-            w = _run_child("--child-write", str(patients), str(out))
-            s = _run_child("--child-stage", str(out), str(root), str(args.bundle_sample))
-            shutil.rmtree(out)
+            w, s = measure_size(patients, root, bundle_sample=args.bundle_sample)
             results.append((patients, s))
             print(
                 f"{patients:>10,} {int(w['rows']):>11,} {w['export_mb']:>9.0f} {w['write_s']:>8.1f} "

@@ -15,7 +15,14 @@ __all__ = ["synth"]
 
 
 @click.command("synth")
-@click.argument("output", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the export: a folder, or a .zip file (a path ending in .zip, or --zip).",
+)
+@click.option("--zip", "as_zip", is_flag=True, help="Write one .zip file (adds .zip to --out if missing).")
 @click.option(
     "--patients", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of patients."
 )
@@ -47,6 +54,7 @@ __all__ = ["synth"]
 )
 def synth(
     output: Path,
+    as_zip: bool,
     patients: int,
     seed: int,
     encoding: str,
@@ -55,7 +63,9 @@ def synth(
     minimal: bool,
     timezone: str,
 ) -> None:
-    """Write a synthetic practice to OUTPUT (a folder, or a .zip when OUTPUT ends in .zip)."""
+    """Write a deterministic synthetic practice as a Dentrix G export (folder or .zip)."""
+    if as_zip and output.suffix.lower() != ".zip":
+        output = output.with_name(output.name + ".zip")
     if output.exists():
         raise click.UsageError(f"{output} already exists; choose a new path")
     started = time.monotonic()
