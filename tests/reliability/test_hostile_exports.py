@@ -29,19 +29,11 @@ def clean(corpus: dict[str, Case]) -> Iterator[dict[str, PatientBundle]]:
         yield {b.patient_id: b for b in source.iter_bundles()}
 
 
-NUL_BUG = pytest.param(
-    "nul_byte",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="sources/_csv.py reads a NUL byte as data (kept in the value) without any SourceIssue; "
-        "tests/sources/test_csv.py's property test pins that behaviour, so it is not a surgical fix here",
-    ),
-)
 CASES = [
     "broken_quoting",
     "ragged_long",
     "ragged_short",
-    NUL_BUG,
+    "nul_byte",
     "invalid_utf8",
     "mixed_encoding",
     "bom",

@@ -93,6 +93,19 @@ def _ends_in_quote(text: str, in_quote: bool) -> bool:
     return in_quote
 
 
+def _decode(raw: bytes, codec: str) -> tuple[str, bool]:
+    """One physical line as text, and whether it held bytes that are not text (replaced with U+FFFD)."""
+    try:
+        text, bad = raw.decode(codec), False
+    except UnicodeDecodeError:
+        text, bad = raw.decode(codec, errors="replace"), True
+    if "\x00" in text:
+        # A NUL is never text in an export (a C string cut short, a binary paste): flag it like invalid bytes
+        # rather than carry it into HighLevel, where it would end a string early.
+        text, bad = text.replace("\x00", "\ufffd"), True
+    return text, bad
+
+
 class CsvStream:
     """Rows of one CSV file, read from its raw lines (bytes) in the given encoding.
 
@@ -132,11 +145,8 @@ class CsvStream:
         self._line_no += 1
         if self._line_no == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
-        raw = raw.rstrip(b"\r\n")
-        try:
-            return self._line_no, raw.decode(self._encoding), False
-        except UnicodeDecodeError:
-            return self._line_no, raw.decode(self._encoding, errors="replace"), True
+        text, bad = _decode(raw.rstrip(b"\r\n"), self._encoding)
+        return self._line_no, text, bad
 
     def _reject(self, line: int, end_line: int, code: IssueCode, message: str) -> CsvReject:
         issue = SourceIssue(
@@ -160,13 +170,7 @@ class CsvStream:
                     return
                 self._line_no += 1
                 line = self._line_no
-                raw = raw.rstrip(b"\r\n")
-                try:
-                    text = raw.decode(codec)
-                    bad = False
-                except UnicodeDecodeError:
-                    text = raw.decode(codec, errors="replace")
-                    bad = True
+                text, bad = _decode(raw.rstrip(b"\r\n"), codec)
                 first = (line, text, bad)
             if not text.strip():
                 continue
@@ -226,5 +230,5 @@ class CsvStream:
             line=line,
             column=column,
             code=IssueCode.INVALID_BYTES,
-            message=f"bytes not valid in {self._encoding} were replaced",
+            message=f"NUL bytes or bytes not valid in {self._encoding} were replaced",
         )
