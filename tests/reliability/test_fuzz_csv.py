@@ -49,7 +49,7 @@ def test_rows_in_equal_records_plus_issues(rows: list[tuple[str, list[str]]], ba
     line = 2
     for kind, cells in rows:
         if kind == "short" and len(cells) == 1 and not cells[0].strip():
-            # A lone empty or all-blank cell is a blank line (padded exports have them), which is no row at all.
+            # A lone empty or all-blank cell is a blank line (padded exports have them): no row at all.
             cells = ["x"]
         if kind == "bytes":
             cells = list(cells)
