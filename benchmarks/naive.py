@@ -35,6 +35,9 @@ from dentrix_highlevel.highlevel import (
     RateLimiter,
     RetryPolicy,
 )
+
+# The client's own payload reader: it turns the map's camelCase payload into a ContactInput exactly as a
+# response would be read, so the naive contact carries the same standard fields as ours.
 from dentrix_highlevel.highlevel._convert import read
 from dentrix_highlevel.mapping import (
     ClinicalNotesMode,

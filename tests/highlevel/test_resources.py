@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -319,3 +320,32 @@ async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, s
     scaled_sandbox.set_faults(FaultConfig())
     with pytest.raises(ConfigurationError):
         await client.find_created(media.value)
+
+
+async def test_legacy_list_follows_its_cursor_to_the_end(client: HighLevelClient) -> None:
+    created = {
+        (await client.contacts.upsert(ContactInput(email=f"legacy{i}@example.com"))).contact.id
+        for i in range(7)
+    }
+    listed = [c.id async for c in client.contacts.list_legacy(limit=3)]
+    assert len(listed) == len(created)  # three pages of 3, 3 and 1, nothing twice
+    assert set(listed) == created
+    with pytest.raises(ConfigurationError):
+        [c async for c in client.contacts.list_legacy(limit=101)]
+
+
+async def test_contact_appointments_read_back_in_location_time(client: HighLevelClient) -> None:
+    calendar = await client.calendars.create(name="Recall")
+    contact = (await client.contacts.upsert(ContactInput(email="appts@example.com"))).contact
+    start = dt.datetime(2030, 7, 1, 9, 30, tzinfo=ZoneInfo("America/Denver"))  # the location's zone
+    made = await client.appointments.create(
+        AppointmentInput.historical(
+            calendar_id=calendar.id,
+            contact_id=contact.id,
+            start_time=start,
+            end_time=start + dt.timedelta(hours=1),
+        )
+    )
+    events = await client.contacts.appointments(contact.id)
+    assert [e.id for e in events] == [made.id]
+    assert events[0].start_time == "2030-07-01 09:30:00"  # naive, location time (API-NOTES §13)

@@ -11,7 +11,7 @@ from dentrix_highlevel._errors import ConfigurationError, ResponseFormatError
 from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import ContactInput
-from dentrix_highlevel.highlevel._models import Contact, UpsertResult
+from dentrix_highlevel.highlevel._models import Appointment, Contact, UpsertResult
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Contacts"]
@@ -19,6 +19,8 @@ __all__ = ["Contacts"]
 # HighLevel's page-based search reaches at most 10,000 rows; past that only the searchAfter cursor works.
 PAGE_WINDOW_ROWS = 10_000
 MAX_PAGE_LIMIT = 500
+# The deprecated GET /contacts/ caps `limit` at 100.
+LEGACY_MAX_LIMIT = 100
 _NOT_ON_UPDATE = ("companyName", "gender")
 
 
@@ -144,6 +146,43 @@ class Contacts(Resource):
                 cursor = list(last)
             else:
                 page += 1
+
+    async def list_legacy(
+        self, *, query: str | None = None, limit: int = LEGACY_MAX_LIMIT
+    ) -> AsyncIterator[Contact]:
+        """Every contact through the deprecated ``GET /contacts/``, following ``meta.startAfter``/``startAfterId``.
+
+        Prefer :meth:`search`; this exists for accounts where search is unavailable or lags too much, since
+        the legacy list reads the primary store (HighLevel marks it deprecated, not removed).
+        """
+        if not 1 <= limit <= LEGACY_MAX_LIMIT:
+            raise ConfigurationError(f"limit must be in 1..{LEGACY_MAX_LIMIT}")
+        path = "/contacts/"
+        params: dict[str, Any] = {"locationId": self._client.location_id, "limit": limit}
+        if query:
+            params["query"] = query
+        seen_cursors: set[tuple[Any, Any]] = set()
+        while True:
+            body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
+            rows = self._read(body, tuple[Contact, ...], key="contacts", method="GET", path=path)
+            for row in rows:
+                yield row
+            meta = body.get("meta")
+            if not isinstance(meta, Mapping):
+                return  # the spec's shape has no meta: one page is all there is
+            cursor = (meta.get("startAfter"), meta.get("startAfterId"))
+            if not rows or cursor == (None, None):
+                return
+            if cursor in seen_cursors:
+                raise ResponseFormatError("legacy contact list repeated its cursor", method="GET", path=path)
+            seen_cursors.add(cursor)
+            params = {**params, "startAfter": cursor[0], "startAfterId": cursor[1]}
+
+    async def appointments(self, contact_id: str) -> tuple[Appointment, ...]:
+        """``GET /contacts/{id}/appointments``. Times come back naive, in the location's time zone."""
+        path = f"/contacts/{seg(contact_id)}/appointments"
+        body = await self._client.call("GET", path, kind=RequestKind.READ)
+        return self._read(body, tuple[Appointment, ...], key="events", method="GET", path=path)
 
     async def add_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         """``POST /contacts/{id}/tags``: adds (unlike ``tags`` on upsert/update, which replaces)."""
