@@ -72,6 +72,73 @@ SPEC_EXCEPTIONS: list[tuple[str, str, Json, str]] = [
     ),
 ]
 
+_RELATION = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "locationId": {"type": "string"},
+        "associationId": {"type": "string"},
+        "firstRecordId": {"type": "string"},
+        "secondRecordId": {"type": "string"},
+    },
+    "required": ["id", "associationId", "firstRecordId", "secondRecordId"],
+}
+
+
+def _answer(path: str, method: str, status: str) -> str:
+    escaped = path.replace("~", "~0").replace("/", "~1")
+    return f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema"
+
+
+SPEC_EXCEPTIONS += [
+    *[
+        (
+            "apps/associations.json",
+            f"/components/schemas/{dto}/properties/{key}",
+            {"type": "string"},
+            "declared `type: object`; the examples ('student', 'contact') and API-NOTES §8 are strings",
+        )
+        for dto in ("createAssociationReqDto", "GetPostSuccessfulResponseDto")
+        for key in ("firstObjectLabel", "firstObjectKey", "secondObjectLabel", "secondObjectKey")
+    ],
+    *[
+        (
+            "apps/associations.json",
+            _answer(path, method, status),
+            schema,
+            "every relation operation reuses the association DTO (copy-paste in the spec); a relation "
+            "answer carries the relation's ids, and a listing wraps its rows (our assumption, API-NOTES §8)",
+        )
+        for path, method, status, schema in (
+            ("/associations/relations", "post", "201", _RELATION),
+            (
+                "/associations/relations/{recordId}",
+                "get",
+                "200",
+                {
+                    "type": "object",
+                    "properties": {
+                        "relations": {"type": "array", "items": _RELATION},
+                        "total": {"type": "integer"},
+                    },
+                    "required": ["relations"],
+                },
+            ),
+            ("/associations/relations/{relationId}", "delete", "200", _RELATION),
+            (
+                "/associations/",
+                "get",
+                "200",
+                {
+                    "type": "object",
+                    "properties": {"associations": {"type": "array"}, "total": {"type": "integer"}},
+                    "required": ["associations"],
+                },
+            ),
+        )
+    ],
+]
+
 #: Operations where another schema than the current spec's is the right reference.
 SCHEMA_OVERRIDES: dict[tuple[str, str, str], tuple[str, str]] = {
     # The current spec has no response schema for search; the 2025-09 revision does (lead's instruction).

@@ -94,6 +94,14 @@ ENDPOINTS = {
     ("POST", "/medias/upload-file"),
     ("POST", "/oauth/token"),
     ("POST", "/oauth/locationToken"),
+    ("POST", "/associations/"),
+    ("GET", "/associations/"),
+    ("GET", "/associations/key/{key_name}"),
+    ("GET", "/associations/{associationId}"),
+    ("DELETE", "/associations/{associationId}"),
+    ("POST", "/associations/relations"),
+    ("GET", "/associations/relations/{recordId}"),
+    ("DELETE", "/associations/relations/{relationId}"),
 }
 
 
@@ -361,6 +369,37 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
                 headers={"Authorization": f"Bearer {agency['access_token']}"},
             )
         )
+
+        # Associations: a contact–contact association, one relation, its errors, then deletes.
+        assoc_body = {
+            "locationId": lid,
+            "key": "family_member",
+            "firstObjectKey": "contact",
+            "firstObjectLabel": "Family member",
+            "secondObjectKey": "contact",
+            "secondObjectLabel": "Guarantor",
+        }
+        assoc = await ok(await c.post("/associations/", json=assoc_body), 201)
+        await ok(await c.post("/associations/", json={**assoc_body, "colour": "red"}), 422)
+        await ok(await c.post("/associations/", json=assoc_body), 400)
+        await ok(await c.get("/associations/", params={"locationId": lid, "skip": 0, "limit": 10}))
+        await ok(await c.get("/associations/key/family_member", params={"locationId": lid}))
+        await ok(await c.get(f"/associations/{assoc['id']}"))
+        kin = (await ok(await c.post("/contacts/", json={"locationId": lid, "firstName": "Kin"}), 201))[
+            "contact"
+        ]
+        rel_body = {
+            "locationId": lid,
+            "associationId": assoc["id"],
+            "firstRecordId": kin["id"],
+            "secondRecordId": cid,
+        }
+        rel = await ok(await c.post("/associations/relations", json=rel_body), 201)
+        page = {"locationId": lid, "skip": 0, "limit": 10}
+        await ok(await c.get(f"/associations/relations/{cid}", params=page))
+        await ok(await c.delete(f"/associations/relations/{rel['id']}", params={"locationId": lid}))
+        await ok(await c.delete(f"/associations/{assoc['id']}"))
+        await ok(await c.delete(f"/contacts/{kin['id']}"))
 
         # Deletes last.
         await ok(await c.delete(f"{cf}/{text['id']}"))

@@ -40,6 +40,7 @@ from dentrix_highlevel.highlevel._retry import RetryPolicy
 if TYPE_CHECKING:
     from dentrix_highlevel.highlevel._resources import (
         Appointments,
+        Associations,
         Calendars,
         Contacts,
         CustomFields,
@@ -172,6 +173,7 @@ class HighLevelClient:
         self.opportunities: Opportunities = r.Opportunities(self)
         self.pipelines: Pipelines = r.Pipelines(self)
         self.media: Media = r.Media(self)
+        self.associations: Associations = r.Associations(self)
 
     def __repr__(self) -> str:
         return (

@@ -73,7 +73,13 @@ from dentrix_highlevel.migration._plan import source_fingerprint
 from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSourcePolicy
 from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
 from dentrix_highlevel.migration._reconcile import Reconciliation
-from dentrix_highlevel.migration._related import OPPORTUNITY_KEYS, migrated_appointment, write_related
+from dentrix_highlevel.migration._related import (
+    OPPORTUNITY_KEYS,
+    family_members,
+    migrated_appointment,
+    write_family_links,
+    write_related,
+)
 from dentrix_highlevel.migration._rollback import run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
 from dentrix_highlevel.migration._setup import run_setup
@@ -422,6 +428,12 @@ class Migration:
             ctx.total = len(prepared)
             ctx.report()
             stopped = await self._patients(ctx, prepared, assignments)
+            if stopped is None and self._policies.family_associations:
+                ctx.phase = "families"
+                try:
+                    await write_family_links(ctx, [p.bundle for p in prepared])
+                except DailyCapReachedError:
+                    stopped = "HighLevel's daily request cap reached: run again after the reset"
             if stopped is None and removed:
                 ctx.phase = "removed"
                 stopped = await self._removed(ctx, removed)
@@ -678,6 +690,9 @@ def _source_counts(
         counts["user"] = len(migration._providers())
     if "opportunity" in maps and policies.pipeline_name is not None:
         counts["opportunity"] = len(bundles)
+    if policies.family_associations:
+        counts["association"] = 1
+        counts["relation"] = len(family_members(bundles))
     if "appointment" in maps:
         counts["appointment"] = sum(len(b.appointments) for b in bundles)
     notes = 0
@@ -702,6 +717,11 @@ async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, paren
         "contact": f"/contacts/{destination_id}",
     }
     path = paths.get(kind)
+    if kind == "relation":
+        with contextlib.suppress(NotFoundError):
+            await ctx.hl.associations.delete_relation(destination_id)
+        await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)
+        return
     if path is None:
         return
     with contextlib.suppress(NotFoundError):

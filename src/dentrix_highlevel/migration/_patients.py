@@ -35,6 +35,7 @@ __all__ = [
     "contact_body",
     "index_existing_contacts",
     "patient_key",
+    "patient_owner",
     "plan_contact_points",
     "write_contact",
 ]
@@ -162,6 +163,18 @@ def contact_body(result: MappingResult, assignment: ContactAssignment) -> dict[s
     return body
 
 
+def patient_owner(ctx: RunContext, bundle: PatientBundle) -> str | None:
+    """The HighLevel user id of the patient's primary provider (``provider_users`` policy), else None.
+
+    Setup only fills ``user_ids`` under that policy, so with it off nothing is assigned and the payloads
+    (and their content hashes) are exactly what they were before the policy existed.
+    """
+    if not ctx.policies.provider_users:
+        return None
+    provider_id = bundle.patient.primary_provider_id
+    return ctx.state.user_ids.get(provider_id) if provider_id else None
+
+
 def _outcome(result: MappingResult, assignment: ContactAssignment) -> tuple[RecordOutcome, str | None]:
     reasons = []
     if assignment.reason():
@@ -185,6 +198,10 @@ async def write_contact(
     """One request per patient (upsert, create or update); returns the contact id or None (recorded)."""
     key = patient_key(bundle.patient_id)
     body = contact_body(result, assignment)
+    owner_user = patient_owner(ctx, bundle)
+    if owner_user is not None:
+        # The provider's user owns the contact; a map that sets assignedTo itself wins.
+        body.setdefault("assignedTo", owner_user)
     digest = content_hash({"body": body, "separate": assignment.separate})
     outcome, reason = _outcome(result, assignment)
     action_if_created = RecordAction.CONFLICT if assignment.withheld else RecordAction.CREATED

@@ -64,6 +64,10 @@ class MigrationPolicies:
     provider_users: bool = False
     """Create a HighLevel user per provider with an e-mail (reusing a user with that e-mail); rollback
     deletes the users it created. Off by default: users are seats, and a practice usually invites them."""
+    family_associations: bool = False
+    """Link each family member's contact to its guarantor's contact with a contact–contact association
+    (key ``family_member``, created once or reused); rollback deletes the relations and the association
+    it created."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the plan hash (``search_lag_s`` is an operational knob, not part of the plan)."""
@@ -76,4 +80,5 @@ class MigrationPolicies:
             "overflow_notes": self.overflow_notes,
             # Only when chosen, so plans approved before this option existed keep their hash.
             **({"provider_users": True} if self.provider_users else {}),
+            **({"family_associations": True} if self.family_associations else {}),
         }

@@ -9,6 +9,7 @@ calendar + contact + start time) before anything is created twice.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from dentrix_highlevel.highlevel import RequestKind
@@ -20,9 +21,19 @@ from dentrix_highlevel.mapping import (
 )
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext, content_hash, text_digest
+from dentrix_highlevel.migration._patients import patient_key, patient_owner
 from dentrix_highlevel.records import Appointment, PatientBundle
 
-__all__ = ["OPPORTUNITY_KEYS", "appointment_key", "migrated_appointment", "write_related"]
+__all__ = [
+    "FAMILY_ASSOCIATION_KEY",
+    "OPPORTUNITY_KEYS",
+    "appointment_key",
+    "family_link_key",
+    "family_members",
+    "migrated_appointment",
+    "write_family_links",
+    "write_related",
+]
 
 OPPORTUNITY_KEYS = ("name", "status", "monetaryValue", "pipelineStageId", "assignedTo", "customFields")
 _APPOINTMENT_KEYS = ("startTime", "endTime", "title", "appointmentStatus", "description", "assignedUserId")
@@ -133,6 +144,9 @@ async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str |
             (stage or "").casefold(), next(iter(state.stage_ids.values()))
         )
     payload.setdefault("status", "open")
+    owner_user = patient_owner(ctx, bundle)
+    if owner_user is not None:
+        payload.setdefault("assignedTo", owner_user)
     payload.setdefault("name", f"Patient {bundle.patient_id}")
     pipeline_id = state.pipeline_id
 
@@ -237,3 +251,98 @@ async def _appointment(
         update=update,
         parent_id=contact_id,
     )
+
+
+FAMILY_ASSOCIATION_KEY = "family_member"
+"""The contact–contact association a family member's contact is linked to its guarantor's contact by."""
+
+
+def family_link_key(patient_id: str) -> str:
+    return f"patient:{patient_id}/family"
+
+
+def family_members(bundles: Sequence[PatientBundle]) -> list[PatientBundle]:
+    """The patients that get a family link: those whose guarantor is another patient."""
+    return [b for b in bundles if not b.patient.is_own_guarantor]
+
+
+async def _family_association(ctx: RunContext) -> str | None:
+    key = f"association:{FAMILY_ASSOCIATION_KEY}"
+    ours = await ctx.db(ctx.ledger.destination_of, "association", key)
+    if ours is None:
+        existing = await ctx.hl.associations.find(key=FAMILY_ASSOCIATION_KEY)
+        if existing is not None:
+            # The practice (or another tool) made it: used, never deleted by rollback.
+            await ctx.record(
+                "association",
+                key,
+                RecordAction.UNCHANGED,
+                RecordOutcome.APPLIED,
+                destination_id=existing.id,
+                reason="existing association reused",
+            )
+            return existing.id
+
+    async def create() -> str:
+        association = await ctx.hl.associations.create(
+            key=FAMILY_ASSOCIATION_KEY,
+            first_object_key="contact",
+            first_object_label="Family member",
+            second_object_key="contact",
+            second_object_label="Guarantor",
+        )
+        return association.id
+
+    return await ctx.ensure_object(
+        kind="association",
+        key=key,
+        digest=content_hash({"key": FAMILY_ASSOCIATION_KEY}),
+        lookup={"key": FAMILY_ASSOCIATION_KEY},
+        create=create,
+        update=None,
+    )
+
+
+async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) -> None:
+    """``family_associations`` policy: one relation per family member's contact -> its guarantor's contact.
+
+    Runs after every patient's contact is written, so a guarantor later in source order is linked too.
+    Each link is ledger-keyed by the member, so nothing is related twice and rollback deletes it.
+    """
+    members = family_members(bundles)
+    association_id = await _family_association(ctx)
+    for bundle in members:
+        key = family_link_key(bundle.patient_id)
+        guarantor_id = bundle.patient.guarantor_id or ""
+        member = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(bundle.patient_id))
+        guarantor = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(guarantor_id))
+        if association_id is None:
+            await _skip(ctx, "relation", key, "the family association could not be made")
+            continue
+        if member is None or guarantor is None:
+            whose = "the patient" if member is None else "the guarantor"
+            await _skip(ctx, "relation", key, f"{whose} has no contact in HighLevel")
+            continue
+        if member == guarantor:
+            await _skip(ctx, "relation", key, "the patient shares the guarantor's contact")
+            continue
+        ids = {"associationId": association_id, "firstRecordId": member, "secondRecordId": guarantor}
+
+        async def create(member: str = member, guarantor: str = guarantor) -> str:
+            assert association_id is not None
+            relation = await ctx.hl.associations.create_relation(
+                association_id=association_id, first_record_id=member, second_record_id=guarantor
+            )
+            return relation.id
+
+        # No update: a relation has nothing to change; a new guarantor is a new relation (new digest, but
+        # ensure_object without update keeps the old one and says unchanged: documented limitation).
+        await ctx.ensure_object(
+            kind="relation",
+            key=key,
+            digest=content_hash(ids),
+            lookup=ids,
+            create=create,
+            update=None,
+            parent_id=member,
+        )

@@ -69,9 +69,13 @@ async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
     path = _delete_path(ctx, obj)
     # Already gone (404) counts as deleted: a resumed rollback, or deleted by hand.
     with contextlib.suppress(NotFoundError):
-        await ctx.call(
-            "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None
-        )
+        if obj.kind == "relation":
+            # The relation delete wants ?locationId, which the client's method adds.
+            await ctx.hl.associations.delete_relation(obj.destination_id)
+        else:
+            await ctx.call(
+                "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None
+            )
     await ctx.db(ctx.ledger.mark_rolled_back, obj.kind, obj.destination_id)
     ctx.counters.updated += 1
     ctx.done += 1
@@ -94,6 +98,10 @@ def _delete_path(ctx: RunContext, obj: CreatedObject) -> str:
         return f"/users/{oid}"
     if obj.kind == "calendar":
         return f"/calendars/{oid}"
+    if obj.kind == "association":
+        return f"/associations/{oid}"
+    if obj.kind == "relation":
+        return f"/associations/relations/{oid}"
     return f"/contacts/{oid}"
 
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from dentrix_highlevel.sandbox import (
+    _routes_associations,
     _routes_calendars,
     _routes_contacts,
     _routes_locations,
@@ -59,6 +60,7 @@ ALL_ROUTES: list[ApiRoute] = [
     *_routes_opportunities.ROUTES,
     *_routes_media.ROUTES,
     *_routes_oauth.ROUTES,
+    *_routes_associations.ROUTES,
 ]
 
 

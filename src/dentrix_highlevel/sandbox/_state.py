@@ -25,6 +25,10 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 
 #: Every scope the routes check; a PIT created by the sandbox gets all of them unless told otherwise.
 ALL_SCOPES: tuple[str, ...] = (
+    "associations.readonly",
+    "associations.write",
+    "associations/relation.readonly",
+    "associations/relation.write",
     "calendars.readonly",
     "calendars.write",
     "calendars/events.readonly",
@@ -145,6 +149,8 @@ class LocationState:
     pipelines: dict[str, Json] = attrs.field(factory=dict)
     opportunities: dict[str, Json] = attrs.field(factory=dict)
     media: dict[str, Json] = attrs.field(factory=dict)
+    associations: dict[str, Json] = attrs.field(factory=dict)
+    relations: dict[str, Json] = attrs.field(factory=dict)
     #: Duplicate-matching indexes: stored emailLowerCase / E.164 phone -> contact ids. They keep upsert
     #: O(1) for large practices; first-created wins, as a scan in creation order would.
     by_email: dict[str, set[str]] = attrs.field(factory=dict)
@@ -165,6 +171,8 @@ class LocationState:
         "pipelines",
         "opportunities",
         "media",
+        "associations",
+        "relations",
     )
 
     def settings(self) -> Json:

@@ -1,6 +1,7 @@
 """The client's resource groups, one module each."""
 
 from dentrix_highlevel.highlevel._resources._appointments import Appointments
+from dentrix_highlevel.highlevel._resources._associations import Association, Associations, Relation
 from dentrix_highlevel.highlevel._resources._calendars import Calendars
 from dentrix_highlevel.highlevel._resources._contacts import Contacts
 from dentrix_highlevel.highlevel._resources._custom_fields import CustomFields
@@ -16,6 +17,8 @@ from dentrix_highlevel.highlevel._resources._users import Users
 
 __all__ = [
     "Appointments",
+    "Association",
+    "Associations",
     "Calendars",
     "Contacts",
     "CustomFields",
@@ -25,6 +28,7 @@ __all__ = [
     "Notes",
     "Opportunities",
     "Pipelines",
+    "Relation",
     "Tags",
     "Tasks",
     "Users",

@@ -42,6 +42,14 @@ async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> A
         return await client.users.find(email=key["email"])
     if resource == "calendar":
         return await client.calendars.find(name=key["name"])
+    if resource == "association":
+        return await client.associations.find(key=key["key"])
+    if resource == "relation":
+        return await client.associations.find_relation(
+            association_id=key["associationId"],
+            first_record_id=key["firstRecordId"],
+            second_record_id=key["secondRecordId"],
+        )
     if resource == "tag":
         folded = key["name"].casefold()
         return next((t for t in await client.tags.list() if (t.name or "").casefold() == folded), None)
