@@ -150,7 +150,7 @@ class Contacts(Resource):
     async def list_legacy(
         self, *, query: str | None = None, limit: int = LEGACY_MAX_LIMIT
     ) -> AsyncIterator[Contact]:
-        """Every contact through the deprecated ``GET /contacts/``, following ``meta.startAfter``/``startAfterId``.
+        """Every contact through the deprecated ``GET /contacts/``, following its ``meta`` cursor.
 
         Prefer :meth:`search`; this exists for accounts where search is unavailable or lags too much, since
         the legacy list reads the primary store (HighLevel marks it deprecated, not removed).
