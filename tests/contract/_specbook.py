@@ -96,10 +96,16 @@ SPEC_EXCEPTIONS += [
             "apps/associations.json",
             f"/components/schemas/{dto}/properties/{key}",
             {"type": "string"},
-            "declared `type: object`; the examples ('student', 'contact') and API-NOTES §8 are strings",
+            "declared `type: object`; the examples ('student', 'contact', 'USER_DEFINED') are strings",
         )
-        for dto in ("createAssociationReqDto", "GetPostSuccessfulResponseDto")
-        for key in ("firstObjectLabel", "firstObjectKey", "secondObjectLabel", "secondObjectKey")
+        for dto, key in [
+            *[
+                (dto, key)
+                for dto in ("createAssociationReqDto", "GetPostSuccessfulResponseDto")
+                for key in ("firstObjectLabel", "firstObjectKey", "secondObjectLabel", "secondObjectKey")
+            ],
+            ("GetPostSuccessfulResponseDto", "associationType"),
+        ]
     ],
     *[
         (

@@ -63,6 +63,9 @@ async def test_full_run_then_rerun_sends_no_writes(practice: Path, tmp_path: Pat
         assert len(appointment_bodies) == len(state.events)
         assert events
         assert events[-1].done == 24
+        # The progress stream counts the HTTP requests the run put on the wire, as the sandbox saw them.
+        assert events[-1].requests == len(sandbox.request_log)
+        assert [e.requests for e in events] == sorted(e.requests for e in events)
 
         # No PHI in the audit log or the progress lines: ids and reasons only.
         assert first.audit_csv is not None

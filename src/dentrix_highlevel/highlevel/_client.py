@@ -158,6 +158,8 @@ class HighLevelClient:
         )
         self._tokens = TokenEndpoint(self._http, self.base_url)
         self._closed = False
+        #: HTTP requests this client has put on the wire (retries included; refused-before-send excluded).
+        self.requests_sent = 0
         from dentrix_highlevel.highlevel import _resources as r
 
         self.contacts: Contacts = r.Contacts(self)
@@ -241,6 +243,7 @@ class HighLevelClient:
             ticket = await self.limiter.acquire()
             token = await self.auth.token(self._tokens)
             started = time.perf_counter()
+            self.requests_sent += 1
             try:
                 response = await self._http.request(
                     call.method,

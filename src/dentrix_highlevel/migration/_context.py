@@ -103,6 +103,9 @@ class RunContext:
     existing_contacts: frozenset[str] | None = None
     """The practice's contacts when the run indexed them (None: not indexed, every patient migrated)."""
 
+    def __attrs_post_init__(self) -> None:
+        self.requests_at_start = self.hl.requests_sent
+
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
@@ -152,6 +155,7 @@ class RunContext:
                 skipped=c.skipped,
                 failed=c.failed,
                 conflicts=c.conflicts,
+                requests=self.hl.requests_sent - self.requests_at_start,
                 elapsed_s=max(0.0, self.clock() - self.started_s),
             )
         )

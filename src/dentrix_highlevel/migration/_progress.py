@@ -29,6 +29,7 @@ class MigrationProgress:
     failed: int = 0
     conflicts: int = 0
     requests: int = 0
+    """HTTP requests this run has sent so far (retries included)."""
     elapsed_s: float = 0.0
 
     @property
@@ -48,7 +49,8 @@ class MigrationProgress:
         return (
             f"[{self.mode.value} {self.phase}] {self.done}/{self.total} patients, {self.rate_per_s:.1f}/s, "
             f"ETA {eta}; created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"skipped {self.skipped}, failed {self.failed}, conflicts {self.conflicts}"
+            f"skipped {self.skipped}, failed {self.failed}, conflicts {self.conflicts}; "
+            f"{self.requests} requests"
         )
 
 
