@@ -106,6 +106,17 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
         ),
         "rate_budget": client_rate.RATE_MAX,
         "http_429": client["count_429"] + ours["http_429"] + theirs["http_429"],
+        # Which benchmark saw them: the client's load, the engine's run or the naive run.
+        "http_429_by_benchmark": {
+            "client": client["count_429"],
+            "engine": ours["http_429"],
+            "naive": theirs["http_429"],
+        },
+        "max_in_window_by_benchmark": {
+            "client": client["max_in_any_window"],
+            "engine": ours["max_in_window"],
+            "naive": theirs["max_in_window"],
+        },
         "wall_over_minimum": ours["wall_over_minimum"],
         "reconciles": ours["reconciles"],
         "stage_records_per_s": round(first_stage["records_per_s"]),
@@ -115,6 +126,7 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
         "naive_requests_per_patient": theirs["requests_per_patient"],
         "naive_per_patient_by_kind": theirs["per_patient_by_kind"],
         "naive_duplicates_skipped": theirs["duplicates_skipped"],
+        "naive_requests_per_created_contact": theirs["requests_per_created_contact"],
         "naive_wall_over_ours": round(theirs["wall_s"] / ours["wall_s"], 3) if ours["wall_s"] else None,
         "naive_wall_over_minimum": theirs["wall_over_minimum"],
         "machine": machine(),

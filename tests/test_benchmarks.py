@@ -52,7 +52,8 @@ def test_entry_point_ends_with_one_json_object_of_sane_figures() -> None:
 
     assert 0 < result["rate_utilization"] <= 1.05
     assert 0 < result["max_requests_in_window"] <= result["rate_budget"] == result["scale"]["rate_max"]
-    assert result["http_429"] >= 0
+    assert result["http_429"] == sum(result["http_429_by_benchmark"].values()) >= 0
+    assert result["max_requests_in_window"] == max(result["max_in_window_by_benchmark"].values())
     assert result["requests_per_patient"] >= 1, "at least one contact write per patient"
     assert result["wall_over_minimum"] > 0
     assert result["reconciles"] is True
@@ -60,6 +61,7 @@ def test_entry_point_ends_with_one_json_object_of_sane_figures() -> None:
     assert result["naive_requests_per_patient"] > result["requests_per_patient"]
     assert result["naive_wall_over_ours"] > 0
     assert result["naive_duplicates_skipped"] >= 0
+    assert result["naive_requests_per_created_contact"] >= result["naive_requests_per_patient"]
     assert result["scale"]["patients"] == 15
     assert result["scale"]["staging_patients"] == [300]
     # Smoke sizes never reach 100,000 patients: those figures are absent, and say so.

@@ -55,6 +55,7 @@ from dentrix_highlevel.highlevel._models import (
     User,
     UserRoles,
 )
+from dentrix_highlevel.highlevel._resources._associations import Association, Relation
 from dentrix_highlevel.highlevel._retry import RetryPolicy
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "AgencyLocationToken",
     "Appointment",
     "AppointmentInput",
+    "Association",
     "Auth",
     "Calendar",
     "Contact",
@@ -90,6 +92,7 @@ __all__ = [
     "PrivateIntegrationToken",
     "RateBudget",
     "RateLimiter",
+    "Relation",
     "RequestKind",
     "RetryPolicy",
     "SendTicket",
