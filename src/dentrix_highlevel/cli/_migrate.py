@@ -225,8 +225,9 @@ def plan_command(
         pipeline_name=pipeline_name or None,
         calendar_name=calendar_name or None,
         provider_users=provider_users,
+        field_folders=_folders(folders),
     )
-    folder_ids = _folders(folders)
+    folder_ids = dict(policies.field_folders)
 
     async def go() -> MigrationPlan:
         async with open_source(spec, ascend) as source, resolved.client() as hl:

@@ -7,6 +7,7 @@ approval makes ``run()`` refuse with ``PlanChangedError`` naming ``policies``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -40,6 +41,11 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ConfigurationError(f"{attribute.name} must be >= 0")
 
 
+def _folders(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+    items = value.items() if isinstance(value, Mapping) else (value or ())
+    return tuple(sorted((str(name), str(folder_id)) for name, folder_id in items))
+
+
 @attrs.frozen(kw_only=True)
 class MigrationPolicies:
     """The engine's choices; every one is keyword-only with a safe default.
@@ -68,6 +74,15 @@ class MigrationPolicies:
     """Link each family member's contact to its guarantor's contact with a contact–contact association
     (key ``family_member``, created once or reused); rollback deletes the relations and the association
     it created."""
+    field_folders: tuple[tuple[str, str], ...] = attrs.field(factory=tuple, converter=_folders)
+    """Contact custom-field folders the admin made (folder name → HighLevel folder id; a mapping is
+    accepted). A new custom field whose category (Clinical, Insurance, Financial, Administrative) names
+    one of them is created inside it through ``parentId``: the public API cannot create contact folders."""
+
+    def folder_for(self, category: str) -> str | None:
+        """The folder id for a field category, matched case-insensitively; None when the admin made none."""
+        wanted = category.casefold()
+        return next((folder_id for name, folder_id in self.field_folders if name.casefold() == wanted), None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the plan hash (``search_lag_s`` is an operational knob, not part of the plan)."""
@@ -81,4 +96,5 @@ class MigrationPolicies:
             # Only when chosen, so plans approved before this option existed keep their hash.
             **({"provider_users": True} if self.provider_users else {}),
             **({"family_associations": True} if self.family_associations else {}),
+            **({"field_folders": dict(self.field_folders)} if self.field_folders else {}),
         }

@@ -108,6 +108,7 @@ async def _ensure_field(
                 model=target.model.value,
                 field_key=target.field_key,
                 options=target.options or None,
+                parent_id=ctx.policies.folder_for(target.category.value),
             )
         )
         return field.id
