@@ -100,7 +100,7 @@ class Step:
     failed: int = 0
     requests: int = 0
     seconds: float = 0.0
-    note: str = ""
+    summary: str = ""
 
 
 def simulate_next_export(first: Path, second: Path, *, every: int = 7) -> dict[str, int]:
@@ -213,15 +213,15 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
         table.add_column(name, justify="left" if name in ("step", "status") else "right")
     numbers = ("created", "updated", "unchanged", "skipped", "failed", "requests")
     for step in runner.steps:
-        # A rollback's own results are deletions and restores (in its note), not created/updated counts.
+        # A rollback's own results are deletions and restores (in its summary), not created/updated counts.
         cells = [
             str(getattr(step, n)) if step.name != "rollback" or n == "requests" else "-" for n in numbers
         ]
         table.add_row(step.name, step.status, *cells, f"{step.seconds:.1f}")
     console.print(table)
     for step in runner.steps:
-        if step.note:
-            console.print(f"  {step.name}: {step.note}", markup=False)
+        if step.summary:
+            console.print(f"  {step.name}: {step.summary}", markup=False)
     workdir = runner.workdir
     console.print(f"finished in {time.monotonic() - started:.1f}s; everything is in {folder}", markup=False)
     for label, path in runner.artefacts.items():
@@ -265,7 +265,7 @@ class _Demo:
         self._last = (len(self.sandbox.request_log) - before, time.monotonic() - started)
         return value
 
-    def _record(self, name: str, result: Any, *, note: str = "") -> bool:
+    def _record(self, name: str, result: Any, *, summary: str = "") -> bool:
         requests, seconds = self._last
         totals = result.reconciliation.totals()
         self.steps.append(
@@ -279,7 +279,7 @@ class _Demo:
                 failed=totals.failed,
                 requests=requests,
                 seconds=seconds,
-                note=note,
+                summary=summary,
             )
         )
         return bool(result.completed and totals.failed == 0)
@@ -363,7 +363,7 @@ class _Demo:
                 verdicts = _verdicts(sample.report) if sample.report is not None else Counter()
                 problems = verdicts.get("mismatch", 0) + verdicts.get("missing", 0)
                 ok &= self._record(
-                    "sample", sample, note=f"{sum(verdicts.values())} fields diffed, {problems} wrong"
+                    "sample", sample, summary=f"{sum(verdicts.values())} fields diffed, {problems} wrong"
                 )
                 ok &= problems == 0
                 if sample.report is not None:
@@ -383,7 +383,7 @@ class _Demo:
                     with reporter.shown():
                         delta = await self._measured(lambda: migration.delta(newer))
                     ok &= self._record(
-                        "delta", delta, note=", ".join(f"{k} {v}" for k, v in sorted(changes.items()))
+                        "delta", delta, summary=", ".join(f"{k} {v}" for k, v in sorted(changes.items()))
                     )
                     console.print(f"7. delta {delta.run_id}: {delta.status.value}", markup=False)
                     config = WorkdirConfig.load(self.workdir)
@@ -406,7 +406,7 @@ class _Demo:
                             failed=totals.failed,
                             requests=requests,
                             seconds=seconds,
-                            note=f"{reconciled.checked} contacts re-read, "
+                            summary=f"{reconciled.checked} contacts re-read, "
                             f"{len(reconciled.mismatches)} mismatches",
                         )
                     )
@@ -424,7 +424,7 @@ class _Demo:
                 ok &= self._record(
                     "rollback",
                     rolled,
-                    note=f"{deleted} objects deleted, {restored} contacts restored: {state}",
+                    summary=f"{deleted} objects deleted, {restored} contacts restored: {state}",
                 )
                 ok &= self.restored
                 console.print(
