@@ -85,17 +85,20 @@ def _policies(plan: MigrationPlan) -> MigrationPolicies:
 @asynccontextmanager
 async def _migration(
     workdir: Path,
+    config: WorkdirConfig,
     *,
     destination: Destination,
-    source: SourceSpec,
     ascend: AscendCredentials,
-    migration_id: str,
     plan: MigrationPlan | None,
+    source: SourceSpec | None = None,
     policies: MigrationPolicies | None = None,
     progress: ProgressReporter | None = None,
 ) -> AsyncIterator[Migration]:
-    """The source, the client and a :class:`Migration` on them, opened and closed together."""
+    """The workdir's migration: its source (or ``source``, a newer export for a delta), the client and a
+    :class:`Migration` on them, opened and closed together."""
     policies = policies or (_policies(plan) if plan is not None else MigrationPolicies())
+    source = source or config.source
+    migration_id = config.migration_id
     async with open_source(source, ascend) as opened, destination.client() as hl:
 
         def build(maps: Any = None) -> Migration:
@@ -288,10 +291,9 @@ def approve_command(
     async def go() -> str:
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=config.source,
             ascend=ascend,
-            migration_id=config.migration_id,
             plan=plan,
         ) as migration:
             if migration.plan_hash() != plan.content_hash:
@@ -348,10 +350,9 @@ def sample_command(
     async def go() -> tuple[RunResult, list[Any]]:
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=config.source,
             ascend=ascend,
-            migration_id=config.migration_id,
             plan=plan,
             progress=progress,
         ) as migration:
@@ -400,10 +401,9 @@ def run_command(
     async def go() -> tuple[RunResult, list[Any]]:
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=config.source,
             ascend=ascend,
-            migration_id=config.migration_id,
             plan=plan,
             progress=progress,
         ) as migration:
@@ -448,10 +448,10 @@ def delta_command(
         # Built on the newer source: the ledger (keyed on the practice) refuses another practice's export.
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=spec,
             ascend=ascend,
-            migration_id=config.migration_id,
+            source=spec,
             plan=plan,
             progress=progress,
         ) as migration:
@@ -486,10 +486,9 @@ def reconcile_command(
     async def go() -> Any:
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=config.source,
             ascend=ascend,
-            migration_id=config.migration_id,
             plan=plan,
         ) as migration:
             return await migration.reconcile(), migration.ledger.records()
@@ -535,10 +534,9 @@ def rollback_command(
     async def go() -> tuple[RunResult, list[Any], tuple[int, int]]:
         async with _migration(
             workdir,
+            config,
             destination=resolved,
-            source=config.source,
             ascend=ascend,
-            migration_id=config.migration_id,
             plan=plan,
         ) as migration:
             result = await migration.rollback()
