@@ -12,6 +12,7 @@ from dentrix_highlevel._errors import (
     ConfigurationError,
     DailyCapReachedError,
     DentrixHighLevelError,
+    DocumentFileError,
     DuplicateContactError,
     HighLevelError,
     LedgerError,
@@ -65,6 +66,7 @@ from dentrix_highlevel.mapping import (
 )
 from dentrix_highlevel.migration import (
     AuditRow,
+    CalendarLayout,
     FamilyContactPolicy,
     KindReconciliation,
     Ledger,
@@ -169,6 +171,7 @@ __all__ = [
     "AscendSource",
     "AuditRow",
     "AuthenticationError",
+    "CalendarLayout",
     "ClinicalNote",
     "CodeDefinition",
     "ColumnProfile",
@@ -182,6 +185,7 @@ __all__ = [
     "DefaultMapOptions",
     "DentrixHighLevelError",
     "Document",
+    "DocumentFileError",
     "DuplicateContactError",
     "Employer",
     "ExistingCustomField",

@@ -18,6 +18,7 @@
     │   └── ResponseFormatError         a 2xx body we could not read as the documented shape
     ├── SourceError                     reading Dentrix data failed as a whole
     │   ├── SourceFileError             a required file or column is missing, or a file is unreadable
+    │   │   └── DocumentFileError       one document's file cannot be uploaded (path, size, checksum)
     │   └── AscendError                 the Ascend API Exchange answered badly
     ├── MappingError                    a map is wrong when it is built (unknown column, bad target type)
     ├── PlanError
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "DailyCapReachedError",
     "DentrixHighLevelError",
+    "DocumentFileError",
     "DuplicateContactError",
     "HighLevelError",
     "LedgerError",
@@ -254,6 +256,17 @@ class SourceFileError(SourceError):
         self.file = file
         self.column = column
         super().__init__(message)
+
+
+class DocumentFileError(SourceFileError):
+    """One document's file in the export cannot be read for upload; names the document id, never its path
+    (file names can hold a patient's name) nor its content. ``reason`` is a short code: ``unsafe_path``,
+    ``missing``, ``too_large``, ``checksum`` or ``unreadable``."""
+
+    def __init__(self, message: str, *, document_id: str, reason: str) -> None:
+        self.document_id = document_id
+        self.reason = reason
+        super().__init__(f"document {document_id}: {message}")
 
 
 class AscendError(SourceError):

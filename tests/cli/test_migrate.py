@@ -322,3 +322,45 @@ def test_a_source_without_a_place_is_a_usage_error(spec: str, tmp_path: Path) ->
     with pytest.raises(CliFailure) as caught:
         SourceSpec.parse(spec)
     assert caught.value.exit_code == EXIT_USAGE
+
+
+def test_plan_takes_the_calendar_layout_and_treatment_tasks(scaled_server: Any, tmp_path: Path) -> None:
+    export = _export(tmp_path, patients=6, seed=21)
+    location = scaled_server.sandbox.create_location()
+    env = {
+        "HIGHLEVEL_BASE_URL": scaled_server.base_url,
+        "HIGHLEVEL_LOCATION_ID": location.location_id,
+        "HIGHLEVEL_TOKEN": location.token,
+    }
+    flags = ("--calendars", "provider", "--treatment-tasks", "--task-due-days", "3")
+    wd = str(tmp_path / "wd")
+    planned = cli("plan", "--source", f"g-export:{export}", "--workdir", wd, *SCALED, *flags, env=env)
+    assert planned.code == 0, str(planned)
+    policies = json.loads((tmp_path / "wd" / "plan.json").read_text("utf-8"))["policies"]
+    assert (policies["calendars"], policies["treatment_tasks"], policies["task_due_days"]) == (
+        "provider",
+        True,
+        3,
+    )
+    bad = cli("plan", "--source", f"g-export:{export}", "--workdir", wd, "--calendars", "room", env=env)
+    assert bad.code == 2
+    assert "--calendars" in bad.stderr
+
+
+def test_plan_takes_upload_documents(scaled_server: Any, tmp_path: Path) -> None:
+    export = _export(tmp_path, patients=6, seed=21)
+    location = scaled_server.sandbox.create_location()
+    env = {
+        "HIGHLEVEL_BASE_URL": scaled_server.base_url,
+        "HIGHLEVEL_LOCATION_ID": location.location_id,
+        "HIGHLEVEL_TOKEN": location.token,
+    }
+    wd = tmp_path / "wd"
+    planned = cli(
+        "plan", "--source", f"g-export:{export}", "--workdir", str(wd), *SCALED, "--upload-documents", env=env
+    )
+    assert planned.code == 0, str(planned)
+    plan = json.loads((wd / "plan.json").read_text("utf-8"))
+    assert plan["policies"]["upload_documents"] is True
+    assert plan["documents"]["upload"] == plan["estimate"]["requests"]["documents"] == 2
+    assert "## Documents" in (wd / "plan.md").read_text("utf-8")

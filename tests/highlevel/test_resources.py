@@ -318,8 +318,12 @@ async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, s
     with pytest.raises(AmbiguousWriteError) as media:
         await client.media.upload(b"x", name="x.txt")
     scaled_sandbox.set_faults(FaultConfig())
+    # Media is found again by its name (the migration names uploads from ids only).
+    found_media = await client.find_created(media.value)
+    assert found_media is not None
+    assert found_media.name == "x.txt"
     with pytest.raises(ConfigurationError):
-        await client.find_created(media.value)
+        await client.find_created(AmbiguousWriteError("x", resource="folder", lookup={}))
 
 
 async def test_legacy_list_follows_its_cursor_to_the_end(client: HighLevelClient) -> None:

@@ -80,10 +80,33 @@ def test_an_existing_loose_workdir_is_tightened(tmp_path: Path, identity: Ledger
 def test_connection_pragmas(ledger: SqliteLedger) -> None:
     conn = ledger._conn  # the one place a test looks inside: the durability settings are the contract
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: outcomes are group-committed
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA user_version").fetchone()[0] == LEDGER_FORMAT_VERSION
+
+
+def test_a_barrier_commits_with_synchronous_full_and_an_outcome_without(ledger: SqliteLedger) -> None:
+    conn = ledger._conn  # as above: which commit fsyncs is the durability contract
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        intent = ledger.begin_intent("contact", "patient:1", "create", {"source_id": "1"}, run_id="run-1")
+        barrier = [s for s in statements if s.startswith(("PRAGMA", "BEGIN", "COMMIT"))]
+        statements.clear()
+        ledger.complete_intent(intent, destination_id="C1", created=True)
+        outcome = [s for s in statements if s.startswith(("PRAGMA", "BEGIN", "COMMIT"))]
+    finally:
+        conn.set_trace_callback(None)
+    assert barrier == [
+        "PRAGMA synchronous = FULL",
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+        "PRAGMA synchronous = NORMAL",
+    ]
+    assert outcome == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
 
 
 def test_the_stamp_is_readable_by_anyone_with_sqlite(ledger: SqliteLedger, identity: LedgerIdentity) -> None:

@@ -1,4 +1,5 @@
-"""Reconciliation math: source = created + updated + unchanged + skipped + failed, conflicts inside."""
+"""Reconciliation math: source = created + updated + unchanged + conflict + skipped + failed, each record
+in exactly one column."""
 
 from __future__ import annotations
 
@@ -66,13 +67,14 @@ def test_counts_partition_the_source(
         k = rec.kind(kind)
         assert k is not None
         assert k.accounted == count
+        assert k.created + k.updated + k.unchanged + k.conflict + k.skipped + k.failed == count
         conflicts = [r for (kk, _), r in latest.items() if kk == kind and r.action is RecordAction.CONFLICT]
-        assert k.conflict == len(conflicts)
-        resolved = sum(r.outcome is RecordOutcome.PARTIAL for r in conflicts)
+        written = sum(r.outcome is RecordOutcome.PARTIAL for r in conflicts)
         plain_skipped = sum(r.action is RecordAction.SKIPPED for (kk, _), r in latest.items() if kk == kind)
         plain_failed = sum(r.action is RecordAction.FAILED for (kk, _), r in latest.items() if kk == kind)
-        assert k.skipped == plain_skipped + resolved
-        assert k.failed == plain_failed + len(conflicts) - resolved
+        assert k.conflict == written
+        assert k.skipped == plain_skipped
+        assert k.failed == plain_failed + len(conflicts) - written
         assert k.difference == source_counts[kind] - count
     assert rec.reconciles == all(rec.kind(kind).difference == 0 for kind in distinct)  # type: ignore[union-attr]
     total = rec.totals()
@@ -80,7 +82,7 @@ def test_counts_partition_the_source(
     assert total.source == sum(source_counts.values())
 
 
-def test_conflict_rule_resolved_is_skipped_unresolved_is_failed() -> None:
+def test_written_with_conflict_has_its_own_column_unresolved_is_failed() -> None:
     rows = [
         _row("contact", "patient:1", RecordAction.CREATED, RecordOutcome.APPLIED),
         _row("contact", "patient:2", RecordAction.CONFLICT, RecordOutcome.PARTIAL),
@@ -89,9 +91,31 @@ def test_conflict_rule_resolved_is_skipped_unresolved_is_failed() -> None:
     ]
     rec = Reconciliation.from_results(rows, source_counts={"contact": 4})
     assert rec.kinds == (
-        KindReconciliation(kind="contact", source=4, created=1, unchanged=1, skipped=1, failed=1, conflict=2),
+        KindReconciliation(kind="contact", source=4, created=1, unchanged=1, conflict=1, failed=1),
     )
     assert rec.reconciles
+    assert rec.kinds[0].skipped == 0  # not counted twice
+
+
+def test_written_with_conflict_in_the_ledgers_latest_state(ledger: SqliteLedger) -> None:
+    # The engine records a family member created without the shared e-mail as CONFLICT / PARTIAL.
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    for n, action, outcome in [
+        (1, RecordAction.CREATED, RecordOutcome.APPLIED),
+        (2, RecordAction.CONFLICT, RecordOutcome.PARTIAL),
+        (3, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED),
+    ]:
+        ledger.record_result(
+            "run-1",
+            "contact",
+            f"patient:{n}",
+            action=action,
+            outcome=outcome,
+            destination_id=None if outcome is RecordOutcome.NOT_APPLIED else f"C{n}",
+            reason="email withheld: shared with patient:1" if n == 2 else None,
+        )
+    k = Reconciliation.from_results(ledger.records(), source_counts={"contact": 3}).kinds[0]
+    assert (k.created, k.conflict, k.skipped, k.failed, k.reconciles) == (1, 1, 1, 0, True)
 
 
 def test_missing_and_unexpected_kinds_do_not_reconcile() -> None:
@@ -115,15 +139,15 @@ def test_render_shows_every_kind_a_total_and_the_gap() -> None:
         "created",
         "updated",
         "unchanged",
+        "conflict",
         "skipped",
         "failed",
-        "conflict",
         "status",
     ]
     by_kind = {line.split()[0]: line.split() for line in lines if not line.startswith("-")}
-    assert by_kind["appointment"][1:] == ["1", "0", "0", "0", "1", "0", "0", "OK"]
-    assert by_kind["contact"][1:] == ["3", "1", "0", "0", "0", "1", "0", "MISMATCH", "+1"]
-    assert by_kind["total"][1:] == ["4", "1", "0", "0", "1", "1", "0", "MISMATCH", "+1"]
+    assert by_kind["appointment"][1:] == ["1", "0", "0", "0", "0", "1", "0", "OK"]
+    assert by_kind["contact"][1:] == ["3", "1", "0", "0", "0", "0", "1", "MISMATCH", "+1"]
+    assert by_kind["total"][1:] == ["4", "1", "0", "0", "0", "1", "1", "MISMATCH", "+1"]
     assert [line.split()[0] for line in lines if not line.startswith("-")] == [
         "kind",
         "appointment",
@@ -144,9 +168,9 @@ def test_to_json_round_trips_the_counts() -> None:
                 "created": 0,
                 "updated": 1,
                 "unchanged": 0,
+                "conflict": 0,
                 "skipped": 0,
                 "failed": 0,
-                "conflict": 0,
                 "reconciles": True,
             }
         ],

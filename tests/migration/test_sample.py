@@ -72,7 +72,7 @@ async def test_sample_migrates_reads_back_and_reports_every_field(practice: Path
         contacts = full.reconciliation.kind("contact")
         assert contacts is not None
         assert contacts.unchanged == 8
-        assert contacts.created + contacts.skipped == 32
+        assert contacts.created + contacts.conflict + contacts.skipped == 32  # conflict: written, own column
     assert all(len(v) == 1 for v in contacts_by_source_id(sandbox, loc.location_id).values())
 
 

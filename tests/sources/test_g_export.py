@@ -349,7 +349,7 @@ def test_staging_is_private_and_removed_on_close(clean_export: Path, tmp_path: P
 def test_missing_required_file_and_column_are_one_clear_error(clean_export: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
-    for item in clean_export.iterdir():
+    for item in (i for i in clean_export.iterdir() if i.is_file()):  # documents/ is not copied
         if item.name != "recallpending.csv":
             (copy / item.name).write_bytes(item.read_bytes())
     with pytest.raises(SourceFileError, match=r"recallpending\.csv") as info:
@@ -364,7 +364,7 @@ def test_missing_required_file_and_column_are_one_clear_error(clean_export: Path
 def test_manifest_problems(clean_export: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
-    for item in clean_export.iterdir():
+    for item in (i for i in clean_export.iterdir() if i.is_file()):  # documents/ is not copied
         (copy / item.name).write_bytes(item.read_bytes())
     with open(copy / "v_operatory.csv", "ab") as fh:
         fh.write(b"09,Op 9\r\n")
@@ -385,7 +385,7 @@ def test_manifest_problems(clean_export: Path, tmp_path: Path) -> None:
 def test_appointment_file_alias(clean_export: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
-    for item in clean_export.iterdir():
+    for item in (i for i in clean_export.iterdir() if i.is_file()):  # documents/ is not copied
         name = "v_appt.csv" if item.name == "v_appointment.csv" else item.name
         (copy / name).write_bytes(item.read_bytes())
     with GExportSource(copy) as source:
@@ -396,7 +396,7 @@ def test_appointment_file_alias(clean_export: Path, tmp_path: Path) -> None:
 def test_zip_path_traversal_member_is_refused(clean_export: Path, tmp_path: Path) -> None:
     path = tmp_path / "evil.zip"
     with zipfile.ZipFile(path, "w") as zf:
-        for item in clean_export.iterdir():
+        for item in (i for i in clean_export.iterdir() if i.is_file()):  # documents/ is not copied
             zf.write(item, arcname=item.name)
         zf.writestr("../../etc/v_patient.csv", "patient_id\n1\n")
         zf.writestr("/abs/contact.csv", "contactid\n1\n")
@@ -409,7 +409,7 @@ def test_zip_path_traversal_member_is_refused(clean_export: Path, tmp_path: Path
 def test_zip_bomb_is_refused(clean_export: Path, tmp_path: Path) -> None:
     path = tmp_path / "bomb.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for item in clean_export.iterdir():
+        for item in (i for i in clean_export.iterdir() if i.is_file()):  # documents/ is not copied
             if item.name != "images.csv":
                 zf.write(item, arcname=item.name)
         zf.writestr("images.csv", b"patient_id,imaging_system,image_id,image_date\n" + b" " * (8 << 20))

@@ -40,7 +40,12 @@ def test_zip_bom_and_cp1252(tmp_path: Path) -> None:
     latin = SyntheticPractice(SynthConfig(patients=20, seed=4, non_latin_names=False))
     write_g_export(latin, tmp_path / "a.zip", encoding="utf-8-sig")
     with zipfile.ZipFile(tmp_path / "a.zip") as zf:
-        assert sorted(zf.namelist()) == sorted([*ALL_FILES, "manifest.json"])
+        names = zf.namelist()
+        assert sorted(n for n in names if "/" not in n) == sorted([*ALL_FILES, "manifest.json"])
+        # Document files travel under documents/<patient>/<document>.pdf, as the export's file_path says.
+        documents = [n for n in names if "/" in n]
+        assert documents
+        assert all(n.startswith("documents/") and n.endswith(".pdf") for n in documents)
         assert zf.read("v_patient.csv").startswith(b"\xef\xbb\xbf")
     assert not (tmp_path / "a.zip.parts").exists()
     write_g_export(latin, tmp_path / "b", encoding="cp1252")

@@ -63,6 +63,7 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_STOPPED",
     "EXIT_USAGE",
+    "RECONCILE_BUCKETS",
     "AscendCredentials",
     "CliFailure",
     "Destination",
@@ -633,19 +634,14 @@ def compact_table(title: str) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
 
 
+#: Reconciliation columns, each source record in exactly one ("conflict": written with conflict).
+RECONCILE_BUCKETS = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+
+
 def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table:
     table = compact_table(title)
-    for name in (
-        "kind",
-        "source",
-        "created",
-        "updated",
-        "unchanged",
-        "skipped",
-        "failed",
-        "conflict",
-        "status",
-    ):
+    # The equation's order: source = created + updated + unchanged + conflict + skipped + failed.
+    for name in ("kind", "source", *RECONCILE_BUCKETS, "status"):
         table.add_column(
             name, justify="left" if name in ("kind", "status") else "right", no_wrap=name == "kind"
         )
@@ -653,8 +649,7 @@ def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table
         status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
         table.add_row(
             k.kind,
-            *(str(getattr(k, n)) for n in ("source", "created", "updated", "unchanged", "skipped", "failed")),
-            str(k.conflict),
+            *(str(getattr(k, n)) for n in ("source", *RECONCILE_BUCKETS)),
             status,
             end_section=k is reconciliation.kinds[-1] if reconciliation.kinds else False,
         )

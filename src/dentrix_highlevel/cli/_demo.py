@@ -96,6 +96,7 @@ class Step:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    conflict: int = 0
     skipped: int = 0
     failed: int = 0
     requests: int = 0
@@ -209,9 +210,20 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     started = time.monotonic()
     ok = run_async(runner.run)
     table = compact_table("demo summary")
-    for name in ("step", "status", "created", "updated", "unchanged", "skipped", "failed", "requests", "s"):
+    for name in (
+        "step",
+        "status",
+        "created",
+        "updated",
+        "unchanged",
+        "conflict",
+        "skipped",
+        "failed",
+        "requests",
+        "s",
+    ):
         table.add_column(name, justify="left" if name in ("step", "status") else "right")
-    numbers = ("created", "updated", "unchanged", "skipped", "failed", "requests")
+    numbers = ("created", "updated", "unchanged", "conflict", "skipped", "failed", "requests")
     for step in runner.steps:
         # A rollback's own results are deletions and restores (in its summary), not created/updated counts.
         cells = [
@@ -275,6 +287,7 @@ class _Demo:
                 created=totals.created,
                 updated=totals.updated,
                 unchanged=totals.unchanged,
+                conflict=totals.conflict,
                 skipped=totals.skipped,
                 failed=totals.failed,
                 requests=requests,
@@ -402,6 +415,7 @@ class _Demo:
                             created=totals.created,
                             updated=totals.updated,
                             unchanged=totals.unchanged,
+                            conflict=totals.conflict,
                             skipped=totals.skipped,
                             failed=totals.failed,
                             requests=requests,

@@ -27,6 +27,7 @@ from dentrix_highlevel.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_STOPPED,
+    RECONCILE_BUCKETS,
     AscendCredentials,
     CliFailure,
     Destination,
@@ -49,6 +50,7 @@ from dentrix_highlevel.migration import (
     LEDGER_FILENAME,
     PLAN_FILENAME,
     PLAN_REPORT_FILENAME,
+    CalendarLayout,
     FamilyContactPolicy,
     LocationSnapshot,
     Migration,
@@ -192,7 +194,29 @@ def _folders(values: Sequence[str]) -> dict[str, str]:
 @click.option(
     "--calendar-name", default="Dentrix Appointments", show_default=True, help="Calendar ('' for none)."
 )
+@click.option(
+    "--calendars",
+    type=click.Choice([c.value for c in CalendarLayout]),
+    default=CalendarLayout.SINGLE.value,
+    show_default=True,
+    help="One calendar (--calendar-name), or one per provider / operatory.",
+)
 @click.option("--provider-users", is_flag=True, help="Create a HighLevel user per provider with an e-mail.")
+@click.option(
+    "--treatment-tasks", is_flag=True, help="A follow-up task per open treatment-plan case, on the contact."
+)
+@click.option(
+    "--task-due-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="Treatment tasks fall due this many days after the plan date, 09:00 practice time.",
+)
+@click.option(
+    "--upload-documents",
+    is_flag=True,
+    help="Upload documents without a hosted URL whose file is in the export (HighLevel media, 25 MB max).",
+)
 @click.option(
     "--folder", "folders", multiple=True, metavar="NAME=ID", help="A custom field folder made by the admin."
 )
@@ -208,7 +232,11 @@ def plan_command(
     family_contacts: str,
     pipeline_name: str,
     calendar_name: str,
+    calendars: str,
     provider_users: bool,
+    treatment_tasks: bool,
+    task_due_days: int,
+    upload_documents: bool,
     folders: tuple[str, ...],
     migration_id: str,
 ) -> None:
@@ -227,8 +255,12 @@ def plan_command(
         family_contacts=FamilyContactPolicy(family_contacts),
         pipeline_name=pipeline_name or None,
         calendar_name=calendar_name or None,
+        calendars=CalendarLayout(calendars),
         provider_users=provider_users,
+        treatment_tasks=treatment_tasks,
+        task_due_days=task_due_days,
         field_folders=_folders(folders),
+        upload_documents=upload_documents,
     )
     folder_ids = dict(policies.field_folders)
 
@@ -648,7 +680,7 @@ def report_command(workdir: Path) -> None:
     kinds = json.loads(saved.read_text("utf-8")).get("kinds", []) if saved.exists() else []
     if kinds:
         last = Table(title="last reconciliation (of the last operation)", title_justify="left")
-        columns = ("kind", "source", "created", "updated", "unchanged", "skipped", "failed", "conflict")
+        columns = ("kind", "source", *RECONCILE_BUCKETS)
         for name in columns:
             last.add_column(name, justify="left" if name == "kind" else "right")
         for kind in kinds:

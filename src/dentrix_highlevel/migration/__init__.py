@@ -73,6 +73,7 @@ from dentrix_highlevel.migration._plan import (
     source_fingerprint,
 )
 from dentrix_highlevel.migration._policies import (
+    CalendarLayout,
     FamilyContactPolicy,
     MigrationPolicies,
     RemovedInSourcePolicy,
@@ -88,6 +89,7 @@ __all__ = [
     "ApprovedPlan",
     "AuditRow",
     "AvailabilityReport",
+    "CalendarLayout",
     "CreatedObject",
     "CustomFieldPlan",
     "CutoverWarning",

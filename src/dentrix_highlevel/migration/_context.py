@@ -8,6 +8,7 @@ next run resolves by lookup before creating anything again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError
+from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError, NotFoundError
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
@@ -57,8 +58,11 @@ class SetupState:
     pipeline_id: str | None
     stage_ids: Mapping[str, str]
     calendar_id: str | None
+    """The ``calendar_name`` calendar (the single layout's one calendar; other layouts' fallback)."""
     user_ids: Mapping[str, str] = attrs.field(factory=dict)
     """provider id -> HighLevel user id (``provider_users`` policy)."""
+    calendar_ids: Mapping[str, str] = attrs.field(factory=dict)
+    """Calendar group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id."""
 
 
 @attrs.define
@@ -175,8 +179,15 @@ class RunContext:
         outcome: RecordOutcome = RecordOutcome.APPLIED,
         reason: str | None = None,
         action_if_created: RecordAction = RecordAction.CREATED,
+        replace: Callable[[str], Awaitable[None]] | None = None,
     ) -> str | None:
-        """Make the destination hold this object; returns its id, or None when it failed (recorded)."""
+        """Make the destination hold this object; returns its id, or None when it failed (recorded).
+
+        ``replace`` is for objects that cannot be updated (a relation): when the content hash differs, it
+        deletes the old object (gone already counts as deleted), the ledger marks that one rolled back, and
+        a new one is created; rollback then deletes only the live one. Only an object the migration
+        created is ever replaced; any other is left as it is (recorded unchanged, as without ``replace``).
+        """
         rec = await self.db(self.ledger.record, kind, key)
         dest = await self.db(self.ledger.destination_of, kind, key)
         if (
@@ -189,6 +200,25 @@ class RunContext:
                 kind, key, RecordAction.UNCHANGED, outcome, destination_id=dest, digest=digest, reason=reason
             )
             return dest
+        if (
+            dest is not None
+            and update is None
+            and replace is not None
+            and rec is not None
+            and rec.content_hash != digest
+            and await self.db(self._created_by_us, kind, dest)
+        ):
+            try:
+                with contextlib.suppress(NotFoundError):
+                    await replace(dest)
+            except DailyCapReachedError:
+                raise
+            except HighLevelError as exc:
+                await self.fail(kind, key, exc, destination_id=dest)
+                return None
+            # The old object is gone: its record and intents are retired, so the create below is fresh.
+            await self.db(self.ledger.mark_rolled_back, kind, dest)
+            dest = None
         if dest is not None:
             if update is not None:
                 try:

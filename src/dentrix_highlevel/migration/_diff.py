@@ -14,7 +14,7 @@ import attrs
 
 from dentrix_highlevel.mapping import CustomFieldTarget, FieldMap, StandardField
 
-__all__ = ["FieldDiff", "Verdict", "compare_values", "diff_object"]
+__all__ = ["FieldDiff", "Verdict", "compare_values", "diff_object", "diff_payload"]
 
 
 class Verdict:
@@ -88,7 +88,7 @@ def compare_values(field: str, expected: Any, actual: Any, *, data_type: str | N
         )
     if field in ("dateOfBirth",) or data_type == "DATE":
         return _as_date(expected) == _as_date(actual)
-    if field in ("startTime", "endTime"):
+    if field in ("startTime", "endTime", "dueDate"):
         return _instant(expected) == _instant(actual)
     if isinstance(expected, int | float) and not isinstance(expected, bool):
         try:
@@ -210,5 +210,28 @@ def diff_object(
                 _text(want),
                 _text(have),
             )
+        )
+    return rows
+
+
+def diff_payload(
+    *,
+    object_name: str,
+    source_key: str,
+    destination_id: str,
+    expected: Mapping[str, Any],
+    actual: Mapping[str, Any],
+) -> list[FieldDiff]:
+    """One row per key sent, for objects written without a field map (treatment-plan tasks): what was
+    sent is the expectation; the source column stays empty (the payload is built from the whole record)."""
+    rows: list[FieldDiff] = []
+    for key, want in expected.items():
+        have = actual.get(key)
+        if compare_values(key, want, have):
+            verdict = Verdict.MATCH
+        else:
+            verdict = Verdict.MISSING if have in (None, "", []) else Verdict.MISMATCH
+        rows.append(
+            FieldDiff(source_key, object_name, destination_id, key, verdict, None, _text(want), _text(have))
         )
     return rows

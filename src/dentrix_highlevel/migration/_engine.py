@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +52,12 @@ from dentrix_highlevel.migration._approval import (
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
 from dentrix_highlevel.migration._context import RunContext, SetupState
 from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
+from dentrix_highlevel.migration._documents import (
+    DocumentUploader,
+    known_document_urls,
+    source_document_count,
+    with_document_urls,
+)
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Ledger,
@@ -82,7 +89,8 @@ from dentrix_highlevel.migration._related import (
 )
 from dentrix_highlevel.migration._rollback import run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
-from dentrix_highlevel.migration._setup import run_setup
+from dentrix_highlevel.migration._setup import run_setup, setup_calendars
+from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
 
 __all__ = ["Migration", "MigrationSource", "ReconcileResult"]
@@ -185,6 +193,9 @@ class Migration:
         self._options: DefaultMapOptions | None = None
         self._maps: dict[str, FieldMap] | None = None
         self._last_setup: SetupState | None = None
+        self._documents: DocumentUploader | None = None
+        self._handed_over: MigrationSource | None = None
+        """The source the last ``delta(source)`` took over: the migration closes it."""
 
     def __repr__(self) -> str:
         return f"Migration(location_id={self._hl.location_id!r}, workdir={str(self._workdir)!r})"
@@ -196,7 +207,7 @@ class Migration:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
+        await self.aclose()
 
     async def open(self) -> None:
         opener = getattr(self._source, "open", None)
@@ -205,9 +216,28 @@ class Migration:
         await anyio.to_thread.run_sync(self._prepare)
 
     def close(self) -> None:
+        """Close the ledger, and a source handed over to ``delta`` if it closes synchronously (a G export);
+        ``aclose()`` (or ``async with``) closes any kind."""
+        handed = self._handed_over
+        if handed is not None and not inspect.iscoroutinefunction(getattr(handed, "close", None)):
+            closer = getattr(handed, "close", None)
+            if callable(closer):
+                self._handed_over = None
+                closer()
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+
+    async def aclose(self) -> None:
+        """``close()``, closing a source handed over to ``delta`` whatever kind it is (an Ascend source's
+        HTTP client too)."""
+        handed, self._handed_over = self._handed_over, None
+        try:
+            if handed is not None:
+                with anyio.CancelScope(shield=True):
+                    await _close_source(handed)
+        finally:
+            self.close()
 
     def _prepare(self) -> SqliteLedger:
         if self._ledger is None:
@@ -277,11 +307,26 @@ class Migration:
         return attrs.evolve(result, report=path)
 
     async def delta(self, source: MigrationSource | None = None) -> RunResult:
-        """Send only new and changed patients of a newer export; patients gone from it per policy."""
+        """Send only new and changed patients of a newer export; patients gone from it per policy.
+
+        ``source``, the newer export, is handed over: the migration reads it from then on (``reconcile``
+        compares with it) and closes it (its staging index holds patient values) when the migration closes
+        or the next ``delta(source)`` replaces it; one of another practice is closed at once and refused.
+        Entering it with ``async with`` as well is harmless (closing twice is a no-op). Without ``source``
+        the migration's current source is read again, and stays whoever's it was.
+        """
         if source is not None:
-            if _fingerprint(source) != _fingerprint(self._source):
-                raise ConfigurationError("the delta source is another practice than the migration's")
+            try:
+                if _fingerprint(source) != _fingerprint(self._source):
+                    raise ConfigurationError("the delta source is another practice than the migration's")
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await _close_source(source)
+                raise
+            previous, self._handed_over = self._handed_over, source
             self._source = source
+            if previous is not None and previous is not source:
+                await _close_source(previous)
         ledger = self._prepare()
         known = await anyio.to_thread.run_sync(ledger.source_hashes, SOURCE_HASH_KIND)
         bundles = await self._bundles()
@@ -310,15 +355,20 @@ class Migration:
         return self._result(ctx, RunStatus.COMPLETED, {})
 
     async def reconcile(self) -> ReconcileResult:
-        """Counts per kind (source = created + updated + unchanged + skipped + failed), and every migrated
-        contact re-read and compared with what the plan sends; saved as ``reconciliation.json``."""
+        """Counts per kind (source = created + updated + unchanged + conflict + skipped + failed), and every
+        migrated contact re-read and compared with what the plan sends; saved as ``reconciliation.json``."""
         ledger = self._prepare()
         bundles = await self._bundles()
         fields = await self._hl.custom_fields.list(model="all")
         field_ids = {f.field_key: f.id for f in fields if f.field_key}
         practice = PracticeSettings(timezone=self._source.practice_timezone)
         contact_map = self.maps["contact"]
-        prepared = [(b, contact_map.apply(b, practice=practice, field_ids=field_ids)) for b in bundles]
+        # Uploaded documents are in Document Links: compare with the URLs the uploads got.
+        urls = await known_document_urls(self._hl, ledger) if self._policies.upload_documents else {}
+        prepared = [
+            (b, contact_map.apply(with_document_urls(b, urls), practice=practice, field_ids=field_ids))
+            for b in bundles
+        ]
         assignments = plan_contact_points(
             [(patient_key(b.patient_id), r.payload, True) for b, r in prepared],
             ContactIndex(by_point={}),
@@ -416,12 +466,16 @@ class Migration:
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
         try:
-            ctx.setup = await run_setup(ctx, providers=self._providers())
+            ctx.setup = await run_setup(
+                ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
+            )
             self._last_setup = ctx.setup
             if ctx.default_maps and ctx.setup.stage_ids:
                 staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
                 ctx.maps = default_maps(staged).all()
             await ctx.resolve_pending()
+            if self._policies.upload_documents:
+                self._documents = DocumentUploader(ctx, getattr(self._source, "read_document", None))
             ctx.phase = "patients"
             prepared = await self._prepare_patients(ctx, bundles)
             assignments = await self._assign(ctx, prepared)
@@ -540,8 +594,19 @@ class Migration:
             await ctx.record(
                 "contact", item.key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, reason=reason
             )
+            if self._documents is not None:
+                await self._documents.skip_all(item.bundle)
             await write_related(ctx, item.bundle, None, ())
             return
+        if self._documents is not None:
+            # Uploads go first, so their URLs ride in the contact's one write (Document Links).
+            urls = await self._documents.upload(item.bundle)
+            if urls:
+                item.result = ctx.maps["contact"].apply(
+                    with_document_urls(item.bundle, urls),
+                    practice=ctx.practice,
+                    field_ids=ctx.state.field_ids,
+                )
         contact_id = await write_contact(ctx, item.bundle, item.result, assignment)
         await write_related(ctx, item.bundle, contact_id, item.result.overflow)
 
@@ -661,6 +726,7 @@ class Migration:
                     actual=actual,
                     field_ids=state.field_ids,
                 )
+            rows += await read_back_tasks(ctx, item.bundle)
         return rows
 
 
@@ -684,8 +750,13 @@ def _source_counts(
     }
     if targets and setup:
         counts["custom_field"] = len(targets)
-    if setup and "appointment" in maps and policies.calendar_name is not None:
-        counts["calendar"] = 1
+    if setup:
+        appointments = [a for b in bundles for a in b.appointments]
+        calendars = setup_calendars(policies, options, maps, appointments, migration._providers())
+        if calendars:
+            counts["calendar"] = len(calendars)
+    if task_count(policies, bundles):
+        counts["task"] = task_count(policies, bundles)
     if setup and policies.provider_users and "provider_user" in maps:
         counts["user"] = len(migration._providers())
     if "opportunity" in maps and policies.pipeline_name is not None:
@@ -695,6 +766,8 @@ def _source_counts(
         counts["relation"] = len(family_members(bundles))
     if "appointment" in maps:
         counts["appointment"] = sum(len(b.appointments) for b in bundles)
+    if source_document_count(bundles, policies):
+        counts["document"] = source_document_count(bundles, policies)
     notes = 0
     practice = PracticeSettings(timezone=migration._source.practice_timezone)
     for bundle in bundles:
@@ -709,11 +782,21 @@ def _source_counts(
     return counts
 
 
+async def _close_source(source: object) -> None:
+    """Close a source whichever way it closes: ``aclose()`` (Ascend) or ``close()`` (a G export)."""
+    closer = getattr(source, "aclose", None) or getattr(source, "close", None)
+    if callable(closer):
+        result = closer()
+        if inspect.isawaitable(result):
+            await result
+
+
 async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:
     paths = {
         "note": f"/contacts/{parent_id}/notes/{destination_id}",
         "appointment": f"/calendars/events/{destination_id}",
         "opportunity": f"/opportunities/{destination_id}",
+        "task": f"/contacts/{parent_id}/tasks/{destination_id}",
         "contact": f"/contacts/{destination_id}",
     }
     path = paths.get(kind)

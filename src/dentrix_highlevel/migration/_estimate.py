@@ -17,12 +17,45 @@ import attrs
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 
-__all__ = ["GRADES", "REQUEST_KINDS", "ComplexityInputs", "Estimate", "RequestCounts", "estimate"]
+__all__ = [
+    "ASSOCIATION_SETUP_REQUESTS",
+    "GRADES",
+    "REQUEST_KINDS",
+    "ComplexityInputs",
+    "Estimate",
+    "RequestCounts",
+    "association_requests",
+    "estimate",
+]
 
 #: Complexity grades, easiest first.
 GRADES: Final = ("A", "B", "C", "D", "E")
 
-REQUEST_KINDS: Final = ("setup", "contact_upserts", "notes", "appointments", "opportunities", "users")
+REQUEST_KINDS: Final = (
+    "setup",
+    "contact_upserts",
+    "notes",
+    "appointments",
+    "opportunities",
+    "users",
+    "documents",
+    "tasks",
+    "associations",
+)
+#: Kinds listed only when the plan has some (their policies are off by default; plans read as before).
+_OPTIONAL_KINDS: Final = frozenset({"documents", "tasks", "associations"})
+
+#: The family association's setup: one lookup by key (``GET /associations/key/…``) and, the first time,
+#: one create. Counted as if the location does not have it yet (the plan does not read associations).
+ASSOCIATION_SETUP_REQUESTS: Final = 2
+
+
+def association_requests(family_members: int) -> int:
+    """Requests of the ``family_associations`` policy: the association's lookup and create, plus one
+    relation (``POST /associations/relations``) per family member whose guarantor is another patient."""
+    if family_members < 0:
+        raise ConfigurationError("family_members must be >= 0")
+    return ASSOCIATION_SETUP_REQUESTS + family_members
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -40,9 +73,21 @@ class RequestCounts:
     appointments: int = attrs.field(default=0, validator=_non_negative)
     opportunities: int = attrs.field(default=0, validator=_non_negative)
     users: int = attrs.field(default=0, validator=_non_negative)
+    documents: int = attrs.field(default=0, validator=_non_negative)
+    """Media uploads (``upload_documents`` policy): one ``POST /medias/upload-file`` per document file."""
+    tasks: int = attrs.field(default=0, validator=_non_negative)
+    """Treatment-plan follow-up tasks (``treatment_tasks`` policy): one ``POST`` per open case."""
+    associations: int = attrs.field(default=0, validator=_non_negative)
+    """Family links (``family_associations`` policy): :func:`association_requests`."""
 
     def by_kind(self) -> dict[str, int]:
-        return {kind: getattr(self, kind) for kind in REQUEST_KINDS}
+        # ``documents``, ``tasks``, ``associations``: only when there are some (plans without those
+        # policies read as before).
+        return {
+            kind: getattr(self, kind)
+            for kind in REQUEST_KINDS
+            if kind not in _OPTIONAL_KINDS or getattr(self, kind)
+        }
 
     @property
     def total(self) -> int:

@@ -14,8 +14,27 @@ Vocabulary:
 
 Calling convention: methods are synchronous, each one short transaction, and thread-safe (one connection
 behind a lock). The async engine runs them in a worker thread with ``anyio.to_thread.run_sync`` so an
-fsync never stalls the event loop; calling them directly from the loop is also correct, only less smooth
-(a commit costs about half a millisecond on an SSD).
+fsync never stalls the event loop; calling them directly from the loop is also correct, only less smooth.
+
+Durability contract (what a store must guarantee, and what a crash may cost):
+
+* Every write is atomic, and writes become durable in the order they were made: whatever survives a crash
+  is a prefix of the writes, so a surviving checkpoint implies the records before it survived.
+* A killed *process* (SIGKILL, OOM) loses no write that returned.
+* *Barrier* writes are durable against a power cut or OS crash when they return, and so is every write
+  made before them: ``begin_intent`` (the create is sent only after its intent is on disk, so a crash is
+  resolved by lookup, never by a second create), ``save_pre_image`` (the "before" exists before the
+  request that changes the object), ``begin_run`` / ``resume_run`` / ``finish_run``, ``set_watermark``,
+  ``approve_plan`` and ``close``.
+* Every other write is *group-committed*: after a power cut it may be lost, back to the last barrier.
+  What that costs: a lost ``record_result`` or ``complete_intent`` of a create leaves the durable intent
+  pending or completed, so the resumed run finds the object (lookup, or ``destination_of``'s intent
+  fallback) and records it as created, never creating it twice; a lost ``abandon_intent`` is looked up
+  again and abandoned again; a lost unchanged / skipped / failed record or checkpoint is simply redone; a
+  lost ``mark_rolled_back`` / ``mark_restored`` makes a rollback delete (404 counts as gone) or restore
+  (the same pre-image) again.
+
+``SqliteLedger`` implements barriers as ``synchronous=FULL`` commits in a WAL otherwise at ``NORMAL``.
 
 PHI: every column of every table holds identifiers, hashes, times, enum values or reasons, except those
 whose name starts with ``payload_`` (the lookup values an intent may need and the pre-images). Reasons and

@@ -50,8 +50,16 @@ from dentrix_highlevel.mapping._propose import ExistingCustomField, FuzzyPropose
 from dentrix_highlevel.mapping._serialize import map_from_dict, map_to_dict
 from dentrix_highlevel.mapping._targets import CustomFieldTarget, DataType, StandardField
 from dentrix_highlevel.migration._availability import AvailabilityCollector, AvailabilityReport
-from dentrix_highlevel.migration._estimate import ComplexityInputs, Estimate, RequestCounts, estimate
-from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._calendars import calendar_group, calendar_specs
+from dentrix_highlevel.migration._estimate import (
+    ComplexityInputs,
+    Estimate,
+    RequestCounts,
+    association_requests,
+    estimate,
+)
+from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
+from dentrix_highlevel.migration._tasks import open_case
 from dentrix_highlevel.records import (
     Appointment,
     AppointmentStatusMeaning,
@@ -70,6 +78,7 @@ __all__ = [
     "PLAN_REPORT_FILENAME",
     "CustomFieldPlan",
     "CutoverWarning",
+    "DocumentPlan",
     "LocationSnapshot",
     "MigrationPlan",
     "PipelinePlan",
@@ -320,6 +329,19 @@ class CutoverWarning:
 # --- collecting while the source is read ----------------------------------------------------------------
 
 
+@attrs.frozen(kw_only=True)
+class DocumentPlan:
+    """What happens to the patients' documents (counts only): hosted URLs carried over in Document Links,
+    files uploaded through the media API (``upload_documents``), the rest listed in "Documents To
+    Re-upload" for a person, counted by reason. A file is read and verified only at run time: one that is
+    unreadable, over 25 MB or fails its SHA-256 is then skipped (with its reason) and stays listed."""
+
+    total: int = 0
+    hosted: int = 0
+    upload: int = 0
+    manual: Mapping[str, int] = attrs.field(factory=dict)
+
+
 def _digest(kind: str, value: str) -> bytes:
     return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest()
 
@@ -346,6 +368,8 @@ class _Tally:
         self.patients = 0
         self.contacts = 0
         self.opportunities = 0
+        self.tasks = 0  # open treatment-plan cases of contacts (``treatment_tasks`` policy)
+        self.calendar_groups: dict[str, Appointment] = {}  # one appointment per calendar group key
         self.notes = 0
         self.appointments = 0
         self.records = 0
@@ -353,11 +377,43 @@ class _Tally:
         self.field_issue_lines: list[str] = []
         self.no_contact_point = 0
         self.collisions = 0
+        self.family_members = 0  # contacts whose guarantor is another patient: one family link each
         self._points: set[bytes] = set()
         self.claims: set[str] = set()
         self.paid_claims: set[str] = set()
         self.unposted = 0
         self.future_by_provider: Counter[str] = Counter()
+        self.can_read_documents = False  # the source has document files (a G export; Ascend has none)
+        self.documents: Counter[str] = Counter()
+
+    def _documents(self, bundle: PatientBundle, migrated: bool) -> None:
+        for document in bundle.documents:
+            self.documents["total"] += 1
+            if document.url:
+                self.documents["hosted"] += 1
+            elif not migrated:
+                self.documents["manual: the patient is not migrated as a contact"] += 1
+            elif not document.file_path:
+                self.documents["manual: no file in the export"] += 1
+            elif not self.can_read_documents:
+                self.documents["manual: the source holds no document files (Dentrix Ascend)"] += 1
+            elif not self.policies.upload_documents:
+                self.documents["manual: policy upload_documents is off"] += 1
+            else:
+                self.documents["upload"] += 1
+
+    def document_plan(self) -> DocumentPlan | None:
+        if not self.documents["total"]:
+            return None
+        manual = {
+            k.removeprefix("manual: "): n for k, n in sorted(self.documents.items()) if k.startswith("manual")
+        }
+        return DocumentPlan(
+            total=self.documents["total"],
+            hosted=self.documents["hosted"],
+            upload=self.documents["upload"],
+            manual=manual,
+        )
 
     def add(self, bundle: PatientBundle) -> None:
         self.patients += 1
@@ -386,10 +442,13 @@ class _Tally:
             if row.date is None or row.date > as_of.date():
                 self.unposted += 1
         disposition = patient_disposition(bundle, self.options)
+        self._documents(bundle, disposition.contact)
         if not disposition.contact:
             return
         self.contacts += 1
         patient = bundle.patient
+        if not patient.is_own_guarantor:
+            self.family_members += 1
         phones = [patient.mobile_phone, patient.home_phone, patient.work_phone, patient.other_phone]
         points = [_digest("e", patient.email.strip().casefold())] if patient.email else []
         for phone in phones:
@@ -426,6 +485,11 @@ class _Tally:
             wanted = future or self.options.past_appointments is PastAppointmentsMode.EVENTS
             if wanted and self.policies.calendar_name is not None and "appointment" in self.maps:
                 self.appointments += 1
+                self.calendar_groups.setdefault(
+                    calendar_group(self.policies.calendars, appointment), appointment
+                )
+        if self.policies.treatment_tasks:
+            self.tasks += sum(1 for case in bundle.treatment_cases if open_case(case))
 
     @property
     def overflow_notes(self) -> int:
@@ -588,10 +652,13 @@ def _workflows(maps: Mapping[str, FieldMap], policies: MigrationPolicies) -> lis
     ]
     if "appointment" in maps and policies.calendar_name is not None:
         calendar = policies.calendar_name
+        where = f"calendar {calendar!r}"
+        if policies.calendars is not CalendarLayout.SINGLE:
+            where = f"any of the per-{policies.calendars.value} calendars (or {calendar!r})"
         out += [
             WorkflowToRebuild(
                 name="Appointment reminders",
-                trigger=f"appointment booked in calendar {calendar!r} (startTime)",
+                trigger=f"appointment booked in {where} (startTime)",
                 trigger_vocabulary=None,
                 replaces="Dentrix eReminders / Communication Manager confirmations",
             ),
@@ -713,6 +780,7 @@ async def build_plan(
     practice = PracticeSettings(timezone=timezone or "UTC", default_region=default_region)
     collector = AvailabilityCollector(profile_limit=sample_limit)
     tally = _Tally(field_maps, options, policies, practice, sample_limit)
+    tally.can_read_documents = callable(getattr(source, "read_document", None))
     async for bundle in source.bundles():
         collector.add_bundle(bundle)
         tally.add(bundle)
@@ -740,6 +808,9 @@ async def build_plan(
     person_providers = [p for p in providers if not p.is_non_person and not p.inactive]
     lookups = 4  # custom fields, pipelines, users and calendars are each read once
     calendar_create = 1 if tally.appointments and policies.calendar_name is not None else 0
+    calendars = calendar_specs(policies, tally.calendar_groups.values(), providers=providers)
+    if policies.calendars is not CalendarLayout.SINGLE:
+        calendar_create = len(calendars)  # each one created (or found by name, its lookup already read)
     counts_by_kind = RequestCounts(
         setup=lookups + len(to_create) + calendar_create,
         contact_upserts=tally.contacts,
@@ -747,6 +818,9 @@ async def build_plan(
         appointments=tally.appointments,
         opportunities=tally.opportunities,
         users=len(person_providers) if "provider_user" in field_maps else 0,
+        documents=tally.documents["upload"],
+        tasks=tally.tasks,
+        associations=association_requests(tally.family_members) if policies.family_associations else 0,
     )
     the_estimate = estimate(
         counts_by_kind,
@@ -789,6 +863,8 @@ async def build_plan(
         field_issue_lines=tuple(tally.field_issue_lines),
         estimate=the_estimate,
         availability=availability,
+        documents=tally.document_plan(),
+        calendars=tuple(spec.name for spec in calendars) if tally.appointments else (),
     )
 
 
@@ -821,6 +897,10 @@ class MigrationPlan:
     field_issue_lines: tuple[str, ...]
     estimate: Estimate
     availability: AvailabilityReport
+    documents: DocumentPlan | None = None
+    """None when the source has no documents (and in plans written before this section existed)."""
+    calendars: tuple[str, ...] = ()
+    """The calendars setup creates, or reuses by name (``calendars`` policy); empty without appointments."""
 
     @property
     def content_hash(self) -> str:

@@ -119,6 +119,13 @@ def render_markdown(plan: MigrationPlan) -> str:
     else:
         add(f"The pipeline **{plan.pipeline.name}** exists with every stage.")
     add("")
+    layout = plan.policies.get("calendars")
+    if layout is not None and plan.calendars:
+        # Only for the per-provider / per-operatory layouts: the single calendar reads as it always did.
+        add(f"Setup creates these calendars (one per {layout}; an existing one of the same name is reused):")
+        add("")
+        out += [f"- {name}" for name in plan.calendars]
+        add("")
     conflicts = [f for f in plan.custom_fields if f.action == "conflict"]
     if conflicts:
         add("Resolve these custom-field conflicts:")
@@ -224,6 +231,26 @@ def render_markdown(plan: MigrationPlan) -> str:
     else:
         add("None: every column is covered by the map.")
     add("")
+
+    docs = plan.documents
+    if docs is not None:
+        add("## Documents")
+        add("")
+        add(
+            f"{docs.total} document(s): {docs.hosted} with a hosted URL carried over in Document Links, "
+            f"{docs.upload} to upload through HighLevel's media API, "
+            f"{sum(docs.manual.values())} listed in Documents To Re-upload for manual re-upload."
+        )
+        if docs.manual:
+            add("")
+            out += _table(("Listed for manual re-upload because", "Documents"), sorted(docs.manual.items()))
+        if docs.upload:
+            add("")
+            add(
+                "Files are read at run time: one that is missing, over 25 MB, outside `documents/` or fails "
+                "the export's SHA-256 is skipped (the audit log says why) and stays listed."
+            )
+        add("")
 
     add("## Estimate")
     add("")

@@ -14,7 +14,7 @@ import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 
-__all__ = ["FamilyContactPolicy", "MigrationPolicies", "RemovedInSourcePolicy"]
+__all__ = ["CalendarLayout", "FamilyContactPolicy", "MigrationPolicies", "RemovedInSourcePolicy"]
 
 
 class FamilyContactPolicy(enum.StrEnum):
@@ -34,6 +34,18 @@ class RemovedInSourcePolicy(enum.StrEnum):
     """Leave the contact (and everything hanging off it) in HighLevel; the audit log says ``skipped``."""
     DELETE = "delete"
     """Delete the contact the migration created (never a practice's pre-existing contact)."""
+
+
+class CalendarLayout(enum.StrEnum):
+    """Which calendar a migrated appointment is booked into."""
+
+    SINGLE = "single"
+    """One calendar, named ``calendar_name``."""
+    PROVIDER = "provider"
+    """One calendar per provider with migrated appointments (``Dentrix – <id> <name>``); its team member is
+    the provider's user under ``provider_users``."""
+    OPERATORY = "operatory"
+    """One calendar per operatory (chair) with migrated appointments (``Dentrix – <id> <title>``)."""
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -74,10 +86,23 @@ class MigrationPolicies:
     """Link each family member's contact to its guarantor's contact with a contact–contact association
     (key ``family_member``, created once or reused); rollback deletes the relations and the association
     it created."""
+    calendars: CalendarLayout = attrs.field(default=CalendarLayout.SINGLE, converter=CalendarLayout)
+    """Calendar layout (needs ``calendar_name``): an appointment without a provider (or operatory) falls
+    back to the ``calendar_name`` calendar, created only when some appointment needs it."""
+    treatment_tasks: bool = False
+    """One follow-up task per open treatment-plan case of a migrated patient, on the patient's contact.
+    Off by default: tasks land in staff task lists, so a practice opts in."""
+    task_due_days: int = attrs.field(default=7, validator=_positive)
+    """A treatment task is due this many days after the plan date (``as_of``), 09:00 practice time."""
     field_folders: tuple[tuple[str, str], ...] = attrs.field(factory=tuple, converter=_folders)
     """Contact custom-field folders the admin made (folder name → HighLevel folder id; a mapping is
     accepted). A new custom field whose category (Clinical, Insurance, Financial, Administrative) names
     one of them is created inside it through ``parentId``: the public API cannot create contact folders."""
+
+    upload_documents: bool = False
+    """Upload each document that has no hosted URL and whose file is readable in the export through
+    HighLevel's media API (before the patient's contact write, whose Document Links then carry its URL);
+    rollback deletes the uploaded files. Off: such documents are listed in "Documents To Re-upload"."""
 
     def folder_for(self, category: str) -> str | None:
         """The folder id for a field category, matched case-insensitively; None when the admin made none."""
@@ -97,4 +122,9 @@ class MigrationPolicies:
             **({"provider_users": True} if self.provider_users else {}),
             **({"family_associations": True} if self.family_associations else {}),
             **({"field_folders": dict(self.field_folders)} if self.field_folders else {}),
+            **({"upload_documents": True} if self.upload_documents else {}),
+            **({"calendars": self.calendars.value} if self.calendars is not CalendarLayout.SINGLE else {}),
+            **(
+                {"treatment_tasks": True, "task_due_days": self.task_due_days} if self.treatment_tasks else {}
+            ),
         }

@@ -1,14 +1,14 @@
 """Reconciliation of counts: every source record of every kind is accounted for exactly once.
 
-Per object kind: ``source = created + updated + unchanged + skipped + failed``.
+Per object kind: ``source = created + updated + unchanged + conflict + skipped + failed``, each record in
+exactly one column:
 
-Conflicts have their own column and are *also* counted in exactly one of the five buckets, so the sum
-stays a partition of the source:
-
-* a conflict whose outcome is PARTIAL was resolved by policy (e.g. the second patient of a family created
-  without the e-mail the first one holds): the record is in HighLevel, only the colliding contact point was
-  left out, so it counts as **skipped** (what was skipped is the shared value; the reason names the field);
-* a conflict whose outcome is NOT_APPLIED was left for a person to decide: it counts as **failed**.
+* **conflict** is "written with conflict": a CONFLICT whose outcome is PARTIAL was resolved by policy (e.g.
+  the second patient of a family created without the e-mail the first one holds, or a policy withholding
+  a shared contact point): the record is in HighLevel, only the colliding value was left out (the reason
+  names the field);
+* a CONFLICT whose outcome is NOT_APPLIED was left for a person to decide (an upsert matched another
+  patient's contact): nothing was written, so it counts as **failed**.
 
 Only counts here; checking destination objects against what was sent is the engine's ``reconcile()``.
 """
@@ -24,9 +24,10 @@ import attrs
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 
-__all__ = ["KindReconciliation", "Reconciliation"]
+__all__ = ["BUCKETS", "KindReconciliation", "Reconciliation"]
 
-_BUCKETS = ("created", "updated", "unchanged", "skipped", "failed")
+#: The columns a source record is counted in, in the equation's order (each record in exactly one).
+BUCKETS = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
 
 
 class _ResultRow(Protocol):
@@ -44,7 +45,7 @@ class _ResultRow(Protocol):
 
 def _bucket(action: RecordAction, outcome: RecordOutcome) -> str:
     if action is RecordAction.CONFLICT:
-        return "skipped" if outcome is RecordOutcome.PARTIAL else "failed"
+        return "conflict" if outcome is RecordOutcome.PARTIAL else "failed"
     return action.value
 
 
@@ -65,11 +66,11 @@ class KindReconciliation:
     skipped: int = attrs.field(default=0, validator=_non_negative)
     failed: int = attrs.field(default=0, validator=_non_negative)
     conflict: int = attrs.field(default=0, validator=_non_negative)
-    """Conflicts, already counted inside skipped (resolved) or failed (unresolved)."""
+    """Written with conflict: in HighLevel without a colliding value (policy); a column of its own."""
 
     @property
     def accounted(self) -> int:
-        return self.created + self.updated + self.unchanged + self.skipped + self.failed
+        return sum(getattr(self, bucket) for bucket in BUCKETS)
 
     @property
     def difference(self) -> int:
@@ -84,8 +85,7 @@ class KindReconciliation:
         return {
             "kind": self.kind,
             "source": self.source,
-            **{bucket: getattr(self, bucket) for bucket in _BUCKETS},
-            "conflict": self.conflict,
+            **{bucket: getattr(self, bucket) for bucket in BUCKETS},
             "reconciles": self.reconciles,
         }
 
@@ -109,19 +109,11 @@ class Reconciliation:
         it shows up as not reconciling instead of disappearing.
         """
         latest: dict[tuple[str, str], str] = {}
-        conflicts: dict[tuple[str, str], bool] = {}
         for row in rows:
-            key = (row.kind, row.source_key)
-            latest[key] = _bucket(row.action, row.outcome)
-            conflicts[key] = row.action is RecordAction.CONFLICT
-        counts: dict[str, dict[str, int]] = {
-            kind: dict.fromkeys((*_BUCKETS, "conflict"), 0) for kind in source_counts
-        }
+            latest[(row.kind, row.source_key)] = _bucket(row.action, row.outcome)
+        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(BUCKETS, 0) for kind in source_counts}
         for (kind, _), bucket in latest.items():
-            per_kind = counts.setdefault(kind, dict.fromkeys((*_BUCKETS, "conflict"), 0))
-            per_kind[bucket] += 1
-        for (kind, _), is_conflict in conflicts.items():
-            counts[kind]["conflict"] += int(is_conflict)
+            counts.setdefault(kind, dict.fromkeys(BUCKETS, 0))[bucket] += 1
         return cls(
             KindReconciliation(kind=kind, source=source_counts.get(kind, 0), **per_kind)
             for kind, per_kind in counts.items()
@@ -143,7 +135,7 @@ class Reconciliation:
         return KindReconciliation(
             kind="total",
             source=sum(k.source for k in self.kinds),
-            **{name: sum(getattr(k, name) for k in self.kinds) for name in (*_BUCKETS, "conflict")},
+            **{name: sum(getattr(k, name) for k in self.kinds) for name in BUCKETS},
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -155,13 +147,11 @@ class Reconciliation:
 
     def render(self) -> str:
         """A plain-text table, one line per kind and a total; the last column says OK or the gap."""
-        header = ("kind", "source", *_BUCKETS, "conflict", "status")
+        header = ("kind", "source", *BUCKETS, "status")
         lines: list[tuple[str, ...]] = [header]
         for k in (*self.kinds, self.totals()):
             status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
-            lines.append(
-                (k.kind, str(k.source), *(str(getattr(k, b)) for b in _BUCKETS), str(k.conflict), status)
-            )
+            lines.append((k.kind, str(k.source), *(str(getattr(k, b)) for b in BUCKETS), status))
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 
         def fmt(line: tuple[str, ...]) -> str:

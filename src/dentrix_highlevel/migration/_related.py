@@ -1,5 +1,6 @@
 """Objects that hang off a patient's contact and need their own requests: notes (overflow of long text,
-clinical notes, Office Journal entries), future appointments and the lifecycle opportunity.
+clinical notes, Office Journal entries), future appointments, the lifecycle opportunity and treatment-plan
+follow-up tasks (``_tasks``).
 
 Each has a stable ledger key, so it is written once: a re-run sends nothing for it, a changed one is
 updated in place, and an interrupted create is found again by lookup (note body hash; contact + pipeline;
@@ -15,19 +16,24 @@ from typing import Any
 from dentrix_highlevel.highlevel import RequestKind
 from dentrix_highlevel.mapping import (
     ClinicalNotesMode,
+    DefaultMapOptions,
     PastAppointmentsMode,
     lifecycle_stage,
     patient_disposition,
 )
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, calendar_group
 from dentrix_highlevel.migration._context import RunContext, content_hash, text_digest
 from dentrix_highlevel.migration._patients import patient_key, patient_owner
+from dentrix_highlevel.migration._policies import CalendarLayout
+from dentrix_highlevel.migration._tasks import write_tasks
 from dentrix_highlevel.records import Appointment, PatientBundle
 
 __all__ = [
     "FAMILY_ASSOCIATION_KEY",
     "OPPORTUNITY_KEYS",
     "appointment_key",
+    "appointment_migrates",
     "family_link_key",
     "family_members",
     "migrated_appointment",
@@ -49,11 +55,16 @@ def appointment_key(appointment: Appointment) -> str:
 
 def migrated_appointment(ctx: RunContext, appointment: Appointment) -> bool:
     """Future, live appointments become events; past ones are summarised on the contact (per options)."""
+    return appointment_migrates(ctx.options, appointment)
+
+
+def appointment_migrates(options: DefaultMapOptions, appointment: Appointment) -> bool:
+    """:func:`migrated_appointment` from the options alone (setup and the source counts use it)."""
     if appointment.deleted or appointment.broken or appointment.start is None:
         return False
-    if ctx.options.past_appointments is PastAppointmentsMode.EVENTS:
+    if options.past_appointments is PastAppointmentsMode.EVENTS:
         return True
-    return appointment.start >= ctx.options.as_of
+    return appointment.start >= options.as_of
 
 
 async def write_related(
@@ -63,6 +74,7 @@ async def write_related(
     await _notes(ctx, bundle, contact_id, overflow)
     await _opportunity(ctx, bundle, contact_id)
     await _appointments(ctx, bundle, contact_id)
+    await write_tasks(ctx, bundle, contact_id)
 
 
 async def _skip(ctx: RunContext, kind: str, key: str, reason: str) -> None:
@@ -188,7 +200,8 @@ async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str |
 
 async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str | None) -> None:
     appt_map = ctx.maps.get("appointment")
-    calendar_id = ctx.state.calendar_id
+    state = ctx.state
+    layout = ctx.policies.calendars
     if appt_map is None:
         return
     for appointment in bundle.appointments:
@@ -196,6 +209,10 @@ async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str 
         if not migrated_appointment(ctx, appointment):
             await _skip(ctx, "appointment", key, "past, broken or deleted: summarised on the contact")
             continue
+        group = calendar_group(layout, appointment)
+        calendar_id = state.calendar_ids.get(group)
+        if calendar_id is None and group == SINGLE_CALENDAR:
+            calendar_id = state.calendar_id
         if calendar_id is None:
             await _skip(ctx, "appointment", key, "no calendar in the plan")
             continue
@@ -207,11 +224,25 @@ async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str 
         if "startTime" not in payload:
             await _skip(ctx, "appointment", key, "no start time")
             continue
-        await _appointment(ctx, key, contact_id, calendar_id, payload)
+        user_id = state.user_ids.get(appointment.provider_id or "") if ctx.policies.provider_users else None
+        if user_id is not None:
+            payload.setdefault("assignedUserId", user_id)
+        reason = None
+        if layout is not CalendarLayout.SINGLE:
+            reason = (
+                f"calendar {group}" if group != SINGLE_CALENDAR else f"no {layout.value}: single calendar"
+            )
+        await _appointment(ctx, key, contact_id, calendar_id, payload, reason=reason)
 
 
 async def _appointment(
-    ctx: RunContext, key: str, contact_id: str, calendar_id: str, payload: dict[str, Any]
+    ctx: RunContext,
+    key: str,
+    contact_id: str,
+    calendar_id: str,
+    payload: dict[str, Any],
+    *,
+    reason: str | None = None,
 ) -> None:
     # Imports never notify the patient and never fail on slot rules (API-NOTES: toNotify / free slot).
     flags = {"toNotify": False, "ignoreFreeSlotValidation": True, "ignoreDateRange": True}
@@ -242,14 +273,19 @@ async def _appointment(
             json={**payload, **flags, "calendarId": calendar_id},
         )
 
+    hashed: dict[str, Any] = {**payload, "contact": contact_id}
+    if reason is not None:
+        # Layouts other than single: a new calendar for the appointment (layout changed) moves it.
+        hashed["calendar"] = calendar_id
     await ctx.ensure_object(
         kind="appointment",
         key=key,
-        digest=content_hash({**payload, "contact": contact_id}),
+        digest=content_hash(hashed),
         lookup=lookup,
         create=create,
         update=update,
         parent_id=contact_id,
+        reason=reason,
     )
 
 
@@ -307,7 +343,8 @@ async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) 
     """``family_associations`` policy: one relation per family member's contact -> its guarantor's contact.
 
     Runs after every patient's contact is written, so a guarantor later in source order is linked too.
-    Each link is ledger-keyed by the member, so nothing is related twice and rollback deletes it.
+    Each link is ledger-keyed by the member, so nothing is related twice and rollback deletes it; a member
+    whose guarantor changed (a delta) gets the old relation replaced by the new one.
     """
     members = family_members(bundles)
     association_id = await _family_association(ctx)
@@ -335,8 +372,12 @@ async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) 
             )
             return relation.id
 
-        # No update: a relation has nothing to change; a new guarantor is a new relation (new digest, but
-        # ensure_object without update keeps the old one and says unchanged: documented limitation).
+        async def delete(relation_id: str) -> None:
+            await ctx.hl.associations.delete_relation(relation_id)
+
+        # No update: a relation has nothing to change. A new guarantor (or a new contact of either) is a
+        # new digest: the old relation is deleted and marked rolled back, and the new one created, so the
+        # member is linked to its current guarantor only and rollback deletes only the live relation.
         await ctx.ensure_object(
             kind="relation",
             key=key,
@@ -344,5 +385,6 @@ async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) 
             lookup=ids,
             create=create,
             update=None,
+            replace=delete,
             parent_id=member,
         )

@@ -72,6 +72,9 @@ async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
         if obj.kind == "relation":
             # The relation delete wants ?locationId, which the client's method adds.
             await ctx.hl.associations.delete_relation(obj.destination_id)
+        elif obj.kind == "document":
+            # An uploaded document file: DELETE /medias/{id}?altType=location&altId=<location>.
+            await ctx.hl.media.delete(obj.destination_id)
         else:
             await ctx.call(
                 "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None

@@ -1,5 +1,6 @@
 """Setup, idempotently: location settings, the tag catalogue's pre-image, custom fields by ``fieldKey``
-(created when missing, reused when present), the pipeline and its stages, the appointments calendar.
+(created when missing, reused when present), the pipeline and its stages, provider users, and the
+appointment calendars (one, or one per provider / operatory per the ``calendars`` policy).
 
 Pipelines cannot be created through HighLevel's API: a missing pipeline (or stage) stops the run before any
 patient is written, with a message naming what to create.
@@ -8,16 +9,19 @@ patient is written, with a message naming what to create.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.highlevel import CustomField, CustomFieldInput, UserInput
-from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget
+from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget, DefaultMapOptions, FieldMap
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, CalendarSpec, calendar_specs
 from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
-from dentrix_highlevel.records import Provider
+from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._related import appointment_migrates
+from dentrix_highlevel.records import Appointment, Provider
 
-__all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "custom_field_targets", "run_setup"]
+__all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "custom_field_targets", "run_setup", "setup_calendars"]
 
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
@@ -36,7 +40,11 @@ def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
     return list(seen.values())
 
 
-async def run_setup(ctx: RunContext, *, providers: Sequence[Provider] = ()) -> SetupState:
+async def run_setup(
+    ctx: RunContext, *, providers: Sequence[Provider] = (), appointments: Iterable[Appointment] = ()
+) -> SetupState:
+    """``appointments`` are the run's appointments: the provider/operatory layouts make a calendar for
+    each provider/operatory that has a migrated one among them."""
     hl = ctx.hl
     location = await hl.locations.get()
     tags = await hl.tags.list()
@@ -57,8 +65,9 @@ async def run_setup(ctx: RunContext, *, providers: Sequence[Provider] = ()) -> S
         field_ids[target.field_key] = field_id
         field_types[field_id] = target.data_type.value
     pipeline_id, stage_ids = await _pipeline(ctx)
-    calendar_id = await _calendar(ctx)
+    # Users first: a provider's calendar gets the provider's user as its team member.
     user_ids = await _provider_users(ctx, providers)
+    calendar_ids = await _calendars(ctx, providers, appointments, user_ids)
     return SetupState(
         allow_duplicates=location.allows_duplicate_contacts,
         field_ids=field_ids,
@@ -66,7 +75,8 @@ async def run_setup(ctx: RunContext, *, providers: Sequence[Provider] = ()) -> S
         source_id_field=field_ids.get(SOURCE_ID_KEY),
         pipeline_id=pipeline_id,
         stage_ids=stage_ids,
-        calendar_id=calendar_id,
+        calendar_id=calendar_ids.get(SINGLE_CALENDAR),
+        calendar_ids=calendar_ids,
         user_ids=user_ids,
     )
 
@@ -150,14 +160,58 @@ def _missing(have: dict[str, str], wanted: Iterable[str]) -> list[str]:
     return [w for w in wanted if w.casefold() not in folded]
 
 
-async def _calendar(ctx: RunContext) -> str | None:
-    name = ctx.policies.calendar_name
-    if name is None or "appointment" not in ctx.maps:
-        return None
+def setup_calendars(
+    policies: MigrationPolicies,
+    options: DefaultMapOptions,
+    maps: Mapping[str, FieldMap],
+    appointments: Iterable[Appointment],
+    providers: Iterable[Provider],
+) -> tuple[CalendarSpec, ...]:
+    """The calendars setup makes (or reuses) for these appointments: the engine counts them from this too."""
+    if "appointment" not in maps:
+        return ()
+    migrated = (a for a in appointments if appointment_migrates(options, a))
+    return calendar_specs(policies, migrated, providers=providers)
+
+
+async def _calendars(
+    ctx: RunContext,
+    providers: Sequence[Provider],
+    appointments: Iterable[Appointment],
+    user_ids: Mapping[str, str],
+) -> dict[str, str]:
+    """Group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id, per the policy."""
+    out: dict[str, str] = {}
+    listed: dict[str, str] | None = None  # the location's calendars by name, read once when needed
+    for spec in setup_calendars(ctx.policies, ctx.options, ctx.maps, appointments, providers):
+        user_id = user_ids.get(spec.provider_id) if spec.provider_id else None
+        if (
+            listed is None
+            and await ctx.db(ctx.ledger.destination_of, "calendar", f"calendar:{spec.name}") is None
+        ):
+            listed = {}
+            for calendar in await ctx.hl.calendars.list():
+                if calendar.name:
+                    listed.setdefault(calendar.name, calendar.id)  # the first of a name, as ``find`` does
+        calendar_id = await _calendar(ctx, spec, user_id, listed or {})
+        if calendar_id is not None:
+            out[spec.key] = calendar_id
+    return out
+
+
+async def _calendar(
+    ctx: RunContext, spec: CalendarSpec, user_id: str | None, listed: Mapping[str, str]
+) -> str | None:
+    name = spec.name
     key = f"calendar:{name}"
+    team = (user_id,) if user_id is not None else ()
+    # The single calendar's digest is what it was before layouts existed (ledgers stay unchanged).
+    definition: dict[str, object] = {"name": name}
+    if team:
+        definition["teamMembers"] = list(team)
     ours = await ctx.db(ctx.ledger.destination_of, "calendar", key)
     if ours is None:
-        existing = await ctx.hl.calendars.find(name=name)
+        existing = listed.get(name)
         if existing is not None:
             # The practice's calendar: used, never deleted by rollback.
             await ctx.record(
@@ -165,18 +219,18 @@ async def _calendar(ctx: RunContext) -> str | None:
                 key,
                 RecordAction.UNCHANGED,
                 RecordOutcome.APPLIED,
-                destination_id=existing.id,
+                destination_id=existing,
                 reason="existing calendar reused",
             )
-            return existing.id
+            return existing
 
     async def create() -> str:
-        return (await ctx.hl.calendars.create(name=name, calendar_type="event")).id
+        return (await ctx.hl.calendars.create(name=name, calendar_type="event", team_member_ids=team)).id
 
     return await ctx.ensure_object(
         kind="calendar",
         key=key,
-        digest=content_hash({"name": name}),
+        digest=content_hash(definition),
         lookup={"name": name},
         create=create,
         update=None,

@@ -1,4 +1,5 @@
-"""``POST /medias/upload-file`` (API-NOTES §7): a multipart ``file`` up to 25 MB, or ``hosted`` + ``fileUrl``.
+"""``POST /medias/upload-file`` (API-NOTES §7): a multipart ``file`` up to 25 MB, or ``hosted`` + ``fileUrl``;
+``GET /medias/files`` (the location's files, paged, ``query`` on the name) and ``DELETE /medias/{id}``.
 
 The sandbox keeps each file's name, size, type and SHA-256, never its bytes (uploads may be clinical
 documents, and the state dump must stay small).
@@ -76,6 +77,63 @@ def upload_file(ctx: Ctx) -> Reply:
     return Reply(200, {"fileId": media_id, "url": record["url"]})
 
 
+def _alt(ctx: Ctx) -> None:
+    """``altType=location`` and ``altId`` (the caller's location) are required on the list and the delete."""
+    alt_type = ctx.require_query("altType")
+    if alt_type != "location":
+        raise ApiError.unprocessable(["altType must be one of the following values: location"])
+    ctx.location(ctx.require_query("altId"))
+
+
+def list_files(ctx: Ctx) -> Reply:
+    _alt(ctx)
+    for name in ("sortBy", "sortOrder", "type"):
+        ctx.require_query(name)
+    loc = ctx.location()
+    try:
+        offset = int(ctx.query.get("offset") or 0)
+        limit = int(ctx.query.get("limit") or 100)
+    except ValueError:
+        raise ApiError.unprocessable(["offset and limit must be numbers"]) from None
+    wanted = ctx.query.get("type")
+    query = (ctx.query.get("query") or "").casefold()
+    files = [
+        m
+        for m in loc.media.values()
+        if wanted == "file" and (not query or query in str(m.get("name", "")).casefold())
+    ]
+    if ctx.query.get("sortOrder") == "desc":
+        files.reverse()  # the store keeps upload order
+    page = files[max(offset, 0) : max(offset, 0) + max(limit, 0)]
+    out = [
+        drop_none(
+            {
+                "_id": m["id"],
+                "altId": loc.location_id,
+                "altType": "location",
+                "name": m.get("name"),
+                "parentId": m.get("parentId"),
+                "url": m.get("url"),
+                "type": "file",
+                "contentType": m.get("contentType"),
+                "size": m.get("size"),
+            }
+        )
+        for m in page
+    ]
+    return Reply(200, {"files": out})
+
+
+def delete_file(ctx: Ctx) -> Reply:
+    _alt(ctx)
+    media_id = ctx.path_params["id"]
+    loc, _ = ctx.owned("media", media_id, "File")
+    del loc.media[media_id]
+    return Reply(200, {"success": True})
+
+
 ROUTES = [
-    ApiRoute(method="POST", path="/medias/upload-file", handler=upload_file, scope="medias.write", form=True)
+    ApiRoute(method="POST", path="/medias/upload-file", handler=upload_file, scope="medias.write", form=True),
+    ApiRoute(method="GET", path="/medias/files", handler=list_files, scope="medias.readonly"),
+    ApiRoute(method="DELETE", path="/medias/{id}", handler=delete_file, scope="medias.write"),
 ]

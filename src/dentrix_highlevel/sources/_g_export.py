@@ -27,12 +27,13 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from dentrix_highlevel._errors import ConfigurationError, SourceFileError
+from dentrix_highlevel._errors import ConfigurationError, DocumentFileError, SourceFileError
 from dentrix_highlevel.records import (
     Appointment,
     AppointmentStatusCode,
     AppointmentType,
     CodeDefinition,
+    Document,
     Employer,
     InsurancePlan,
     Operatory,
@@ -53,6 +54,8 @@ from dentrix_highlevel.sources._staging import StagedFile, Staging
 __all__ = ["FileCount", "GExportSource"]
 
 _HEAD_BYTES = 256 * 1024
+#: HighLevel's media API takes at most 25 MB per file (API-NOTES §7): a larger document is refused here.
+MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 _RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress absurdly well; only judge the ratio above 1 MiB
 
 
@@ -206,6 +209,8 @@ class GExportSource:
         self._manifest: dict[str, Any] = {}
         self._timezone: str | None = None
         self._closed = False
+        self._root = ""  # the folder inside a zip that holds the export's files ("" at the top)
+        self._documents_zip: zipfile.ZipFile | None = None
 
     def __repr__(self) -> str:
         return f"GExportSource({self._path.name!r}, staged={self._builder is not None})"
@@ -246,6 +251,9 @@ class GExportSource:
                 shutil.rmtree(self._staging_dir, ignore_errors=True)
                 self._staging_dir = None
             self._builder = None
+            if self._documents_zip is not None:
+                self._documents_zip.close()
+                self._documents_zip = None
 
     # -------------------------------------------------------------------------------------- staging
 
@@ -299,6 +307,9 @@ class GExportSource:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigurationError(f"unknown practice time zone: {timezone!r}") from exc
         self._timezone = timezone
+        anchor = manifest_member or archive.find("v_patient.csv")
+        folder = PurePosixPath(anchor.replace("\\", "/")).parent if anchor else PurePosixPath(".")
+        self._root = "" if str(folder) == "." else f"{folder}/"
         for name in REQUIRED_FILES:
             spec = SPECS_BY_NAME[name]
             if not any(archive.find(n) for n in (name, *spec.aliases)):
@@ -545,3 +556,120 @@ class GExportSource:
                 "SELECT * FROM t_v_appointment WHERE patient_id IS NULL ORDER BY rowid"
             ).fetchall()
             return tuple(builder.appointment(r) for r in rows)
+
+    # ---------------------------------------------------------------------------------- documents
+
+    def read_document(self, document: Document, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> bytes:
+        """The bytes of a document's file from the export's ``documents/`` folder (folder or zip).
+
+        Refuses, with a :class:`DocumentFileError` naming the document id (never the path, which can
+        hold a patient's name, nor the content): a path that leaves ``documents/`` (absolute, ``..``, a
+        drive, or a symlink pointing outside), a missing file, one over ``max_bytes`` (HighLevel's 25 MB
+        by default), and one whose SHA-256 differs from the export's ``sha256`` column. Synchronous.
+        """
+        self._ready()
+        doc_id = document.document_id
+        relative = _document_path(document)
+        if self._path.is_dir():
+            data = self._read_document_file(doc_id, relative, max_bytes)
+        else:
+            with self._lock:
+                data = self._read_document_member(doc_id, relative, max_bytes)
+        expected = (document.sha256 or "").strip().lower()
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise DocumentFileError(
+                "the file's SHA-256 differs from the export's: not uploaded",
+                document_id=doc_id,
+                reason="checksum",
+            )
+        return data
+
+    def _read_document_file(self, doc_id: str, relative: PurePosixPath, max_bytes: int) -> bytes:
+        base = (self._path / "documents").resolve()
+        try:
+            # resolve() follows symlinks: a link pointing out of documents/ lands outside ``base``.
+            target = base.joinpath(*relative.parts).resolve()
+        except (OSError, RuntimeError) as exc:
+            raise DocumentFileError(
+                "the file cannot be opened", document_id=doc_id, reason="unreadable"
+            ) from exc
+        if not target.is_relative_to(base):
+            raise DocumentFileError(
+                "the file path leaves the export's documents/ folder",
+                document_id=doc_id,
+                reason="unsafe_path",
+            )
+        if not target.is_file():
+            raise DocumentFileError("the file is not in the export", document_id=doc_id, reason="missing")
+        try:
+            with target.open("rb") as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise DocumentFileError(
+                "the file cannot be read", document_id=doc_id, reason="unreadable"
+            ) from exc
+        if len(data) > max_bytes:
+            raise _too_large(doc_id, max_bytes)
+        return data
+
+    def _read_document_member(self, doc_id: str, relative: PurePosixPath, max_bytes: int) -> bytes:
+        if self._documents_zip is None:
+            try:
+                self._documents_zip = zipfile.ZipFile(self._path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DocumentFileError(
+                    "the export cannot be opened", document_id=doc_id, reason="unreadable"
+                ) from exc
+        member = f"{self._root}documents/{relative}"
+        try:
+            info = self._documents_zip.getinfo(member)
+        except KeyError:
+            raise DocumentFileError(
+                "the file is not in the export", document_id=doc_id, reason="missing"
+            ) from None
+        if info.is_dir():
+            raise DocumentFileError("the file is not in the export", document_id=doc_id, reason="missing")
+        if info.file_size > max_bytes:
+            raise _too_large(doc_id, max_bytes)
+        try:
+            with self._documents_zip.open(info) as fh:
+                # The declared size can lie (a crafted zip): never read more than the limit allows.
+                data = fh.read(max_bytes + 1)
+        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+            raise DocumentFileError(
+                "the file cannot be read", document_id=doc_id, reason="unreadable"
+            ) from exc
+        if len(data) > max_bytes:
+            raise _too_large(doc_id, max_bytes)
+        return data
+
+
+def _too_large(doc_id: str, max_bytes: int) -> DocumentFileError:
+    return DocumentFileError(
+        f"the file is larger than {max_bytes} bytes (HighLevel's upload limit)",
+        document_id=doc_id,
+        reason="too_large",
+    )
+
+
+def _document_path(document: Document) -> PurePosixPath:
+    """The file's path inside ``documents/`` (a leading ``documents/`` is accepted), or a refusal."""
+    doc_id = document.document_id
+    raw = (document.file_path or "").strip()
+    if not raw:
+        raise DocumentFileError("the export has no file for it", document_id=doc_id, reason="missing")
+    text = raw.replace("\\", "/")
+    if text.startswith("/") or PureWindowsPath(raw).drive or ":" in text:
+        raise DocumentFileError(
+            "the file path is absolute: refused", document_id=doc_id, reason="unsafe_path"
+        )
+    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+    if ".." in parts:
+        raise DocumentFileError(
+            "the file path leaves the export's documents/ folder", document_id=doc_id, reason="unsafe_path"
+        )
+    if parts and parts[0].lower() == "documents":
+        parts = parts[1:]
+    if not parts:
+        raise DocumentFileError("the export has no file for it", document_id=doc_id, reason="missing")
+    return PurePosixPath(*parts)

@@ -20,7 +20,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Collection, Iterable
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
 import attrs
@@ -36,6 +36,7 @@ from dentrix_highlevel.records import (
     ReferrerKind,
 )
 from dentrix_highlevel.sources._csv import normalise_encoding
+from dentrix_highlevel.synth._documents import document_bytes
 from dentrix_highlevel.synth._practice import SyntheticPractice
 
 __all__ = ["DIRTY_RATES", "ExportResult", "InjectedDefect", "write_g_export"]
@@ -184,6 +185,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "pages",
         "file_path",
         "mime_type",
+        "sha256",
         "url",
     ),
     "docattach.csv": ("attachid", "docid", "attachtotype", "attachtoentityid"),
@@ -407,6 +409,7 @@ def write_g_export(
     defect_rng = random.Random(f"{practice.config.seed}:dirty:{dirty}")
     fmt = _Formatter(date_style, random.Random(f"{practice.config.seed}:dates"), pad_text)
     writer = _Writer(practice, outs, fmt, rate, defect_rng, _BAD_BYTES[encoding])
+    writer.documents = folder / "documents"
     try:
         writer.shared()
         patients = 0
@@ -437,8 +440,9 @@ def write_g_export(
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     if as_zip:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for item in sorted(folder.iterdir()):
-                zf.write(item, arcname=item.name)
+            for item in sorted(folder.rglob("*")):
+                if item.is_file():
+                    zf.write(item, arcname=item.relative_to(folder).as_posix())
         shutil.rmtree(folder)
     return ExportResult(
         path=target,
@@ -468,6 +472,8 @@ class _Writer:
         self.defects: list[InjectedDefect] = []
         self._duplicate_ids = 800_000_000
         self._patient_defects = 0
+        self.documents: Path | None = None
+        """The export's ``documents/`` folder, where each document's file is written."""
 
     def _defect(self) -> bool:
         return self.rate > 0 and self.rng.random() < self.rate
@@ -877,9 +883,15 @@ class _Writer:
                     "pages": _s(doc.pages),
                     "file_path": _s(doc.file_path),
                     "mime_type": _s(doc.mime_type),
+                    "sha256": _s(doc.sha256),
                     "url": _s(doc.url),
                 },
             )
+            if doc.file_path and self.documents is not None and "document.csv" in self.outs:
+                # The file travels with the export under documents/ (ids-only content, see synth._documents).
+                target = self.documents.joinpath(*PurePosixPath(doc.file_path).parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(document_bytes(self.p.config.seed, doc.document_id))
             self._write(
                 "docattach.csv",
                 {

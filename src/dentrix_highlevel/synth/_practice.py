@@ -66,6 +66,7 @@ from dentrix_highlevel.records import (
 )
 from dentrix_highlevel.sources._order import canonical_bundle
 from dentrix_highlevel.synth import _pools as pools
+from dentrix_highlevel.synth._documents import document_sha256
 
 __all__ = ["Family", "HealthItem", "SynthConfig", "SyntheticPractice"]
 
@@ -786,6 +787,8 @@ class SyntheticPractice:
                         pages=rng.randint(1, 4),
                         file_path=None if hosted else f"documents/{pid}/{doc_id}.pdf",
                         mime_type="application/pdf",
+                        # The export writes this file (synth._documents); hashing it spends no draw.
+                        sha256=None if hosted else document_sha256(self.config.seed, doc_id),
                         url=f"https://files.example.com/docs/{doc_id}.pdf" if hosted else None,
                     )
                 )

@@ -50,6 +50,9 @@ async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> A
             first_record_id=key["firstRecordId"],
             second_record_id=key["secondRecordId"],
         )
+    if resource in ("media", "document"):
+        # Uploads are named from ids (``dentrix-document-<id>.<ext>``): the name finds the file again.
+        return await client.media.find(name=key["name"])
     if resource == "tag":
         folded = key["name"].casefold()
         return next((t for t in await client.tags.list() if (t.name or "").casefold() == folded), None)

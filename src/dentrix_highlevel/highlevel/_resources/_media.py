@@ -1,15 +1,31 @@
-"""``client.media``: ``POST /medias/upload-file`` (a file up to 25 MB, or a hosted URL)."""
+"""``client.media``: ``POST /medias/upload-file`` (a file up to 25 MB, or a hosted URL), the location's
+file list (``GET /medias/files``) and ``DELETE /medias/{id}`` (API-NOTES §7)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import UploadedFile
-from dentrix_highlevel.highlevel._resources._base import Resource
+from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
-__all__ = ["MAX_UPLOAD_BYTES", "Media"]
+__all__ = ["MAX_UPLOAD_BYTES", "Media", "MediaFile"]
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+_PAGE = 100
+
+
+@attrs.frozen(kw_only=True)
+class MediaFile:
+    """One file of the location's media library (ids, name and URL only)."""
+
+    id: str
+    name: str | None = None
+    url: str | None = None
 
 
 class Media(Resource):
@@ -49,3 +65,49 @@ class Media(Resource):
             lookup={"name": name},
         )
         return self._read(body, UploadedFile, key=None, method="POST", path=path)
+
+    async def files(self, *, query: str | None = None, page_size: int = _PAGE) -> AsyncIterator[MediaFile]:
+        """Every file of the location (``type=file``), oldest first, paged by ``offset``/``limit``;
+        ``query`` narrows to names containing it."""
+        offset = 0
+        while True:
+            params: dict[str, Any] = {
+                "altType": "location",
+                "altId": self._location_id,
+                "type": "file",
+                "sortBy": "createdAt",
+                "sortOrder": "asc",
+                "offset": offset,
+                "limit": page_size,
+            }
+            if query:
+                params["query"] = query
+            body = await self._client.call("GET", "/medias/files", kind=RequestKind.READ, params=params)
+            page = body.get("files") or []
+            for item in page:
+                if isinstance(item, dict) and (item.get("_id") or item.get("id")):
+                    # The spec documents no id key for a listed file; HighLevel's media objects use ``_id``.
+                    yield MediaFile(
+                        id=str(item.get("_id") or item.get("id")),
+                        name=item.get("name") if isinstance(item.get("name"), str) else None,
+                        url=item.get("url") if isinstance(item.get("url"), str) else None,
+                    )
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    async def find(self, *, name: str) -> MediaFile | None:
+        """The oldest file with exactly this name (how an interrupted upload is found again), or None."""
+        async for item in self.files(query=name):
+            if item.name == name:
+                return item
+        return None
+
+    async def delete(self, file_id: str) -> None:
+        """``DELETE /medias/{id}?altType=location&altId=<location>`` (a missing file answers 404)."""
+        await self._client.call(
+            "DELETE",
+            f"/medias/{seg(file_id)}",
+            kind=RequestKind.IDEMPOTENT,
+            params={"altType": "location", "altId": self._location_id},
+        )
