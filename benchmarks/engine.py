@@ -32,6 +32,12 @@ def kind_of(method: str, path: str) -> str:
     """Which object kind a request served (paths hold ids only)."""
     if "/notes" in path:
         return "note"
+    if "/tasks" in path:
+        return "task"
+    if path.startswith("/medias"):
+        return "document"
+    if path.startswith("/associations/relations"):
+        return "relation"
     if path.startswith("/opportunities/pipelines"):
         return "setup"
     if path.startswith("/opportunities"):

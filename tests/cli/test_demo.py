@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 from tests.cli._cli import cli
@@ -23,6 +25,7 @@ def test_demo_runs_the_whole_migration_and_restores_the_location(tmp_path: Path)
     for step in ("sample", "run", "delta", "reconcile", "rollback"):
         assert re.search(rf"^\s*{step}\s+(completed|ok)\s", text, re.MULTILINE), step
     assert "every record accounted for" in text
+    _check_summary_table(text, out / "workdir" / "audit.csv")
     assert "the sub-account is back to its pre-migration state" in text
     assert re.search(r"rollback: [1-9]\d* objects deleted, 1 contacts restored: pre-state restored", text)
     workdir = out / "workdir"
@@ -41,6 +44,29 @@ def test_demo_runs_the_whole_migration_and_restores_the_location(tmp_path: Path)
     again = cli("demo", "--patients", "12", "--out", str(out))
     assert again.code == 2
     assert "is not empty; choose a new --out folder" in again.stderr
+
+
+_COUNTS = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+
+
+def _check_summary_table(text: str, audit_csv: Path) -> None:
+    """The summary table has the conflict column, and each run's row adds up: every source record the run
+    saw (one audit row each) is in exactly one of created/updated/unchanged/conflict/skipped/failed."""
+    header = next(line.split() for line in text.splitlines() if re.match(r"^\s*step\s+status\s", line))
+    assert header == ["step", "status", *_COUNTS, "requests", "s"]
+    rows = {}
+    for line in text.splitlines():
+        cells = line.split()
+        if len(cells) == len(header) and cells[0] in ("sample", "run", "delta", "reconcile", "rollback"):
+            rows[cells[0]] = dict(zip(header, cells, strict=True))
+    assert set(rows) == {"sample", "run", "delta", "reconcile", "rollback"}
+    assert all(rows["rollback"][name] == "-" for name in _COUNTS)
+    with audit_csv.open(encoding="utf-8", newline="") as handle:
+        audit = Counter(row["run_id"].split("-", 1)[0] for row in csv.DictReader(handle))
+    for step in ("sample", "run", "delta"):
+        counted = sum(int(rows[step][name]) for name in _COUNTS)
+        assert counted == audit[step] > 0, (step, rows[step], audit[step])
+    assert sum(int(rows["reconcile"][name]) for name in _COUNTS) > 0
 
 
 def test_the_next_export_edits_archives_and_adds_patients(tmp_path: Path) -> None:

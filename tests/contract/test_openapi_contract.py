@@ -81,6 +81,7 @@ ENDPOINTS = {
     ("DELETE", "/calendars/events/{eventId}"),
     ("GET", "/calendars/events"),
     ("GET", "/calendars/{calendarId}"),
+    ("PUT", "/calendars/{calendarId}"),
     ("DELETE", "/calendars/{calendarId}"),
     ("GET", "/opportunities/pipelines"),
     ("POST", "/opportunities/"),
@@ -92,6 +93,8 @@ ENDPOINTS = {
     ("GET", "/opportunities/search"),
     ("POST", "/opportunities/search"),
     ("POST", "/medias/upload-file"),
+    ("GET", "/medias/files"),
+    ("DELETE", "/medias/{id}"),
     ("POST", "/oauth/token"),
     ("POST", "/oauth/locationToken"),
     ("POST", "/associations/"),
@@ -308,6 +311,9 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.get(f"/contacts/{cid}/appointments"))
         await ok(await c.request("DELETE", f"/calendars/events/{appt['id']}", json={}, headers=hc), 201)
         await ok(await c.get(f"/calendars/{calendar['id']}", headers=hc))
+        team = {"teamMembers": [{"userId": user["id"]}]}
+        await ok(await c.put(f"/calendars/{calendar['id']}", json=team, headers=hc))
+        await ok(await c.put(f"/calendars/{calendar['id']}", json={"teamMembers": [{}]}, headers=hc), 422)
         await ok(await c.delete(f"/calendars/{calendar['id']}", headers=hc))
 
         # Opportunities.
@@ -341,10 +347,17 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.post("/opportunities/search", json={**post_search, "additionalDetails": details}))
         await ok(await c.delete(f"/opportunities/{opp['id']}"))
 
-        # Media.
-        await ok(
+        # Media: upload, list (paged, by name), delete; a delete without altId is refused.
+        uploaded = await ok(
             await c.post("/medias/upload-file", files={"file": ("xray.png", b"\x89PNG....", "image/png")})
         )
+        alt = {"altType": "location", "altId": lid}
+        listing = {**alt, "sortBy": "createdAt", "sortOrder": "asc", "type": "file", "offset": 0, "limit": 10}
+        files = (await ok(await c.get("/medias/files", params={**listing, "query": "xray"})))["files"]
+        assert [f["_id"] for f in files] == [uploaded["fileId"]]
+        await ok(await c.delete(f"/medias/{uploaded['fileId']}", params={"altType": "location"}), 422)
+        await ok(await c.delete(f"/medias/{uploaded['fileId']}", params=alt))
+        assert (await ok(await c.get("/medias/files", params=listing)))["files"] == []
 
         # OAuth: code -> tokens -> refresh; agency -> location token.
         sandbox.register_oauth_app(client_id="contract-app", client_secret="contract-secret")
@@ -507,5 +520,16 @@ def test_the_validators_can_fail(book: SpecBook) -> None:
     request = book.request_validator(create, "application/json")
     assert request is not None
     assert request({"firstName": "no location"})
+    files = book.operation("GET", "/medias/files")
+    assert files is not None
+    listed = book.response_validator(files, 200)
+    assert listed is not None
+    assert listed({"files": ["a file as a string, as the spec declares"]})
+    assert listed({"files": [{"name": "no id", "url": "u", "altId": "l", "altType": "location"}]})
+    removed = book.operation("DELETE", "/medias/abc")
+    assert removed is not None
+    deleted = book.response_validator(removed, 200)
+    assert deleted is not None
+    assert deleted({})
     assert book.operation("POST", "/contacts/search") is not None
     assert book.operation("GET", "/nowhere") is None

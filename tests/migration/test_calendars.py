@@ -3,6 +3,7 @@ provider's user as team member and as every appointment's ``assignedUserId``."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -220,3 +221,147 @@ async def test_the_plan_lists_and_counts_the_calendars(tmp_path: Path) -> None:
     assert all(f"- {name}" in report for name in per_provider.calendars)
     assert per_provider.content_hash != single.content_hash
     assert MigrationPlan.from_dict(per_provider.to_dict()).calendars == per_provider.calendars
+
+
+async def test_a_provider_user_that_appears_later_joins_only_the_calendars_we_created(tmp_path: Path) -> None:
+    practice = export(tmp_path, patients=10, seed=21)
+    with GExportSource(practice) as staged:
+        providers = list(staged.providers())
+        with_email = {p.provider_id for p in providers if p.email}
+        migrated = [a for b in staged.iter_bundles() for a in b.appointments if not (a.deleted or a.broken)]
+    layout = MigrationPolicies(calendars="provider")
+    specs = calendar_specs(layout, migrated, providers=providers)
+    with_user = [s for s in specs if s.provider_id in with_email]
+    assert len(with_user) >= 2, "the synthetic practice has several providers with an e-mail"
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    async with client(sandbox, loc) as hl:
+        # The practice's own calendar for one of them: reused, so never given a team member by us.
+        own = await hl.calendars.create(name=with_user[0].name, calendar_type="event")
+    before = normalised(sandbox.dump())
+    state = sandbox.location(loc.location_id)
+    workdir = tmp_path / "wd"
+    async with client(sandbox, loc) as hl:
+        async with Migration(
+            source(practice), hl, workdir=workdir, policies=layout, options=_OPTIONS
+        ) as migration:
+            migration.approve(by="manager")
+            assert (await migration.run()).status is RunStatus.COMPLETED
+        assert all(c["teamMembers"] == [] for c in state.calendars.values())
+
+        # A later approved plan switches provider users on: the same ledger, the same calendars.
+        later = MigrationPolicies(calendars="provider", provider_users=True)
+        async with Migration(
+            source(practice), hl, workdir=workdir, policies=later, options=_OPTIONS
+        ) as migration:
+            migration.approve(by="manager")
+            mark = len(sandbox.request_log)
+            result = await migration.run()
+            assert result.status is RunStatus.COMPLETED
+            assert result.reconciliation.reconciles, result.reconciliation.render()
+            users = {u["email"].casefold(): uid for uid, u in state.users.items()}
+            user_of = {p.provider_id: users[p.email.casefold()] for p in providers if p.email}
+            by_name = {c["name"]: c for c in state.calendars.values()}
+            for spec in with_user[1:]:
+                assert [m["userId"] for m in by_name[spec.name]["teamMembers"]] == [user_of[spec.provider_id]]
+            assert state.calendars[own.id]["teamMembers"] == [], "the practice's calendar is not modified"
+            puts = [
+                r.path
+                for r in sandbox.request_log[mark:]
+                if r.method == "PUT" and r.path.startswith("/calendars/")
+            ]
+            calendar_puts = [p for p in puts if not p.startswith("/calendars/events")]
+            assert sorted(calendar_puts) == sorted(
+                f"/calendars/{by_name[s.name]['id']}" for s in with_user[1:]
+            )
+            rows = {r["source_key"]: r for r in _audit(result) if r["kind"] == "calendar"}
+            assert {k for k, r in rows.items() if r["action"] == "updated"} == {
+                f"calendar:{s.name}" for s in with_user[1:]
+            }
+            assert rows[f"calendar:{own.name}"]["reason"] == "existing calendar reused"
+
+            # Nothing left to add: a re-run sends no calendar update.
+            mark = len(sandbox.request_log)
+            again = await migration.run()
+            assert again.reconciliation.reconciles, again.reconciliation.render()
+            assert not [
+                r
+                for r in sandbox.request_log[mark:]
+                if r.method == "PUT" and r.path.startswith("/calendars/")
+            ]
+
+            await migration.rollback()
+    assert normalised(sandbox.dump()) == before
+    assert own.id in state.calendars
+
+
+def _blank_provider(path: Path, appointment_id: str) -> None:
+    file = path / "v_appointment.csv"
+    with file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    for row in rows:
+        if row["appointment_id"].strip() == appointment_id:
+            row["provider_id"] = ""
+    with file.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+async def test_a_future_appointment_without_provider_lands_in_the_fallback_calendar(tmp_path: Path) -> None:
+    practice = export(tmp_path, patients=10, seed=21)
+    policies = MigrationPolicies(calendars="provider")
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    before = normalised(sandbox.dump())
+    async with client(sandbox, loc) as hl:
+        with GExportSource(practice) as staged:
+            as_of = Migration(staged, hl, workdir=tmp_path / "probe").options.as_of  # the export's time
+            future = [
+                a
+                for b in staged.iter_bundles()
+                for a in b.appointments
+                if not (a.deleted or a.broken) and a.start is not None and a.start >= as_of
+            ]
+    assert len(future) >= 2, "the synthetic practice books future appointments"
+    assert all(a.provider_id for a in future)
+    # Without an orphan the fallback calendar is not in the plan at all.
+    assert SINGLE_CALENDAR not in {s.key for s in calendar_specs(policies, future)}
+    orphan = future[0]
+    _blank_provider(practice, orphan.appointment_id)
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(source(practice), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+    ):
+        assert migration.options.as_of == as_of
+        migration.approve(by="manager")
+        result = await migration.run()
+        assert result.status is RunStatus.COMPLETED
+        assert result.reconciliation.reconciles, result.reconciliation.render()
+
+        state = sandbox.location(loc.location_id)
+        names = {c["id"]: c["name"] for c in state.calendars.values()}
+        fallback = [cid for cid, name in names.items() if name == "Dentrix Appointments"]
+        assert len(fallback) == 1, "the calendar_name calendar is created because one appointment needs it"
+        assert {n.split(" ")[2] for n in names.values() if n != "Dentrix Appointments"} == {
+            a.provider_id for a in future[1:]
+        }
+        rows = {(r["kind"], r["source_key"]): r for r in _audit(result)}
+        orphan_row = rows[("appointment", f"appointment:{orphan.appointment_id}")]
+        assert orphan_row["action"] == "created"
+        assert orphan_row["reason"] == "no provider: single calendar"
+        assert state.events[orphan_row["destination_id"]]["calendarId"] == fallback[0]
+        others = [rows[("appointment", f"appointment:{a.appointment_id}")] for a in future[1:]]
+        assert all(
+            r["reason"] == f"calendar provider:{a.provider_id}"
+            for r, a in zip(others, future[1:], strict=True)
+        )
+        created = {k for (kind, k), r in rows.items() if kind == "calendar" and r["action"] == "created"}
+        assert "calendar:Dentrix Appointments" in created
+        assert len(created) == len(names)
+
+        await migration.rollback()
+    assert state.calendars == {}
+    assert normalised(sandbox.dump()) == before

@@ -7,16 +7,30 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from tests.migration._engine_helpers import client, export, normalised, scaled_sandbox, source
+from tests.migration._engine_helpers import (
+    client,
+    edit_patients,
+    export,
+    normalised,
+    scaled_sandbox,
+    source,
+)
 
 from dentrix_highlevel import DocumentFileError, SourceError
-from dentrix_highlevel.migration import Migration, MigrationPolicies, RunMode, RunStatus
+from dentrix_highlevel.migration import (
+    Migration,
+    MigrationPolicies,
+    RemovedInSourcePolicy,
+    RunMode,
+    RunStatus,
+)
 from dentrix_highlevel.migration._documents import document_key, media_name
 from dentrix_highlevel.migration._plan import build_plan
 from dentrix_highlevel.records import Document, PatientBundle
@@ -389,3 +403,55 @@ async def test_a_file_gone_bad_after_its_upload_keeps_the_upload(tmp_path: Path)
         assert sandbox.location(loc.location_id).media == media
         writes = [r for r in sandbox.request_log[mark:] if r.method in ("POST", "PUT", "DELETE")]
         assert [r.path for r in writes if "search" not in r.path] == []
+
+
+async def test_a_delta_deleting_a_removed_patient_deletes_their_uploads_too(tmp_path: Path) -> None:
+    monday = export(tmp_path, patients=20, seed=SEED, name="monday")
+    bundles = _bundles(monday)
+    guarantors = {b.patient.guarantor_id for b in bundles}
+    # The patient with the most uploads who is nobody's guarantor (no family link hangs off them).
+    gone = max(
+        (b for b in bundles if b.patient_id not in guarantors),
+        key=lambda b: sum(1 for d in b.documents if d.file_path and not d.url),
+    )
+    names = {media_name(d) for d in gone.documents if d.file_path and not d.url}
+    tuesday = tmp_path / "tuesday"
+    shutil.copytree(monday, tuesday)
+    edit_patients(tuesday, {}, drop=(gone.patient_id,))
+    policies = attrs.evolve(UPLOAD, removed_in_source=RemovedInSourcePolicy.DELETE)
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(source(monday), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+    ):
+        migration.approve(by="manager")
+        await migration.run()
+        listed = {f.name: f.id for f in [f async for f in hl.media.files()]}
+        assert names <= set(listed)
+        ids = {listed[n] for n in names}
+
+        result = await migration.delta(source(tuesday))
+        assert result.status is RunStatus.COMPLETED
+        assert result.reconciliation.reconciles, result.reconciliation.render()
+        remaining = {f.id for f in [f async for f in hl.media.files()]}
+        assert not ids & remaining
+        assert len(remaining) == len(listed) - len(ids), "only the removed patient's uploads went"
+        row = next(
+            r
+            for r in migration.ledger.audit_rows(run_id=result.run_id)
+            if r.source_key == f"patient:{gone.patient_id}"
+        )
+        assert f"{len(ids)} uploaded document(s) deleted" in (row.reason or "")
+        assert not ids & {o.destination_id for o in migration.ledger.created_objects()}
+        checked = await migration.reconcile()
+        assert checked.mismatches == ()
+        documents = checked.reconciliation.kind("document")
+        assert documents is not None
+        assert documents.reconciles, documents
+
+        mark = len(sandbox.request_log)
+        await migration.rollback()
+        deletes = [r.path for r in sandbox.request_log[mark:] if r.method == "DELETE"]
+        assert not [p for p in deletes if p.removeprefix("/medias/") in ids], "rollback does not retry them"
+    assert sandbox.location(loc.location_id).media == {}

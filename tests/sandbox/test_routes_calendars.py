@@ -171,3 +171,26 @@ async def test_concurrent_identical_bookings_one_wins(
         for _ in range(4):
             group.start_soon(book)
     assert sorted(statuses) == [200, 400, 400, 400]
+
+
+async def test_calendar_update_replaces_the_team_and_refuses_what_it_cannot_change(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Any
+) -> None:
+    calendar = await _calendar(client, location)
+    headers = auth(location.token, V_CALENDARS)
+    path = f"/calendars/{calendar['id']}"
+    team = {"teamMembers": [{"userId": "user-1"}, {"userId": "user-2", "priority": 1}]}
+    updated = await client.put(path, json=team, headers=headers)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["calendar"]["teamMembers"] == team["teamMembers"]
+    assert updated.json()["calendar"]["name"] == "Hygiene"  # untouched keys stay
+    again = await client.put(path, json={"teamMembers": [{"userId": "user-2"}]}, headers=headers)
+    assert [m["userId"] for m in again.json()["calendar"]["teamMembers"]] == ["user-2"]
+    for body in ({"calendarType": "personal"}, {"locationId": "elsewhere"}, {"teamMembers": [{}]}):
+        refused = await client.put(path, json=body, headers=headers)
+        assert refused.status_code == 422, body
+    other = sandbox.create_location()
+    foreign = await client.put(path, json=team, headers=auth(other.token, V_CALENDARS))
+    assert foreign.status_code in (403, 404)
+    missing = await client.put("/calendars/nope", json=team, headers=headers)
+    assert missing.status_code == 404

@@ -9,7 +9,9 @@ re-upload list. The media file is named from ids only (``dentrix-document-<id>.<
 description: that name is how an interrupted upload is found again. The digest is the file's SHA-256, so a
 re-run uploads nothing; a changed file is uploaded again and the migration's old file deleted (its URL would
 otherwise point at outdated clinical content, and nobody links to it any more). Every document of a
-migrated patient ends in the audit log as created/unchanged, skipped (with the reason) or failed.
+migrated patient ends in the audit log as created/unchanged, skipped (with the reason) or failed. An upload's
+created-object parent is the patient's source key (``patient:<id>``), so a delta that deletes a patient gone
+from the source (``removed_in_source="delete"``) deletes the patient's uploads with the contact.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext
 from dentrix_highlevel.migration._ledger import Ledger
+from dentrix_highlevel.migration._patients import patient_key
 from dentrix_highlevel.records import Document, PatientBundle
 
 __all__ = [
@@ -150,7 +153,7 @@ class DocumentUploader:
         """Upload the patient's documents that need it; returns document id -> URL for the contact."""
         urls: dict[str, str] = {}
         for document in bundle.documents:
-            url = await self._one(document)
+            url = await self._one(document, patient_key(bundle.patient_id))
             if url is not None:
                 urls[document.document_id] = url
         return urls
@@ -164,7 +167,7 @@ class DocumentUploader:
             reason=reason,
         )
 
-    async def _one(self, document: Document) -> str | None:
+    async def _one(self, document: Document, patient: str) -> str | None:
         ctx = self._ctx
         key = document_key(document.document_id)
         if document.url:
@@ -215,6 +218,9 @@ class DocumentUploader:
             lookup={"name": name},
             create=create,
             update=None,
+            # The patient's source key, not a destination id: the upload precedes the contact write, and a
+            # delta deleting the patient (removed in source) finds the patient's uploads by it.
+            parent_id=patient,
         )
         if media_id is None:
             return None  # refused: recorded failed by ensure_object; it stays in the re-upload list

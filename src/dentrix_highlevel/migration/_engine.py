@@ -53,6 +53,7 @@ from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, expo
 from dentrix_highlevel.migration._context import RunContext, SetupState
 from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
 from dentrix_highlevel.migration._documents import (
+    DOCUMENT_KIND,
     DocumentUploader,
     known_document_urls,
     source_document_count,
@@ -465,6 +466,7 @@ class Migration:
         ctx = self._context(run.run_id, mode, self.maps)
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
+        extra_relations = 0  # relation rows of patients the source counts do not see as family members
         try:
             ctx.setup = await run_setup(
                 ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
@@ -484,8 +486,21 @@ class Migration:
             stopped = await self._patients(ctx, prepared, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
+                doomed = await self._doomed(ctx, removed)
+                seen = {p.key for p in prepared}
+                # Unchanged members of a guarantor this delta deletes: their relation goes with it.
+                orphaned = [
+                    b
+                    for b in (await self._bundles() if doomed else ())
+                    if patient_key(b.patient_id) not in seen
+                    and not b.patient.is_own_guarantor
+                    and patient_key(b.patient.guarantor_id or "") in doomed
+                ]
                 try:
-                    await write_family_links(ctx, [p.bundle for p in prepared])
+                    unlinked = await write_family_links(
+                        ctx, [p.bundle for p in prepared] + orphaned, doomed=doomed
+                    )
+                    extra_relations = unlinked + len(orphaned)
                 except DailyCapReachedError:
                     stopped = "HighLevel's daily request cap reached: run again after the reset"
             if stopped is None and removed:
@@ -496,6 +511,8 @@ class Migration:
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
             raise
         counts = _source_counts(self, [p.bundle for p in prepared], removed=len(removed))
+        if extra_relations:
+            counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
             return self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped), ctx, prepared, assignments
@@ -610,6 +627,18 @@ class Migration:
         contact_id = await write_contact(ctx, item.bundle, item.result, assignment)
         await write_related(ctx, item.bundle, contact_id, item.result.overflow)
 
+    async def _doomed(self, ctx: RunContext, removed: Sequence[str]) -> frozenset[str]:
+        """The removed patients whose contacts ``_removed`` deletes (policy delete, contact ours)."""
+        if self._policies.removed_in_source is RemovedInSourcePolicy.KEEP or not removed:
+            return frozenset()
+        created = {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == "contact"}
+        out = set()
+        for key in removed:
+            dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
+            if dest is not None and dest in created:
+                out.add(key)
+        return frozenset(out)
+
     async def _removed(self, ctx: RunContext, removed: Sequence[str]) -> str | None:
         created = {o.destination_id: o for o in await ctx.db(ctx.ledger.created_objects)}
         for key in removed:
@@ -627,18 +656,27 @@ class Migration:
                     reason="no longer in the source: kept in HighLevel (policy)",
                 )
                 continue
+            # The contact's children, and the patient's uploaded documents (their parent is the patient's
+            # source key: they are uploaded before the contact exists).
+            children = [
+                o
+                for o in created.values()
+                if o.parent_id == dest or (o.kind == DOCUMENT_KIND and o.parent_id == key)
+            ]
             try:
-                for child in [o for o in created.values() if o.parent_id == dest]:
+                for child in children:
                     await _delete_quietly(ctx, child.kind, child.destination_id, child.parent_id)
                 await _delete_quietly(ctx, "contact", dest, None)
             except DailyCapReachedError:
                 return "HighLevel's daily request cap reached: run again after the reset"
+            documents = sum(1 for o in children if o.kind == DOCUMENT_KIND)
             await ctx.record(
                 "contact",
                 key,
                 RecordAction.SKIPPED,
                 RecordOutcome.NOT_APPLIED,
-                reason="no longer in the source: contact deleted (policy)",
+                reason="no longer in the source: contact deleted (policy)"
+                + (f"; {documents} uploaded document(s) deleted" if documents else ""),
             )
         return None
 
@@ -800,9 +838,12 @@ async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, paren
         "contact": f"/contacts/{destination_id}",
     }
     path = paths.get(kind)
-    if kind == "relation":
+    if kind in ("relation", DOCUMENT_KIND):
         with contextlib.suppress(NotFoundError):
-            await ctx.hl.associations.delete_relation(destination_id)
+            if kind == DOCUMENT_KIND:
+                await ctx.hl.media.delete(destination_id)
+            else:
+                await ctx.hl.associations.delete_relation(destination_id)
         await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)
         return
     if path is None:

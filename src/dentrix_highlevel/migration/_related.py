@@ -9,10 +9,12 @@ calendar + contact + start time) before anything is created twice.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from dentrix_highlevel._errors import NotFoundError
 from dentrix_highlevel.highlevel import RequestKind
 from dentrix_highlevel.mapping import (
     ClinicalNotesMode,
@@ -339,29 +341,48 @@ async def _family_association(ctx: RunContext) -> str | None:
     )
 
 
-async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) -> None:
+async def write_family_links(
+    ctx: RunContext, bundles: Sequence[PatientBundle], *, doomed: Collection[str] = ()
+) -> int:
     """``family_associations`` policy: one relation per family member's contact -> its guarantor's contact.
 
     Runs after every patient's contact is written, so a guarantor later in source order is linked too.
     Each link is ledger-keyed by the member, so nothing is related twice and rollback deletes it; a member
-    whose guarantor changed (a delta) gets the old relation replaced by the new one.
+    whose guarantor changed (a delta) gets the old relation replaced by the new one. A relation the
+    migration created for a patient who no longer gets one (now their own guarantor; the guarantor has no
+    contact, or is in ``doomed``: patient keys whose contacts this delta deletes) is deleted, with an audit
+    row saying why. Returns how many relation rows were recorded for patients that are not family members
+    (their own guarantors now): the engine adds them to the run's source counts.
     """
-    members = family_members(bundles)
     association_id = await _family_association(ctx)
-    for bundle in members:
+    unlinked = 0
+    for bundle in bundles:
         key = family_link_key(bundle.patient_id)
-        guarantor_id = bundle.patient.guarantor_id or ""
+        if bundle.patient.is_own_guarantor:
+            if await _unlink(ctx, key, "the patient is now their own guarantor", member=False):
+                unlinked += 1
+            continue
+        guarantor_key = patient_key(bundle.patient.guarantor_id or "")
         member = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(bundle.patient_id))
-        guarantor = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(guarantor_id))
+        guarantor = await ctx.db(ctx.ledger.destination_of, "contact", guarantor_key)
+        if guarantor_key in doomed:
+            reason = "the guarantor is no longer in the source (contact deleted)"
+            if not await _unlink(ctx, key, reason, member=True):
+                await _skip(ctx, "relation", key, reason)
+            continue
         if association_id is None:
             await _skip(ctx, "relation", key, "the family association could not be made")
             continue
         if member is None or guarantor is None:
             whose = "the patient" if member is None else "the guarantor"
-            await _skip(ctx, "relation", key, f"{whose} has no contact in HighLevel")
+            reason = f"{whose} has no contact in HighLevel"
+            if not await _unlink(ctx, key, reason, member=True):
+                await _skip(ctx, "relation", key, reason)
             continue
         if member == guarantor:
-            await _skip(ctx, "relation", key, "the patient shares the guarantor's contact")
+            reason = "the patient shares the guarantor's contact"
+            if not await _unlink(ctx, key, reason, member=True):
+                await _skip(ctx, "relation", key, reason)
             continue
         ids = {"associationId": association_id, "firstRecordId": member, "secondRecordId": guarantor}
 
@@ -388,3 +409,28 @@ async def write_family_links(ctx: RunContext, bundles: Sequence[PatientBundle]) 
             replace=delete,
             parent_id=member,
         )
+    return unlinked
+
+
+async def _unlink(ctx: RunContext, key: str, reason: str, *, member: bool) -> bool:
+    """Delete the relation the migration created under ``key`` (gone already counts as deleted) and say
+    why in the audit log; False when there is none of ours (a practice's relation is never touched).
+
+    A family member keeps a (skipped) record, so a reconcile still accounts for it; a patient who is no
+    longer a member keeps none: the audit row is written first, then the retirement drops the record.
+    """
+    dest = await ctx.db(ctx.ledger.destination_of, "relation", key)
+    if dest is None or not await ctx.db(ctx._created_by_us, "relation", dest):
+        return False
+    with contextlib.suppress(NotFoundError):
+        await ctx.hl.associations.delete_relation(dest)
+    why = f"{reason}: the migration's relation deleted"
+    if member:
+        await ctx.db(ctx.ledger.mark_rolled_back, "relation", dest)
+        await _skip(ctx, "relation", key, why)
+    else:
+        await ctx.record(
+            "relation", key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, destination_id=dest, reason=why
+        )
+        await ctx.db(ctx.ledger.mark_rolled_back, "relation", dest)
+    return True

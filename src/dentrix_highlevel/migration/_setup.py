@@ -210,22 +210,33 @@ async def _calendar(
     if team:
         definition["teamMembers"] = list(team)
     ours = await ctx.db(ctx.ledger.destination_of, "calendar", key)
-    if ours is None:
-        existing = listed.get(name)
-        if existing is not None:
-            # The practice's calendar: used, never deleted by rollback.
-            await ctx.record(
-                "calendar",
-                key,
-                RecordAction.UNCHANGED,
-                RecordOutcome.APPLIED,
-                destination_id=existing,
-                reason="existing calendar reused",
-            )
-            return existing
+    existing = listed.get(name) if ours is None else None
+    if ours is not None and not await ctx.db(ctx._created_by_us, "calendar", ours):
+        existing = ours  # reused in an earlier run: still the practice's, never modified
+    if existing is not None:
+        # The practice's calendar: used, never modified, never deleted by rollback.
+        await ctx.record(
+            "calendar",
+            key,
+            RecordAction.UNCHANGED,
+            RecordOutcome.APPLIED,
+            destination_id=existing,
+            reason="existing calendar reused",
+        )
+        return existing
 
     async def create() -> str:
         return (await ctx.hl.calendars.create(name=name, calendar_type="event", team_member_ids=team)).id
+
+    async def add_member(calendar_id: str) -> None:
+        # Only reached for a calendar the migration created whose definition changed: the provider's
+        # user appeared after the calendar was made (``provider_users`` switched on, or the user found
+        # later). The team is read first so members added in HighLevel since are kept.
+        assert user_id is not None  # passed only with a user
+        calendar = await ctx.hl.calendars.get(calendar_id)
+        members = [str(m["userId"]) for m in calendar.team_members if isinstance(m, dict) and m.get("userId")]
+        if user_id not in members:
+            await ctx.hl.calendars.update(calendar_id, team_member_ids=(*members, user_id))
 
     return await ctx.ensure_object(
         kind="calendar",
@@ -233,7 +244,7 @@ async def _calendar(
         digest=content_hash(definition),
         lookup={"name": name},
         create=create,
-        update=None,
+        update=add_member if user_id is not None else None,
     )
 
 

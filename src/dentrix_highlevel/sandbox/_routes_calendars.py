@@ -91,6 +91,15 @@ _CALENDAR_CREATE = {
     "slotDurationUnit": Field(enum=("mins", "hours")),
 }
 
+#: CalendarUpdateDTO: every key optional; ``locationId`` and ``calendarType`` cannot be changed.
+_CALENDAR_UPDATE = {
+    **{key: Field(kind="any") for key in _CALENDAR_KEYS if key != "calendarType"},
+    "name": Field(),
+    "teamMembers": Field(kind="list"),
+    "slotDuration": Field(kind="num"),
+    "slotDurationUnit": Field(enum=("mins", "hours")),
+}
+
 _STATUSES = ("new", "confirmed", "cancelled", "showed", "noshow", "invalid")
 _APPOINTMENT_EDIT = {
     "title": Field(),
@@ -184,6 +193,18 @@ def create_calendar(ctx: Ctx) -> Reply:
 
 def get_calendar(ctx: Ctx) -> Reply:
     _, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
+    return Reply(200, {"calendar": dict(calendar)})
+
+
+def update_calendar(ctx: Ctx) -> Reply:
+    body = check_body(ctx.body, _CALENDAR_UPDATE)
+    _, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
+    members = body.get("teamMembers")
+    if members is not None and not all(
+        isinstance(m, dict) and isinstance(m.get("userId"), str) for m in members
+    ):
+        raise ApiError.unprocessable(["teamMembers.userId must be a string"])
+    calendar.update(drop_none(body))
     return Reply(200, {"calendar": dict(calendar)})
 
 
@@ -402,6 +423,13 @@ ROUTES = [
         path="/calendars/{calendarId}",
         handler=get_calendar,
         scope="calendars.readonly",
+        version=_V,
+    ),
+    ApiRoute(
+        method="PUT",
+        path="/calendars/{calendarId}",
+        handler=update_calendar,
+        scope="calendars.write",
         version=_V,
     ),
     ApiRoute(

@@ -48,6 +48,17 @@ class Calendars(Resource):
         )
         return self._read(body, Calendar, key="calendar", method="POST", path=path)
 
+    async def update(self, calendar_id: str, *, team_member_ids: tuple[str, ...]) -> Calendar:
+        """``PUT /calendars/{id}`` with the calendar's whole team (``teamMembers`` replaces the list)."""
+        path = f"/calendars/{seg(calendar_id)}"
+        body = await self._client.call(
+            "PUT",
+            path,
+            kind=RequestKind.IDEMPOTENT,
+            json={"teamMembers": [{"userId": user_id} for user_id in team_member_ids]},
+        )
+        return self._read(body, Calendar, key="calendar", method="PUT", path=path)
+
     async def delete(self, calendar_id: str) -> None:
         """Delete a calendar (HighLevel deletes its events with it)."""
         await self._client.call("DELETE", f"/calendars/{seg(calendar_id)}", kind=RequestKind.IDEMPOTENT)
