@@ -1,5 +1,5 @@
-"""Reconciliation math: source = created + updated + unchanged + conflict + skipped + failed, each record
-in exactly one column."""
+"""Reconciliation math: source + removed = created + updated + unchanged + conflict + skipped + failed,
+each record in exactly one column on the right."""
 
 from __future__ import annotations
 
@@ -136,6 +136,7 @@ def test_render_shows_every_kind_a_total_and_the_gap() -> None:
     assert lines[0].split() == [
         "kind",
         "source",
+        "removed",
         "created",
         "updated",
         "unchanged",
@@ -145,9 +146,9 @@ def test_render_shows_every_kind_a_total_and_the_gap() -> None:
         "status",
     ]
     by_kind = {line.split()[0]: line.split() for line in lines if not line.startswith("-")}
-    assert by_kind["appointment"][1:] == ["1", "0", "0", "0", "0", "1", "0", "OK"]
-    assert by_kind["contact"][1:] == ["3", "1", "0", "0", "0", "0", "1", "MISMATCH", "+1"]
-    assert by_kind["total"][1:] == ["4", "1", "0", "0", "0", "1", "1", "MISMATCH", "+1"]
+    assert by_kind["appointment"][1:] == ["1", "0", "0", "0", "0", "0", "1", "0", "OK"]
+    assert by_kind["contact"][1:] == ["3", "0", "1", "0", "0", "0", "0", "1", "MISMATCH", "+1"]
+    assert by_kind["total"][1:] == ["4", "0", "1", "0", "0", "0", "1", "1", "MISMATCH", "+1"]
     assert [line.split()[0] for line in lines if not line.startswith("-")] == [
         "kind",
         "appointment",
@@ -165,6 +166,7 @@ def test_to_json_round_trips_the_counts() -> None:
             {
                 "kind": "contact",
                 "source": 1,
+                "removed": 0,
                 "created": 0,
                 "updated": 1,
                 "unchanged": 0,
@@ -208,3 +210,35 @@ def test_the_ledgers_latest_state_reconciles_across_runs(ledger: SqliteLedger) -
     delta = Reconciliation.from_results(ledger.audit_rows(run_id="delta-1"), source_counts={"contact": 1})
     assert delta.reconciles
     assert delta.kinds[0].updated == 1
+
+
+def test_removed_records_balance_against_the_current_source_and_stay_in_their_column() -> None:
+    # patient:2 is gone from the source: kept in HighLevel (skipped), its appointment still created.
+    rows = [
+        _row("contact", "patient:1", RecordAction.CREATED, RecordOutcome.APPLIED),
+        _row("contact", "patient:2", RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED),
+        _row("appointment", "appointment:1", RecordAction.CREATED, RecordOutcome.APPLIED),
+        _row("appointment", "appointment:2", RecordAction.CREATED, RecordOutcome.APPLIED),
+    ]
+    gone = {("contact", "patient:2"), ("appointment", "appointment:2")}
+    rec = Reconciliation.from_results(
+        rows, source_counts={"contact": 1, "appointment": 1}, removed=lambda kind, key: (kind, key) in gone
+    )
+    assert rec.reconciles, rec.render()
+    contact = rec.kind("contact")
+    assert contact == KindReconciliation(kind="contact", source=1, removed=1, created=1, skipped=1)
+    assert rec.totals().removed == 2
+    assert json.loads(rec.to_json())["kinds"][1]["removed"] == 1
+    assert rec.render().splitlines()[2].split()[:4] == ["appointment", "1", "1", "2"]
+    # Without telling removed records apart, the same rows are more than the source holds.
+    plain = Reconciliation.from_results(rows, source_counts={"contact": 1, "appointment": 1})
+    assert [(k.kind, k.difference) for k in plain.mismatched] == [("appointment", -1), ("contact", -1)]
+    # A removed count without its records is a gap too.
+    short = KindReconciliation(kind="contact", source=1, removed=1, created=1)
+    assert short.difference == 1
+    assert not short.reconciles
+
+
+def test_a_negative_removed_count_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        KindReconciliation(kind="contact", source=0, removed=-1)

@@ -635,13 +635,14 @@ def compact_table(title: str) -> Table:
 
 
 #: Reconciliation columns, each source record in exactly one ("conflict": written with conflict).
+#: They add up to ``source + removed`` (removed: records the current source no longer has).
 RECONCILE_BUCKETS = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
 
 
 def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table:
     table = compact_table(title)
-    # The equation's order: source = created + updated + unchanged + conflict + skipped + failed.
-    for name in ("kind", "source", *RECONCILE_BUCKETS, "status"):
+    # The equation's order: source + removed = created + updated + unchanged + conflict + skipped + failed.
+    for name in ("kind", "source", "removed", *RECONCILE_BUCKETS, "status"):
         table.add_column(
             name, justify="left" if name in ("kind", "status") else "right", no_wrap=name == "kind"
         )
@@ -649,7 +650,7 @@ def reconciliation_table(reconciliation: Reconciliation, *, title: str) -> Table
         status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
         table.add_row(
             k.kind,
-            *(str(getattr(k, n)) for n in ("source", *RECONCILE_BUCKETS)),
+            *(str(getattr(k, n)) for n in ("source", "removed", *RECONCILE_BUCKETS)),
             status,
             end_section=k is reconciliation.kinds[-1] if reconciliation.kinds else False,
         )

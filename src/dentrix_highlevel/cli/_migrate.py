@@ -680,11 +680,12 @@ def report_command(workdir: Path) -> None:
     kinds = json.loads(saved.read_text("utf-8")).get("kinds", []) if saved.exists() else []
     if kinds:
         last = Table(title="last reconciliation (of the last operation)", title_justify="left")
-        columns = ("kind", "source", *RECONCILE_BUCKETS)
+        columns = ("kind", "source", "removed", *RECONCILE_BUCKETS)
         for name in columns:
             last.add_column(name, justify="left" if name == "kind" else "right")
         for kind in kinds:
-            last.add_row(*(str(kind.get(name, "")) for name in columns))
+            # A reconciliation.json saved before the removed column existed had nothing removed.
+            last.add_row(*(str(kind.get(name, 0 if name == "removed" else "")) for name in columns))
         console.print(last)
     if failed:
         print_failed(failed)

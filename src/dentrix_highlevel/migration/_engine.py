@@ -24,7 +24,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -91,6 +91,7 @@ from dentrix_highlevel.migration._related import (
 from dentrix_highlevel.migration._rollback import run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
 from dentrix_highlevel.migration._setup import run_setup, setup_calendars
+from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
 
@@ -356,8 +357,10 @@ class Migration:
         return self._result(ctx, RunStatus.COMPLETED, {})
 
     async def reconcile(self) -> ReconcileResult:
-        """Counts per kind (source = created + updated + unchanged + conflict + skipped + failed), and every
-        migrated contact re-read and compared with what the plan sends; saved as ``reconciliation.json``."""
+        """Counts per kind over the whole migration (source + removed = created + updated + unchanged +
+        conflict + skipped + failed; ``removed``: records of patients and related records the current
+        source no longer has), and every migrated contact re-read and compared with what the plan sends;
+        saved as ``reconciliation.json``."""
         ledger = self._prepare()
         bundles = await self._bundles()
         fields = await self._hl.custom_fields.list(model="all")
@@ -403,7 +406,9 @@ class Migration:
             mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
         records = await anyio.to_thread.run_sync(ledger.records)
         counts = _source_counts(self, bundles)
-        reconciliation = Reconciliation.from_results(records, source_counts=counts)
+        reconciliation = Reconciliation.from_results(
+            records, source_counts=counts, removed=SourceKeys.of(bundles).removed
+        )
         path = self._workdir / "reconciliation.json"
         path.write_text(reconciliation.to_json(), encoding="utf-8")
         return ReconcileResult(
@@ -467,6 +472,7 @@ class Migration:
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
+        lost: set[tuple[str, str]] = set()  # (kind, key) this run recorded for records the source lost
         try:
             ctx.setup = await run_setup(
                 ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
@@ -505,17 +511,22 @@ class Migration:
                     stopped = "HighLevel's daily request cap reached: run again after the reset"
             if stopped is None and removed:
                 ctx.phase = "removed"
-                stopped = await self._removed(ctx, removed)
+                stopped = await self._removed(ctx, removed, lost)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
             raise
-        counts = _source_counts(self, [p.bundle for p in prepared], removed=len(removed))
+        counts = _source_counts(self, [p.bundle for p in prepared])
         if extra_relations:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
-            return self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped), ctx, prepared, assignments
+            return (
+                self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost),
+                ctx,
+                prepared,
+                assignments,
+            )
         if mode in (RunMode.RUN, RunMode.DELTA):
             hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
             gone = [(SOURCE_HASH_KIND, k) for k in removed]
@@ -526,7 +537,7 @@ class Migration:
                 )
             )
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
-        return self._result(ctx, RunStatus.COMPLETED, counts), ctx, prepared, assignments
+        return self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
 
     async def _prepare_patients(self, ctx: RunContext, bundles: Sequence[PatientBundle]) -> list[_Prepared]:
         contact_map = ctx.maps["contact"]
@@ -639,7 +650,11 @@ class Migration:
                 out.add(key)
         return frozenset(out)
 
-    async def _removed(self, ctx: RunContext, removed: Sequence[str]) -> str | None:
+    async def _removed(
+        self, ctx: RunContext, removed: Sequence[str], gone: set[tuple[str, str]]
+    ) -> str | None:
+        """Keep or delete the contacts of patients gone from the source; ``gone`` collects the records
+        recorded here (the run's reconciliation counts them as removed, not as source records)."""
         created = {o.destination_id: o for o in await ctx.db(ctx.ledger.created_objects)}
         for key in removed:
             dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
@@ -655,6 +670,7 @@ class Migration:
                     RecordOutcome.NOT_APPLIED,
                     reason="no longer in the source: kept in HighLevel (policy)",
                 )
+                gone.add(("contact", key))
                 continue
             # The contact's children, and the patient's uploaded documents (their parent is the patient's
             # source key: they are uploaded before the contact exists).
@@ -666,6 +682,18 @@ class Migration:
             try:
                 for child in children:
                     await _delete_quietly(ctx, child.kind, child.destination_id, child.parent_id)
+                    # Deleting forgets the child's record (as a rollback does): say why in the audit log,
+                    # and keep it accounted for. Recorded one by one, so a run stopped half-way has said so
+                    # for each child it deleted. Another patient's key is theirs to record.
+                    if _head(child.source_key) in (key, child.source_key):
+                        await ctx.record(
+                            child.kind,
+                            child.source_key,
+                            RecordAction.SKIPPED,
+                            RecordOutcome.NOT_APPLIED,
+                            reason="no longer in the source: deleted with the contact (policy)",
+                        )
+                        gone.add((child.kind, child.source_key))
                 await _delete_quietly(ctx, "contact", dest, None)
             except DailyCapReachedError:
                 return "HighLevel's daily request cap reached: run again after the reset"
@@ -678,14 +706,23 @@ class Migration:
                 reason="no longer in the source: contact deleted (policy)"
                 + (f"; {documents} uploaded document(s) deleted" if documents else ""),
             )
+            gone.add(("contact", key))
         return None
 
     def _result(
-        self, ctx: RunContext, status: RunStatus, counts: Mapping[str, int], *, stopped: str | None = None
+        self,
+        ctx: RunContext,
+        status: RunStatus,
+        counts: Mapping[str, int],
+        *,
+        stopped: str | None = None,
+        gone: Set[tuple[str, str]] = frozenset(),
     ) -> RunResult:
         ledger = self._prepare()
         rows = ledger.audit_rows(run_id=ctx.run_id)
-        reconciliation = Reconciliation.from_results(rows, source_counts=counts)
+        reconciliation = Reconciliation.from_results(
+            rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
+        )
         self._workdir.joinpath("reconciliation.json").write_text(reconciliation.to_json(), encoding="utf-8")
         csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
         ctx.report()
@@ -768,6 +805,11 @@ class Migration:
         return rows
 
 
+def _head(source_key: str) -> str:
+    """The key of the source record a key belongs to: ``patient:7`` of ``patient:7/opportunity``."""
+    return source_key.split("/", 1)[0]
+
+
 def _stage_map(stage_ids: Mapping[str, str]) -> dict[str, str]:
     from dentrix_highlevel.mapping import LIFECYCLE_STAGES
 
@@ -776,13 +818,14 @@ def _stage_map(stage_ids: Mapping[str, str]) -> dict[str, str]:
 
 
 def _source_counts(
-    migration: Migration, bundles: Sequence[PatientBundle], *, removed: int = 0, setup: bool = True
+    migration: Migration, bundles: Sequence[PatientBundle], *, setup: bool = True
 ) -> dict[str, int]:
-    """How many source records of each kind the run had to account for (computed from the source alone)."""
+    """How many source records of each kind the run had to account for (computed from the source alone:
+    records the source no longer has are the reconciliation's ``removed`` column)."""
     maps = migration.maps
     policies = migration._policies
     options = migration.options
-    counts: dict[str, int] = {"contact": len(bundles) + removed}
+    counts: dict[str, int] = {"contact": len(bundles)}
     targets = {
         t.field_key for name in ("contact", "opportunity") if name in maps for t in maps[name].custom_fields()
     }

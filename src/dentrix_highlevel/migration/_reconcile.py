@@ -1,7 +1,14 @@
 """Reconciliation of counts: every source record of every kind is accounted for exactly once.
 
-Per object kind: ``source = created + updated + unchanged + conflict + skipped + failed``, each record in
-exactly one column:
+Per object kind: ``source + removed = created + updated + unchanged + conflict + skipped + failed``, each
+record in exactly one of the columns on the right:
+
+* **source** is what the *current* source holds; **removed** counts the records the migration still
+  accounts for (in the ledger, or in this run's audit rows) whose source record the current source no
+  longer has, e.g. a patient a delta found gone (kept or deleted in HighLevel per
+  ``removed_in_source``). They stay in their column on the right (a kept contact is ``skipped`` with the
+  reason "no longer in the source"), so nothing leaves the audit log and nothing passes for a source
+  record; re-added to the source, they count as source records again;
 
 * **conflict** is "written with conflict": a CONFLICT whose outcome is PARTIAL was resolved by policy (e.g.
   the second patient of a family created without the e-mail the first one holds, or a policy withholding
@@ -16,7 +23,7 @@ Only counts here; checking destination objects against what was sent is the engi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 import attrs
@@ -56,7 +63,7 @@ def _non_negative(_instance: object, attribute: attrs.Attribute[int], value: int
 
 @attrs.frozen
 class KindReconciliation:
-    """The counts of one object kind."""
+    """The counts of one object kind: ``source + removed`` records, each in one of ``BUCKETS``."""
 
     kind: str
     source: int = attrs.field(validator=_non_negative)
@@ -67,6 +74,8 @@ class KindReconciliation:
     failed: int = attrs.field(default=0, validator=_non_negative)
     conflict: int = attrs.field(default=0, validator=_non_negative)
     """Written with conflict: in HighLevel without a colliding value (policy); a column of its own."""
+    removed: int = attrs.field(default=0, validator=_non_negative)
+    """Records accounted for whose source record the current source no longer has (also in a bucket)."""
 
     @property
     def accounted(self) -> int:
@@ -74,8 +83,8 @@ class KindReconciliation:
 
     @property
     def difference(self) -> int:
-        """Source records not accounted for (negative: more results than source records)."""
-        return self.source - self.accounted
+        """Records not accounted for (negative: more results than source and removed records)."""
+        return self.source + self.removed - self.accounted
 
     @property
     def reconciles(self) -> bool:
@@ -85,6 +94,7 @@ class KindReconciliation:
         return {
             "kind": self.kind,
             "source": self.source,
+            "removed": self.removed,
             **{bucket: getattr(self, bucket) for bucket in BUCKETS},
             "reconciles": self.reconciles,
         }
@@ -101,19 +111,31 @@ class Reconciliation:
     kinds: tuple[KindReconciliation, ...] = attrs.field(converter=_sorted_kinds)
 
     @classmethod
-    def from_results(cls, rows: Iterable[_ResultRow], *, source_counts: Mapping[str, int]) -> Reconciliation:
+    def from_results(
+        cls,
+        rows: Iterable[_ResultRow],
+        *,
+        source_counts: Mapping[str, int],
+        removed: Callable[[str, str], bool] | None = None,
+    ) -> Reconciliation:
         """Count results (audit rows of one run, or ledger records) against the source's counts per kind.
 
         Each (kind, source_key) counts once: when it appears more than once the last row wins (pass rows
         oldest first). A kind with results but no source count is reported with a source count of 0, so
-        it shows up as not reconciling instead of disappearing.
+        it shows up as not reconciling instead of disappearing. ``removed(kind, source_key)`` says which
+        results are of records the current source no longer has: they count in the ``removed`` column
+        (and in their bucket) instead of against ``source_counts``.
         """
         latest: dict[tuple[str, str], str] = {}
         for row in rows:
             latest[(row.kind, row.source_key)] = _bucket(row.action, row.outcome)
-        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(BUCKETS, 0) for kind in source_counts}
-        for (kind, _), bucket in latest.items():
-            counts.setdefault(kind, dict.fromkeys(BUCKETS, 0))[bucket] += 1
+        columns = ("removed", *BUCKETS)
+        counts: dict[str, dict[str, int]] = {kind: dict.fromkeys(columns, 0) for kind in source_counts}
+        for (kind, key), bucket in latest.items():
+            per_kind = counts.setdefault(kind, dict.fromkeys(columns, 0))
+            per_kind[bucket] += 1
+            if removed is not None and removed(kind, key):
+                per_kind["removed"] += 1
         return cls(
             KindReconciliation(kind=kind, source=source_counts.get(kind, 0), **per_kind)
             for kind, per_kind in counts.items()
@@ -135,6 +157,7 @@ class Reconciliation:
         return KindReconciliation(
             kind="total",
             source=sum(k.source for k in self.kinds),
+            removed=sum(k.removed for k in self.kinds),
             **{name: sum(getattr(k, name) for k in self.kinds) for name in BUCKETS},
         )
 
@@ -147,11 +170,13 @@ class Reconciliation:
 
     def render(self) -> str:
         """A plain-text table, one line per kind and a total; the last column says OK or the gap."""
-        header = ("kind", "source", *BUCKETS, "status")
+        header = ("kind", "source", "removed", *BUCKETS, "status")
         lines: list[tuple[str, ...]] = [header]
         for k in (*self.kinds, self.totals()):
             status = "OK" if k.reconciles else f"MISMATCH {k.difference:+d}"
-            lines.append((k.kind, str(k.source), *(str(getattr(k, b)) for b in BUCKETS), status))
+            lines.append(
+                (k.kind, str(k.source), str(k.removed), *(str(getattr(k, b)) for b in BUCKETS), status)
+            )
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 
         def fmt(line: tuple[str, ...]) -> str:
