@@ -71,7 +71,14 @@ async def run_until_done(
                     between()
                 continue
             if result.status is RunStatus.COMPLETED and result.reconciliation.totals().failed == 0:
-                checked = await m.reconcile()
+                try:
+                    # Re-reads every contact: on a big practice that can meet the day's cap too.
+                    checked = await m.reconcile()
+                except HighLevelError as exc:
+                    interruptions.append(f"reconcile: {type(exc).__name__}")
+                    if between is not None:
+                        between()
+                    continue
                 assert checked.ok, checked.mismatches
                 return result, interruptions
             interruptions.append(result.stopped_reason or f"{result.reconciliation.totals().failed} failed")

@@ -11,17 +11,19 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import click
 from rich.table import Table
 
+from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.cli._common import (
     EXIT_FAILED_RECORDS,
     EXIT_OK,
@@ -46,6 +48,13 @@ from dentrix_highlevel.cli._common import (
     rollback_counts,
     run_async,
 )
+from dentrix_highlevel.mapping import (
+    CdtHistoryMode,
+    ClinicalNotesMode,
+    DefaultMapOptions,
+    PastAppointmentsMode,
+    PatientPolicy,
+)
 from dentrix_highlevel.migration import (
     LEDGER_FILENAME,
     PLAN_FILENAME,
@@ -62,9 +71,12 @@ from dentrix_highlevel.migration import (
     SqliteLedger,
     build_plan,
     export_audit,
+    options_from_dict,
 )
 
 __all__ = ["COMMANDS", "report_path"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _WORKDIR = click.option(
     "--workdir",
@@ -82,6 +94,14 @@ def _policies(plan: MigrationPlan) -> MigrationPolicies:
         raise CliFailure(
             f"the policies in {PLAN_FILENAME} are not valid ({type(exc).__name__}); fix them"
         ) from None
+
+
+def _load_plan(workdir: Path) -> MigrationPlan:
+    try:
+        return MigrationPlan.load(workdir)
+    except PlanError as exc:
+        # Names what is wrong (e.g. the option edited by hand), never a value.
+        raise CliFailure(f"{exc}; fix {PLAN_FILENAME} or run `dentrix-highlevel plan` again") from None
 
 
 @asynccontextmanager
@@ -103,21 +123,28 @@ async def _migration(
     migration_id = config.migration_id
     async with open_source(source, ascend) as opened, destination.client() as hl:
 
-        def build(maps: Any = None) -> Migration:
+        def build(maps: Any = None, options: DefaultMapOptions | None = None) -> Migration:
             return Migration(
                 opened,
                 hl,
                 workdir=workdir,
                 maps=maps,
+                options=options,
                 policies=policies,
                 migration_id=migration_id,
                 progress=progress,
             )
 
         migration = build()
-        if plan is not None and migration.plan_hash() != plan.content_hash:
-            # plan.json was edited by hand (a changed map): run exactly the maps it holds.
-            migration = build(plan.field_maps())
+        if plan is not None:
+            # The plan's choices (checked when plan.json was loaded) on the engine's as_of: the source
+            # export's time, left out of the hash (a delta's newer export moves it), so the hash is the
+            # approved one.
+            options = options_from_dict(plan.options, as_of=migration.options.as_of)
+            migration = build(options=options)
+            if migration.plan_hash() != plan.content_hash:
+                # plan.json was edited by hand (a changed map): run exactly the maps it holds.
+                migration = build(plan.field_maps(), options)
         async with migration:
             yield migration
 
@@ -127,7 +154,7 @@ def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, 
     resolved = destination.resolve(config.destination)
     if not resolved.token:  # before reading anything else: the one thing every command needs
         raise CliFailure("no HighLevel token: pass --token or set HIGHLEVEL_TOKEN")
-    plan = MigrationPlan.load(workdir)
+    plan = _load_plan(workdir)
     return config, resolved, plan
 
 
@@ -167,6 +194,36 @@ def _folders(values: Sequence[str]) -> dict[str, str]:
             )
         out[name] = folder_id
     return out
+
+
+# A CDT code: "D" and four digits (ADA's Code on Dental Procedures and Nomenclature).
+_CDT_CODE = re.compile(r"D\d{4}")
+
+
+def _tracked_codes(values: Sequence[str]) -> tuple[str, ...] | None:
+    """The --tracked-code values (upper-cased, first occurrence kept); None: the default list."""
+    codes: list[str] = []
+    for value in values:
+        code = value.strip().upper()
+        if not _CDT_CODE.fullmatch(code):
+            raise CliFailure(f"--tracked-code {value!r} is not a CDT code (D and four digits, e.g. D0120)")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes) or None
+
+
+def _patient_policy(flag: str, default: PatientPolicy, what: str) -> Callable[[_F], _F]:
+    return click.option(
+        flag,
+        type=click.Choice([p.value for p in PatientPolicy]),
+        default=default.value,
+        show_default=True,
+        help=f"{what}: a contact (with or without the lifecycle opportunity), a contact DND on every "
+        "channel, or skipped.",
+    )
+
+
+_MAP_DEFAULTS = DefaultMapOptions()
 
 
 @click.command("plan")
@@ -220,6 +277,65 @@ def _folders(values: Sequence[str]) -> dict[str, str]:
 @click.option(
     "--folder", "folders", multiple=True, metavar="NAME=ID", help="A custom field folder made by the admin."
 )
+@click.option(
+    "--family-associations",
+    is_flag=True,
+    help="Link each family member's contact to its guarantor's contact (a contact-contact association).",
+)
+@click.option(
+    "--no-journal-notes", is_flag=True, help="Do not migrate Office Journal entries as contact Notes."
+)
+@click.option(
+    "--no-overflow-notes",
+    is_flag=True,
+    help="Do not write a Note with what a long-text field cuts off (the field keeps the first part).",
+)
+@click.option(
+    "--past-appointments",
+    type=click.Choice([m.value for m in PastAppointmentsMode]),
+    default=_MAP_DEFAULTS.past_appointments.value,
+    show_default=True,
+    help="Past appointments as a Visit History field on the contact, or as calendar events too.",
+)
+@click.option(
+    "--cdt-history",
+    type=click.Choice([m.value for m in CdtHistoryMode]),
+    default=_MAP_DEFAULTS.cdt_history.value,
+    show_default=True,
+    help="Completed procedures as one CDT Code History field, or one date field per tracked code.",
+)
+@click.option(
+    "--tracked-code",
+    "tracked_codes",
+    multiple=True,
+    metavar="CODE",
+    help="A CDT code with its own last-date field under --cdt-history per_code (repeat; replaces the "
+    f"default list {' '.join(_MAP_DEFAULTS.tracked_codes)}).",
+)
+@click.option(
+    "--clinical-notes",
+    type=click.Choice([m.value for m in ClinicalNotesMode]),
+    default=_MAP_DEFAULTS.clinical_notes.value,
+    show_default=True,
+    help="Clinical notes into a Clinical Notes field, one contact Note each, or both.",
+)
+@click.option(
+    "--long-text-limit-chars",
+    type=click.IntRange(min=200),
+    default=_MAP_DEFAULTS.long_text_limit_chars,
+    show_default=True,
+    help="Characters a long-text summary field keeps; the rest goes to a Note.",
+)
+@click.option(
+    "--inactive-after-months",
+    type=click.IntRange(min=1),
+    default=_MAP_DEFAULTS.inactive_after_months,
+    show_default=True,
+    help="Months since the last visit after which the lifecycle opportunity is at stage Inactive.",
+)
+@_patient_policy("--non-patient", _MAP_DEFAULTS.non_patient, "Non-patient guarantors")
+@_patient_policy("--archived", _MAP_DEFAULTS.archived, "Archived (incl. deceased) patients")
+@_patient_policy("--inactive", _MAP_DEFAULTS.inactive, "Inactive patients")
 @click.option("--migration-id", default="dentrix-highlevel", show_default=True, help="Names this migration.")
 @debug_option
 def plan_command(
@@ -238,10 +354,35 @@ def plan_command(
     task_due_days: int,
     upload_documents: bool,
     folders: tuple[str, ...],
+    family_associations: bool,
+    no_journal_notes: bool,
+    no_overflow_notes: bool,
+    past_appointments: str,
+    cdt_history: str,
+    tracked_codes: tuple[str, ...],
+    clinical_notes: str,
+    long_text_limit_chars: int,
+    inactive_after_months: int,
+    non_patient: str,
+    archived: str,
+    inactive: str,
     migration_id: str,
 ) -> None:
     """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json)."""
     spec = SourceSpec.parse(source_text, practice_timezone=practice_timezone)
+    codes = _tracked_codes(tracked_codes)
+    # The map options but as_of, which the engine takes from the export (see go()).
+    choices: dict[str, Any] = {
+        "past_appointments": PastAppointmentsMode(past_appointments),
+        "cdt_history": CdtHistoryMode(cdt_history),
+        "clinical_notes": ClinicalNotesMode(clinical_notes),
+        "long_text_limit_chars": long_text_limit_chars,
+        "inactive_after_months": inactive_after_months,
+        "non_patient": PatientPolicy(non_patient),
+        "archived": PatientPolicy(archived),
+        "inactive": PatientPolicy(inactive),
+        **({"tracked_codes": codes} if codes is not None else {}),
+    }
     if spec.kind == "ascend":
         spec = attrs.evolve(spec, organization_id=ascend.organization_id)
     existing = WorkdirConfig.load_optional(workdir)
@@ -261,6 +402,9 @@ def plan_command(
         task_due_days=task_due_days,
         field_folders=_folders(folders),
         upload_documents=upload_documents,
+        family_associations=family_associations,
+        journal_notes=not no_journal_notes,
+        overflow_notes=not no_overflow_notes,
     )
     folder_ids = dict(policies.field_folders)
 
@@ -268,12 +412,13 @@ def plan_command(
         async with open_source(spec, ascend) as source, resolved.client() as hl:
             migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
             location = await LocationSnapshot.read(hl, folders=folder_ids)
-            # The engine's options (as_of = the export's time), so the plan is the one the engine runs.
-            return await build_plan(source, options=migration.options, policies=policies, location=location)
+            # The engine's as_of (the export's time) with the chosen options: the plan the engine runs.
+            options = attrs.evolve(migration.options, **choices)
+            return await build_plan(source, options=options, policies=policies, location=location)
 
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
     new = run_async(go)
-    previous = MigrationPlan.load(workdir) if (workdir / PLAN_FILENAME).exists() else None
+    previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
     if previous is not None and previous.source.fingerprint != new.source.fingerprint:
         raise CliFailure(
             f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
@@ -607,7 +752,7 @@ def _when(value: dt.datetime | None) -> str:
 def report_command(workdir: Path) -> None:
     """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
     config = WorkdirConfig.load(workdir)
-    plan = MigrationPlan.load(workdir)
+    plan = _load_plan(workdir)
     approved, runs, records, rows = None, [], [], []
     if (workdir / LEDGER_FILENAME).exists():  # no ledger yet: planned, nothing approved or run
         ledger = SqliteLedger.open_existing(workdir)

@@ -150,6 +150,8 @@ class DefaultMapOptions:
             raise ConfigurationError("as_of is practice-local and naive, like Dentrix times")
         if self.long_text_limit_chars < 200:
             raise ConfigurationError("long_text_limit_chars must be at least 200")
+        if self.inactive_after_months < 1:
+            raise ConfigurationError("inactive_after_months must be at least 1")
         if self.pipeline_stage_ids is not None:
             missing = [s for s in LIFECYCLE_STAGES if s not in self.pipeline_stage_ids]
             if missing:

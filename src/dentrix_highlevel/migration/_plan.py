@@ -19,6 +19,7 @@ approval records (:func:`plan_content_hash`), and ``plan.diff(other)`` names wha
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import inspect
 import json
@@ -37,10 +38,12 @@ from dentrix_highlevel.highlevel import HighLevelClient, RateBudget
 from dentrix_highlevel.mapping._context import PracticeSettings
 from dentrix_highlevel.mapping._default_map import (
     LIFECYCLE_STAGES,
+    CdtHistoryMode,
     ClinicalNotesMode,
     DefaultMapOptions,
     DefaultMaps,
     PastAppointmentsMode,
+    PatientPolicy,
     default_computed,
     default_maps,
     patient_disposition,
@@ -88,6 +91,7 @@ __all__ = [
     "SourceSummary",
     "WorkflowToRebuild",
     "build_plan",
+    "options_from_dict",
     "options_to_dict",
     "plan_content_hash",
     "source_fingerprint",
@@ -131,6 +135,52 @@ def options_to_dict(options: DefaultMapOptions) -> dict[str, Any]:
         "archived": options.archived.value,
         "inactive": options.inactive.value,
     }
+
+
+#: The options that take one of an enum's values, and the least value of the whole-number options.
+_OPTION_CHOICES: Final[Mapping[str, type[enum.StrEnum]]] = {
+    "past_appointments": PastAppointmentsMode,
+    "cdt_history": CdtHistoryMode,
+    "clinical_notes": ClinicalNotesMode,
+    "non_patient": PatientPolicy,
+    "archived": PatientPolicy,
+    "inactive": PatientPolicy,
+}
+_OPTION_MINIMUMS: Final[Mapping[str, int]] = {"long_text_limit_chars": 200, "inactive_after_months": 1}
+
+
+def options_from_dict(data: Mapping[str, Any], *, as_of: dt.datetime | None = None) -> DefaultMapOptions:
+    """The inverse of :func:`options_to_dict`: the map options a plan file holds, with ``as_of`` (not part of
+    the plan's options; ``None`` keeps the :class:`DefaultMapOptions` default).
+
+    An option the data leaves out takes its default, so a plan written before that option existed loads as
+    it ran. A value that is not valid (a hand-edited ``plan.json``) is a :class:`PlanError` naming the
+    option and what it accepts, never echoing the value.
+    """
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key in _OPTION_CHOICES:
+            accepted = [member.value for member in _OPTION_CHOICES[key]]
+            if not isinstance(raw, str) or raw not in accepted:
+                raise PlanError(f"plan option {key!r} is not valid: it takes one of {', '.join(accepted)}")
+            values[key] = _OPTION_CHOICES[key](raw)
+        elif key in _OPTION_MINIMUMS:
+            least = _OPTION_MINIMUMS[key]
+            # bool is an int subclass: true/false in JSON is not a count
+            if not isinstance(raw, int) or isinstance(raw, bool) or raw < least:
+                raise PlanError(
+                    f"plan option {key!r} is not valid: it takes a whole number of at least {least}"
+                )
+            values[key] = raw
+        elif key == "tracked_codes":
+            if not isinstance(raw, list | tuple) or not all(isinstance(c, str) and c.strip() for c in raw):
+                raise PlanError(f"plan option {key!r} is not valid: it takes a list of CDT codes")
+            values[key] = tuple(raw)
+        else:
+            raise PlanError(f"plan option {key!r} is not an option of the default maps")
+    if as_of is not None:
+        values["as_of"] = as_of
+    return DefaultMapOptions(**values)
 
 
 def plan_content_hash(
@@ -916,9 +966,7 @@ class MigrationPlan:
 
     def map_options(self) -> DefaultMapOptions:
         """The :class:`DefaultMapOptions` the plan was made with (``as_of`` included)."""
-        data = dict(self.options)
-        data["tracked_codes"] = tuple(data.get("tracked_codes", ()))
-        return DefaultMapOptions(as_of=dt.datetime.fromisoformat(self.as_of), **data)
+        return options_from_dict(self.options, as_of=dt.datetime.fromisoformat(self.as_of))
 
     def field_maps(self) -> dict[str, FieldMap]:
         """The plan's maps as :class:`FieldMap` s, validated against their record classes (an edited
@@ -980,6 +1028,11 @@ class MigrationPlan:
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise PlanError(f"unsupported plan format_version {data.get('format_version')!r}")
         body = {k: v for k, v in data.items() if k not in ("format", "format_version", "content_hash")}
+        options = body.get("options", {})
+        if not isinstance(options, Mapping):
+            raise PlanError("the plan's options are not an object")
+        # Every option spelled out (an option the file lacks takes its default): the hash is the engine's.
+        body["options"] = options_to_dict(options_from_dict(options))
         try:
             plan = _converter.structure(body, cls)
         except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
