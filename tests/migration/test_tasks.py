@@ -268,7 +268,11 @@ async def test_interrupted_task_creates_are_found_again_not_duplicated(tmp_path:
     practice = export(tmp_path, patients=8, seed=21)
     with GExportSource(practice) as staged:
         patients = [b.patient_id for b in staged.iter_bundles()]
-    _write_cases(practice, {f"7{i:02d}": (pid, "created", f"Plan {i}") for i, pid in enumerate(patients)})
+    # Three open cases a patient: enough task creates that some meet a fault whatever the scheduling.
+    cases = {
+        f"7{i:02d}{n}": (pid, "created", f"Plan {i}.{n}") for i, pid in enumerate(patients) for n in range(3)
+    }
+    _write_cases(practice, cases)
     sandbox = scaled_sandbox()
     loc = sandbox.create_location()
     policies = MigrationPolicies(treatment_tasks=True, calendar_name=None, search_lag_s=0.0)
@@ -293,7 +297,9 @@ async def test_interrupted_task_creates_are_found_again_not_duplicated(tmp_path:
     contacts = {k for k, v in contacts_by_source_id(sandbox, loc.location_id).items() if k}
     titles = [t["title"] for t in sandbox.location(loc.location_id).tasks.values()]
     assert sorted(titles) == sorted(
-        f"Treatment plan follow-up: case 7{i:02d}" for i, pid in enumerate(patients) if pid in contacts
+        f"Treatment plan follow-up: case {case_id}"
+        for case_id, (pid, _, _) in cases.items()
+        if pid in contacts
     ), "exactly one task per open case of a migrated patient"
     lookups = [r for r in sandbox.request_log if r.method == "GET" and r.path.endswith("/tasks")]
     assert lookups, "some task create was ambiguous and resolved by lookup (contact + title)"
