@@ -90,7 +90,10 @@ def test_name_case_is_idempotent_and_keeps_mixed_case(name: str) -> None:
     fixed = NameCase().run(name).value
     assert fixed is not None
     assert NameCase().run(fixed).value == fixed
-    assert fixed.casefold() == name.casefold() or fixed.lower() == name.lower()
+    # Only letter case changes; some letters' cases do not round-trip (dotless ı capitalises to I).
+    assert (
+        fixed.casefold() == name.casefold() or fixed.lower() == name.lower() or fixed.upper() == name.upper()
+    )
     if not (name.isupper() or name.islower()):
         assert fixed == name
 

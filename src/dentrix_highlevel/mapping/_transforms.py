@@ -99,13 +99,22 @@ _PARTICLES: Final = frozenset(
 _ROMAN: Final = frozenset({"ii", "iii", "iv", "vi", "vii", "viii"})
 
 
+def _capitalize(part: str) -> str:
+    """Title-case the first letter that has case, lower-case the rest. ``str.capitalize`` stops at a leading
+    letter without case (``ŉ`` capitalises to ``ʼN``, whose ``ʼ`` has none), so casing twice would differ."""
+    for index, char in enumerate(part):
+        if char.lower() != char.upper():
+            return part[:index] + char.title() + part[index + 1 :].lower()
+    return part
+
+
 def _cap(word: str) -> str:
     if word in _ROMAN:
         return word.upper()
     if word.startswith("mc") and len(word) > 2:
-        return "Mc" + word[2:].capitalize()
+        return "Mc" + _capitalize(word[2:])
     # O'Neil, D'Angelo: capitalise after each apostrophe.
-    return "'".join(part.capitalize() for part in re.split(r"'", word.replace("’", "'")))
+    return "'".join(_capitalize(part) for part in re.split(r"'", word.replace("’", "'")))
 
 
 def fix_name_case(value: str) -> str:

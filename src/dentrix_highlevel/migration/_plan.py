@@ -62,10 +62,10 @@ from dentrix_highlevel.migration._estimate import (
     estimate,
 )
 from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
+from dentrix_highlevel.migration._related import appointment_is_live, appointment_migrates
 from dentrix_highlevel.migration._tasks import open_case
 from dentrix_highlevel.records import (
     Appointment,
-    AppointmentStatusMeaning,
     ClinicalNote,
     LedgerEntryType,
     OfficeJournalEntry,
@@ -524,15 +524,12 @@ class _Tally:
         if self.options.clinical_notes is not ClinicalNotesMode.FIELD and "clinical_note" in self.maps:
             self.notes += sum(1 for n in bundle.clinical_notes if n.text and n.text.strip())
         for appointment in bundle.appointments:
-            # Deleted and broken appointments never become events (the engine's rule as well).
-            if appointment.deleted or appointment.broken or appointment.start is None:
+            # Deleted and broken appointments never become events: the engine's rule, from one place.
+            if appointment.start is None or not appointment_is_live(appointment):
                 continue
-            if appointment.status_meaning is AppointmentStatusMeaning.BROKEN:
-                continue
-            future = appointment.start >= as_of
-            if future and appointment.provider_id:
+            if appointment.start >= as_of and appointment.provider_id:
                 self.future_by_provider[appointment.provider_id] += 1
-            wanted = future or self.options.past_appointments is PastAppointmentsMode.EVENTS
+            wanted = appointment_migrates(self.options, appointment)
             if wanted and self.policies.calendar_name is not None and "appointment" in self.maps:
                 self.appointments += 1
                 self.calendar_groups.setdefault(

@@ -29,11 +29,12 @@ from dentrix_highlevel.migration._context import RunContext, content_hash, text_
 from dentrix_highlevel.migration._patients import patient_key, patient_owner
 from dentrix_highlevel.migration._policies import CalendarLayout
 from dentrix_highlevel.migration._tasks import write_tasks
-from dentrix_highlevel.records import Appointment, PatientBundle
+from dentrix_highlevel.records import Appointment, AppointmentStatusMeaning, PatientBundle
 
 __all__ = [
     "FAMILY_ASSOCIATION_KEY",
     "OPPORTUNITY_KEYS",
+    "appointment_is_live",
     "appointment_key",
     "appointment_migrates",
     "family_link_key",
@@ -60,9 +61,20 @@ def migrated_appointment(ctx: RunContext, appointment: Appointment) -> bool:
     return appointment_migrates(ctx.options, appointment)
 
 
+def appointment_is_live(appointment: Appointment) -> bool:
+    """Booked and kept: not deleted, not broken (flag or a status meaning "broken"), with a start time.
+    Only live appointments can become events; the plan counts by the same rule."""
+    return not (
+        appointment.deleted
+        or appointment.broken
+        or appointment.start is None
+        or appointment.status_meaning is AppointmentStatusMeaning.BROKEN
+    )
+
+
 def appointment_migrates(options: DefaultMapOptions, appointment: Appointment) -> bool:
-    """:func:`migrated_appointment` from the options alone (setup and the source counts use it)."""
-    if appointment.deleted or appointment.broken or appointment.start is None:
+    """:func:`migrated_appointment` from the options alone (setup, the plan and the source counts use it)."""
+    if not appointment_is_live(appointment) or appointment.start is None:
         return False
     if options.past_appointments is PastAppointmentsMode.EVENTS:
         return True
