@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tests.migration._engine_helpers import client, export, normalised, scaled_sandbox, source
 
+from dentrix_highlevel.highlevel import UserInput
 from dentrix_highlevel.mapping import DefaultMapOptions, PastAppointmentsMode
 from dentrix_highlevel.migration import (
     CalendarLayout,
@@ -22,6 +23,7 @@ from dentrix_highlevel.migration import (
     build_plan,
 )
 from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, calendar_group, calendar_specs
+from dentrix_highlevel.migration._setup import ALREADY_ON_TEAM
 from dentrix_highlevel.records import Appointment, Provider
 from dentrix_highlevel.sources import GExportSource
 
@@ -232,12 +234,24 @@ async def test_a_provider_user_that_appears_later_joins_only_the_calendars_we_cr
     layout = MigrationPolicies(calendars="provider")
     specs = calendar_specs(layout, migrated, providers=providers)
     with_user = [s for s in specs if s.provider_id in with_email]
-    assert len(with_user) >= 2, "the synthetic practice has several providers with an e-mail"
+    assert len(with_user) >= 3, "the synthetic practice has several providers with an e-mail"
+    by_provider = {p.provider_id: p for p in providers}
     sandbox = scaled_sandbox()
     loc = sandbox.create_location()
     async with client(sandbox, loc) as hl:
         # The practice's own calendar for one of them: reused, so never given a team member by us.
         own = await hl.calendars.create(name=with_user[0].name, calendar_type="event")
+        # The practice's own user for another one: reused when provider users are switched on.
+        hand = with_user[1]
+        person = by_provider[hand.provider_id or ""]
+        hand_user = await hl.users.create(
+            UserInput(
+                first_name=person.first_name or "Provider",
+                last_name=person.last_name or "Provider",
+                email=person.email or "",
+                password="Pw-0123456789aA1!",
+            )
+        )
     before = normalised(sandbox.dump())
     state = sandbox.location(loc.location_id)
     workdir = tmp_path / "wd"
@@ -248,6 +262,9 @@ async def test_a_provider_user_that_appears_later_joins_only_the_calendars_we_cr
             migration.approve(by="manager")
             assert (await migration.run()).status is RunStatus.COMPLETED
         assert all(c["teamMembers"] == [] for c in state.calendars.values())
+        # Someone puts that user on the calendar we created for their provider, by hand in HighLevel.
+        hand_calendar = next(c for c in state.calendars.values() if c["name"] == hand.name)
+        await hl.calendars.update(hand_calendar["id"], team_member_ids=(hand_user.id,))
 
         # A later approved plan switches provider users on: the same ledger, the same calendars.
         later = MigrationPolicies(calendars="provider", provider_users=True)
@@ -262,6 +279,7 @@ async def test_a_provider_user_that_appears_later_joins_only_the_calendars_we_cr
             users = {u["email"].casefold(): uid for uid, u in state.users.items()}
             user_of = {p.provider_id: users[p.email.casefold()] for p in providers if p.email}
             by_name = {c["name"]: c for c in state.calendars.values()}
+            assert user_of[hand.provider_id or ""] == hand_user.id
             for spec in with_user[1:]:
                 assert [m["userId"] for m in by_name[spec.name]["teamMembers"]] == [user_of[spec.provider_id]]
             assert state.calendars[own.id]["teamMembers"] == [], "the practice's calendar is not modified"
@@ -271,13 +289,18 @@ async def test_a_provider_user_that_appears_later_joins_only_the_calendars_we_cr
                 if r.method == "PUT" and r.path.startswith("/calendars/")
             ]
             calendar_puts = [p for p in puts if not p.startswith("/calendars/events")]
+            # The user already on its team: no PUT for that calendar, and its audit row does not claim one.
             assert sorted(calendar_puts) == sorted(
-                f"/calendars/{by_name[s.name]['id']}" for s in with_user[1:]
+                f"/calendars/{by_name[s.name]['id']}" for s in with_user[2:]
             )
             rows = {r["source_key"]: r for r in _audit(result) if r["kind"] == "calendar"}
             assert {k for k, r in rows.items() if r["action"] == "updated"} == {
-                f"calendar:{s.name}" for s in with_user[1:]
+                f"calendar:{s.name}" for s in with_user[2:]
             }
+            assert (rows[f"calendar:{hand.name}"]["action"], rows[f"calendar:{hand.name}"]["reason"]) == (
+                "unchanged",
+                ALREADY_ON_TEAM,
+            )
             assert rows[f"calendar:{own.name}"]["reason"] == "existing calendar reused"
 
             # Nothing left to add: a re-run sends no calendar update.

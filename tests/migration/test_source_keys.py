@@ -59,6 +59,21 @@ def test_setup_records_are_never_removed_and_prefixes_do_not_collide() -> None:
     assert present.removed("appointment", "appointment:77")
 
 
+def test_calendars_and_users_the_source_no_longer_needs_are_removed() -> None:
+    keys = SourceKeys.of([]).needing(
+        {"calendar": ["calendar:Dentrix \N{EN DASH} DDS1"], "user": ["provider:DDS1", "provider:HYG1"]}
+    )
+    assert not keys.removed("calendar", "calendar:Dentrix \N{EN DASH} DDS1")
+    assert keys.removed("calendar", "calendar:Dentrix \N{EN DASH} HYG3")
+    assert not keys.removed("user", "provider:HYG1")
+    assert keys.removed("user", "provider:HYG3")
+    # Only the kinds it was told about: a provider key of another kind, and custom fields, stay.
+    assert not keys.removed("custom_field", "field:contact.chart_number")
+    assert not keys.removed("relation", "provider:HYG3")
+    # Needing nothing of a kind: every record of it is removed (the plan's layout needs no calendar now).
+    assert SourceKeys.of([]).needing({"calendar": []}).removed("calendar", "calendar:Dentrix appointments")
+
+
 def test_a_related_record_moved_to_another_patient_stays_in_the_source() -> None:
     bundles = _bundles()
     donor = next(b for b in bundles if b.appointments)

@@ -174,7 +174,7 @@ class RunContext:
         digest: str,
         lookup: Mapping[str, str],
         create: Callable[[], Awaitable[str]],
-        update: Callable[[str], Awaitable[None]] | None,
+        update: Callable[[str], Awaitable[str | None]] | None,
         parent_id: str | None = None,
         outcome: RecordOutcome = RecordOutcome.APPLIED,
         reason: str | None = None,
@@ -187,6 +187,9 @@ class RunContext:
         deletes the old object (gone already counts as deleted), the ledger marks that one rolled back, and
         a new one is created; rollback then deletes only the live one. Only an object the migration
         created is ever replaced; any other is left as it is (recorded unchanged, as without ``replace``).
+
+        ``update`` returns None when it changed the object (recorded ``updated``), or a reason when it found
+        nothing to send (recorded ``unchanged`` with that reason: the audit log says no write was made).
         """
         rec = await self.db(self.ledger.record, kind, key)
         dest = await self.db(self.ledger.destination_of, kind, key)
@@ -222,17 +225,23 @@ class RunContext:
         if dest is not None:
             if update is not None:
                 try:
-                    await update(dest)
+                    nothing_sent = await update(dest)
                 except DailyCapReachedError:
                     raise
                 except HighLevelError as exc:
                     await self.fail(kind, key, exc, destination_id=dest)
                     return None
-                action = RecordAction.UPDATED
+                action = RecordAction.UPDATED if nothing_sent is None else RecordAction.UNCHANGED
                 if rec is None and await self.db(self._created_by_us, kind, dest):
                     action = action_if_created  # a resumed create: the intent settled, the record was not
                 await self.record(
-                    kind, key, action, outcome, destination_id=dest, digest=digest, reason=reason
+                    kind,
+                    key,
+                    action,
+                    outcome,
+                    destination_id=dest,
+                    digest=digest,
+                    reason=reason if nothing_sent is None else nothing_sent,
                 )
             else:
                 await self.record(

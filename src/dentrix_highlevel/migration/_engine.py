@@ -359,8 +359,8 @@ class Migration:
     async def reconcile(self) -> ReconcileResult:
         """Counts per kind over the whole migration (source + removed = created + updated + unchanged +
         conflict + skipped + failed; ``removed``: records of patients and related records the current
-        source no longer has), and every migrated contact re-read and compared with what the plan sends;
-        saved as ``reconciliation.json``."""
+        source no longer has, and calendars and provider users it no longer needs), and every migrated
+        contact re-read and compared with what the plan sends; saved as ``reconciliation.json``."""
         ledger = self._prepare()
         bundles = await self._bundles()
         fields = await self._hl.custom_fields.list(model="all")
@@ -406,9 +406,9 @@ class Migration:
             mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
         records = await anyio.to_thread.run_sync(ledger.records)
         counts = _source_counts(self, bundles)
-        reconciliation = Reconciliation.from_results(
-            records, source_counts=counts, removed=SourceKeys.of(bundles).removed
-        )
+        # Calendars and provider users the current source no longer needs count as removed, like patients.
+        keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
+        reconciliation = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
         path = self._workdir / "reconciliation.json"
         path.write_text(reconciliation.to_json(), encoding="utf-8")
         return ReconcileResult(
@@ -832,14 +832,11 @@ def _source_counts(
     if targets and setup:
         counts["custom_field"] = len(targets)
     if setup:
-        appointments = [a for b in bundles for a in b.appointments]
-        calendars = setup_calendars(policies, options, maps, appointments, migration._providers())
-        if calendars:
-            counts["calendar"] = len(calendars)
+        for kind, keys in _setup_keys(migration, bundles).items():
+            if keys:
+                counts[kind] = len(keys)
     if task_count(policies, bundles):
         counts["task"] = task_count(policies, bundles)
-    if setup and policies.provider_users and "provider_user" in maps:
-        counts["user"] = len(migration._providers())
     if "opportunity" in maps and policies.pipeline_name is not None:
         counts["opportunity"] = len(bundles)
     if policies.family_associations:
@@ -861,6 +858,20 @@ def _source_counts(
     if notes:
         counts["note"] = notes
     return counts
+
+
+def _setup_keys(migration: Migration, bundles: Sequence[PatientBundle]) -> dict[str, frozenset[str]]:
+    """The source keys of the calendars and provider users these bundles need (they come from the source:
+    a calendar from migrated appointments, a user from the provider list); the source counts of both."""
+    maps = migration.maps
+    policies = migration._policies
+    providers = migration._providers()
+    appointments = [a for b in bundles for a in b.appointments]
+    calendars = setup_calendars(policies, migration.options, maps, appointments, providers)
+    out = {"calendar": frozenset(f"calendar:{c.name}" for c in calendars)}
+    if policies.provider_users and "provider_user" in maps:
+        out["user"] = frozenset(f"provider:{p.provider_id}" for p in providers)
+    return out
 
 
 async def _close_source(source: object) -> None:

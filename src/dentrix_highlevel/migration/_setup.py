@@ -21,11 +21,20 @@ from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._related import appointment_migrates
 from dentrix_highlevel.records import Appointment, Provider
 
-__all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "custom_field_targets", "run_setup", "setup_calendars"]
+__all__ = [
+    "ALREADY_ON_TEAM",
+    "SOURCE_ID_KEY",
+    "TAG_CATALOGUE",
+    "custom_field_targets",
+    "run_setup",
+    "setup_calendars",
+]
 
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
 SOURCE_ID_KEY = "contact.source_system_id"
+ALREADY_ON_TEAM = "the provider's user is already on the calendar's team"
+"""Audit reason of a calendar we created whose new team member someone already added in HighLevel."""
 
 
 def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
@@ -228,15 +237,18 @@ async def _calendar(
     async def create() -> str:
         return (await ctx.hl.calendars.create(name=name, calendar_type="event", team_member_ids=team)).id
 
-    async def add_member(calendar_id: str) -> None:
+    async def add_member(calendar_id: str) -> str | None:
         # Only reached for a calendar the migration created whose definition changed: the provider's
         # user appeared after the calendar was made (``provider_users`` switched on, or the user found
-        # later). The team is read first so members added in HighLevel since are kept.
+        # later). The team is read first so members added in HighLevel since are kept; a user someone
+        # already added by hand needs no PUT, and the audit row must not claim one (so: unchanged).
         assert user_id is not None  # passed only with a user
         calendar = await ctx.hl.calendars.get(calendar_id)
         members = [str(m["userId"]) for m in calendar.team_members if isinstance(m, dict) and m.get("userId")]
-        if user_id not in members:
-            await ctx.hl.calendars.update(calendar_id, team_member_ids=(*members, user_id))
+        if user_id in members:
+            return ALREADY_ON_TEAM
+        await ctx.hl.calendars.update(calendar_id, team_member_ids=(*members, user_id))
+        return None
 
     return await ctx.ensure_object(
         kind="calendar",

@@ -11,13 +11,16 @@ no destination id, so no ``parent_id`` to follow): a patient's own keys are ``pa
 by their own source id (``appointment:<id>``, ``clinical_note:<id>``, ``journal:<id>``,
 ``treatment_case:<id>/task``, ``document:<id>``). Such a key is removed when the current source has no
 such patient or related record, whichever patient it now hangs off, so a patient re-added to the source
-counts as source again. Setup keys (``field:``, ``calendar:``, ``provider:``, ``association:``) are never
-removed: they come from the plan, not from a patient.
+counts as source again. Setup keys (``field:``, ``association:``) come from the plan, not from the source,
+and are never removed. Calendars and provider users do come from the source (a provider's calendar from
+its migrated appointments, a user from the provider list): ``needing`` gives the keys the current source
+still needs per such kind, and a record of that kind the source no longer needs (the only patient with a
+provider's appointments gone, a provider gone from the export) is removed too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -46,6 +49,10 @@ class SourceKeys:
     patient_ids: frozenset[str]
     related: frozenset[str]
     """Heads of the related records' keys (``appointment:77``, ``treatment_case:7``, ``document:5``)."""
+    setup_kinds: frozenset[str] = frozenset()
+    """The setup kinds whose needed keys are known (``calendar``, ``user``): see ``needing``."""
+    setup_keys: frozenset[tuple[str, str]] = frozenset()
+    """(kind, source key) of the setup records of ``setup_kinds`` the current source still needs."""
 
     @classmethod
     def of(cls, bundles: Iterable[PatientBundle]) -> SourceKeys:
@@ -60,10 +67,21 @@ class SourceKeys:
             related.update(document_key(d.document_id) for d in bundle.documents)
         return cls(patient_ids=frozenset(patient_ids), related=frozenset(related))
 
+    def needing(self, setup: Mapping[str, Iterable[str]]) -> SourceKeys:
+        """These keys, also knowing the setup records the current source needs: kind -> their source keys
+        (``{"calendar": ["calendar:<name>", ...], "user": ["provider:<id>", ...]}``)."""
+        return attrs.evolve(
+            self,
+            setup_kinds=self.setup_kinds | frozenset(setup),
+            setup_keys=self.setup_keys | {(kind, key) for kind, keys in setup.items() for key in keys},
+        )
+
     def removed(self, kind: str, source_key: str) -> bool:
         """Whether the record keyed ``source_key`` is of a patient or related record the source no longer
-        has (``kind`` is not needed to tell: the key names the source record; it is accepted so this is a
+        has, or a setup record of a ``needing`` kind the source no longer needs (a
         ``Reconciliation.from_results(removed=...)`` predicate)."""
+        if kind in self.setup_kinds:
+            return (kind, source_key) not in self.setup_keys
         head = _head(source_key)
         if head.startswith(_PATIENT):
             return head.removeprefix(_PATIENT) not in self.patient_ids
