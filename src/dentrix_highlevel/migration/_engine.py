@@ -19,7 +19,6 @@ Logs, exceptions, progress events and the audit log carry ids and reasons only, 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import inspect
 import logging
@@ -88,7 +87,7 @@ from dentrix_highlevel.migration._related import (
     write_family_links,
     write_related,
 )
-from dentrix_highlevel.migration._rollback import run_rollback
+from dentrix_highlevel.migration._rollback import delete_created, run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
 from dentrix_highlevel.migration._setup import run_setup, setup_calendars
 from dentrix_highlevel.migration._source_keys import SourceKeys
@@ -681,7 +680,7 @@ class Migration:
             ]
             try:
                 for child in children:
-                    await _delete_quietly(ctx, child.kind, child.destination_id, child.parent_id)
+                    await delete_created(ctx, child.kind, child.destination_id, child.parent_id)
                     # Deleting forgets the child's record (as a rollback does): say why in the audit log,
                     # and keep it accounted for. Recorded one by one, so a run stopped half-way has said so
                     # for each child it deleted. Another patient's key is theirs to record.
@@ -694,7 +693,7 @@ class Migration:
                             reason="no longer in the source: deleted with the contact (policy)",
                         )
                         gone.add((child.kind, child.source_key))
-                await _delete_quietly(ctx, "contact", dest, None)
+                await delete_created(ctx, "contact", dest, None)
             except DailyCapReachedError:
                 return "HighLevel's daily request cap reached: run again after the reset"
             documents = sum(1 for o in children if o.kind == DOCUMENT_KIND)
@@ -881,29 +880,3 @@ async def _close_source(source: object) -> None:
         result = closer()
         if inspect.isawaitable(result):
             await result
-
-
-async def _delete_quietly(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:
-    paths = {
-        "note": f"/contacts/{parent_id}/notes/{destination_id}",
-        "appointment": f"/calendars/events/{destination_id}",
-        "opportunity": f"/opportunities/{destination_id}",
-        "task": f"/contacts/{parent_id}/tasks/{destination_id}",
-        "contact": f"/contacts/{destination_id}",
-    }
-    path = paths.get(kind)
-    if kind in ("relation", DOCUMENT_KIND):
-        with contextlib.suppress(NotFoundError):
-            if kind == DOCUMENT_KIND:
-                await ctx.hl.media.delete(destination_id)
-            else:
-                await ctx.hl.associations.delete_relation(destination_id)
-        await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)
-        return
-    if path is None:
-        return
-    with contextlib.suppress(NotFoundError):
-        await ctx.call(
-            "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if kind == "appointment" else None
-        )
-    await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)

@@ -18,7 +18,7 @@ from dentrix_highlevel.migration._context import RunContext
 from dentrix_highlevel.migration._ledger import CreatedObject, PreImage
 from dentrix_highlevel.migration._setup import TAG_CATALOGUE
 
-__all__ = ["run_rollback"]
+__all__ = ["delete_created", "run_rollback"]
 
 _LAST = ("custom_field", "calendar", "user")
 # What a contact's pre-image restores (everything a PUT accepts; derived fields follow from these).
@@ -66,45 +66,50 @@ async def run_rollback(ctx: RunContext) -> None:
 
 
 async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
-    path = _delete_path(ctx, obj)
-    # Already gone (404) counts as deleted: a resumed rollback, or deleted by hand.
-    with contextlib.suppress(NotFoundError):
-        if obj.kind == "relation":
-            # The relation delete wants ?locationId, which the client's method adds.
-            await ctx.hl.associations.delete_relation(obj.destination_id)
-        elif obj.kind == "document":
-            # An uploaded document file: DELETE /medias/{id}?altType=location&altId=<location>.
-            await ctx.hl.media.delete(obj.destination_id)
-        else:
-            await ctx.call(
-                "DELETE", path, kind=RequestKind.IDEMPOTENT, json={} if obj.kind == "appointment" else None
-            )
-    await ctx.db(ctx.ledger.mark_rolled_back, obj.kind, obj.destination_id)
+    await delete_created(ctx, obj.kind, obj.destination_id, obj.parent_id)
     ctx.counters.updated += 1
     ctx.done += 1
     ctx.report()
 
 
-def _delete_path(ctx: RunContext, obj: CreatedObject) -> str:
-    oid = obj.destination_id
-    if obj.kind == "note":
-        return f"/contacts/{obj.parent_id}/notes/{oid}"
-    if obj.kind == "task":
-        return f"/contacts/{obj.parent_id}/tasks/{oid}"
-    if obj.kind == "appointment":
+async def delete_created(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:
+    """Delete one object the migration created and mark it rolled back in the ledger (rollback, and a delta
+    deleting a patient gone from the source). Already gone (404) counts as deleted: a resumed step, or
+    deleted by hand."""
+    with contextlib.suppress(NotFoundError):
+        if kind == "relation":
+            # The relation delete wants ?locationId, which the client's method adds.
+            await ctx.hl.associations.delete_relation(destination_id)
+        elif kind == "document":
+            # An uploaded document file: DELETE /medias/{id}?altType=location&altId=<location>.
+            await ctx.hl.media.delete(destination_id)
+        else:
+            await ctx.call(
+                "DELETE",
+                _delete_path(ctx, kind, destination_id, parent_id),
+                kind=RequestKind.IDEMPOTENT,
+                json={} if kind == "appointment" else None,
+            )
+    await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)
+
+
+def _delete_path(ctx: RunContext, kind: str, oid: str, parent_id: str | None) -> str:
+    if kind == "note":
+        return f"/contacts/{parent_id}/notes/{oid}"
+    if kind == "task":
+        return f"/contacts/{parent_id}/tasks/{oid}"
+    if kind == "appointment":
         return f"/calendars/events/{oid}"
-    if obj.kind == "opportunity":
+    if kind == "opportunity":
         return f"/opportunities/{oid}"
-    if obj.kind == "custom_field":
+    if kind == "custom_field":
         return f"/locations/{ctx.hl.location_id}/customFields/{oid}"
-    if obj.kind == "user":
+    if kind == "user":
         return f"/users/{oid}"
-    if obj.kind == "calendar":
+    if kind == "calendar":
         return f"/calendars/{oid}"
-    if obj.kind == "association":
+    if kind == "association":
         return f"/associations/{oid}"
-    if obj.kind == "relation":
-        return f"/associations/relations/{oid}"
     return f"/contacts/{oid}"
 
 
