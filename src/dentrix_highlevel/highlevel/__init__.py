@@ -15,7 +15,13 @@ from dentrix_highlevel.highlevel._auth import (
     PrivateIntegrationToken,
     TokenEndpoint,
 )
-from dentrix_highlevel.highlevel._client import DEFAULT_BASE_URL, HighLevelClient, RequestKind, version_for
+from dentrix_highlevel.highlevel._client import (
+    DEFAULT_BASE_URL,
+    HighLevelClient,
+    RequestKind,
+    SendTracker,
+    version_for,
+)
 from dentrix_highlevel.highlevel._inputs import (
     AppointmentInput,
     ContactInput,
@@ -26,6 +32,8 @@ from dentrix_highlevel.highlevel._inputs import (
     OpportunityInput,
     TaskInput,
     UserInput,
+    clear_value,
+    value_for_write,
 )
 from dentrix_highlevel.highlevel._limiter import (
     LimiterRegistry,
@@ -55,11 +63,13 @@ from dentrix_highlevel.highlevel._models import (
     User,
     UserRoles,
 )
+from dentrix_highlevel.highlevel._operations import OPERATIONS, Operation, operation, operation_for
 from dentrix_highlevel.highlevel._resources._associations import Association, Relation
 from dentrix_highlevel.highlevel._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "OPERATIONS",
     "AgencyLocationToken",
     "Appointment",
     "AppointmentInput",
@@ -84,6 +94,7 @@ __all__ = [
     "NoteInput",
     "OAuthToken",
     "OAuthTokens",
+    "Operation",
     "Opportunity",
     "OpportunityInput",
     "OpportunityUpsertResult",
@@ -96,6 +107,7 @@ __all__ = [
     "RequestKind",
     "RetryPolicy",
     "SendTicket",
+    "SendTracker",
     "Task",
     "TaskInput",
     "TokenEndpoint",
@@ -104,6 +116,10 @@ __all__ = [
     "User",
     "UserInput",
     "UserRoles",
+    "clear_value",
     "default_registry",
+    "operation",
+    "operation_for",
+    "value_for_write",
     "version_for",
 ]

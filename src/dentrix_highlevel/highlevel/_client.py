@@ -13,10 +13,12 @@ Retry rules (why they differ):
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
         Users,
     )
 
-__all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "version_for"]
+__all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "SendTracker", "version_for"]
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 _log = logging.getLogger("dentrix_highlevel.highlevel")
@@ -79,6 +81,18 @@ logging.getLogger("httpx").addFilter(_HTTPX_FILTER)  # the same object each impo
 
 # Failures where the request provably never reached HighLevel.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@attrs.define
+class SendTracker:
+    """Counts the requests a block of code put on the wire (:meth:`HighLevelClient.track_sends`)."""
+
+    sent: int = 0
+
+
+_TRACKER: contextvars.ContextVar[SendTracker | None] = contextvars.ContextVar(
+    "dhl_send_tracker", default=None
+)
 
 
 class RequestKind(enum.Enum):
@@ -194,6 +208,17 @@ class HighLevelClient:
             self._closed = True
             await self._http.aclose()
 
+    @contextlib.contextmanager
+    def track_sends(self) -> Iterator[SendTracker]:
+        """Count the requests sent inside the block by this task (its context): a create cancelled while
+        it waited for the rate limiter (``sent == 0``) provably never reached HighLevel."""
+        tracker = SendTracker()
+        reset = _TRACKER.set(tracker)
+        try:
+            yield tracker
+        finally:
+            _TRACKER.reset(reset)
+
     @property
     def token_endpoint(self) -> TokenEndpoint:
         """The ``/oauth/*`` caller auth objects use (e.g. ``await auth.exchange(client.token_endpoint)``)."""
@@ -244,6 +269,9 @@ class HighLevelClient:
             token = await self.auth.token(self._tokens)
             started = time.perf_counter()
             self.requests_sent += 1
+            tracker = _TRACKER.get()
+            if tracker is not None:
+                tracker.sent += 1
             try:
                 response = await self._http.request(
                     call.method,

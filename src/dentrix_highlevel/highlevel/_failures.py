@@ -40,6 +40,13 @@ def messages_of(body: Any) -> tuple[str, ...]:
     return ()
 
 
+_NOT_FOUND = re.compile(r"\bnot found\b", re.IGNORECASE)
+
+
+def _says_not_found(messages: tuple[str, ...]) -> bool:
+    return len(messages) == 1 and bool(_NOT_FOUND.search(messages[0]))
+
+
 def retry_after_s(response: httpx.Response) -> float | None:
     raw = response.headers.get("retry-after")
     if raw is None:
@@ -63,7 +70,9 @@ def error_for(response: httpx.Response, body: Any, *, method: str, path: str) ->
         return AuthenticationError(f"HighLevel refused the credentials: {first}", **where)
     if status == 403:
         return PermissionDeniedError(f"HighLevel denied access: {first}", **where)
-    if status == 404:
+    if status == 404 or (status == 400 and _says_not_found(messages)):
+        # HighLevel often answers a missing object with 400 "<Thing> not found" (the associations spec
+        # declares no 404 at all): that is a not-found, not a malformed request.
         return NotFoundError("not found", **where)
     if status == 429:
         return RateLimitedError("rate limited by HighLevel", retry_after_s=retry_after_s(response), **where)

@@ -28,6 +28,8 @@ __all__ = [
     "OpportunityInput",
     "TaskInput",
     "UserInput",
+    "clear_value",
+    "value_for_write",
 ]
 
 _TEXT_TYPES = frozenset({"TEXT", "LARGE_TEXT", "SINGLE_OPTIONS", "RADIO", "PHONE", "EMAIL", "TEXTBOX_LIST"})
@@ -36,6 +38,42 @@ _LIST_TYPES = frozenset({"CHECKBOX", "MULTIPLE_OPTIONS"})
 DATA_TYPES = _TEXT_TYPES | _NUMBER_TYPES | _LIST_TYPES | {"DATE", "FILE_UPLOAD"}
 
 FieldValue = str | int | float | list[str] | dict[str, Any]
+#: A cleared value: HighLevel clears each dataType its own way (``clear_value``).
+ClearedValue = str | list[str] | None
+
+
+def clear_value(data_type: str | None) -> ClearedValue:
+    """The ``field_value`` that clears a custom field of ``data_type``, by HighLevel's rule per type.
+
+    Text-like and single-choice fields clear with ``""``; multi-choice fields (a list) with ``[]``;
+    numbers, money and dates with ``null``: HighLevel validates them as numbers / ``YYYY-MM-DD``, so an
+    empty string is an invalid value there, not a clear (docs/sandbox.md, fidelity table). An unknown
+    type clears with ``null``, which every type accepts.
+    """
+    if data_type in _LIST_TYPES:
+        return []
+    if data_type in _TEXT_TYPES:
+        return ""
+    return None
+
+
+def value_for_write(data_type: str | None, read: object) -> object:
+    """A value as HighLevel reads it back, in the shape a write of ``data_type`` takes (restoring a
+    pre-image): DATE reads back as epoch ms or an ISO string and is written as ``YYYY-MM-DD``; an empty
+    read is the type's clear."""
+    if read is None or read == "" or read == []:
+        return clear_value(data_type)
+    if data_type == "DATE":
+        if isinstance(read, int | float) and not isinstance(read, bool):
+            return dt.datetime.fromtimestamp(read / 1000, tz=dt.UTC).date().isoformat()
+        if isinstance(read, str):
+            try:
+                return dt.datetime.fromisoformat(read.replace("Z", "+00:00")).date().isoformat()
+            except ValueError:
+                return read
+    if data_type in _LIST_TYPES and isinstance(read, str):
+        return [read]
+    return read
 
 
 def _iso_date(value: object, what: str) -> str:

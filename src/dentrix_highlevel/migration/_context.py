@@ -9,12 +9,13 @@ next run resolves by lookup before creating anything again.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -32,6 +33,14 @@ __all__ = ["Counters", "RunContext", "SetupState", "content_hash", "text_digest"
 
 _log = logging.getLogger("dentrix_highlevel.migration")
 T = TypeVar("T")
+# Polling for a contact the search index may not show yet: waits grow by half each time, to 15 s at most.
+_FIRST_POLL_S = 1.0
+_POLL_BACKOFF = 1.5
+_MAX_POLL_S = 15.0
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def content_hash(payload: Any) -> str:
@@ -63,6 +72,8 @@ class SetupState:
     """provider id -> HighLevel user id (``provider_users`` policy)."""
     calendar_ids: Mapping[str, str] = attrs.field(factory=dict)
     """Calendar group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id."""
+    calendar_teams: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+    """Calendar id -> the user ids on its team: an appointment is assigned only to one of them."""
 
 
 @attrs.define
@@ -99,6 +110,8 @@ class RunContext:
     counters: Counters = attrs.field(factory=Counters)
     progress: ProgressCallback | None = None
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], dt.datetime] = _utc_now
+    """Aware UTC now: intents carry wall-clock times, so lookups measure the search lag against it."""
     started_s: float = 0.0
     total: int = 0
     done: int = 0
@@ -264,9 +277,10 @@ class RunContext:
             parent_id=parent_id,
         )
         try:
-            new_id = await create()
+            async with self.unsent_abandoned(intent):
+                new_id = await create()
         except AmbiguousWriteError:
-            found = await self.find_existing(kind, lookup, wait=True)
+            found = await self.find_existing(kind, lookup)
             if found is None:
                 await self.db(
                     self.ledger.abandon_intent, intent, reason="ambiguous create: not found on lookup"
@@ -293,6 +307,22 @@ class RunContext:
         )
         return new_id
 
+    @contextlib.asynccontextmanager
+    async def unsent_abandoned(self, intent: int) -> AsyncIterator[None]:
+        """Around a create: cancelled before any of its requests left (waiting for the rate limiter, the
+        usual place), the object cannot exist, so its intent is abandoned at once instead of staying
+        pending for the next run to search for."""
+        with self.hl.track_sends() as sends:
+            try:
+                yield
+            except anyio.get_cancelled_exc_class():
+                if sends.sent == 0:
+                    with anyio.CancelScope(shield=True):
+                        await self.db(
+                            self.ledger.abandon_intent, intent, reason="cancelled before it was sent"
+                        )
+                raise
+
     async def fail(
         self, kind: str, key: str, exc: HighLevelError, *, destination_id: str | None = None
     ) -> None:
@@ -311,30 +341,48 @@ class RunContext:
             reason=reason,
         )
 
-    async def find_existing(self, kind: str, lookup: Mapping[str, str], *, wait: bool) -> str | None:
-        """Does the object an interrupted create was making exist? Its id, or None (safe to create)."""
-        if kind == "contact":
-            if wait and self.policies.search_lag_s > 0:
-                await anyio.sleep(self.policies.search_lag_s)  # the search index lags writes
-            source_id = lookup.get("source_id")
-            field_id = self.setup.source_id_field if self.setup is not None else None
-            if source_id is None or field_id is None:
-                return None
-            filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+    async def find_existing(
+        self, kind: str, lookup: Mapping[str, str], *, since: dt.datetime | None = None
+    ) -> str | None:
+        """Does the object an interrupted create was making exist? Its id, or None (safe to create).
+
+        Contacts are found by searching their Source System ID, and HighLevel's search index lags writes
+        (reports of a minute): a create begun at ``since`` (default: now) is searched for with backoff
+        until ``policies.ambiguous_lookup_s`` after it began, so a create the index has not caught up with
+        is never sent a second time. Other kinds are found by reads that do not lag.
+        """
+        if kind != "contact":
+            found = await self.hl.find_created(
+                AmbiguousWriteError("resolve", resource=kind, lookup=dict(lookup))
+            )
+            return None if found is None else str(found.id)
+        source_id = lookup.get("source_id")
+        field_id = self.setup.source_id_field if self.setup is not None else None
+        if source_id is None or field_id is None:
+            return None
+        filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+        policies = self.policies
+        began = since or self.wall_clock()
+        deadline = began + dt.timedelta(seconds=policies.ambiguous_lookup_s)
+        delay = policies.search_lag_s
+        waited_for_index = self.wall_clock() - began >= dt.timedelta(seconds=policies.search_lag_s)
+        while True:
+            if not waited_for_index and delay > 0:
+                await anyio.sleep(max(0.0, min(delay, (deadline - self.wall_clock()).total_seconds())))
+            waited_for_index = False
             async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
                 return contact.id
-            return None
-        found = await self.hl.find_created(AmbiguousWriteError("resolve", resource=kind, lookup=dict(lookup)))
-        return None if found is None else str(found.id)
+            remaining = (deadline - self.wall_clock()).total_seconds()
+            if remaining <= 0:
+                return None
+            delay = min(max(delay, _FIRST_POLL_S) * _POLL_BACKOFF, _MAX_POLL_S, remaining)
 
     async def resolve_pending(self) -> int:
         """Settle every intent a previous process left open: completed when the object exists, else
         abandoned (the record is then sent again). Returns how many were settled."""
         pending: list[PendingIntent] = await self.db(self.ledger.pending_intents)
-        if any(i.kind == "contact" for i in pending) and self.policies.search_lag_s > 0:
-            await anyio.sleep(self.policies.search_lag_s)  # once: let the search index catch up
         for intent in pending:
-            found = await self.find_existing(intent.kind, intent.lookup, wait=False)
+            found = await self.find_existing(intent.kind, intent.lookup, since=intent.begun_at)
             if found is None:
                 await self.db(
                     self.ledger.abandon_intent, intent.intent_id, reason="resume: not found on lookup"

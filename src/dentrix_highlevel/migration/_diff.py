@@ -123,9 +123,15 @@ def diff_object(
     withheld: Iterable[str] = (),
     not_sent: Iterable[str] = (),
     extra_keys: Iterable[str] = (),
+    server_defaults: Iterable[str] = (),
 ) -> list[FieldDiff]:
-    """One row per mapped field that has a value on either side (plus ``extra_keys`` set by the engine)."""
+    """One row per mapped field that has a value on either side (plus ``extra_keys`` set by the engine).
+
+    ``server_defaults`` are fields HighLevel fills in itself when a write leaves them out (an untitled
+    appointment gets a title): a value there is HighLevel's default, not a mismatch, when none was sent.
+    """
     rows: list[FieldDiff] = []
+    defaulted = set(server_defaults)
     withheld = set(withheld)
     not_sent = set(not_sent)
     seen: set[str] = set()
@@ -178,6 +184,8 @@ def diff_object(
                 )
             )
             continue
+        if want is None and label in defaulted:
+            continue  # not sent: HighLevel's own default is what it holds
         if want is None and have in (None, "", []) and source_value is None:
             continue
         if compare_values(label, want, have, data_type=data_type):

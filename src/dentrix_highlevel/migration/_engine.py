@@ -81,6 +81,7 @@ from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSo
 from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
 from dentrix_highlevel.migration._reconcile import Reconciliation
 from dentrix_highlevel.migration._related import (
+    APPOINTMENT_SERVER_DEFAULTS,
     OPPORTUNITY_KEYS,
     family_members,
     migrated_appointment,
@@ -799,6 +800,7 @@ class Migration:
                     expected=expected,
                     actual=actual,
                     field_ids=state.field_ids,
+                    server_defaults=APPOINTMENT_SERVER_DEFAULTS,
                 )
             rows += await read_back_tasks(ctx, item.bundle)
         return rows

@@ -22,7 +22,7 @@ from dentrix_highlevel._errors import (
     DuplicateContactError,
     HighLevelError,
 )
-from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.highlevel import HighLevelClient, RequestKind, clear_value
 from dentrix_highlevel.mapping import MappingResult
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext, content_hash
@@ -215,9 +215,14 @@ async def write_contact(
 
     async def update(contact_id: str) -> None:
         payload = {k: v for k, v in body.items() if k not in _NOT_ON_UPDATE}
-        # Fields the source no longer has are cleared: an empty value clears a custom field.
+        # Fields the source no longer has are cleared, each the way its dataType clears (a "" is an
+        # invalid number or date to HighLevel, not a clear).
         sent = {c.get("id") for c in payload.get("customFields", [])}
-        clear = [{"id": fid, "field_value": ""} for fid in state.field_ids.values() if fid not in sent]
+        clear = [
+            {"id": fid, "field_value": clear_value(state.field_types.get(fid))}
+            for fid in state.field_ids.values()
+            if fid not in sent
+        ]
         contact_fields = set(state.field_ids.values()) - _opportunity_fields(ctx)
         payload["customFields"] = [
             *payload.get("customFields", []),
@@ -238,6 +243,7 @@ async def write_contact(
             action_if_created=action_if_created,
         )
     lookup = {"source_id": bundle.patient_id}
+    began = ctx.wall_clock()
     intent = await ctx.db(ctx.ledger.begin_intent, "contact", key, "upsert", lookup, run_id=ctx.run_id)
     payload = {**body, "locationId": ctx.hl.location_id}
     # Where duplicates are allowed, every new patient contact is made with createNewIfDuplicateAllowed: a
@@ -248,40 +254,44 @@ async def write_contact(
         or (state.allow_duplicates and ctx.policies.family_contacts is FamilyContactPolicy.AUTO)
     )
     try:
-        if (body.get("email") or body.get("phone")) and not create_new:
-            answer = await ctx.hl.call("POST", "/contacts/upsert", kind=RequestKind.IDEMPOTENT, json=payload)
-            # "new" is not idempotent: a retried upsert (5xx after commit) answers new=false for the contact
-            # its first attempt created. A match outside the practice's indexed contacts is that contact.
-            matched = str((answer.get("contact") or {}).get("id", ""))
-            created = bool(answer.get("new")) or (
-                ctx.existing_contacts is not None and matched not in ctx.existing_contacts
-            )
-        elif body.get("email") or body.get("phone"):
-            answer = await ctx.hl.call(
-                "POST",
-                "/contacts/upsert",
-                kind=RequestKind.CREATE,
-                json={**payload, "createNewIfDuplicateAllowed": True},
-                resource="contact",
-                lookup=lookup,
-                ambiguous_statuses=frozenset({400, 422}),
-            )
-            created = bool(answer.get("new", True))
-        else:
-            answer = await ctx.hl.call(
-                "POST",
-                "/contacts/",
-                kind=RequestKind.CREATE,
-                json=payload,
-                resource="contact",
-                lookup=lookup,
-                ambiguous_statuses=frozenset({400, 422}),
-            )
-            created = True
-        contact = answer.get("contact") or {}
-        contact_id = str(contact["id"])
+        async with ctx.unsent_abandoned(intent):
+            if (body.get("email") or body.get("phone")) and not create_new:
+                answer = await ctx.hl.call(
+                    "POST", "/contacts/upsert", kind=RequestKind.IDEMPOTENT, json=payload
+                )
+                # "new" is not idempotent: a retried upsert (5xx after commit) answers new=false for the
+                # contact its first attempt created. A match outside the practice's indexed contacts is
+                # that contact.
+                matched = str((answer.get("contact") or {}).get("id", ""))
+                created = bool(answer.get("new")) or (
+                    ctx.existing_contacts is not None and matched not in ctx.existing_contacts
+                )
+            elif body.get("email") or body.get("phone"):
+                answer = await ctx.hl.call(
+                    "POST",
+                    "/contacts/upsert",
+                    kind=RequestKind.CREATE,
+                    json={**payload, "createNewIfDuplicateAllowed": True},
+                    resource="contact",
+                    lookup=lookup,
+                    ambiguous_statuses=frozenset({400, 422}),
+                )
+                created = bool(answer.get("new", True))
+            else:
+                answer = await ctx.hl.call(
+                    "POST",
+                    "/contacts/",
+                    kind=RequestKind.CREATE,
+                    json=payload,
+                    resource="contact",
+                    lookup=lookup,
+                    ambiguous_statuses=frozenset({400, 422}),
+                )
+                created = True
+            contact = answer.get("contact") or {}
+            contact_id = str(contact["id"])
     except AmbiguousWriteError:
-        found = await ctx.find_existing("contact", lookup, wait=True)
+        found = await ctx.find_existing("contact", lookup, since=began)
         if found is None:
             await ctx.db(ctx.ledger.abandon_intent, intent, reason="ambiguous create: not found on lookup")
             await ctx.record(
@@ -301,7 +311,7 @@ async def write_contact(
         # look for our source id before calling it refused, or the contact would be orphaned.
         found = None
         if exc.status_code in (400, 422) and not isinstance(exc, DuplicateContactError):
-            found = await ctx.find_existing("contact", lookup, wait=True)
+            found = await ctx.find_existing("contact", lookup, since=began)
         if found is None:
             await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
             await ctx.fail("contact", key, exc)

@@ -65,7 +65,8 @@ class MigrationPolicies:
     ``pipeline_name`` must already exist in the location (HighLevel's API cannot create pipelines).
     ``calendar_name`` is the calendar future appointments are booked into (created when missing);
     ``None`` migrates no appointments. ``search_lag_s`` is how long to let HighLevel's search index catch
-    up before resolving an ambiguous contact create by searching for its source id.
+    up before the first search for an ambiguous contact create's source id; ``ambiguous_lookup_s`` bounds
+    the polling that follows.
     """
 
     family_contacts: FamilyContactPolicy = attrs.field(
@@ -79,6 +80,10 @@ class MigrationPolicies:
     journal_notes: bool = True
     overflow_notes: bool = True
     search_lag_s: float = attrs.field(default=2.0, validator=_positive)
+    ambiguous_lookup_s: float = attrs.field(default=90.0, validator=_positive)
+    """How long after an ambiguous contact create (or an interrupted one) its lookup keeps polling the
+    search index, with backoff, before the contact counts as never created and is sent again. HighLevel's
+    index has been seen to lag a minute; a shorter bound risks a duplicate contact."""
     provider_users: bool = False
     """Create a HighLevel user per provider with an e-mail (reusing a user with that e-mail); rollback
     deletes the users it created. Off by default: users are seats, and a practice usually invites them."""
@@ -110,7 +115,8 @@ class MigrationPolicies:
         return next((folder_id for name, folder_id in self.field_folders if name.casefold() == wanted), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for the plan hash (``search_lag_s`` is an operational knob, not part of the plan)."""
+        """Plain data for the plan hash (``search_lag_s`` and ``ambiguous_lookup_s`` are operational knobs,
+        not part of the plan)."""
         return {
             "family_contacts": self.family_contacts.value,
             "removed_in_source": self.removed_in_source.value,

@@ -32,6 +32,7 @@ from dentrix_highlevel.migration._tasks import write_tasks
 from dentrix_highlevel.records import Appointment, AppointmentStatusMeaning, PatientBundle
 
 __all__ = [
+    "APPOINTMENT_SERVER_DEFAULTS",
     "FAMILY_ASSOCIATION_KEY",
     "OPPORTUNITY_KEYS",
     "appointment_is_live",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 OPPORTUNITY_KEYS = ("name", "status", "monetaryValue", "pipelineStageId", "assignedTo", "customFields")
+#: What HighLevel fills in on an appointment written without it (a title from the calendar, status "new").
+APPOINTMENT_SERVER_DEFAULTS = ("title", "appointmentStatus")
 _APPOINTMENT_KEYS = ("startTime", "endTime", "title", "appointmentStatus", "description", "assignedUserId")
 
 
@@ -241,12 +244,26 @@ async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str 
         user_id = state.user_ids.get(appointment.provider_id or "") if ctx.policies.provider_users else None
         if user_id is not None:
             payload.setdefault("assignedUserId", user_id)
-        reason = None
+        reasons = []
         if layout is not CalendarLayout.SINGLE:
-            reason = (
+            reasons.append(
                 f"calendar {group}" if group != SINGLE_CALENDAR else f"no {layout.value}: single calendar"
             )
-        await _appointment(ctx, key, contact_id, calendar_id, payload, reason=reason)
+        assigned = payload.get("assignedUserId")
+        if assigned is not None and assigned not in state.calendar_teams.get(calendar_id, frozenset()):
+            # HighLevel refuses a user who is not on the calendar's team; the practice's own calendars
+            # are never modified, so the appointment is booked unassigned there.
+            del payload["assignedUserId"]
+            reasons.append("provider's user is not on the calendar's team: unassigned")
+        await _appointment(
+            ctx,
+            key,
+            contact_id,
+            calendar_id,
+            payload,
+            reason="; ".join(reasons) or None,
+            by_calendar=layout is not CalendarLayout.SINGLE,
+        )
 
 
 async def _appointment(
@@ -257,6 +274,7 @@ async def _appointment(
     payload: dict[str, Any],
     *,
     reason: str | None = None,
+    by_calendar: bool = False,
 ) -> None:
     # Imports never notify the patient and never fail on slot rules (API-NOTES: toNotify / free slot).
     flags = {"toNotify": False, "ignoreFreeSlotValidation": True, "ignoreDateRange": True}
@@ -288,7 +306,7 @@ async def _appointment(
         )
 
     hashed: dict[str, Any] = {**payload, "contact": contact_id}
-    if reason is not None:
+    if by_calendar:
         # Layouts other than single: a new calendar for the appointment (layout changed) moves it.
         hashed["calendar"] = calendar_id
     await ctx.ensure_object(

@@ -10,10 +10,11 @@ again: what is already gone (404) counts as done.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from dentrix_highlevel._errors import NotFoundError
-from dentrix_highlevel.highlevel import RequestKind
+from dentrix_highlevel.highlevel import RequestKind, clear_value, value_for_write
 from dentrix_highlevel.migration._context import RunContext
 from dentrix_highlevel.migration._ledger import CreatedObject, PreImage
 from dentrix_highlevel.migration._setup import TAG_CATALOGUE
@@ -50,9 +51,12 @@ async def run_rollback(ctx: RunContext) -> None:
         if obj.kind not in _LAST:
             await _delete(ctx, obj)
     ctx.phase = "restore"
-    for pre in await ctx.db(ctx.ledger.pre_images):
-        if pre.kind == "contact":
-            await _restore_contact(ctx, pre)
+    contacts = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind == "contact"]
+    if contacts:
+        # A restore writes values back (and clears others) per field type: read the types once.
+        types = {f.id: f.data_type for f in await ctx.hl.custom_fields.list(model="all")}
+        for pre in contacts:
+            await _restore_contact(ctx, pre, types)
     for pre in await ctx.db(ctx.ledger.pre_images):
         if pre.kind == TAG_CATALOGUE:
             await _restore_tags(ctx, pre)
@@ -113,7 +117,7 @@ def _delete_path(ctx: RunContext, kind: str, oid: str, parent_id: str | None) ->
     return f"/contacts/{oid}"
 
 
-async def _restore_contact(ctx: RunContext, pre: PreImage) -> None:
+async def _restore_contact(ctx: RunContext, pre: PreImage, types: Mapping[str, str | None]) -> None:
     before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
     try:
         now = (await ctx.call("GET", f"/contacts/{pre.destination_id}", kind=RequestKind.READ)).get("contact")
@@ -124,9 +128,12 @@ async def _restore_contact(ctx: RunContext, pre: PreImage) -> None:
     body: dict[str, Any] = {key: before.get(key) for key in _RESTORED}
     body["tags"] = list(before.get("tags") or [])
     old_values = {c["id"]: c.get("value") for c in before.get("customFields") or [] if isinstance(c, dict)}
-    fields = [{"id": fid, "field_value": value} for fid, value in old_values.items()]
+    fields = [
+        {"id": fid, "field_value": value_for_write(types.get(fid), value)}
+        for fid, value in old_values.items()
+    ]
     fields += [
-        {"id": c["id"], "field_value": ""}
+        {"id": c["id"], "field_value": clear_value(types.get(c["id"]))}
         for c in current.get("customFields") or []
         if isinstance(c, dict) and c.get("id") not in old_values
     ]

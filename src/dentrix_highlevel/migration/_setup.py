@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 
 from dentrix_highlevel._errors import PlanError
-from dentrix_highlevel.highlevel import CustomField, CustomFieldInput, UserInput
+from dentrix_highlevel.highlevel import Calendar, CustomField, CustomFieldInput, UserInput
 from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget, DefaultMapOptions, FieldMap
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, CalendarSpec, calendar_specs
@@ -25,6 +25,7 @@ __all__ = [
     "ALREADY_ON_TEAM",
     "SOURCE_ID_KEY",
     "TAG_CATALOGUE",
+    "calendar_team",
     "custom_field_targets",
     "run_setup",
     "setup_calendars",
@@ -33,7 +34,7 @@ __all__ = [
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
 SOURCE_ID_KEY = "contact.source_system_id"
-ALREADY_ON_TEAM = "the provider's user is already on the calendar's team"
+ALREADY_ON_TEAM = "the providers' users are already on the calendar's team"
 """Audit reason of a calendar we created whose new team member someone already added in HighLevel."""
 
 
@@ -76,7 +77,7 @@ async def run_setup(
     pipeline_id, stage_ids = await _pipeline(ctx)
     # Users first: a provider's calendar gets the provider's user as its team member.
     user_ids = await _provider_users(ctx, providers)
-    calendar_ids = await _calendars(ctx, providers, appointments, user_ids)
+    calendar_ids, calendar_teams = await _calendars(ctx, providers, appointments, user_ids)
     return SetupState(
         allow_duplicates=location.allows_duplicate_contacts,
         field_ids=field_ids,
@@ -86,6 +87,7 @@ async def run_setup(
         stage_ids=stage_ids,
         calendar_id=calendar_ids.get(SINGLE_CALENDAR),
         calendar_ids=calendar_ids,
+        calendar_teams=calendar_teams,
         user_ids=user_ids,
     )
 
@@ -183,81 +185,99 @@ def setup_calendars(
     return calendar_specs(policies, migrated, providers=providers)
 
 
+def calendar_team(spec: CalendarSpec, user_ids: Mapping[str, str]) -> tuple[str, ...]:
+    """The users a calendar the migration creates has on its team: a provider's calendar its provider's
+    user; the single (and fallback) and operatory calendars every provider's user, since any provider may
+    book there. HighLevel refuses an appointment assigned to a user who is not on the calendar's team."""
+    if spec.provider_id is not None:
+        user = user_ids.get(spec.provider_id)
+        return (user,) if user is not None else ()
+    return tuple(sorted(set(user_ids.values())))
+
+
+def _members(calendar: Calendar) -> tuple[str, ...]:
+    return tuple(str(m["userId"]) for m in calendar.team_members if isinstance(m, dict) and m.get("userId"))
+
+
 async def _calendars(
     ctx: RunContext,
     providers: Sequence[Provider],
     appointments: Iterable[Appointment],
     user_ids: Mapping[str, str],
-) -> dict[str, str]:
-    """Group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id, per the policy."""
+) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """Group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id, per the policy; and
+    calendar id -> the user ids on its team (what an appointment may be assigned to)."""
     out: dict[str, str] = {}
-    listed: dict[str, str] | None = None  # the location's calendars by name, read once when needed
+    teams: dict[str, frozenset[str]] = {}
+    listed: dict[str, Calendar] | None = None  # the location's calendars by name, read once when needed
     for spec in setup_calendars(ctx.policies, ctx.options, ctx.maps, appointments, providers):
-        user_id = user_ids.get(spec.provider_id) if spec.provider_id else None
-        if (
-            listed is None
-            and await ctx.db(ctx.ledger.destination_of, "calendar", f"calendar:{spec.name}") is None
-        ):
+        ours = await ctx.db(ctx.ledger.destination_of, "calendar", f"calendar:{spec.name}")
+        if listed is None and (ours is None or not await ctx.db(ctx._created_by_us, "calendar", ours)):
             listed = {}
             for calendar in await ctx.hl.calendars.list():
                 if calendar.name:
-                    listed.setdefault(calendar.name, calendar.id)  # the first of a name, as ``find`` does
-        calendar_id = await _calendar(ctx, spec, user_id, listed or {})
-        if calendar_id is not None:
+                    listed.setdefault(calendar.name, calendar)  # the first of a name, as ``find`` does
+        found = await _calendar(ctx, spec, calendar_team(spec, user_ids), listed or {})
+        if found is not None:
+            calendar_id, team = found
             out[spec.key] = calendar_id
-    return out
+            teams[calendar_id] = team
+    return out, teams
 
 
 async def _calendar(
-    ctx: RunContext, spec: CalendarSpec, user_id: str | None, listed: Mapping[str, str]
-) -> str | None:
+    ctx: RunContext, spec: CalendarSpec, team: tuple[str, ...], listed: Mapping[str, Calendar]
+) -> tuple[str, frozenset[str]] | None:
     name = spec.name
     key = f"calendar:{name}"
-    team = (user_id,) if user_id is not None else ()
     # The single calendar's digest is what it was before layouts existed (ledgers stay unchanged).
     definition: dict[str, object] = {"name": name}
     if team:
         definition["teamMembers"] = list(team)
     ours = await ctx.db(ctx.ledger.destination_of, "calendar", key)
-    existing = listed.get(name) if ours is None else None
-    if ours is not None and not await ctx.db(ctx._created_by_us, "calendar", ours):
-        existing = ours  # reused in an earlier run: still the practice's, never modified
-    if existing is not None:
-        # The practice's calendar: used, never modified, never deleted by rollback.
+    practice: Calendar | None = None
+    if ours is None:
+        practice = listed.get(name)
+    elif not await ctx.db(ctx._created_by_us, "calendar", ours):
+        # Reused in an earlier run: still the practice's, never modified.
+        practice = next((c for c in listed.values() if c.id == ours), None) or Calendar(id=ours, name=name)
+    if practice is not None:
+        # The practice's calendar: used, never modified, never deleted by rollback. Its team is what it
+        # is: appointments are assigned only to users on it (the others go unassigned, and say so).
         await ctx.record(
             "calendar",
             key,
             RecordAction.UNCHANGED,
             RecordOutcome.APPLIED,
-            destination_id=existing,
+            destination_id=practice.id,
             reason="existing calendar reused",
         )
-        return existing
+        return practice.id, frozenset(_members(practice))
 
     async def create() -> str:
         return (await ctx.hl.calendars.create(name=name, calendar_type="event", team_member_ids=team)).id
 
-    async def add_member(calendar_id: str) -> str | None:
-        # Only reached for a calendar the migration created whose definition changed: the provider's
-        # user appeared after the calendar was made (``provider_users`` switched on, or the user found
-        # later). The team is read first so members added in HighLevel since are kept; a user someone
-        # already added by hand needs no PUT, and the audit row must not claim one (so: unchanged).
-        assert user_id is not None  # passed only with a user
-        calendar = await ctx.hl.calendars.get(calendar_id)
-        members = [str(m["userId"]) for m in calendar.team_members if isinstance(m, dict) and m.get("userId")]
-        if user_id in members:
+    async def add_members(calendar_id: str) -> str | None:
+        # Only reached for a calendar the migration created whose definition changed: provider users
+        # appeared after the calendar was made (``provider_users`` switched on, or users found later).
+        # The team is read first so members added in HighLevel since are kept; users someone already
+        # added by hand need no PUT, and the audit row must not claim one (so: unchanged).
+        members = _members(await ctx.hl.calendars.get(calendar_id))
+        missing = [user for user in team if user not in members]
+        if not missing:
             return ALREADY_ON_TEAM
-        await ctx.hl.calendars.update(calendar_id, team_member_ids=(*members, user_id))
+        await ctx.hl.calendars.update(calendar_id, team_member_ids=(*members, *missing))
         return None
 
-    return await ctx.ensure_object(
+    calendar_id = await ctx.ensure_object(
         kind="calendar",
         key=key,
         digest=content_hash(definition),
         lookup={"name": name},
         create=create,
-        update=add_member if user_id is not None else None,
+        update=add_members if team else None,
     )
+    return None if calendar_id is None else (calendar_id, frozenset(team))
 
 
 async def _provider_users(ctx: RunContext, providers: Sequence[Provider]) -> dict[str, str]:

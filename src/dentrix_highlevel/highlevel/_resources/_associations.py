@@ -97,7 +97,8 @@ class Associations(Resource):
         return _association(body, method="POST", path=path)
 
     async def find(self, *, key: str) -> Association | None:
-        """The association with this key, or None (HighLevel answers 404 for an unknown key)."""
+        """The association with this key, or None (HighLevel answers 400 "… not found" for an unknown key,
+        which the client raises as :class:`NotFoundError`, as it does a 404)."""
         path = f"/associations/key/{seg(key)}"
         try:
             body = await self._client.call(
