@@ -109,7 +109,24 @@ class TransportError(HighLevelError):
 
 
 class AuthenticationError(HighLevelError):
-    """401: the token is invalid or expired, lacks a scope, or the Version header is missing/invalid."""
+    """401: the token is invalid or expired, lacks a scope, or the Version header is missing/invalid.
+
+    ``reason`` says which, from HighLevel's answer: ``"token"``, ``"scope"``, ``"version"`` (or
+    ``"unknown"``). A missing scope means the token is valid: the preflight tells the two apart by it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "unknown",
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        self.reason = reason
+        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
 
 
 class PermissionDeniedError(HighLevelError):

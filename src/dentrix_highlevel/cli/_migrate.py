@@ -29,6 +29,7 @@ from dentrix_highlevel.cli._common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_STOPPED,
+    EXIT_USAGE,
     RECONCILE_BUCKETS,
     AscendCredentials,
     CliFailure,
@@ -414,7 +415,13 @@ def plan_command(
             location = await LocationSnapshot.read(hl, folders=folder_ids)
             # The engine's as_of (the export's time) with the chosen options: the plan the engine runs.
             options = attrs.evolve(migration.options, **choices)
-            return await build_plan(source, options=options, policies=policies, location=location)
+            built = await build_plan(source, options=options, policies=policies, location=location)
+            # The plan is checked against the location before anyone approves it (reads only).
+            migration = Migration(
+                source, hl, workdir=workdir, options=options, policies=policies, migration_id=migration_id
+            )
+            checked = await migration.preflight(plan=built)
+            return attrs.evolve(built, preflight=checked.to_dict())
 
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
     new = run_async(go)
@@ -435,10 +442,18 @@ def plan_command(
     summary.add_row("estimated requests", str(new.estimate.total_requests))
     summary.add_row("plan hash", new.content_hash)
     console.print(summary)
+    checked = new.preflight_result()
+    if checked is not None:
+        console.print(checked.render(), markup=False)
     if previous is not None:
         changes = previous.diff(new)
         console.print(
             "changes since the previous plan: " + ("; ".join(changes) if changes else "none"), markup=False
+        )
+    if checked is not None and not checked.ok:
+        console.print(
+            "the preflight failed: fix what it lists, then `dentrix-highlevel doctor` checks again",
+            markup=False,
         )
     console.print(f"review {workdir / PLAN_REPORT_FILENAME}, then approve:", markup=False)
     console.print(f"  dentrix-highlevel approve --workdir {workdir} --by NAME", markup=False)
@@ -450,12 +465,16 @@ def plan_command(
 @click.command("approve")
 @_WORKDIR
 @click.option("--by", "approved_by", required=True, help="Who approves (a staff identity, e.g. an e-mail).")
+@click.option("--force", is_flag=True, help="Approve although the plan's preflight failed (needs --reason).")
+@click.option("--reason", default=None, help="Why a plan whose preflight failed is approved (with --force).")
 @destination_options
 @ascend_options
 @debug_option
 def approve_command(
     workdir: Path,
     approved_by: str,
+    force: bool,
+    reason: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
@@ -464,6 +483,18 @@ def approve_command(
     config, resolved, plan = _load(workdir, destination)
     if not approved_by.strip():
         raise CliFailure("--by needs the approver's name or e-mail")
+    if force and not (reason or "").strip():
+        raise CliFailure("--force needs --reason: say why the failed preflight is accepted")
+    if reason is not None and not force:
+        raise CliFailure("--reason goes with --force")
+    checked = plan.preflight_result()
+    if checked is not None and not checked.ok and not force:
+        failed = ", ".join(c.check for c in checked.failures)
+        raise CliFailure(
+            f"the plan's preflight failed ({failed}): fix the location and run `dentrix-highlevel doctor "
+            f"--workdir {workdir}`, or approve with --force --reason TEXT",
+            exit_code=EXIT_REFUSED,
+        )
 
     async def go() -> str:
         async with _migration(
@@ -479,12 +510,45 @@ def approve_command(
                     "run plan again and review it before approving",
                     exit_code=EXIT_REFUSED,
                 )
-            return migration.approve(by=approved_by.strip()).plan_hash
+            return migration.approve(
+                by=approved_by.strip(), preflight=checked, force_reason=reason if force else None
+            ).plan_hash
 
     approved = run_async(go)
     _remember(workdir, config, resolved)
-    console.print(f"plan {approved} approved by {approved_by.strip()}", markup=False)
+    forced = " (forced past a failed preflight)" if force and checked is not None and not checked.ok else ""
+    console.print(f"plan {approved} approved by {approved_by.strip()}{forced}", markup=False)
     console.print(f"next: dentrix-highlevel sample --workdir {workdir} --size 25", markup=False)
+
+
+# --- doctor ---------------------------------------------------------------------------------------------
+
+
+@click.command("doctor")
+@_WORKDIR
+@destination_options
+@ascend_options
+@debug_option
+def doctor_command(
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+) -> None:
+    """Check, without writing, that the location can take the plan: token, scopes, settings, pipeline,
+    calendars, daily budget, workflows. Records the result in the plan; exit 2 when a check fails."""
+    config, resolved, plan = _load(workdir, destination)
+
+    async def go() -> Any:
+        async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
+            return await migration.preflight(plan=plan)
+
+    checked = run_async(go)
+    # The result goes into the plan (plan.json and plan.md); the content hash, and so an approval, stays.
+    attrs.evolve(plan, preflight=checked.to_dict()).save(workdir)
+    _remember(workdir, config, resolved)
+    console.print(checked.render(), markup=False)
+    sys.exit(EXIT_OK if checked.ok else EXIT_USAGE)
 
 
 # --- sample / run / delta ---------------------------------------------------------------------------------
@@ -843,6 +907,7 @@ def report_command(workdir: Path) -> None:
 
 COMMANDS = (
     plan_command,
+    doctor_command,
     approve_command,
     sample_command,
     run_command,

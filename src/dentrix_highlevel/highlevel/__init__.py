@@ -62,6 +62,7 @@ from dentrix_highlevel.highlevel._models import (
     UpsertResult,
     User,
     UserRoles,
+    Workflow,
 )
 from dentrix_highlevel.highlevel._operations import OPERATIONS, Operation, operation, operation_for
 from dentrix_highlevel.highlevel._resources._associations import Association, Relation
@@ -116,6 +117,7 @@ __all__ = [
     "User",
     "UserInput",
     "UserRoles",
+    "Workflow",
     "clear_value",
     "default_registry",
     "operation",

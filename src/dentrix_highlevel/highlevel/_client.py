@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         Tags,
         Tasks,
         Users,
+        Workflows,
     )
 
 __all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "SendTracker", "version_for"]
@@ -190,6 +191,7 @@ class HighLevelClient:
         self.pipelines: Pipelines = r.Pipelines(self)
         self.media: Media = r.Media(self)
         self.associations: Associations = r.Associations(self)
+        self.workflows: Workflows = r.Workflows(self)
 
     def __repr__(self) -> str:
         return (

@@ -40,6 +40,17 @@ def messages_of(body: Any) -> tuple[str, ...]:
     return ()
 
 
+def _auth_reason(message: str) -> str:
+    text = message.casefold()
+    if "scope" in text:
+        return "scope"  # "The token is not authorized for this scope."
+    if "version header" in text:
+        return "version"
+    if "token" in text or "unauthorized" in text:
+        return "token"  # "Invalid token: access token is invalid" (also expired)
+    return "unknown"
+
+
 _NOT_FOUND = re.compile(r"\bnot found\b", re.IGNORECASE)
 
 
@@ -67,7 +78,9 @@ def error_for(response: httpx.Response, body: Any, *, method: str, path: str) ->
     first = messages[0] if messages else response.reason_phrase or "error"
     where: dict[str, Any] = {"method": method, "path": path, "status_code": status, "trace_id": trace_id}
     if status == 401:
-        return AuthenticationError(f"HighLevel refused the credentials: {first}", **where)
+        return AuthenticationError(
+            f"HighLevel refused the credentials: {first}", reason=_auth_reason(first), **where
+        )
     if status == 403:
         return PermissionDeniedError(f"HighLevel denied access: {first}", **where)
     if status == 404 or (status == 400 and _says_not_found(messages)):

@@ -144,6 +144,14 @@ class RateLimiter:
     def daily_sent(self) -> int:
         return self._daily_sent
 
+    @property
+    def server_daily_remaining(self) -> int | None:
+        """What HighLevel last said is left of today's budget (``X-RateLimit-Daily-Remaining``), if it
+        said so in the last day."""
+        if self._server_daily_remaining is None or self._clock() - self._server_daily_seen_at >= _DAY_S:
+            return None
+        return self._server_daily_remaining
+
     def sent_in_window(self, now: float | None = None) -> int:
         now = self._clock() if now is None else now
         start = now - self._window_s - self._margin_s

@@ -31,6 +31,7 @@ __all__ = [
     "UpsertResult",
     "User",
     "UserRoles",
+    "Workflow",
 ]
 
 
@@ -281,3 +282,17 @@ class Pipeline:
 class UploadedFile:
     file_id: str
     url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Workflow:
+    """One of the location's automations (``GET /workflows/``): ``status`` is ``published`` or ``draft``."""
+
+    id: str
+    name: str | None = None
+    status: str | None = None
+    version: float | None = None
+
+    @property
+    def published(self) -> bool:
+        return (self.status or "").casefold() == "published"

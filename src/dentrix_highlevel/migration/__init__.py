@@ -79,10 +79,13 @@ from dentrix_highlevel.migration._policies import (
     MigrationPolicies,
     RemovedInSourcePolicy,
 )
+from dentrix_highlevel.migration._preflight import CheckStatus, Preflight, PreflightCheck
 from dentrix_highlevel.migration._progress import MigrationProgress, ProgressCallback, RunResult
 from dentrix_highlevel.migration._reconcile import KindReconciliation, Reconciliation
+from dentrix_highlevel.migration._scopes import FEATURES, Feature, features_for, required_scopes
 
 __all__ = [
+    "FEATURES",
     "LEDGER_FILENAME",
     "LEDGER_FORMAT_VERSION",
     "PLAN_FILENAME",
@@ -91,11 +94,13 @@ __all__ = [
     "AuditRow",
     "AvailabilityReport",
     "CalendarLayout",
+    "CheckStatus",
     "CreatedObject",
     "CustomFieldPlan",
     "CutoverWarning",
     "Estimate",
     "FamilyContactPolicy",
+    "Feature",
     "FieldAvailability",
     "FileAvailability",
     "IssueSummary",
@@ -115,6 +120,8 @@ __all__ = [
     "PipelineSnapshot",
     "PlannedField",
     "PreImage",
+    "Preflight",
+    "PreflightCheck",
     "ProgressCallback",
     "ReconcileResult",
     "Reconciliation",
@@ -134,9 +141,11 @@ __all__ = [
     "build_plan",
     "escape_spreadsheet_cell",
     "export_audit",
+    "features_for",
     "options_from_dict",
     "options_to_dict",
     "plan_content_hash",
+    "required_scopes",
     "source_fingerprint",
     "write_audit_csv",
     "write_audit_jsonl",

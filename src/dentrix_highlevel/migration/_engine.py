@@ -31,9 +31,10 @@ from zoneinfo import ZoneInfo
 import anyio
 import attrs
 
-from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError, NotFoundError
+from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError, NotFoundError, PlanError
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import (
+    LIFECYCLE_STAGES,
     ClinicalNotesMode,
     DefaultMapOptions,
     FieldMap,
@@ -76,8 +77,9 @@ from dentrix_highlevel.migration._patients import (
     plan_contact_points,
     write_contact,
 )
-from dentrix_highlevel.migration._plan import source_fingerprint
+from dentrix_highlevel.migration._plan import MigrationPlan, source_fingerprint
 from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSourcePolicy
+from dentrix_highlevel.migration._preflight import Preflight, run_preflight
 from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
 from dentrix_highlevel.migration._reconcile import Reconciliation
 from dentrix_highlevel.migration._related import (
@@ -90,6 +92,7 @@ from dentrix_highlevel.migration._related import (
 )
 from dentrix_highlevel.migration._rollback import delete_created, run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
+from dentrix_highlevel.migration._scopes import features_for
 from dentrix_highlevel.migration._setup import run_setup, setup_calendars
 from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
@@ -196,6 +199,7 @@ class Migration:
         self._maps: dict[str, FieldMap] | None = None
         self._last_setup: SetupState | None = None
         self._documents: DocumentUploader | None = None
+        self._preflight: Preflight | None = None
         self._handed_over: MigrationSource | None = None
         """The source the last ``delta(source)`` took over: the migration closes it."""
 
@@ -282,13 +286,61 @@ class Migration:
         """sha256 over the serialised maps, options, policies and the source practice's fingerprint."""
         return self._components().plan_hash
 
-    def approve(self, *, by: str) -> ApprovedPlan:
-        """Record that ``by`` (a staff identity) approved this exact plan."""
+    def approve(
+        self, *, by: str, preflight: Preflight | None = None, force_reason: str | None = None
+    ) -> ApprovedPlan:
+        """Record that ``by`` (a staff identity) approved this exact plan.
+
+        A plan whose preflight failed (``preflight``, else the last :meth:`preflight` of this migration)
+        is refused with :class:`PlanError` naming the failed checks, unless ``force_reason`` says why it is
+        approved anyway; the reason is recorded with the approval.
+        """
+        checked = preflight if preflight is not None else self._preflight
+        reason = (force_reason or "").strip() or None
+        if checked is not None and not checked.ok and reason is None:
+            failed = ", ".join(c.check for c in checked.failures)
+            raise PlanError(
+                f"the preflight failed ({failed}): fix the location and check again, or approve with a "
+                "reason for forcing it"
+            )
         components = self._components()
         ledger = self._prepare()
-        approved = ledger.approve_plan(components.plan_hash, approved_by=by)
+        approved = ledger.approve_plan(components.plan_hash, approved_by=by, forced_reason=reason)
         save_components(self._workdir, components)
         return approved
+
+    async def preflight(self, *, plan: MigrationPlan | None = None) -> Preflight:
+        """Check, before any write, that the location can take this migration: the token, every scope
+        the plan's features need, duplicate settings, pipeline and stages, calendars and their teams, the
+        daily budget against the estimate, and published workflows (reads only; see ``Preflight``).
+
+        ``plan`` (this migration's, e.g. just built) gives the calendars and the request estimate; without
+        it the calendars are worked out from the source and the budget is not compared.
+        """
+        if plan is not None:
+            calendars = tuple(plan.calendars)
+            estimated: int | None = plan.estimate.total_requests
+        else:
+            bundles = await self._bundles()
+            specs = setup_calendars(
+                self._policies,
+                self.options,
+                self.maps,
+                [a for b in bundles for a in b.appointments],
+                self._providers(),
+            )
+            calendars, estimated = tuple(spec.name for spec in specs), None
+        result = await run_preflight(
+            self._hl,
+            features=features_for(self._policies, self.maps),
+            pipeline_name=self._policies.pipeline_name,
+            stages=LIFECYCLE_STAGES if self._maps_given is None else (),
+            calendars=calendars,
+            provider_users=self._policies.provider_users,
+            estimated_requests=estimated,
+        )
+        self._preflight = result
+        return result
 
     # -- operations --------------------------------------------------------------------------------------
 

@@ -262,6 +262,8 @@ class ApprovedPlan:
     approved_by: str
     """Who approved (a staff identity, not a patient's)."""
     approved_at: datetime
+    forced_reason: str | None = None
+    """Why a plan whose preflight failed was approved anyway (None: the preflight passed or none ran)."""
 
 
 @runtime_checkable
@@ -418,6 +420,8 @@ class Ledger(Protocol):
 
     # The approved plan ---------------------------------------------------------------------------------
 
-    def approve_plan(self, plan_hash: str, *, approved_by: str) -> ApprovedPlan: ...
+    def approve_plan(
+        self, plan_hash: str, *, approved_by: str, forced_reason: str | None = None
+    ) -> ApprovedPlan: ...
 
     def approved_plan(self) -> ApprovedPlan | None: ...

@@ -875,7 +875,9 @@ class SqliteLedger:
 
     # Plan approval ---------------------------------------------------------------------------------------
 
-    def approve_plan(self, plan_hash: str, *, approved_by: str) -> ApprovedPlan:
+    def approve_plan(
+        self, plan_hash: str, *, approved_by: str, forced_reason: str | None = None
+    ) -> ApprovedPlan:
         check_key(plan_hash, "plan_hash")
         check_key(approved_by, "approved_by")
         now = self._now()
@@ -883,9 +885,16 @@ class SqliteLedger:
             conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [("approved_plan_hash", plan_hash), ("approved_by", approved_by), ("approved_at", now)],
+                [
+                    ("approved_plan_hash", plan_hash),
+                    ("approved_by", approved_by),
+                    ("approved_at", now),
+                    ("approval_forced_reason", forced_reason or ""),
+                ],
             )
-        return ApprovedPlan(plan_hash=plan_hash, approved_by=approved_by, approved_at=_dt(now))
+        return ApprovedPlan(
+            plan_hash=plan_hash, approved_by=approved_by, approved_at=_dt(now), forced_reason=forced_reason
+        )
 
     def approved_plan(self) -> ApprovedPlan | None:
         with self._tx(write=False) as conn:
@@ -896,6 +905,7 @@ class SqliteLedger:
             plan_hash=meta["approved_plan_hash"],
             approved_by=meta["approved_by"],
             approved_at=_dt(meta["approved_at"]),
+            forced_reason=meta.get("approval_forced_reason") or None,
         )
 
 

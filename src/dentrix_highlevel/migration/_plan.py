@@ -62,6 +62,7 @@ from dentrix_highlevel.migration._estimate import (
     estimate,
 )
 from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
+from dentrix_highlevel.migration._preflight import Preflight
 from dentrix_highlevel.migration._related import appointment_is_live, appointment_migrates
 from dentrix_highlevel.migration._tasks import open_case
 from dentrix_highlevel.records import (
@@ -948,6 +949,12 @@ class MigrationPlan:
     """None when the source has no documents (and in plans written before this section existed)."""
     calendars: tuple[str, ...] = ()
     """The calendars setup creates, or reuses by name (``calendars`` policy); empty without appointments."""
+    preflight: Mapping[str, Any] | None = None
+    """The preflight's result (``Preflight.to_dict()``) when the plan was checked against the location:
+    ``approve`` refuses a plan whose preflight failed unless forced with a reason. Not part of the hash."""
+
+    def preflight_result(self) -> Preflight | None:
+        return Preflight.from_dict(self.preflight) if self.preflight is not None else None
 
     @property
     def content_hash(self) -> str:

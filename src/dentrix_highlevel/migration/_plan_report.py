@@ -94,6 +94,39 @@ def render_markdown(plan: MigrationPlan) -> str:
     )
     add("")
 
+    add("## Preflight")
+    add("")
+    preflight = plan.preflight_result()
+    if preflight is None:
+        add("Not checked against the sub-account: run `dentrix-highlevel doctor` before approving.")
+    else:
+        verdict = "**passed**" if preflight.ok else f"**failed** ({len(preflight.failures)} check(s))"
+        add(
+            f"Checked against location {_code(preflight.location_id)} at {preflight.checked_at}: {verdict}, "
+            f"{len(preflight.warnings)} warning(s), {preflight.requests} read-only request(s). "
+            + (
+                ""
+                if preflight.ok
+                else "`approve` refuses this plan until the failures are fixed (or forced)."
+            )
+        )
+        add("")
+        out += _table(
+            ("", "Check", "Result", "Fix"),
+            (
+                (c.status.symbol, c.check, c.detail, c.fix if c.status.value != "ok" else "")
+                for c in preflight.checks
+            ),
+        )
+    add("")
+    if plan.calendars and plan.policies.get("provider_users"):
+        add(
+            "Appointments are assigned to their provider's user on the calendars the migration creates (the "
+            "users are put on their teams); on a calendar the practice already has, only when the user is on "
+            "its team, otherwise they are booked unassigned (the audit log says so)."
+        )
+        add("")
+
     add("## Before the run: in HighLevel")
     add("")
     if plan.folders_to_create:

@@ -14,6 +14,7 @@ from dentrix_highlevel.highlevel._resources._opportunities import Opportunities,
 from dentrix_highlevel.highlevel._resources._tags import Tags
 from dentrix_highlevel.highlevel._resources._tasks import Tasks
 from dentrix_highlevel.highlevel._resources._users import Users
+from dentrix_highlevel.highlevel._resources._workflows import Workflows
 
 __all__ = [
     "Appointments",
@@ -32,5 +33,6 @@ __all__ = [
     "Tags",
     "Tasks",
     "Users",
+    "Workflows",
     "find_created",
 ]

@@ -1,0 +1,19 @@
+"""``client.workflows``: the location's automations, read-only (``workflows.readonly``)."""
+
+from __future__ import annotations
+
+from dentrix_highlevel.highlevel._client import RequestKind
+from dentrix_highlevel.highlevel._models import Workflow
+from dentrix_highlevel.highlevel._resources._base import Resource
+
+__all__ = ["Workflows"]
+
+
+class Workflows(Resource):
+    async def list(self) -> tuple[Workflow, ...]:
+        """Every workflow of the location, published or draft (the API offers no filter)."""
+        path = "/workflows/"
+        body = await self._client.call(
+            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
+        )
+        return self._read(body, tuple[Workflow, ...], key="workflows", method="GET", path=path)
