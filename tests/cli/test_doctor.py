@@ -50,7 +50,8 @@ def test_documented_scopes_and_every_feature_run_the_whole_runbook(
     scaled_server: Any, tmp_path: Path
 ) -> None:
     scopes = documented_scopes()
-    assert "associations.readonly" in scopes and "associations/relation.write" in scopes
+    assert "associations.readonly" in scopes
+    assert "associations/relation.write" in scopes
     location = scaled_server.sandbox.create_location(scopes=scopes)
     before = normalised_dump(scaled_server.sandbox.dump())["locations"][location.location_id]
     env = _env(scaled_server, location)
@@ -67,7 +68,8 @@ def test_documented_scopes_and_every_feature_run_the_whole_runbook(
     planned = step("plan", "--source", f"g-export:{export}", *SCALED, *FEATURE_FLAGS)
     assert "preflight passed" in planned
     plan_md = (tmp_path / "wd" / "plan.md").read_text("utf-8")
-    assert "## Preflight" in plan_md and "**passed**" in plan_md
+    assert "## Preflight" in plan_md
+    assert "**passed**" in plan_md
     assert json.loads((tmp_path / "wd" / "plan.json").read_text("utf-8"))["preflight"]["ok"] is True
     assert "✔ scope associations.readonly" in step("doctor")
     step("approve", "--by", "office.manager@practice.example")

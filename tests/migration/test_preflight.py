@@ -108,7 +108,8 @@ async def test_a_missing_pipeline_or_stage_fails_with_the_fix(tmp_path: Path) ->
     partial = sandbox.create_location(pipelines=[("Patient Lifecycle", ("New Patient", "Active"))])
     preflight, _ = await _preflight(tmp_path / "b", sandbox, partial)
     row = next(c for c in preflight.failures if c.check.startswith("pipeline"))
-    assert "Recall" in row.detail and "Inactive" in row.detail
+    assert "Recall" in row.detail
+    assert "Inactive" in row.detail
 
 
 async def test_a_practice_calendar_warns_that_appointments_go_unassigned(tmp_path: Path) -> None:
