@@ -52,7 +52,10 @@ async def test_rollback_restores_exact_pre_state_of_a_used_location(tmp_path: Pa
             state = sandbox.location(loc.location_id)
             assert len(state.contacts) == 20 + 1, "two patients landed on the practice's matching contacts"
             matched = [c for c in state.contacts.values() if c.get("firstName", "").startswith("Existing")]
-            assert len(matched) == 1  # the walk-in keeps its name; the two matches now carry the patient's
+            # Merged, not overwritten: the practice's names, cities and tags stay; the patients' tags join.
+            assert len(matched) == 3
+            assert all("vip" in c["tags"] and c["city"] == "Boulder" for c in matched)
+            assert sum("dentrix" in c["tags"] for c in matched) == 2
             assert normalised(sandbox.dump()) != before
 
             rolled = await migration.rollback()

@@ -24,6 +24,7 @@ write and read maps as files a person can edit; ``FuzzyProposer`` proposes targe
 
 from __future__ import annotations
 
+from dentrix_highlevel.mapping._conflicts import FieldMatch, match_custom_field
 from dentrix_highlevel.mapping._context import FieldContext, PracticeSettings
 from dentrix_highlevel.mapping._default_map import (
     LIFECYCLE_STAGES,
@@ -124,6 +125,7 @@ __all__ = [
     "FieldContext",
     "FieldIssue",
     "FieldMap",
+    "FieldMatch",
     "FieldRule",
     "First",
     "FirstPhone",
@@ -170,6 +172,7 @@ __all__ = [
     "loads_map",
     "map_from_dict",
     "map_to_dict",
+    "match_custom_field",
     "patient_disposition",
     "registered_transforms",
     "save_map",

@@ -68,6 +68,7 @@ class SetupState:
     stage_ids: Mapping[str, str]
     calendar_id: str | None
     """The ``calendar_name`` calendar (the single layout's one calendar; other layouts' fallback)."""
+    allow_duplicate_opportunities: bool = False
     user_ids: Mapping[str, str] = attrs.field(factory=dict)
     """provider id -> HighLevel user id (``provider_users`` policy)."""
     calendar_ids: Mapping[str, str] = attrs.field(factory=dict)
@@ -117,8 +118,6 @@ class RunContext:
     done: int = 0
     phase: str = "setup"
     requests_at_start: int = 0
-    existing_contacts: frozenset[str] | None = None
-    """The practice's contacts when the run indexed them (None: not indexed, every patient migrated)."""
 
     def __attrs_post_init__(self) -> None:
         self.requests_at_start = self.hl.requests_sent
@@ -193,6 +192,7 @@ class RunContext:
         reason: str | None = None,
         action_if_created: RecordAction = RecordAction.CREATED,
         replace: Callable[[str], Awaitable[None]] | None = None,
+        adopt: Callable[[HighLevelError], Awaitable[tuple[str, str] | None]] | None = None,
     ) -> str | None:
         """Make the destination hold this object; returns its id, or None when it failed (recorded).
 
@@ -203,6 +203,10 @@ class RunContext:
 
         ``update`` returns None when it changed the object (recorded ``updated``), or a reason when it found
         nothing to send (recorded ``unchanged`` with that reason: the audit log says no write was made).
+
+        ``adopt`` is asked when the create is refused: it may find that the object already exists in
+        HighLevel (the practice's: a duplicate the location does not allow) and take it over, keeping its
+        pre-image; it returns (its id, the audit reason), recorded ``updated``, or None (a refusal).
         """
         rec = await self.db(self.ledger.record, kind, key)
         dest = await self.db(self.ledger.destination_of, kind, key)
@@ -298,9 +302,16 @@ class RunContext:
             await self.db(self.ledger.abandon_intent, intent, reason="daily cap reached before the create")
             raise
         except HighLevelError as exc:
+            taken = await adopt(exc) if adopt is not None else None
             await self.db(self.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
-            await self.fail(kind, key, exc)
-            return None
+            if taken is None:
+                await self.fail(kind, key, exc)
+                return None
+            found_id, why = taken
+            await self.record(
+                kind, key, RecordAction.UPDATED, outcome, destination_id=found_id, digest=digest, reason=why
+            )
+            return found_id
         await self.db(self.ledger.complete_intent, intent, destination_id=new_id, created=True)
         await self.record(
             kind, key, action_if_created, outcome, destination_id=new_id, digest=digest, reason=reason
@@ -399,11 +410,12 @@ class RunContext:
             o.kind == kind and o.destination_id == destination_id for o in self.ledger.created_objects()
         )
 
+    def has_pre_image(self, kind: str, destination_id: str) -> bool:
+        """Was this object the practice's before the migration changed it (a pre-image is kept)?"""
+        return self._has_pre_image(kind, destination_id)
+
     def _has_pre_image(self, kind: str, destination_id: str) -> bool:
-        return any(
-            p.kind == kind and p.destination_id == destination_id
-            for p in self.ledger.pre_images(include_restored=False)
-        )
+        return self.ledger.pre_image(kind, destination_id) is not None
 
     async def call(
         self,

@@ -31,7 +31,13 @@ from zoneinfo import ZoneInfo
 import anyio
 import attrs
 
-from dentrix_highlevel._errors import ConfigurationError, DailyCapReachedError, NotFoundError, PlanError
+from dentrix_highlevel._errors import (
+    ConfigurationError,
+    DailyCapReachedError,
+    NotFoundError,
+    PlanError,
+    TransportError,
+)
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
@@ -68,6 +74,7 @@ from dentrix_highlevel.migration._ledger import (
     SourceHash,
 )
 from dentrix_highlevel.migration._ledger_sqlite import SqliteLedger
+from dentrix_highlevel.migration._merge import expected_contact
 from dentrix_highlevel.migration._patients import (
     ContactAssignment,
     ContactIndex,
@@ -431,6 +438,11 @@ class Migration:
             allow_duplicates=(await self._hl.locations.get()).allows_duplicate_contacts,
             policy=self._policies.family_contacts,
         )
+        before = {
+            p.destination_id: p.payload
+            for p in await anyio.to_thread.run_sync(ledger.pre_images)
+            if p.kind == "contact" and isinstance(p.payload, dict)
+        }
         mismatches: list[tuple[str, str]] = []
         checked = 0
         for bundle, result in prepared:
@@ -445,12 +457,17 @@ class Migration:
                 continue
             checked += 1
             assignment = assignments[key]
+            expected, _kept = expected_contact(
+                contact_body(result, assignment),
+                practice=before.get(record.destination_id),
+                policy=self._policies.merge,
+            )
             rows = diff_object(
                 field_map=contact_map,
                 record=bundle,
                 source_key=key,
                 destination_id=record.destination_id,
-                expected=contact_body(result, assignment),
+                expected=expected,
                 actual=body.get("contact") or {},
                 field_ids=field_ids,
                 withheld=assignment.withheld,
@@ -621,13 +638,13 @@ class Migration:
             everyone = ordered
         needs_index = any(p.contact and not p.migrated for p in prepared)
         index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
-        ctx.existing_contacts = index.ids if needs_index else None
         return plan_contact_points(
             [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
             index,
             allow_duplicates=ctx.state.allow_duplicates,
             policy=self._policies.family_contacts,
             migrated_first=ctx.mode is RunMode.DELTA,
+            dedupe_order=self._policies.dedupe_order,
         )
 
     async def _patients(
@@ -647,6 +664,11 @@ class Migration:
                     await self._patient(ctx, item, assignments.get(item.key, ContactAssignment()))
                 except DailyCapReachedError:
                     stopped.append("HighLevel's daily request cap reached: run again after the reset")
+                    group.cancel_scope.cancel()
+                    return
+                except TransportError:
+                    # No answer after every retry: the connection is at fault, not the patient.
+                    stopped.append("HighLevel unreachable (no answer after retries): run again to resume")
                     group.cancel_scope.cancel()
                     return
             ctx.done += 1
@@ -800,18 +822,28 @@ class Migration:
     ) -> list[FieldDiff]:
         rows: list[FieldDiff] = []
         state = ctx.state
+        practice = {
+            p.destination_id: p.payload
+            for p in await ctx.db(ctx.ledger.pre_images)
+            if p.kind == "contact" and isinstance(p.payload, dict)
+        }
         for item in prepared:
             dest = await ctx.db(ctx.ledger.destination_of, "contact", item.key)
             if dest is None:
                 continue
             assignment = assignments.get(item.key, ContactAssignment())
             body = await self._hl.call("GET", f"/contacts/{dest}", kind=RequestKind.READ)
+            wanted, _kept = expected_contact(
+                contact_body(item.result, assignment),
+                practice=practice.get(dest),
+                policy=self._policies.merge,
+            )
             rows += diff_object(
                 field_map=ctx.maps["contact"],
                 record=item.bundle,
                 source_key=item.key,
                 destination_id=dest,
-                expected=contact_body(item.result, assignment),
+                expected=wanted,
                 actual=body.get("contact") or {},
                 field_ids=state.field_ids,
                 withheld=assignment.withheld,

@@ -385,6 +385,11 @@ class Ledger(Protocol):
         """Pre-images, most recently saved first."""
         ...
 
+    def pre_image(self, kind: str, destination_id: str) -> PreImage | None:
+        """The unrestored pre-image of one object, if the migration kept one (the object was the
+        practice's before the migration changed it)."""
+        ...
+
     def mark_restored(self, kind: str, destination_id: str) -> None:
         """Rollback restored the pre-image. Idempotent. The records pointing at the object are dropped (a
         later run sends them again) and its intents retired."""

@@ -771,18 +771,15 @@ class SqliteLedger:
         where = "" if include_restored else "WHERE restored_at IS NULL "
         with self._tx(write=False) as conn:
             rows = conn.execute(f"SELECT * FROM pre_images {where}ORDER BY seq DESC").fetchall()  # noqa: S608
-        return [
-            PreImage(
-                seq=row["seq"],
-                kind=row["kind"],
-                destination_id=row["destination_id"],
-                run_id=row["run_id"],
-                saved_at=_dt(row["saved_at"]),
-                restored_at=_dt_or_none(row["restored_at"]),
-                payload=json.loads(row["payload_json"]),
-            )
-            for row in rows
-        ]
+        return [_pre_image(row) for row in rows]
+
+    def pre_image(self, kind: str, destination_id: str) -> PreImage | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT * FROM pre_images WHERE kind = ? AND destination_id = ? AND restored_at IS NULL",
+                (kind, destination_id),
+            ).fetchone()
+        return None if row is None else _pre_image(row)
 
     def mark_restored(self, kind: str, destination_id: str) -> None:
         with self._tx(write=True) as conn:
@@ -910,6 +907,18 @@ class SqliteLedger:
 
 
 # Helpers -------------------------------------------------------------------------------------------------
+
+
+def _pre_image(row: sqlite3.Row) -> PreImage:
+    return PreImage(
+        seq=row["seq"],
+        kind=row["kind"],
+        destination_id=row["destination_id"],
+        run_id=row["run_id"],
+        saved_at=_dt(row["saved_at"]),
+        restored_at=_dt_or_none(row["restored_at"]),
+        payload=json.loads(row["payload_json"]),
+    )
 
 
 def _forget_destination(conn: sqlite3.Connection, kind: str, destination_id: str, now: str) -> None:

@@ -26,6 +26,7 @@ from dentrix_highlevel.highlevel import HighLevelClient, RequestKind, clear_valu
 from dentrix_highlevel.mapping import MappingResult
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext, content_hash
+from dentrix_highlevel.migration._merge import merge_contact
 from dentrix_highlevel.migration._policies import FamilyContactPolicy
 from dentrix_highlevel.records import PatientBundle
 
@@ -146,6 +147,14 @@ def plan_contact_points(
                     continue
                 existing = match
                 break
+            if existing is not None and not allow_duplicates:
+                # A second point that belongs to another of the practice's contacts: HighLevel would drop it
+                # (upsert) or refuse the write (duplicate): it stays with that contact, said so.
+                for point in points:
+                    other = index.by_point.get((point, points[point]))
+                    if point not in withheld and other is not None and other != existing:
+                        withheld.append(point)
+                        shares = shares or f"contact {other}"
         for point, value in points.items():
             if point not in withheld:
                 claimed.setdefault((point, value), key)
@@ -195,7 +204,8 @@ async def _raw_contact(hl: HighLevelClient, contact_id: str) -> dict[str, Any]:
 async def write_contact(
     ctx: RunContext, bundle: PatientBundle, result: MappingResult, assignment: ContactAssignment
 ) -> str | None:
-    """One request per patient (upsert, create or update); returns the contact id or None (recorded)."""
+    """One contact write per patient (a create, or a merge into a contact already there); returns the
+    contact id or None (recorded). See ``_merge`` for what a write into an existing contact keeps."""
     key = patient_key(bundle.patient_id)
     body = contact_body(result, assignment)
     owner_user = patient_owner(ctx, bundle)
@@ -205,32 +215,13 @@ async def write_contact(
     digest = content_hash({"body": body, "separate": assignment.separate})
     outcome, reason = _outcome(result, assignment)
     action_if_created = RecordAction.CONFLICT if assignment.withheld else RecordAction.CREATED
-    state = ctx.state
-    await ctx.db(ctx.ledger.record, "contact", key)
     dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
-    if dest is None and assignment.existing_id is not None:
-        # The practice's contact is about to change: keep its "before" (first write wins).
-        pre = await _raw_contact(ctx.hl, assignment.existing_id)
-        await ctx.db(ctx.ledger.save_pre_image, "contact", assignment.existing_id, pre, run_id=ctx.run_id)
-
-    async def update(contact_id: str) -> None:
-        payload = {k: v for k, v in body.items() if k not in _NOT_ON_UPDATE}
-        # Fields the source no longer has are cleared, each the way its dataType clears (a "" is an
-        # invalid number or date to HighLevel, not a clear).
-        sent = {c.get("id") for c in payload.get("customFields", [])}
-        clear = [
-            {"id": fid, "field_value": clear_value(state.field_types.get(fid))}
-            for fid in state.field_ids.values()
-            if fid not in sent
-        ]
-        contact_fields = set(state.field_ids.values()) - _opportunity_fields(ctx)
-        payload["customFields"] = [
-            *payload.get("customFields", []),
-            *(c for c in clear if c["id"] in contact_fields),
-        ]
-        await ctx.hl.call("PUT", f"/contacts/{contact_id}", kind=RequestKind.IDEMPOTENT, json=payload)
 
     if dest is not None:
+
+        async def update(contact_id: str) -> None:
+            await _put_merged(ctx, contact_id, body, practice=await _pre_image(ctx, contact_id))
+
         return await ctx.ensure_object(
             kind="contact",
             key=key,
@@ -242,31 +233,27 @@ async def write_contact(
             reason=reason,
             action_if_created=action_if_created,
         )
+    if assignment.existing_id is not None:
+        return await _merge_into(
+            ctx, key, assignment.existing_id, body, digest, outcome, reason, how="same e-mail or phone"
+        )
     lookup = {"source_id": bundle.patient_id}
     began = ctx.wall_clock()
-    intent = await ctx.db(ctx.ledger.begin_intent, "contact", key, "upsert", lookup, run_id=ctx.run_id)
+    intent = await ctx.db(ctx.ledger.begin_intent, "contact", key, "create", lookup, run_id=ctx.run_id)
     payload = {**body, "locationId": ctx.hl.location_id}
+    state = ctx.state
     # Where duplicates are allowed, every new patient contact is made with createNewIfDuplicateAllowed: a
     # plain upsert racing a family member's separate contact would match it and merge the two patients.
-    # Such an upsert is a create (not idempotent), so it goes through the ambiguous-write rules.
-    create_new = assignment.existing_id is None and (
+    # Elsewhere a plain create: where the location disallows duplicates, a contact with the patient's
+    # e-mail or phone that appeared since the index was taken is answered as a duplicate (and merged into
+    # below, with its pre-image), where an upsert would have replaced its tags and fields unseen.
+    create_new = bool(body.get("email") or body.get("phone")) and (
         assignment.separate
         or (state.allow_duplicates and ctx.policies.family_contacts is FamilyContactPolicy.AUTO)
     )
     try:
         async with ctx.unsent_abandoned(intent):
-            if (body.get("email") or body.get("phone")) and not create_new:
-                answer = await ctx.hl.call(
-                    "POST", "/contacts/upsert", kind=RequestKind.IDEMPOTENT, json=payload
-                )
-                # "new" is not idempotent: a retried upsert (5xx after commit) answers new=false for the
-                # contact its first attempt created. A match outside the practice's indexed contacts is
-                # that contact.
-                matched = str((answer.get("contact") or {}).get("id", ""))
-                created = bool(answer.get("new")) or (
-                    ctx.existing_contacts is not None and matched not in ctx.existing_contacts
-                )
-            elif body.get("email") or body.get("phone"):
+            if create_new:
                 answer = await ctx.hl.call(
                     "POST",
                     "/contacts/upsert",
@@ -276,7 +263,6 @@ async def write_contact(
                     lookup=lookup,
                     ambiguous_statuses=frozenset({400, 422}),
                 )
-                created = bool(answer.get("new", True))
             else:
                 answer = await ctx.hl.call(
                     "POST",
@@ -287,9 +273,9 @@ async def write_contact(
                     lookup=lookup,
                     ambiguous_statuses=frozenset({400, 422}),
                 )
-                created = True
             contact = answer.get("contact") or {}
             contact_id = str(contact["id"])
+            created = bool(answer.get("new", True))
     except AmbiguousWriteError:
         found = await ctx.find_existing("contact", lookup, since=began)
         if found is None:
@@ -303,20 +289,30 @@ async def write_contact(
             )
             return None
         contact_id, created = found, True
+    except DuplicateContactError as exc:
+        other = exc.contact_id
+        holder = await ctx.db(ctx.ledger.owner_of, "contact", other) if other else None
+        if other is not None and holder is None and not await _is_ours(ctx, other, bundle.patient_id):
+            # A contact with the patient's e-mail or phone came in after the index: the practice's.
+            await ctx.db(
+                ctx.ledger.abandon_intent, intent, reason=f"the location already has contact {other}"
+            )
+            field = exc.matching_field or "e-mail or phone"
+            return await _merge_into(
+                ctx, key, other, body, digest, outcome, reason, how=f"same {field}, seen at the write"
+            )
+        if other is None or (holder is not None and holder != key):
+            await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
+            await ctx.fail("contact", key, exc)
+            return None
+        contact_id, created = other, True  # the create of an earlier attempt, answered as a duplicate
     except DailyCapReachedError:
         await ctx.db(ctx.ledger.abandon_intent, intent, reason="daily cap reached before the write")
         raise
     except HighLevelError as exc:
-        # HighLevel sometimes answers 400/422 to a contact write it carried out anyway (API-NOTES §13):
-        # look for our source id before calling it refused, or the contact would be orphaned.
-        found = None
-        if exc.status_code in (400, 422) and not isinstance(exc, DuplicateContactError):
-            found = await ctx.find_existing("contact", lookup, since=began)
-        if found is None:
-            await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
-            await ctx.fail("contact", key, exc)
-            return None
-        contact_id, created = found, found != assignment.existing_id
+        await ctx.db(ctx.ledger.abandon_intent, intent, reason=f"refused: {type(exc).__name__}")
+        await ctx.fail("contact", key, exc)
+        return None
     owner = await ctx.db(ctx.ledger.owner_of, "contact", contact_id)
     if owner is not None and owner != key:
         # HighLevel matched another patient's contact: never merge two patients; report it for a person.
@@ -331,9 +327,108 @@ async def write_contact(
         return None
     await ctx.db(ctx.ledger.complete_intent, intent, destination_id=contact_id, created=created)
     action = action_if_created if created else RecordAction.UPDATED
-    if not created and assignment.existing_id is None:
-        reason = "; ".join(x for x in (reason, "matched a contact not seen at indexing: no pre-image") if x)
     await ctx.record("contact", key, action, outcome, destination_id=contact_id, digest=digest, reason=reason)
+    return contact_id
+
+
+async def _pre_image(ctx: RunContext, contact_id: str) -> dict[str, Any] | None:
+    """The practice's contact as it was before the migration changed it (None: the migration's own)."""
+    pre = await ctx.db(ctx.ledger.pre_image, "contact", contact_id)
+    return dict(pre.payload) if pre is not None and isinstance(pre.payload, dict) else None
+
+
+async def _is_ours(ctx: RunContext, contact_id: str, patient_id: str) -> bool:
+    """Does this contact carry the patient's Source System ID (our own create, answered late)?"""
+    field_id = ctx.state.source_id_field
+    if field_id is None:
+        return False
+    contact = await _raw_contact(ctx.hl, contact_id)
+    return any(
+        isinstance(c, dict) and c.get("id") == field_id and str(c.get("value")) == patient_id
+        for c in contact.get("customFields") or []
+    )
+
+
+async def _put_merged(
+    ctx: RunContext, contact_id: str, body: Mapping[str, Any], *, practice: Mapping[str, Any] | None
+) -> tuple[str, ...]:
+    """Write ``body`` into a contact that exists, merged with what it holds (``_merge``); our own custom
+    fields the source no longer has are cleared, each the way its dataType clears. Returns the fields that
+    kept the practice's value."""
+    state = ctx.state
+    current = await _raw_contact(ctx.hl, contact_id)
+    merged = merge_contact(body, practice=practice, current=current, policy=ctx.policies.merge)
+    payload = {k: v for k, v in merged.body.items() if k not in _NOT_ON_UPDATE}
+    # A "" is an invalid number or date to HighLevel, not a clear: each type clears its own way.
+    sent = {c.get("id") for c in payload.get("customFields", [])}
+    contact_fields = set(state.field_ids.values()) - _opportunity_fields(ctx)
+    payload["customFields"] = [
+        *payload.get("customFields", []),
+        *(
+            {"id": fid, "field_value": clear_value(state.field_types.get(fid))}
+            for fid in sorted(contact_fields - sent)
+            if fid in _values_of(current)
+        ),
+    ]
+    await ctx.hl.call("PUT", f"/contacts/{contact_id}", kind=RequestKind.IDEMPOTENT, json=payload)
+    return merged.kept
+
+
+def _values_of(contact: Mapping[str, Any]) -> set[str]:
+    """Ids of the custom fields that hold a value on a contact as read."""
+    return {
+        str(c["id"])
+        for c in contact.get("customFields") or []
+        if isinstance(c, dict) and c.get("id") and c.get("value") not in (None, "", [])
+    }
+
+
+async def _merge_into(
+    ctx: RunContext,
+    key: str,
+    contact_id: str,
+    body: Mapping[str, Any],
+    digest: str,
+    outcome: RecordOutcome,
+    reason: str | None,
+    *,
+    how: str,
+) -> str | None:
+    """The patient lands on the practice's contact: its "before" is kept (first write wins, so a retried
+    merge keeps the original), then the merged write; recorded ``updated``."""
+    holder = await ctx.db(ctx.ledger.owner_of, "contact", contact_id)
+    if holder is not None and holder != key:
+        await ctx.record(
+            "contact",
+            key,
+            RecordAction.CONFLICT,
+            RecordOutcome.NOT_APPLIED,
+            reason=f"the matching contact is {holder}'s: not merged, needs review",
+        )
+        return None
+    practice = await _pre_image(ctx, contact_id)
+    try:
+        if practice is None:
+            practice = await _raw_contact(ctx.hl, contact_id)
+            await ctx.db(ctx.ledger.save_pre_image, "contact", contact_id, practice, run_id=ctx.run_id)
+        kept = await _put_merged(ctx, contact_id, body, practice=practice)
+    except DailyCapReachedError:
+        raise
+    except HighLevelError as exc:
+        await ctx.fail("contact", key, exc, destination_id=contact_id)
+        return None
+    said = f"merged into the practice's contact ({how})"
+    if kept:
+        said += f"; kept the practice's {', '.join(kept)}"
+    await ctx.record(
+        "contact",
+        key,
+        RecordAction.UPDATED,
+        outcome,
+        destination_id=contact_id,
+        digest=digest,
+        reason="; ".join(x for x in (reason, said) if x),
+    )
     return contact_id
 
 

@@ -35,6 +35,7 @@ import cattrs
 
 from dentrix_highlevel._errors import MappingError, PlanError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget
+from dentrix_highlevel.mapping import match_custom_field
 from dentrix_highlevel.mapping._context import PracticeSettings
 from dentrix_highlevel.mapping._default_map import (
     LIFECYCLE_STAGES,
@@ -624,26 +625,20 @@ def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
 
 
 def _custom_field_plans(maps: Mapping[str, FieldMap], location: LocationSnapshot) -> list[CustomFieldPlan]:
-    existing = {f.field_key: f for f in location.custom_fields}
     folders = {name.casefold(): folder_id for name, folder_id in location.folders.items()}
     seen: dict[str, CustomFieldPlan] = {}
     for field_map in maps.values():
         for target in field_map.custom_fields():
             if target.field_key in seen:
                 continue
-            found = existing.get(target.field_key)
-            action, reason, existing_id = "create", "", None
-            if found is not None:
-                existing_id = found.id
-                missing = [o for o in target.options if o not in found.options]
-                if found.data_type is not target.data_type:
-                    action = "conflict"
-                    reason = f"exists as {found.data_type.value}; the map needs {target.data_type.value}"
-                elif missing:
-                    action = "conflict"
-                    reason = f"exists but lacks {len(missing)} picklist option(s) the map writes"
-                else:
-                    action = "reuse"
+            match = match_custom_field(target, location.custom_fields)
+            existing_id = match.existing.id if match.existing is not None else None
+            if match.conflict is not None:
+                action, reason = "conflict", f"{match.conflict}: {match.fix}"
+            elif match.existing is not None:
+                action, reason = "reuse", ""
+            else:
+                action, reason = "create", ""
             folder = target.category.value
             seen[target.field_key] = CustomFieldPlan(
                 field_key=target.field_key,

@@ -14,7 +14,14 @@ import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 
-__all__ = ["CalendarLayout", "FamilyContactPolicy", "MigrationPolicies", "RemovedInSourcePolicy"]
+__all__ = [
+    "MERGEABLE_FIELDS",
+    "CalendarLayout",
+    "FamilyContactPolicy",
+    "MergePolicy",
+    "MigrationPolicies",
+    "RemovedInSourcePolicy",
+]
 
 
 class FamilyContactPolicy(enum.StrEnum):
@@ -46,6 +53,89 @@ class CalendarLayout(enum.StrEnum):
     the provider's user under ``provider_users``."""
     OPERATORY = "operatory"
     """One calendar per operatory (chair) with migrated appointments (``Dentrix – <id> <title>``)."""
+
+
+#: The standard contact fields a patient may share with a contact the practice already has. The practice's
+#: value is kept unless the plan opts the field into ``overwrite``; tags are always added to, DND only ever
+#: made stricter, and the migration's own identity lives in its custom fields, which it always writes.
+MERGEABLE_FIELDS: tuple[str, ...] = (
+    "address1",
+    "assignedTo",
+    "city",
+    "companyName",
+    "country",
+    "dateOfBirth",
+    "email",
+    "firstName",
+    "gender",
+    "lastName",
+    "name",
+    "phone",
+    "postalCode",
+    "source",
+    "state",
+    "timezone",
+    "website",
+)
+
+
+def _field_names(value: Iterable[str]) -> frozenset[str]:
+    names = frozenset(str(v) for v in value)
+    unknown = sorted(names - set(MERGEABLE_FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"merge overwrite: unknown contact field(s) {', '.join(unknown)} "
+            f"(one of {', '.join(MERGEABLE_FIELDS)})"
+        )
+    return names
+
+
+@attrs.frozen(kw_only=True)
+class MergePolicy:
+    """How a patient lands on a contact the practice already has in HighLevel (a marketing lead with the
+    patient's e-mail or phone), and on an opportunity that contact already has.
+
+    The safe defaults merge without destroying: every standard field the practice filled is kept
+    (fill-empty), unless named in ``overwrite``; the practice's tags stay and the patient's are added;
+    DND settings only get stricter (a channel off on either side is off); an existing opportunity in the
+    lifecycle pipeline is adopted with its name and value, and moved to the patient's stage only under
+    ``move_adopted_opportunities``. Everything changed is kept as a pre-image, so rollback restores it.
+    """
+
+    overwrite: frozenset[str] = attrs.field(factory=frozenset, converter=_field_names)
+    move_adopted_opportunities: bool = False
+    owned_tag_prefix: str = "dentrix"
+    """Tags the migration owns (``dentrix`` and ``dentrix …``): one the source no longer implies is removed
+    again (a patient who became inactive loses ``dentrix patient``). Other tags are only ever added."""
+
+    def overwrites(self, field: str) -> bool:
+        return field in self.overwrite
+
+    def owns_tag(self, tag: str) -> bool:
+        prefix = self.owned_tag_prefix.casefold()
+        folded = tag.casefold()
+        return bool(prefix) and (folded == prefix or folded.startswith(prefix + " "))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overwrite": sorted(self.overwrite),
+            "move_adopted_opportunities": self.move_adopted_opportunities,
+            "owned_tag_prefix": self.owned_tag_prefix,
+        }
+
+
+def _merge(value: MergePolicy | Mapping[str, Any]) -> MergePolicy:
+    return value if isinstance(value, MergePolicy) else MergePolicy(**dict(value))
+
+
+_DEDUPE_POINTS = ("email", "phone")
+
+
+def _dedupe(value: Iterable[str]) -> tuple[str, ...]:
+    order = tuple(str(v).strip().lower() for v in value)
+    if not order or len(set(order)) != len(order) or not set(order) <= set(_DEDUPE_POINTS):
+        raise ConfigurationError("dedupe_order must list 'email' and/or 'phone', each once")
+    return order
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -104,6 +194,13 @@ class MigrationPolicies:
     accepted). A new custom field whose category (Clinical, Insurance, Financial, Administrative) names
     one of them is created inside it through ``parentId``: the public API cannot create contact folders."""
 
+    merge: MergePolicy = attrs.field(factory=MergePolicy, converter=_merge)
+    """How patients merge into contacts and opportunities the practice already has (see ``MergePolicy``)."""
+    dedupe_order: tuple[str, ...] = attrs.field(default=_DEDUPE_POINTS, converter=_dedupe)
+    """The location's "Contact Deduplication Preferences": which contact point HighLevel matches first.
+    The API does not expose it: read it in Settings → Business Profile; the preflight checks it against
+    the location's own answers where it can."""
+
     upload_documents: bool = False
     """Upload each document that has no hosted URL and whose file is readable in the export through
     HighLevel's media API (before the patient's contact write, whose Document Links then carry its URL);
@@ -129,6 +226,8 @@ class MigrationPolicies:
             **({"family_associations": True} if self.family_associations else {}),
             **({"field_folders": dict(self.field_folders)} if self.field_folders else {}),
             **({"upload_documents": True} if self.upload_documents else {}),
+            **({"merge": self.merge.to_dict()} if self.merge != MergePolicy() else {}),
+            **({"dedupe_order": list(self.dedupe_order)} if self.dedupe_order != _DEDUPE_POINTS else {}),
             **({"calendars": self.calendars.value} if self.calendars is not CalendarLayout.SINGLE else {}),
             **(
                 {"treatment_tasks": True, "task_due_days": self.task_due_days} if self.treatment_tasks else {}

@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from dentrix_highlevel._errors import NotFoundError
+from dentrix_highlevel._errors import HighLevelError, NotFoundError
 from dentrix_highlevel.highlevel import RequestKind
 from dentrix_highlevel.mapping import (
     ClinicalNotesMode,
@@ -178,6 +178,37 @@ async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str |
         payload.setdefault("assignedTo", owner_user)
     payload.setdefault("name", f"Patient {bundle.patient_id}")
     pipeline_id = state.pipeline_id
+    digest = content_hash({**payload, "contact": contact_id})
+    outcome = RecordOutcome.PARTIAL if result.issues else RecordOutcome.APPLIED
+    dest = await ctx.db(ctx.ledger.destination_of, "opportunity", key)
+    if (
+        dest is None
+        and not state.allow_duplicate_opportunities
+        and await ctx.db(ctx.has_pre_image, "contact", contact_id)
+    ):
+        # The practice's contact: it may already have its opportunity in this pipeline (one per contact).
+        existing = await ctx.hl.opportunities.find(contact_id=contact_id, pipeline_id=pipeline_id)
+        if existing is not None:
+            why = await _adopt_opportunity(ctx, existing.id, payload)
+            await ctx.record(
+                "opportunity",
+                key,
+                RecordAction.UPDATED,
+                outcome,
+                destination_id=existing.id,
+                digest=digest,
+                reason=why,
+            )
+            return
+
+    async def adopt(exc: HighLevelError) -> tuple[str, str] | None:
+        # A contact created by us can have one too: a practice workflow may add new contacts to the pipeline.
+        if state.allow_duplicate_opportunities or not _duplicate_opportunity(exc):
+            return None
+        existing = await ctx.hl.opportunities.find(contact_id=contact_id, pipeline_id=pipeline_id)
+        if existing is None:
+            return None
+        return existing.id, await _adopt_opportunity(ctx, existing.id, payload)
 
     async def create() -> str:
         answer = await ctx.call(
@@ -195,24 +226,62 @@ async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str |
         )
         return str(answer["opportunity"]["id"])
 
-    async def update(opportunity_id: str) -> None:
+    async def update(opportunity_id: str) -> str | None:
+        if await ctx.db(ctx.has_pre_image, "opportunity", opportunity_id):
+            await _adopt_opportunity(ctx, opportunity_id, payload)  # still the practice's: same rules
+            return None
         await ctx.call(
             "PUT",
             f"/opportunities/{opportunity_id}",
             kind=RequestKind.IDEMPOTENT,
             json={**payload, "pipelineId": pipeline_id},
         )
+        return None
 
     await ctx.ensure_object(
         kind="opportunity",
         key=key,
-        digest=content_hash({**payload, "contact": contact_id}),
+        digest=digest,
         lookup={"pipelineId": pipeline_id, "contactId": contact_id},
         create=create,
         update=update,
         parent_id=contact_id,
-        outcome=RecordOutcome.PARTIAL if result.issues else RecordOutcome.APPLIED,
+        outcome=outcome,
+        adopt=adopt,
     )
+
+
+def _duplicate_opportunity(exc: HighLevelError) -> bool:
+    """HighLevel's 400 "Can not create duplicate opportunity for the contact." (duplicates disallowed)."""
+    messages = getattr(exc, "messages", ()) or ()
+    return exc.status_code == 400 and any("duplicate opportunity" in m.casefold() for m in messages)
+
+
+#: What an adopted opportunity keeps as the practice set it: never sent.
+_PRACTICE_OWNS = ("name", "monetaryValue", "status")
+
+
+async def _adopt_opportunity(ctx: RunContext, opportunity_id: str, payload: dict[str, Any]) -> str:
+    """Take over the practice's opportunity: its "before" is kept for rollback, then only the patient's
+    custom fields (and, under ``merge.move_adopted_opportunities``, the lifecycle stage; and an owner where it
+    has none) are written. Returns the audit reason."""
+    raw = (await ctx.call("GET", f"/opportunities/{opportunity_id}", kind=RequestKind.READ)).get(
+        "opportunity"
+    )
+    before: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+    await ctx.db(ctx.ledger.save_pre_image, "opportunity", opportunity_id, before, run_id=ctx.run_id)
+    move = ctx.policies.merge.move_adopted_opportunities
+    body: dict[str, Any] = {}
+    if payload.get("customFields"):
+        body["customFields"] = payload["customFields"]
+    if move and payload.get("pipelineStageId"):
+        body["pipelineStageId"] = payload["pipelineStageId"]
+    if payload.get("assignedTo") and not before.get("assignedTo"):
+        body["assignedTo"] = payload["assignedTo"]
+    if body:
+        await ctx.call("PUT", f"/opportunities/{opportunity_id}", kind=RequestKind.IDEMPOTENT, json=body)
+    kept = ", ".join(k for k in (*_PRACTICE_OWNS, *(() if move else ("pipelineStageId",))) if k in payload)
+    return f"adopted the practice's opportunity in the pipeline; kept its {kept}"
 
 
 async def _appointments(ctx: RunContext, bundle: PatientBundle, contact_id: str | None) -> None:

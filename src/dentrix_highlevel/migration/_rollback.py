@@ -51,12 +51,15 @@ async def run_rollback(ctx: RunContext) -> None:
         if obj.kind not in _LAST:
             await _delete(ctx, obj)
     ctx.phase = "restore"
-    contacts = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind == "contact"]
-    if contacts:
+    restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind in ("contact", "opportunity")]
+    if restored:
         # A restore writes values back (and clears others) per field type: read the types once.
         types = {f.id: f.data_type for f in await ctx.hl.custom_fields.list(model="all")}
-        for pre in contacts:
-            await _restore_contact(ctx, pre, types)
+        for pre in restored:
+            if pre.kind == "contact":
+                await _restore_contact(ctx, pre, types)
+            else:
+                await _restore_opportunity(ctx, pre, types)
     for pre in await ctx.db(ctx.ledger.pre_images):
         if pre.kind == TAG_CATALOGUE:
             await _restore_tags(ctx, pre)
@@ -139,6 +142,38 @@ async def _restore_contact(ctx: RunContext, pre: PreImage, types: Mapping[str, s
     ]
     body["customFields"] = fields
     await ctx.call("PUT", f"/contacts/{pre.destination_id}", kind=RequestKind.IDEMPOTENT, json=body)
+    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
+
+
+#: What an adopted opportunity's pre-image restores (UpdateOpportunityDto's fields).
+_OPPORTUNITY_RESTORED = ("name", "pipelineId", "pipelineStageId", "status", "monetaryValue", "assignedTo")
+
+
+def _field_values(raw: Any) -> dict[str, Any]:
+    """Opportunity custom fields as read (``fieldValue`` or ``value``): field id -> value."""
+    out: dict[str, Any] = {}
+    for item in raw or []:
+        if isinstance(item, dict) and item.get("id"):
+            out[str(item["id"])] = item.get("fieldValue", item.get("value"))
+    return out
+
+
+async def _restore_opportunity(ctx: RunContext, pre: PreImage, types: Mapping[str, str | None]) -> None:
+    before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
+    path = f"/opportunities/{pre.destination_id}"
+    try:
+        now = (await ctx.call("GET", path, kind=RequestKind.READ)).get("opportunity")
+    except NotFoundError:
+        await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)  # deleted by the practice since
+        return
+    current = _field_values(now.get("customFields") if isinstance(now, dict) else None)
+    old = _field_values(before.get("customFields"))
+    body: dict[str, Any] = {k: before[k] for k in _OPPORTUNITY_RESTORED if before.get(k) is not None}
+    fields = [{"id": fid, "field_value": value_for_write(types.get(fid), v)} for fid, v in old.items()]
+    fields += [{"id": fid, "field_value": clear_value(types.get(fid))} for fid in current if fid not in old]
+    if fields:
+        body["customFields"] = fields
+    await ctx.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=body)
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 

@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.highlevel import Calendar, CustomField, CustomFieldInput, UserInput
-from dentrix_highlevel.mapping import LIFECYCLE_STAGES, CustomFieldTarget, DefaultMapOptions, FieldMap
+from dentrix_highlevel.mapping import (
+    LIFECYCLE_STAGES,
+    CustomFieldTarget,
+    DataType,
+    DefaultMapOptions,
+    ExistingCustomField,
+    FieldMap,
+    match_custom_field,
+)
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, CalendarSpec, calendar_specs
 from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
@@ -34,6 +42,7 @@ __all__ = [
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
 SOURCE_ID_KEY = "contact.source_system_id"
+_DATA_TYPES = frozenset(t.value for t in DataType)
 ALREADY_ON_TEAM = "the providers' users are already on the calendar's team"
 """Audit reason of a calendar we created whose new team member someone already added in HighLevel."""
 
@@ -65,7 +74,27 @@ async def run_setup(
         sorted({t.name for t in tags if t.name}),
         run_id=ctx.run_id,
     )
-    existing = {f.field_key: f for f in await hl.custom_fields.list(model="all") if f.field_key}
+    listed = await hl.custom_fields.list(model="all")
+    existing = {f.field_key: f for f in listed if f.field_key}
+    known = [
+        ExistingCustomField(
+            id=f.id,
+            name=f.name or "",
+            field_key=f.field_key or "",
+            data_type=f.data_type or "TEXT",
+            options=tuple(str(o) for o in f.picklist_options),
+        )
+        for f in listed
+        if f.field_key and (f.data_type or "TEXT") in _DATA_TYPES
+    ]
+    # Every conflict before any field is made: a field of the wrong shape is never written.
+    conflicts = [
+        f"{target.field_key} ({match.conflict}; {match.fix})"
+        for target in custom_field_targets(ctx)
+        if (match := match_custom_field(target, known)).conflict is not None
+    ]
+    if conflicts:
+        raise PlanError("custom field conflicts with the location: " + "; ".join(conflicts))
     field_ids: dict[str, str] = {}
     field_types: dict[str, str] = {}
     for target in custom_field_targets(ctx):
@@ -80,6 +109,9 @@ async def run_setup(
     calendar_ids, calendar_teams = await _calendars(ctx, providers, appointments, user_ids)
     return SetupState(
         allow_duplicates=location.allows_duplicate_contacts,
+        allow_duplicate_opportunities=bool(
+            location.settings and location.settings.allow_duplicate_opportunity
+        ),
         field_ids=field_ids,
         field_types=field_types,
         source_id_field=field_ids.get(SOURCE_ID_KEY),
