@@ -58,11 +58,13 @@ from dentrix_highlevel.mapping import (
 )
 from dentrix_highlevel.migration import (
     LEDGER_FILENAME,
+    MERGEABLE_FIELDS,
     PLAN_FILENAME,
     PLAN_REPORT_FILENAME,
     CalendarLayout,
     FamilyContactPolicy,
     LocationSnapshot,
+    MergePolicy,
     Migration,
     MigrationPlan,
     MigrationPolicies,
@@ -337,6 +339,29 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @_patient_policy("--non-patient", _MAP_DEFAULTS.non_patient, "Non-patient guarantors")
 @_patient_policy("--archived", _MAP_DEFAULTS.archived, "Archived (incl. deceased) patients")
 @_patient_policy("--inactive", _MAP_DEFAULTS.inactive, "Inactive patients")
+@click.option(
+    "--dedupe-order",
+    type=click.Choice(["email,phone", "phone,email", "email", "phone"]),
+    default="email,phone",
+    show_default=True,
+    help="The location's Contact Deduplication Preferences (Settings → Business Profile): the contact "
+    "point HighLevel matches first. The API does not expose it; the preflight checks it where it can.",
+)
+@click.option(
+    "--overwrite-field",
+    "overwrite_fields",
+    multiple=True,
+    type=click.Choice(list(MERGEABLE_FIELDS)),
+    metavar="FIELD",
+    help="A standard contact field where the patient's value replaces what the practice filled in on a "
+    "contact it already has (repeat). By default the practice's value is kept (fill-empty).",
+)
+@click.option(
+    "--move-adopted-opportunities",
+    is_flag=True,
+    help="Move an opportunity the practice's contact already has in the pipeline to the patient's stage "
+    "(its name and value always stay as the practice set them).",
+)
 @click.option("--migration-id", default="dentrix-highlevel", show_default=True, help="Names this migration.")
 @debug_option
 def plan_command(
@@ -367,6 +392,9 @@ def plan_command(
     non_patient: str,
     archived: str,
     inactive: str,
+    dedupe_order: str,
+    overwrite_fields: tuple[str, ...],
+    move_adopted_opportunities: bool,
     migration_id: str,
 ) -> None:
     """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json)."""
@@ -406,13 +434,20 @@ def plan_command(
         family_associations=family_associations,
         journal_notes=not no_journal_notes,
         overflow_notes=not no_overflow_notes,
+        merge=MergePolicy(overwrite=overwrite_fields, move_adopted_opportunities=move_adopted_opportunities),
+        dedupe_order=dedupe_order.split(","),
     )
     folder_ids = dict(policies.field_folders)
 
     async def go() -> MigrationPlan:
         async with open_source(spec, ascend) as source, resolved.client() as hl:
             migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
-            location = await LocationSnapshot.read(hl, folders=folder_ids)
+            location = await LocationSnapshot.read(
+                hl,
+                folders=folder_ids,
+                pipeline_name=policies.pipeline_name,
+                users=policies.provider_users,
+            )
             # The engine's as_of (the export's time) with the chosen options: the plan the engine runs.
             options = attrs.evolve(migration.options, **choices)
             built = await build_plan(source, options=options, policies=policies, location=location)

@@ -74,8 +74,10 @@ from dentrix_highlevel.migration._plan import (
     source_fingerprint,
 )
 from dentrix_highlevel.migration._policies import (
+    MERGEABLE_FIELDS,
     CalendarLayout,
     FamilyContactPolicy,
+    MergePolicy,
     MigrationPolicies,
     RemovedInSourcePolicy,
 )
@@ -88,6 +90,7 @@ __all__ = [
     "FEATURES",
     "LEDGER_FILENAME",
     "LEDGER_FORMAT_VERSION",
+    "MERGEABLE_FIELDS",
     "PLAN_FILENAME",
     "PLAN_REPORT_FILENAME",
     "ApprovedPlan",
@@ -110,6 +113,7 @@ __all__ = [
     "LedgerRecord",
     "LocationSnapshot",
     "MappingStatus",
+    "MergePolicy",
     "Migration",
     "MigrationPlan",
     "MigrationPolicies",

@@ -344,6 +344,7 @@ class Migration:
             stages=LIFECYCLE_STAGES if self._maps_given is None else (),
             calendars=calendars,
             provider_users=self._policies.provider_users,
+            dedupe_order=self._policies.dedupe_order,
             estimated_requests=estimated,
         )
         self._preflight = result

@@ -41,9 +41,10 @@ REQUEST_KINDS: Final = (
     "documents",
     "tasks",
     "associations",
+    "existing_data",
 )
 #: Kinds listed only when the plan has some (their policies are off by default; plans read as before).
-_OPTIONAL_KINDS: Final = frozenset({"documents", "tasks", "associations"})
+_OPTIONAL_KINDS: Final = frozenset({"documents", "tasks", "associations", "existing_data"})
 
 #: The family association's setup: one lookup by key (``GET /associations/key/…``) and, the first time,
 #: one create. Counted as if the location does not have it yet (the plan does not read associations).
@@ -79,6 +80,9 @@ class RequestCounts:
     """Treatment-plan follow-up tasks (``treatment_tasks`` policy): one ``POST`` per open case."""
     associations: int = attrs.field(default=0, validator=_non_negative)
     """Family links (``family_associations`` policy): :func:`association_requests`."""
+    existing_data: int = attrs.field(default=0, validator=_non_negative)
+    """The practice's own data: the location's contacts read page by page (the collision report, and the
+    run's index), a pre-image read per contact merged into, and the adoption of existing opportunities."""
 
     def by_kind(self) -> dict[str, int]:
         # ``documents``, ``tasks``, ``associations``: only when there are some (plans without those

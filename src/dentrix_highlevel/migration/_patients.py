@@ -90,7 +90,9 @@ class ContactAssignment:
     """Sent with ``createNewIfDuplicateAllowed``: a contact of its own despite a shared point."""
     shares_with: str | None = None
     existing_id: str | None = None
-    """The practice's pre-existing contact the upsert will match (its pre-image is saved first)."""
+    """The practice's pre-existing contact the patient lands on (its pre-image is saved first)."""
+    matched_by: str | None = None
+    """The contact point ``existing_id`` was matched by (``email`` or ``phone``)."""
 
     def reason(self) -> str | None:
         if self.withheld:
@@ -133,6 +135,7 @@ def plan_contact_points(
                 else:
                     withheld.append(point)
         existing: str | None = None
+        matched_by: str | None = None
         if not separate and not migrated:
             for point in dedupe_order:
                 if point in withheld or point not in points:
@@ -145,7 +148,7 @@ def plan_contact_points(
                     withheld.append(point)
                     shares = shares or claimed_existing[match]
                     continue
-                existing = match
+                existing, matched_by = match, point
                 break
             if existing is not None and not allow_duplicates:
                 # A second point that belongs to another of the practice's contacts: HighLevel would drop it
@@ -161,7 +164,11 @@ def plan_contact_points(
         if existing is not None:
             claimed_existing[existing] = key
         out[key] = ContactAssignment(
-            withheld=tuple(sorted(withheld)), separate=separate, shares_with=shares, existing_id=existing
+            withheld=tuple(sorted(withheld)),
+            separate=separate,
+            shares_with=shares,
+            existing_id=existing,
+            matched_by=matched_by,
         )
     return out
 
@@ -235,7 +242,14 @@ async def write_contact(
         )
     if assignment.existing_id is not None:
         return await _merge_into(
-            ctx, key, assignment.existing_id, body, digest, outcome, reason, how="same e-mail or phone"
+            ctx,
+            key,
+            assignment.existing_id,
+            body,
+            digest,
+            outcome,
+            reason,
+            how=f"same {assignment.matched_by}",
         )
     lookup = {"source_id": bundle.patient_id}
     began = ctx.wall_clock()

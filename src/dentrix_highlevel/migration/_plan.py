@@ -62,6 +62,7 @@ from dentrix_highlevel.migration._estimate import (
     association_requests,
     estimate,
 )
+from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
 from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
 from dentrix_highlevel.migration._preflight import Preflight
 from dentrix_highlevel.migration._related import appointment_is_live, appointment_migrates
@@ -248,28 +249,94 @@ def _pipelines(value: Sequence[PipelineSnapshot]) -> tuple[PipelineSnapshot, ...
 
 
 @attrs.frozen(kw_only=True)
+class ExistingData:
+    """The practice's own data in the location, as the collision report needs it: each contact's e-mail
+    and phone as 8-byte digests (never the values), the contacts holding an opportunity in the lifecycle
+    pipeline, and the users' e-mails (digests). ``requests``: what reading it cost."""
+
+    contacts: tuple[tuple[str, bytes | None, bytes | None], ...] = attrs.field(default=(), repr=False)
+    """(contact id, e-mail digest, phone digest)."""
+    opportunity_contacts: frozenset[str] = attrs.field(factory=frozenset, repr=False)
+    user_emails: frozenset[bytes] = attrs.field(factory=frozenset, repr=False)
+    requests: int = 0
+
+
+def point_digest(point: str, value: str | None) -> bytes | None:
+    """How the collision report compares contact points without holding them: as HighLevel stores them
+    (e-mails lower-cased, phones E.164), hashed."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().casefold() if point == "email" else value.strip()
+    return _digest(point[0], text)
+
+
+@attrs.frozen(kw_only=True)
 class LocationSnapshot:
     """What the plan needs to know of the HighLevel location, read beforehand (the plan itself never calls
     HighLevel): existing custom fields, contact field folders (name → id), pipelines, whether duplicate
-    contacts are allowed, and the sub-account's rate budget."""
+    contacts (and opportunities) are allowed, the sub-account's rate budget, and (when read) the practice's
+    existing data for the collision report."""
 
     location_id: str | None = None
     custom_fields: tuple[ExistingCustomField, ...] = attrs.field(default=(), converter=_fields)
     folders: Mapping[str, str] = attrs.field(factory=dict)
     pipelines: tuple[PipelineSnapshot, ...] = attrs.field(default=(), converter=_pipelines)
     allow_duplicates: bool = False
+    allow_duplicate_opportunities: bool = False
     rate_budget: RateBudget = attrs.field(factory=RateBudget)
+    existing: ExistingData | None = None
 
     @classmethod
     async def read(
-        cls, client: HighLevelClient, *, folders: Mapping[str, str] | None = None
+        cls,
+        client: HighLevelClient,
+        *,
+        folders: Mapping[str, str] | None = None,
+        existing_data: bool = True,
+        pipeline_name: str | None = "Patient Lifecycle",
+        users: bool = True,
     ) -> LocationSnapshot:
         """Read the snapshot through ``client`` (three GET requests: the location, its custom fields, its
-        pipelines). The public API lists no contact field folders, so pass ``folders`` (name → id) when the
-        admin has made them; the rate budget is the client limiter's."""
+        pipelines; with ``existing_data`` also every contact, the opportunities of the ``pipeline_name``
+        pipeline and, with ``users``, the location's users, for the collision report: read-only, paged).
+        The public API lists no contact field folders, so pass ``folders`` (name → id) when the admin has
+        made them; the rate budget is the client limiter's."""
         location = await client.locations.get()
         fields = await client.custom_fields.list(model="all")
         pipelines = await client.pipelines.list()
+        existing = None
+        if existing_data:
+            before = client.requests_sent
+            contacts = []
+            async for contact in client.contacts.search(page_limit=500):
+                contacts.append(
+                    (contact.id, point_digest("email", contact.email), point_digest("phone", contact.phone))
+                )
+            with_opportunity: set[str] = set()
+            lifecycle = next(
+                (
+                    p
+                    for p in pipelines
+                    if pipeline_name and (p.name or "").casefold() == pipeline_name.casefold()
+                ),
+                None,
+            )
+            if lifecycle is not None:
+                async for opportunity in client.opportunities.search(pipeline_id=lifecycle.id):
+                    if opportunity.contact_id:
+                        with_opportunity.add(opportunity.contact_id)
+            emails: set[bytes] = set()
+            if users:
+                for user in await client.users.search(limit=100):
+                    if (digest := point_digest("email", user.email)) is not None:
+                        emails.add(digest)
+            existing = ExistingData(
+                contacts=tuple(contacts),
+                opportunity_contacts=frozenset(with_opportunity),
+                user_emails=frozenset(emails),
+                requests=client.requests_sent - before,
+            )
+        settings = location.settings
         return cls(
             location_id=client.location_id,
             custom_fields=tuple(
@@ -289,11 +356,84 @@ class LocationSnapshot:
                 for p in pipelines
             ),
             allow_duplicates=location.allows_duplicate_contacts,
+            allow_duplicate_opportunities=bool(settings and settings.allow_duplicate_opportunity),
             rate_budget=client.limiter.budget,
+            existing=existing,
         )
 
 
 # --- the plan's parts -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class CollisionReport:
+    """What the migration will meet of the practice's own data in the sub-account (counts only), by the
+    rule the run applies: patients merging into existing contacts (by e-mail / by phone, in the
+    location's dedupe order), contact points left with another existing contact, existing opportunities
+    and users adopted, and custom-field conflicts."""
+
+    contacts_in_location: int = 0
+    merge_by_email: int = 0
+    merge_by_phone: int = 0
+    points_left_with_existing: int = 0
+    opportunities_adopted: int = 0
+    users_adopted: int = 0
+    field_conflicts: tuple[str, ...] = ()
+    read_requests: int = 0
+    dedupe_order: tuple[str, ...] = ("email", "phone")
+
+    @property
+    def merges(self) -> int:
+        return self.merge_by_email + self.merge_by_phone
+
+
+def _collisions(
+    tally: _Tally,
+    location: LocationSnapshot,
+    policies: MigrationPolicies,
+    providers: Sequence[Provider],
+    custom_fields: Sequence[CustomFieldPlan],
+    user_map: FieldMap | None,
+) -> CollisionReport | None:
+    existing = location.existing
+    if existing is None:
+        return None
+    index: dict[tuple[str, str], str] = {}
+    for contact_id, email, phone in existing.contacts:
+        for point, digest in (("email", email), ("phone", phone)):
+            if digest is not None:
+                index.setdefault((point, digest.hex()), contact_id)
+    assignments = plan_contact_points(
+        [(key, points, False) for key, points in tally.points],
+        ContactIndex(by_point=index),
+        allow_duplicates=location.allow_duplicates,
+        policy=policies.family_contacts,
+        dedupe_order=policies.dedupe_order,
+    )
+    merged = [a for a in assignments.values() if a.existing_id is not None]
+    adopted_opps = 0
+    if policies.pipeline_name is not None and not location.allow_duplicate_opportunities:
+        adopted_opps = len({a.existing_id for a in merged} & existing.opportunity_contacts)
+    users = 0
+    if policies.provider_users and user_map is not None:
+        practice = PracticeSettings(timezone="UTC")
+        for provider in providers:
+            email = user_map.apply(provider, practice=practice).payload.get("email")
+            if (digest := point_digest("email", email)) is not None and digest in existing.user_emails:
+                users += 1
+    return CollisionReport(
+        contacts_in_location=len(existing.contacts),
+        merge_by_email=sum(1 for a in merged if a.matched_by == "email"),
+        merge_by_phone=sum(1 for a in merged if a.matched_by == "phone"),
+        points_left_with_existing=sum(
+            1 for a in assignments.values() if (a.shares_with or "").startswith("contact ")
+        ),
+        opportunities_adopted=adopted_opps,
+        users_adopted=users,
+        field_conflicts=tuple(f.field_key for f in custom_fields if f.action == "conflict"),
+        read_requests=existing.requests,
+        dedupe_order=policies.dedupe_order,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -437,6 +577,22 @@ class _Tally:
         self.future_by_provider: Counter[str] = Counter()
         self.can_read_documents = False  # the source has document files (a G export; Ascend has none)
         self.documents: Counter[str] = Counter()
+        # The collision report compares each contact's e-mail and phone, as the contact map writes them,
+        # with the location's contacts: digests only (``point_digest``), kept while the plan is built.
+        contact_map = maps.get("contact")
+        self._point_map = (
+            attrs.evolve(
+                contact_map,
+                rules=tuple(
+                    r
+                    for r in contact_map.rules
+                    if isinstance(r.target, StandardField) and r.target.name in ("email", "phone")
+                ),
+            )
+            if contact_map is not None
+            else None
+        )
+        self.points: list[tuple[str, dict[str, str]]] = []
 
     def _documents(self, bundle: PatientBundle, migrated: bool) -> None:
         for document in bundle.documents:
@@ -498,6 +654,14 @@ class _Tally:
         if not disposition.contact:
             return
         self.contacts += 1
+        if self._point_map is not None:
+            payload = self._point_map.apply(bundle, practice=self.practice).payload
+            hashed = {
+                point: digest.hex()
+                for point in ("email", "phone")
+                if (digest := point_digest(point, payload.get(point))) is not None
+            }
+            self.points.append((f"patient:{bundle.patient_id}", hashed))
         patient = bundle.patient
         if not patient.is_own_guarantor:
             self.family_members += 1
@@ -848,6 +1012,9 @@ async def build_plan(
     folders_to_create = sorted({f.folder for f in to_create if f.folder_id is None})
     pipeline = _pipeline_plan(policies, location)
     warnings = _warnings(tally, providers, unattached)
+    collisions = _collisions(
+        tally, location, policies, providers, custom_fields, field_maps.get("provider_user")
+    )
     person_providers = [p for p in providers if not p.is_non_person and not p.inactive]
     lookups = 4  # custom fields, pipelines, users and calendars are each read once
     calendar_create = 1 if tally.appointments and policies.calendar_name is not None else 0
@@ -864,6 +1031,13 @@ async def build_plan(
         documents=tally.documents["upload"],
         tasks=tally.tasks,
         associations=association_requests(tally.family_members) if policies.family_associations else 0,
+        # Merging into the practice's data: the run indexes the location's contacts once, reads each
+        # contact it merges into (its pre-image) and finds, reads and updates each opportunity it adopts.
+        existing_data=(
+            collisions.read_requests + collisions.merges + 2 * collisions.opportunities_adopted
+            if collisions is not None
+            else 0
+        ),
     )
     the_estimate = estimate(
         counts_by_kind,
@@ -908,6 +1082,7 @@ async def build_plan(
         availability=availability,
         documents=tally.document_plan(),
         calendars=tuple(spec.name for spec in calendars) if tally.appointments else (),
+        collisions=collisions,
     )
 
 
@@ -944,6 +1119,8 @@ class MigrationPlan:
     """None when the source has no documents (and in plans written before this section existed)."""
     calendars: tuple[str, ...] = ()
     """The calendars setup creates, or reuses by name (``calendars`` policy); empty without appointments."""
+    collisions: CollisionReport | None = None
+    """The practice's own data the migration meets (None: the location's data was not read)."""
     preflight: Mapping[str, Any] | None = None
     """The preflight's result (``Preflight.to_dict()``) when the plan was checked against the location:
     ``approve`` refuses a plan whose preflight failed unless forced with a reason. Not part of the hash."""

@@ -127,6 +127,43 @@ def render_markdown(plan: MigrationPlan) -> str:
         )
         add("")
 
+    add("## The practice's data already in the sub-account")
+    add("")
+    c = plan.collisions
+    if c is None:
+        add("Not read: the plan was made without the location's contacts (no collision report).")
+    else:
+        order = " then ".join(c.dedupe_order)
+        add(
+            f"The location holds {c.contacts_in_location} contact(s) (read with {c.read_requests} "
+            f"read-only request(s)); HighLevel matches by {order}. Patients land on the practice's "
+            "contacts by the same rule, merged without destroying: the practice's tags stay (the "
+            "patient's are added), fields the practice filled keep their value unless the plan "
+            "overwrites them, DND only gets stricter; rollback restores each contact exactly."
+        )
+        add("")
+        out += _table(
+            ("What", "Count"),
+            (
+                ("patients merging into an existing contact by e-mail", c.merge_by_email),
+                ("patients merging into an existing contact by phone", c.merge_by_phone),
+                ("contact points left with another existing contact", c.points_left_with_existing),
+                ("existing opportunities adopted (name and value kept)", c.opportunities_adopted),
+                ("existing users adopted for providers", c.users_adopted),
+                ("custom fields in conflict", len(c.field_conflicts)),
+            ),
+        )
+        merge = plan.policies.get("merge") or {}
+        overwrite = ", ".join(merge.get("overwrite") or ()) or "none"
+        moved = (
+            "moved to the patient's stage"
+            if merge.get("move_adopted_opportunities")
+            else "left at their stage"
+        )
+        add("")
+        add(f"Fields the patient's value overwrites: {overwrite}; adopted opportunities are {moved}.")
+    add("")
+
     add("## Before the run: in HighLevel")
     add("")
     if plan.folders_to_create:

@@ -225,6 +225,7 @@ async def run_preflight(
     stages: Sequence[str] = (),
     calendars: Sequence[str] = (),
     provider_users: bool = False,
+    dedupe_order: Sequence[str] = ("email", "phone"),
     estimated_requests: int | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Preflight:
@@ -345,6 +346,10 @@ async def run_preflight(
                 )
             )
 
+    if location is not None and granted.get("contacts.readonly") is _Scope.GRANTED:
+        dup_allowed = bool(location.settings and location.settings.allow_duplicate_contact)
+        checks.append(await _dedupe_order(hl, tuple(dedupe_order), dup_allowed))
+
     # -- the pipeline -------------------------------------------------------------------------------------
     if "opportunities" in names and pipeline_name is not None:
         checks.extend(await _pipeline(hl, pipeline_name, stages, granted.get("opportunities.readonly")))
@@ -387,6 +392,52 @@ async def run_preflight(
             await _workflows(hl, granted.get("workflows.readonly"), answers.get("workflows.readonly"))
         )
     return done()
+
+
+async def _dedupe_order(hl: HighLevelClient, order: tuple[str, ...], dup_allowed: bool) -> PreflightCheck:
+    """The API does not expose the location's dedupe order, but its duplicate lookup applies it: asked for
+    one contact's e-mail and another's phone, it answers with the contact of the first-priority field."""
+    check = "dedupe order"
+    wanted = " then ".join(order)
+    if dup_allowed:
+        return PreflightCheck(
+            check=check, status="ok", detail="duplicates allowed: HighLevel matches by e-mail, then phone"
+        )
+    by_email: dict[str, str] = {}
+    by_phone: dict[str, str] = {}
+    async for contact in hl.contacts.search(page_limit=100):
+        if contact.email and not contact.phone:
+            by_email.setdefault(contact.id, contact.email)
+        elif contact.phone and not contact.email:
+            by_phone.setdefault(contact.id, contact.phone)
+        if by_email and by_phone:
+            break
+    if not (by_email and by_phone):
+        return PreflightCheck(
+            check=check,
+            status="ok",
+            detail=f"the plan says {wanted}; not verifiable here (no contacts to test with)",
+            fix="compare with Settings → Business Profile → Contact Deduplication Preferences",
+        )
+    (email_owner, email), (phone_owner, phone) = next(iter(by_email.items())), next(iter(by_phone.items()))
+    found = await hl.contacts.find_duplicate(email=email, phone=phone)
+    seen = "email" if found is not None and found.id == email_owner else None
+    seen = seen or ("phone" if found is not None and found.id == phone_owner else None)
+    if seen is None:
+        return PreflightCheck(
+            check=check, status="warn", detail=f"the plan says {wanted}; HighLevel's answer was unclear"
+        )
+    if seen != order[0]:
+        other = "phone,email" if seen == "phone" else "email,phone"
+        return PreflightCheck(
+            check=check,
+            status="fail",
+            detail=f"the location matches {seen} first; the plan says {wanted}",
+            fix=f"plan again with --dedupe-order {other} (MigrationPolicies(dedupe_order=...))",
+        )
+    return PreflightCheck(
+        check=check, status="ok", detail=f"the location matches {seen} first, as the plan says"
+    )
 
 
 async def _pipeline(

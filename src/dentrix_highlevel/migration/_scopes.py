@@ -1,7 +1,7 @@
 """Which HighLevel operations, and so which token scopes, a migration needs: per feature of its plan.
 
-Each feature lists the operations its steps send (run, sample, delta, reconcile, rollback, and the lookups
-that resolve an interrupted create); the scopes follow from the client's operation catalogue, whose scopes
+Each feature lists the operations its steps send (plan, preflight, run, sample, delta, reconcile,
+rollback, and the lookups that resolve an interrupted create); the scopes follow from the client's operation catalogue, whose scopes
 the contract tests check against HighLevel's official spec. ``tests/migration/test_scopes.py`` records the
 requests a migration really sends with every feature on and checks each is declared here, and that the
 table in ``docs/highlevel-setup.md`` is exactly :func:`render_scope_table`.
@@ -50,6 +50,7 @@ CONTACTS = _feature(
     "PUT /contacts/{contactId}",
     "DELETE /contacts/{contactId}",
     "POST /contacts/search",
+    "GET /contacts/search/duplicate",
 )
 LOCATION = _feature(
     "location",
@@ -60,6 +61,7 @@ TAGS = _feature(
     "tags",
     "the tag catalogue before the run; rollback removes the tags the migration added",
     "GET /locations/{locationId}/tags",
+    "POST /locations/{locationId}/tags",
     "DELETE /locations/{locationId}/tags/{tagId}",
 )
 CUSTOM_FIELDS = _feature(
@@ -129,6 +131,7 @@ FAMILY = _feature(
     "family associations",
     "the family_member association (found or created) and one relation per family member",
     "GET /associations/key/{key_name}",
+    "GET /associations/",
     "POST /associations/",
     "DELETE /associations/{associationId}",
     "POST /associations/relations",
