@@ -119,3 +119,33 @@ def test_a_failed_preflight_blocks_approval_until_forced_with_a_reason(
     )
     assert forced.code == 0, str(forced)
     assert "forced past a failed preflight" in forced.stdout
+
+
+def test_a_live_sub_account_in_both_dedupe_orders(scaled_server: Any, tmp_path: Path) -> None:
+    """Issue #14's scenario on the command line: every step exits 0; rollback restores the practice's data."""
+    import anyio
+    from tests.migration.test_live_subaccount import _seed
+
+    for order in ("email,phone", "phone,email"):
+        location = scaled_server.sandbox.create_location(dedupe_order=order.split(","))
+        export = _export(tmp_path / order.replace(",", "-"), patients=30, seed=17)
+        seeded = anyio.run(_seed, scaled_server.sandbox, location, export)
+        before = normalised_dump(scaled_server.sandbox.dump())["locations"][location.location_id]
+        env = _env(scaled_server, location)
+        wd = str(tmp_path / order.replace(",", "-") / "wd")
+        for args in (
+            ("plan", "--source", f"g-export:{export}", *SCALED, "--provider-users", "--dedupe-order", order),
+            ("approve", "--by", "manager"),
+            ("run", "--no-progress"),
+            ("reconcile",),
+        ):
+            outcome = cli(*args, "--workdir", wd, env=env)
+            assert outcome.code == 0, str(outcome)
+        plan_md = (Path(wd) / "plan.md").read_text("utf-8")
+        assert "existing opportunities adopted (name and value kept) | 1" in plan_md
+        lead = scaled_server.sandbox.location(location.location_id).contacts[seeded.lead_email]
+        assert {"newsletter", "fb-lead-2025", "dentrix"} <= set(lead["tags"])
+        assert lead["source"] == "Facebook Ad"
+        rolled = cli("rollback", "--yes", "--no-progress", "--workdir", wd, env=env)
+        assert rolled.code == 0, str(rolled)
+        assert normalised_dump(scaled_server.sandbox.dump())["locations"][location.location_id] == before

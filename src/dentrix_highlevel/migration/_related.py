@@ -258,13 +258,13 @@ def _duplicate_opportunity(exc: HighLevelError) -> bool:
 
 
 #: What an adopted opportunity keeps as the practice set it: never sent.
-_PRACTICE_OWNS = ("name", "monetaryValue", "status")
+_PRACTICE_OWNS = ("name", "monetaryValue", "status", "assignedTo")
 
 
 async def _adopt_opportunity(ctx: RunContext, opportunity_id: str, payload: dict[str, Any]) -> str:
     """Take over the practice's opportunity: its "before" is kept for rollback, then only the patient's
-    custom fields (and, under ``merge.move_adopted_opportunities``, the lifecycle stage; and an owner where it
-    has none) are written. Returns the audit reason."""
+    custom fields (and, under ``merge.move_adopted_opportunities``, the lifecycle stage) are written; its
+    name, value, status and owner stay as the practice set them. Returns the audit reason."""
     raw = (await ctx.call("GET", f"/opportunities/{opportunity_id}", kind=RequestKind.READ)).get(
         "opportunity"
     )
@@ -276,8 +276,6 @@ async def _adopt_opportunity(ctx: RunContext, opportunity_id: str, payload: dict
         body["customFields"] = payload["customFields"]
     if move and payload.get("pipelineStageId"):
         body["pipelineStageId"] = payload["pipelineStageId"]
-    if payload.get("assignedTo") and not before.get("assignedTo"):
-        body["assignedTo"] = payload["assignedTo"]
     if body:
         await ctx.call("PUT", f"/opportunities/{opportunity_id}", kind=RequestKind.IDEMPOTENT, json=body)
     kept = ", ".join(k for k in (*_PRACTICE_OWNS, *(() if move else ("pipelineStageId",))) if k in payload)
