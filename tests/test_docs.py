@@ -294,7 +294,14 @@ class Generated:
     make: Callable[[], str]
 
 
+def gen_scopes() -> str:
+    from dentrix_highlevel.migration._scopes import render_scope_table
+
+    return render_scope_table()
+
+
 GENERATED = (
+    Generated("highlevel-setup.md", "scopes", gen_scopes),
     Generated("mapping.md", "default-custom-fields", gen_default_custom_fields),
     Generated("mapping.md", "default-rules", gen_default_rules),
     Generated("mapping.md", "transforms", gen_transforms),
