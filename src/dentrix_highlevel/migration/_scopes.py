@@ -1,10 +1,11 @@
 """Which HighLevel operations, and so which token scopes, a migration needs: per feature of its plan.
 
 Each feature lists the operations its steps send (plan, preflight, run, sample, delta, reconcile,
-rollback, and the lookups that resolve an interrupted create); the scopes follow from the client's operation catalogue, whose scopes
-the contract tests check against HighLevel's official spec. ``tests/migration/test_scopes.py`` records the
-requests a migration really sends with every feature on and checks each is declared here, and that the
-table in ``docs/highlevel-setup.md`` is exactly :func:`render_scope_table`.
+rollback, and the lookups that resolve an interrupted create); the scopes follow from the client's
+operation catalogue, whose scopes the contract tests check against HighLevel's official spec.
+``tests/migration/test_scopes.py`` records the requests a migration really sends with every feature on
+and checks each is declared here, and that the table in ``docs/highlevel-setup.md`` is exactly
+:func:`render_scope_table`.
 """
 
 from __future__ import annotations
