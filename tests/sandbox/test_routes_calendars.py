@@ -34,7 +34,9 @@ async def test_calendars_list_and_create(client: httpx.AsyncClient, location: Lo
     )
     assert [c["id"] for c in listed.json()["calendars"]] == [calendar["id"]]
     unknown = await client.post(
-        "/calendars/", json={"locationId": location.location_id, "name": "x", "colour": "red"}
+        "/calendars/",
+        json={"locationId": location.location_id, "name": "x", "colour": "red"},
+        headers=auth(location.token, V_CALENDARS),
     )
     assert unknown.status_code == 422
 

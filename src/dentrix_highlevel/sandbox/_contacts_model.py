@@ -11,7 +11,6 @@ from dentrix_highlevel.sandbox._http import (
     ApiError,
     Ctx,
     Field,
-    check_body,
     drop_none,
     normalize_email,
     normalize_phone,
@@ -98,18 +97,18 @@ def _parse_dob(value: Any) -> str | None:
     raise ApiError.unprocessable(["dateOfBirth must be a valid date"])
 
 
-def _check_dnd(body: Json) -> None:
+def _check_dnd(ctx: Ctx, body: Json) -> None:
     settings = body.get("dndSettings")
     if isinstance(settings, dict):
-        check_body(settings, dict.fromkeys(_DND_CHANNELS, Field(kind="obj")), prefix="dndSettings.")
+        ctx.check(settings, dict.fromkeys(_DND_CHANNELS, Field(kind="obj")), prefix="dndSettings.")
         for channel, setting in settings.items():
             if setting is not None:
-                check_body(setting, _DND_SETTING, prefix=f"dndSettings.{channel}.")
+                ctx.check(setting, _DND_SETTING, prefix=f"dndSettings.{channel}.")
     inbound = body.get("inboundDndSettings")
     if isinstance(inbound, dict):
-        check_body(inbound, {"all": Field(kind="obj")}, prefix="inboundDndSettings.")
+        ctx.check(inbound, {"all": Field(kind="obj")}, prefix="inboundDndSettings.")
         if inbound.get("all") is not None:
-            check_body(
+            ctx.check(
                 inbound["all"],
                 {"status": Field(required=True, enum=("active", "inactive")), "message": Field()},
                 prefix="inboundDndSettings.all.",
@@ -239,7 +238,7 @@ def _names(contact: Json) -> None:
 
 def apply_contact_write(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, creating: bool) -> None:
     """Write a validated create/update/upsert body onto ``contact`` (a new or stored dict)."""
-    _check_dnd(body)
+    _check_dnd(ctx, body)
     # Write a draft first: a 4xx half-way through must leave the stored contact untouched.
     draft = copy.deepcopy(contact)
     _write_fields(ctx, loc, draft, body, creating=creating)

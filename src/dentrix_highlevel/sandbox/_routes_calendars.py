@@ -13,7 +13,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     drop_none,
 )
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
@@ -91,9 +90,10 @@ _CALENDAR_CREATE = {
     "slotDurationUnit": Field(enum=("mins", "hours")),
 }
 
-#: CalendarUpdateDTO: every key optional; ``locationId`` and ``calendarType`` cannot be changed.
+#: CalendarUpdateDTO: every key optional; ``locationId`` and ``calendarType`` cannot be changed, and it
+#: has no ``slotBufferUnit`` (spec calendars).
 _CALENDAR_UPDATE = {
-    **{key: Field(kind="any") for key in _CALENDAR_KEYS if key != "calendarType"},
+    **{key: Field(kind="any") for key in _CALENDAR_KEYS if key not in ("calendarType", "slotBufferUnit")},
     "name": Field(),
     "teamMembers": Field(kind="list"),
     "slotDuration": Field(kind="num"),
@@ -176,7 +176,7 @@ def list_calendars(ctx: Ctx) -> Reply:
 
 
 def create_calendar(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _CALENDAR_CREATE)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     calendar = {
         "isActive": True,
@@ -197,7 +197,7 @@ def get_calendar(ctx: Ctx) -> Reply:
 
 
 def update_calendar(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _CALENDAR_UPDATE)
+    body = ctx.body
     _, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
     members = body.get("teamMembers")
     if members is not None and not all(
@@ -300,7 +300,7 @@ def event_view_naive(loc: LocationState, event: Json) -> Json:
 
 
 def create_appointment(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _APPOINTMENT_CREATE)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     calendar = _calendar(loc, body["calendarId"])
     if body["contactId"] not in loc.contacts:
@@ -338,7 +338,7 @@ def get_appointment(ctx: Ctx) -> Reply:
 
 
 def update_appointment(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _APPOINTMENT_EDIT)
+    body = ctx.body
     loc, event = _event(ctx)
     updated = dict(event)
     _write_event(ctx, loc, updated, body)
@@ -351,8 +351,6 @@ def update_appointment(ctx: Ctx) -> Reply:
 
 def delete_event(ctx: Ctx) -> Reply:
     loc, event = _event(ctx)
-    if ctx.body is not None:
-        check_body(ctx.body, {})
     del loc.events[event["id"]]
     # Spelled correctly here, unlike every other delete (spec calendars).
     return Reply(201, {"succeeded": True})
@@ -385,17 +383,31 @@ def list_events(ctx: Ctx) -> Reply:
 
 
 _V = VERSION_CALENDARS
+_EVENTS_QUERY = frozenset({"locationId", "userId", "calendarId", "groupId", "startTime", "endTime"})
 ROUTES = [
     ApiRoute(
-        method="GET", path="/calendars/", handler=list_calendars, scope="calendars.readonly", version=_V
+        method="GET",
+        path="/calendars/",
+        handler=list_calendars,
+        scope="calendars.readonly",
+        version=_V,
+        query=frozenset({"locationId", "groupId", "showDrafted"}),
     ),
-    ApiRoute(method="POST", path="/calendars/", handler=create_calendar, scope="calendars.write", version=_V),
+    ApiRoute(
+        method="POST",
+        path="/calendars/",
+        handler=create_calendar,
+        scope="calendars.write",
+        version=_V,
+        body=_CALENDAR_CREATE,
+    ),
     ApiRoute(
         method="GET",
         path="/calendars/events",
         handler=list_events,
         scope="calendars/events.readonly",
         version=_V,
+        query=_EVENTS_QUERY,
     ),
     ApiRoute(
         method="POST",
@@ -403,6 +415,7 @@ ROUTES = [
         handler=create_appointment,
         scope="calendars/events.write",
         version=_V,
+        body=_APPOINTMENT_CREATE,
     ),
     ApiRoute(
         method="GET",
@@ -417,6 +430,7 @@ ROUTES = [
         handler=update_appointment,
         scope="calendars/events.write",
         version=_V,
+        body=_APPOINTMENT_EDIT,
     ),
     ApiRoute(
         method="GET",
@@ -431,6 +445,7 @@ ROUTES = [
         handler=update_calendar,
         scope="calendars.write",
         version=_V,
+        body=_CALENDAR_UPDATE,
     ),
     ApiRoute(
         method="DELETE",
@@ -445,5 +460,7 @@ ROUTES = [
         handler=delete_event,
         scope="calendars/events.write",
         version=_V,
+        # The spec's body is an empty object (clients send {}); any property in it is refused.
+        body={},
     ),
 ]

@@ -20,7 +20,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     normalize_email,
     normalize_phone,
     normalize_tags,
@@ -59,7 +58,7 @@ def _new_contact(ctx: Ctx, loc: LocationState, body: Json) -> Json:
 
 
 def create_contact(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, CREATE_FIELDS)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     if not loc.allow_duplicates:
         match = find_duplicate(
@@ -72,7 +71,7 @@ def create_contact(ctx: Ctx) -> Reply:
 
 def upsert_contact(ctx: Ctx) -> Reply:
     """Match by the location's dedupe order; update the first-priority match, else create (§2.4)."""
-    body = check_body(ctx.body, UPSERT_FIELDS)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     write = {k: v for k, v in body.items() if k != "createNewIfDuplicateAllowed"}
     if loc.allow_duplicates and body.get("createNewIfDuplicateAllowed"):
@@ -99,7 +98,7 @@ def get_contact(ctx: Ctx) -> Reply:
 
 
 def update_contact(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, UPDATE_FIELDS)
+    body = ctx.body
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     if not loc.allow_duplicates:
         email = normalize_email(body.get("email")) if "email" in body else None
@@ -192,6 +191,7 @@ def legacy_list(ctx: Ctx) -> Reply:
 
 # ---- POST /contacts/search -------------------------------------------------------------------------
 
+#: Documented in prose only (the spec's SearchBodyV2DTO is empty): each key is in ``_undocumented``.
 _SEARCH_BODY = {
     "locationId": Field(required=True),
     "pageLimit": Field(kind="int", required=True),
@@ -318,7 +318,7 @@ def _build_filter(spec: Any) -> Any:
 
 def search_contacts(ctx: Ctx) -> Reply:
     """``POST /contacts/search``: filters, sort, ``page`` paging up to 10,000 rows, ``searchAfter`` beyond."""
-    body = check_body(ctx.body, _SEARCH_BODY)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     page_limit = body["pageLimit"]
     if not 1 <= page_limit <= SEARCH_MAX_PAGE_LIMIT:
@@ -397,7 +397,7 @@ _TAGS_BODY = {"tags": Field(kind="strs", required=True)}
 
 
 def add_tags(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TAGS_BODY)
+    body = ctx.body
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     tags = normalize_tags(body["tags"])
     contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
@@ -406,7 +406,7 @@ def add_tags(ctx: Ctx) -> Reply:
 
 
 def remove_tags(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TAGS_BODY)
+    body = ctx.body
     _, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     drop = set(normalize_tags(body["tags"]))
     contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
@@ -425,7 +425,7 @@ def bulk_tags(ctx: Ctx) -> Reply:
     kind = ctx.path_params["type"]
     if kind not in ("add", "remove"):
         raise ApiError.unprocessable(["type must be one of the following values: add, remove"])
-    body = check_body(ctx.body, _BULK_TAGS_BODY)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     if body.get("removeAllTags") and kind != "remove":
         raise ApiError.bad_request("removeAllTags can only be used with remove type")
@@ -456,29 +456,74 @@ def contact_appointments(ctx: Ctx) -> Reply:
 
 
 ROUTES = [
-    ApiRoute(method="POST", path="/contacts/search", handler=search_contacts, scope="contacts.readonly"),
     ApiRoute(
-        method="GET", path="/contacts/search/duplicate", handler=duplicate_lookup, scope="contacts.readonly"
+        method="POST",
+        path="/contacts/search",
+        handler=search_contacts,
+        scope="contacts.readonly",
+        body=_SEARCH_BODY,
+    ),
+    ApiRoute(
+        method="GET",
+        path="/contacts/search/duplicate",
+        handler=duplicate_lookup,
+        scope="contacts.readonly",
+        query=frozenset({"locationId", "number", "email"}),
     ),
     ApiRoute(
         method="POST",
         path="/contacts/upsert",
         handler=upsert_contact,
         scope="contacts.write",
+        body=UPSERT_FIELDS,
         contact_commit=True,
     ),
     ApiRoute(
-        method="POST", path="/contacts/bulk/tags/update/{type}", handler=bulk_tags, scope="contacts.write"
+        method="POST",
+        path="/contacts/bulk/tags/update/{type}",
+        handler=bulk_tags,
+        # Neither the spec (no security) nor Scopes.md names one: contacts.write is the sandbox's guess.
+        scope="contacts.write",
+        body=_BULK_TAGS_BODY,
     ),
     ApiRoute(
-        method="POST", path="/contacts/", handler=create_contact, scope="contacts.write", contact_commit=True
+        method="POST",
+        path="/contacts/",
+        handler=create_contact,
+        scope="contacts.write",
+        body=CREATE_FIELDS,
+        contact_commit=True,
     ),
-    ApiRoute(method="GET", path="/contacts/", handler=legacy_list, scope="contacts.readonly"),
+    ApiRoute(
+        method="GET",
+        path="/contacts/",
+        handler=legacy_list,
+        scope="contacts.readonly",
+        query=frozenset({"locationId", "startAfterId", "startAfter", "query", "limit"}),
+    ),
     ApiRoute(method="GET", path="/contacts/{contactId}", handler=get_contact, scope="contacts.readonly"),
-    ApiRoute(method="PUT", path="/contacts/{contactId}", handler=update_contact, scope="contacts.write"),
+    ApiRoute(
+        method="PUT",
+        path="/contacts/{contactId}",
+        handler=update_contact,
+        scope="contacts.write",
+        body=UPDATE_FIELDS,
+    ),
     ApiRoute(method="DELETE", path="/contacts/{contactId}", handler=delete_contact, scope="contacts.write"),
-    ApiRoute(method="POST", path="/contacts/{contactId}/tags", handler=add_tags, scope="contacts.write"),
-    ApiRoute(method="DELETE", path="/contacts/{contactId}/tags", handler=remove_tags, scope="contacts.write"),
+    ApiRoute(
+        method="POST",
+        path="/contacts/{contactId}/tags",
+        handler=add_tags,
+        scope="contacts.write",
+        body=_TAGS_BODY,
+    ),
+    ApiRoute(
+        method="DELETE",
+        path="/contacts/{contactId}/tags",
+        handler=remove_tags,
+        scope="contacts.write",
+        body=_TAGS_BODY,
+    ),
     ApiRoute(
         method="GET",
         path="/contacts/{contactId}/appointments",

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dentrix_highlevel.sandbox._contacts_model import merge_custom_fields
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, check_body, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
 
 __all__ = ["ROUTES"]
@@ -33,9 +33,11 @@ _CREATE = {
     "status": Field(required=True, enum=_STATUSES),
     "contactId": Field(required=True),
 }
-#: Union of the 2025-08 and 2026-05 UpsertOpportunityDto; contactId is required in practice (§6: 422 without).
+#: Union of the 2025-08 and 2026-05 UpsertOpportunityDto (neither has customFields); contactId is required
+#: in practice (§6: 422 without) though HEAD dropped it (listed in _undocumented). HEAD's required
+#: followers/isRemoveAllFollowers/followersActionType stay optional: clients on the 2025-08 DTO omit them.
 _UPSERT = {
-    **_COMMON,
+    **{key: field for key, field in _COMMON.items() if key != "customFields"},
     "id": Field(),
     "locationId": Field(required=True),
     "pipelineId": Field(required=True),
@@ -139,7 +141,7 @@ def _existing_for(loc: LocationState, contact_id: str, pipeline_id: str) -> Json
 
 
 def create_opportunity(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _CREATE)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     _check_refs(loc, body)
     if not loc.allow_duplicate_opportunity and _existing_for(loc, body["contactId"], body["pipelineId"]):
@@ -149,7 +151,7 @@ def create_opportunity(ctx: Ctx) -> Reply:
 
 def upsert_opportunity(ctx: Ctx) -> Reply:
     """Match by ``id`` when given, else by (contact, pipeline); answers 200 ``{opportunity, new}``."""
-    body = check_body(ctx.body, _UPSERT)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     _check_refs(loc, body)
     if body.get("id"):
@@ -176,7 +178,7 @@ def get_opportunity(ctx: Ctx) -> Reply:
 
 
 def update_opportunity(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _COMMON)
+    body = ctx.body
     loc, opportunity = _opportunity(ctx)
     _check_refs(loc, body, opportunity)
     if (
@@ -190,7 +192,7 @@ def update_opportunity(ctx: Ctx) -> Reply:
 
 
 def update_status(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _STATUS_BODY)
+    body = ctx.body
     loc, opportunity = _opportunity(ctx)
     _write(ctx, loc, opportunity, body)
     return Reply(200, {"succeded": True})
@@ -276,7 +278,7 @@ def post_search(ctx: Ctx) -> Reply:
 
     The spec marks every body key required; the sandbox requires only ``locationId`` (a guess).
     """
-    body = check_body(ctx.body, _POST_SEARCH)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     limit = body.get("limit") or 20
     if not 1 <= limit <= SEARCH_MAX_LIMIT:
@@ -308,14 +310,54 @@ def _epoch_ms(iso: str) -> int:
 
 
 _R, _W = "opportunities.readonly", "opportunities.write"
+#: GET /opportunities/search's query parameters (spec opportunities); the sandbox filters on some of them
+#: and accepts the rest (HighLevel's date/campaign/country filters and getNotes etc. are not emulated).
+_SEARCH_QUERY = frozenset(
+    {
+        "q",
+        "location_id",
+        "pipeline_id",
+        "pipeline_stage_id",
+        "contact_id",
+        "status",
+        "assigned_to",
+        "campaignId",
+        "id",
+        "order",
+        "endDate",
+        "startAfter",
+        "startAfterId",
+        "date",
+        "country",
+        "page",
+        "limit",
+        "getTasks",
+        "getNotes",
+        "getCalendarEvents",
+    }
+)
 ROUTES = [
-    ApiRoute(method="GET", path="/opportunities/pipelines", handler=list_pipelines, scope=_R),
-    ApiRoute(method="GET", path="/opportunities/search", handler=search_opportunities, scope=_R),
-    ApiRoute(method="POST", path="/opportunities/search", handler=post_search, scope=_R),
-    ApiRoute(method="POST", path="/opportunities/upsert", handler=upsert_opportunity, scope=_W),
-    ApiRoute(method="POST", path="/opportunities/", handler=create_opportunity, scope=_W),
+    ApiRoute(
+        method="GET",
+        path="/opportunities/pipelines",
+        handler=list_pipelines,
+        scope=_R,
+        query=frozenset({"locationId"}),
+    ),
+    ApiRoute(
+        method="GET",
+        path="/opportunities/search",
+        handler=search_opportunities,
+        scope=_R,
+        query=_SEARCH_QUERY,
+    ),
+    ApiRoute(method="POST", path="/opportunities/search", handler=post_search, scope=_R, body=_POST_SEARCH),
+    ApiRoute(method="POST", path="/opportunities/upsert", handler=upsert_opportunity, scope=_W, body=_UPSERT),
+    ApiRoute(method="POST", path="/opportunities/", handler=create_opportunity, scope=_W, body=_CREATE),
     ApiRoute(method="GET", path="/opportunities/{id}", handler=get_opportunity, scope=_R),
-    ApiRoute(method="PUT", path="/opportunities/{id}", handler=update_opportunity, scope=_W),
-    ApiRoute(method="PUT", path="/opportunities/{id}/status", handler=update_status, scope=_W),
+    ApiRoute(method="PUT", path="/opportunities/{id}", handler=update_opportunity, scope=_W, body=_COMMON),
+    ApiRoute(
+        method="PUT", path="/opportunities/{id}/status", handler=update_status, scope=_W, body=_STATUS_BODY
+    ),
     ApiRoute(method="DELETE", path="/opportunities/{id}", handler=delete_opportunity, scope=_W),
 ]

@@ -11,7 +11,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     drop_none,
     normalize_email,
     normalize_phone,
@@ -64,7 +63,7 @@ def _check_company(ctx: Ctx, loc: LocationState, company_id: str | None) -> None
 
 def create_user(ctx: Ctx) -> Reply:
     loc = ctx.location()
-    body = check_body(ctx.body, _USER_CREATE)
+    body = ctx.body
     _check_company(ctx, loc, body["companyId"])
     if any(lid != loc.location_id for lid in body["locationIds"]):
         raise ApiError.forbidden()
@@ -123,7 +122,7 @@ def get_user(ctx: Ctx) -> Reply:
 
 
 def update_user(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _USER_FIELDS)
+    body = ctx.body
     loc, user = _user(ctx)
     _check_company(ctx, loc, body.get("companyId"))
     for key in ("firstName", "lastName", "permissions", "platformLanguage", "password"):
@@ -149,10 +148,29 @@ def delete_user(ctx: Ctx) -> Reply:
     return Reply(200, {"succeded": True, "message": f"Queued deleting user with id {user['id']}"})
 
 
+_SEARCH_QUERY = frozenset(
+    {
+        "companyId",
+        "query",
+        "skip",
+        "limit",
+        "locationId",
+        "type",
+        "role",
+        "ids",
+        "sort",
+        "sortDirection",
+        "enabled2waySync",
+    }
+)
 ROUTES = [
-    ApiRoute(method="GET", path="/users/search", handler=search_users, scope="users.readonly"),
-    ApiRoute(method="POST", path="/users/", handler=create_user, scope="users.write"),
+    ApiRoute(
+        method="GET", path="/users/search", handler=search_users, scope="users.readonly", query=_SEARCH_QUERY
+    ),
+    ApiRoute(method="POST", path="/users/", handler=create_user, scope="users.write", body=_USER_CREATE),
     ApiRoute(method="GET", path="/users/{userId}", handler=get_user, scope="users.readonly"),
-    ApiRoute(method="PUT", path="/users/{userId}", handler=update_user, scope="users.write"),
+    ApiRoute(
+        method="PUT", path="/users/{userId}", handler=update_user, scope="users.write", body=_USER_FIELDS
+    ),
     ApiRoute(method="DELETE", path="/users/{userId}", handler=delete_user, scope="users.write"),
 ]

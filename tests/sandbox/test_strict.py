@@ -1,0 +1,166 @@
+"""HighLevel's refusals the sandbox enforces by default (``Strictness``), each through HTTP, and the switch
+that turns it off. Each of these requests was accepted by the sandbox before it was made strict."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from dentrix_highlevel.sandbox import LocationInfo, Sandbox, SandboxConfig, Strictness
+from dentrix_highlevel.sandbox._app import ALL_ROUTES
+from dentrix_highlevel.sandbox._http import ApiRoute
+from dentrix_highlevel.sandbox._state import ALL_SCOPES
+
+from ._helpers import V_CALENDARS, auth, make_client, new_contact
+
+pytestmark = pytest.mark.anyio
+
+NO_SCOPE = {
+    "statusCode": 401,
+    "message": "The token is not authorized for this scope.",
+    "error": "Unauthorized",
+}
+
+
+def _without_trace(body: Any) -> Any:
+    return {k: v for k, v in body.items() if k != "traceId"}
+
+
+def test_strictness_defaults_on_and_lenient_turns_everything_off() -> None:
+    default = Strictness()
+    names = [a.name for a in attrs.fields(Strictness)]
+    assert all(getattr(default, n) for n in names)
+    assert not any(getattr(Strictness.lenient(), n) for n in names)
+    assert SandboxConfig().strict == default
+
+
+# ---- undeclared query parameters and body properties -------------------------------------------------
+
+
+async def test_undeclared_query_parameter_is_422(client: httpx.AsyncClient, location: LocationInfo) -> None:
+    contact = await new_contact(client, location, email="q@example.com")
+    response = await client.get(f"/contacts/{contact['id']}", params={"include": "everything"})
+    assert response.status_code == 422
+    assert _without_trace(response.json()) == {
+        "statusCode": 422,
+        "message": ["property include should not exist"],
+        "error": "Unprocessable Entity",
+    }
+    pipelines = await client.get(
+        "/opportunities/pipelines", params={"locationId": location.location_id, "limit": 5}
+    )
+    assert pipelines.status_code == 422
+    assert pipelines.json()["message"] == ["property limit should not exist"]
+
+
+async def test_declared_query_parameters_are_accepted_even_when_not_emulated(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    calendars = await client.get(
+        "/calendars/",
+        params={"locationId": location.location_id, "showDrafted": "true"},
+        headers=auth(location.token, V_CALENDARS),
+    )
+    assert calendars.status_code == 200
+    users = await client.get(
+        "/users/search",
+        params={"companyId": location.company_id, "sort": "dateAdded", "sortDirection": "asc"},
+    )
+    assert users.status_code == 200
+
+
+async def test_undeclared_body_properties_are_422(client: httpx.AsyncClient, location: LocationInfo) -> None:
+    lid = location.location_id
+    created = await client.post(
+        f"/locations/{lid}/customFields", json={"name": "Chart", "dataType": "TEXT", "parentId": "folder1"}
+    )
+    assert created.status_code == 201  # undocumented but known to work (issue #300)
+    field_id = created.json()["customField"]["id"]
+    # parentId is a create-only undocumented property: the update DTO has none.
+    updated = await client.put(
+        f"/locations/{lid}/customFields/{field_id}", json={"name": "Chart", "parentId": "folder2"}
+    )
+    assert updated.status_code == 422
+    assert updated.json()["message"] == ["property parentId should not exist"]
+    calendar = await client.post(
+        "/calendars/", json={"locationId": lid, "name": "Hygiene"}, headers=auth(location.token, V_CALENDARS)
+    )
+    buffer = await client.put(
+        f"/calendars/{calendar.json()['calendar']['id']}",
+        json={"slotBuffer": 10, "slotBufferUnit": "mins"},
+        headers=auth(location.token, V_CALENDARS),
+    )
+    assert buffer.status_code == 422  # CalendarUpdateDTO has slotBuffer but no slotBufferUnit
+    assert buffer.json()["message"] == ["property slotBufferUnit should not exist"]
+    contact = await new_contact(client, location, email="opp@example.com")
+    pipelines = await client.get("/opportunities/pipelines", params={"locationId": lid})
+    pipeline = pipelines.json()["pipelines"][0]
+    upsert = await client.post(
+        "/opportunities/upsert",
+        json={
+            "locationId": lid,
+            "pipelineId": pipeline["id"],
+            "contactId": contact["id"],
+            "name": "Crown",
+            "customFields": [],
+        },
+    )
+    assert upsert.status_code == 422  # neither UpsertOpportunityDto revision has customFields
+    assert upsert.json()["message"] == ["property customFields should not exist"]
+
+
+async def test_lenient_switches_accept_and_drop_undeclared_names() -> None:
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(query_params=False, body_properties=False)))
+    loc = sandbox.create_location()
+    async with make_client(sandbox, loc.token) as client:
+        contact = await new_contact(client, loc, email="lenient@example.com", nickname="Al")
+        assert "nickname" not in contact  # dropped, never stored
+        read = await client.get(f"/contacts/{contact['id']}", params={"include": "everything"})
+        assert read.status_code == 200
+
+
+# ---- scopes: 401 before any validation -----------------------------------------------------------------
+
+
+def _url(route: ApiRoute, location: LocationInfo) -> str:
+    path = route.path.replace("{locationId}", location.location_id)
+    return re.sub(r"\{[^}]+\}", "nonexistent000000001", path)
+
+
+async def _probe(
+    sandbox: Sandbox, route: ApiRoute, location: LocationInfo, *, body: bool, query: bool
+) -> httpx.Response:
+    headers = auth(location.token, route.version or "2021-07-28")
+    kwargs: dict[str, Any] = {"headers": headers}
+    if query:
+        kwargs["params"] = {"bogusParam": "1"}
+    if body:
+        if route.form:
+            kwargs["data"] = {"bogusProperty": "1"}
+        else:
+            kwargs["json"] = {"bogusProperty": 1}
+    async with make_client(sandbox) as client:
+        return await client.request(route.method, _url(route, location), **kwargs)
+
+
+SCOPED = [r for r in ALL_ROUTES if r.scope is not None]
+
+
+@pytest.mark.parametrize("route", SCOPED, ids=lambda r: f"{r.method} {r.path}")
+async def test_missing_scope_is_401_before_validation_and_granted_scope_reaches_it(route: ApiRoute) -> None:
+    sandbox = Sandbox()
+    denied = sandbox.create_location(scopes=[s for s in ALL_SCOPES if s != route.scope])
+    granted = sandbox.create_location()
+    for with_body, with_query in ((route.body is not None, False), (False, True)):
+        if not (with_body or with_query):
+            continue
+        refused = await _probe(sandbox, route, denied, body=with_body, query=with_query)
+        assert refused.status_code == 401, refused.text
+        assert _without_trace(refused.json()) == NO_SCOPE
+        invalid = await _probe(sandbox, route, granted, body=with_body, query=with_query)
+        assert invalid.status_code == 422, invalid.text
+        assert invalid.json()["error"] == "Unprocessable Entity"
