@@ -164,3 +164,26 @@ async def test_missing_scope_is_401_before_validation_and_granted_scope_reaches_
         invalid = await _probe(sandbox, route, granted, body=with_body, query=with_query)
         assert invalid.status_code == 422, invalid.text
         assert invalid.json()["error"] == "Unprocessable Entity"
+
+
+async def test_oauth_tokens_carry_their_apps_scopes(sandbox: Sandbox, location: LocationInfo) -> None:
+    sandbox.register_oauth_app(client_id="narrow", client_secret="s", scopes=["contacts.readonly"])
+    code = sandbox.authorization_code(client_id="narrow", location_id=location.location_id)
+    async with make_client(sandbox) as client:
+        form = {"client_id": "narrow", "client_secret": "s", "grant_type": "authorization_code", "code": code}
+        tokens = (await client.post("/oauth/token", data=form)).json()
+        assert tokens["scope"] == "contacts.readonly"
+        headers = auth(tokens["access_token"])
+        write = await client.post("/contacts/", json={"locationId": location.location_id}, headers=headers)
+        assert write.status_code == 401
+        assert _without_trace(write.json()) == NO_SCOPE
+        read = await client.get("/contacts/", params={"locationId": location.location_id}, headers=headers)
+        assert read.status_code == 200
+
+
+async def test_admin_locations_take_scopes(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        created = (await client.post("/_sandbox/locations", json={"scopes": ["contacts.readonly"]})).json()
+        denied = await client.get(f"/locations/{created['locationId']}", headers=auth(created["token"]))
+        assert denied.status_code == 401
+        assert _without_trace(denied.json()) == NO_SCOPE

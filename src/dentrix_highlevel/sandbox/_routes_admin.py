@@ -73,7 +73,16 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
 
     async def create_location(request: Request) -> Response:
         data = await _json(request)
-        allowed = {"locationId", "token", "allowDuplicates", "dedupeOrder", "timezone", "name", "companyId"}
+        allowed = {
+            "locationId",
+            "token",
+            "allowDuplicates",
+            "dedupeOrder",
+            "timezone",
+            "name",
+            "companyId",
+            "scopes",
+        }
         unknown = sorted(set(data) - allowed)
         if unknown:
             return _error(422, f"unknown keys: {', '.join(unknown)}")
@@ -85,6 +94,7 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
             timezone=data.get("timezone", "America/Denver"),
             name=data.get("name", "Sandbox Dental"),
             company_id=data.get("companyId"),
+            scopes=tuple(data["scopes"]) if data.get("scopes") is not None else None,
         )
         body = {"locationId": info.location_id, "token": info.token, "companyId": info.company_id}
         return JSONResponse(body, status_code=201)
