@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dentrix_highlevel.sandbox._app import ALL_ROUTES
+from dentrix_highlevel.sandbox._contacts_model import CUSTOM_ITEM_KEYS
 from dentrix_highlevel.sandbox._http import ApiRoute
 from dentrix_highlevel.sandbox._state import ALL_SCOPES
 from dentrix_highlevel.sandbox._undocumented import UNDOCUMENTED, undocumented
@@ -171,7 +172,7 @@ def test_undocumented_properties_are_still_undocumented_and_served(book: SpecBoo
         route = served[(entry.method, entry.path)]
         op = _operation(book, route)
         if "[]." in entry.name:
-            continue  # item keys: see the custom field contract test
+            continue  # item keys: test_custom_field_item_keys_are_the_specs
         if entry.where == "query":
             assert entry.name in route.query
             assert entry.name not in {p["name"] for p in _parameters(book, op) if p.get("in") == "query"}
@@ -184,3 +185,22 @@ def test_undocumented_properties_are_still_undocumented_and_served(book: SpecBoo
 def test_every_scope_a_route_checks_is_grantable() -> None:
     assert {r.scope for r in ALL_ROUTES if r.scope is not None} <= set(ALL_SCOPES)
     assert list(ALL_SCOPES) == sorted(set(ALL_SCOPES))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "model"),
+    [
+        ("POST", "/contacts/", "contact"),
+        ("PUT", "/contacts/{contactId}", "contact"),
+        ("POST", "/contacts/upsert", "contact"),
+        ("POST", "/opportunities/", "opportunity"),
+        ("PUT", "/opportunities/{id}", "opportunity"),
+    ],
+)
+def test_custom_field_item_keys_are_the_specs(book: SpecBook, method: str, path: str, model: str) -> None:
+    route = next(r for r in ALL_ROUTES if (r.method, r.path) == (method, path))
+    op = _operation(book, route)
+    body = _resolve(book, op, op.spec["requestBody"]["content"]["application/json"]["schema"])
+    items = _resolve(book, op, body["properties"]["customFields"]["items"])
+    spec = set().union(*(_properties(book, op, variant) for variant in items["anyOf"]))
+    assert CUSTOM_ITEM_KEYS[model] == spec | undocumented(method, path, within="customFields")

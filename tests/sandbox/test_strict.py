@@ -187,3 +187,142 @@ async def test_admin_locations_take_scopes(sandbox: Sandbox) -> None:
         denied = await client.get(f"/locations/{created['locationId']}", headers=auth(created["token"]))
         assert denied.status_code == 401
         assert _without_trace(denied.json()) == NO_SCOPE
+
+
+# ---- custom field values fit their dataType; one clear rule per type -----------------------------------
+
+
+async def _fields(client: httpx.AsyncClient, location: LocationInfo, **types: str) -> dict[str, str]:
+    ids = {}
+    for name, data_type in types.items():
+        picklist = "OPTIONS" in data_type or data_type in ("CHECKBOX", "RADIO")
+        extra = {"options": ["Latex", "Penicillin"]} if picklist else {}
+        response = await client.post(
+            f"/locations/{location.location_id}/customFields",
+            json={"name": name, "dataType": data_type, **extra},
+        )
+        assert response.status_code == 201, response.text
+        ids[name] = response.json()["customField"]["id"]
+    return ids
+
+
+def _values(contact: dict[str, Any]) -> dict[str, Any]:
+    return {v["id"]: v["value"] for v in contact.get("customFields", [])}
+
+
+async def test_custom_field_values_must_fit_their_data_type(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    f = await _fields(
+        client,
+        location,
+        text="TEXT",
+        visits="NUMERICAL",
+        balance="MONETORY",
+        seen="DATE",
+        allergy="MULTIPLE_OPTIONS",
+        plan="SINGLE_OPTIONS",
+    )
+    contact = await new_contact(client, location, email="types@example.com")
+    wrong_type = [
+        (f["visits"], "12"),
+        (f["visits"], ""),
+        (f["balance"], "1250.50"),
+        (f["seen"], ""),
+        (f["seen"], 1709164800000),
+        (f["text"], 5),
+        (f["allergy"], "Latex"),
+        (f["plan"], ["Latex"]),
+    ]
+    for field_id, value in wrong_type:
+        response = await client.put(
+            f"/contacts/{contact['id']}", json={"customFields": [{"id": field_id, "field_value": value}]}
+        )
+        assert response.status_code == 422, (value, response.text)
+        assert _without_trace(response.json()) == {
+            "statusCode": 422,
+            "message": ["Invalid Custom Field Value"],
+            "error": "Unprocessable Entity",
+        }
+    for field_id, value in ((f["seen"], "29/02/2024"), (f["allergy"], ["Gluten"]), (f["plan"], "Gluten")):
+        response = await client.put(
+            f"/contacts/{contact['id']}", json={"customFields": [{"id": field_id, "field_value": value}]}
+        )
+        assert response.status_code == 400, (value, response.text)
+        assert response.json()["message"] == "Invalid Custom Field Value"
+
+
+async def test_each_data_type_clears_one_way(client: httpx.AsyncClient, location: LocationInfo) -> None:
+    f = await _fields(
+        client, location, text="TEXT", visits="NUMERICAL", seen="DATE", allergy="CHECKBOX", plan="RADIO"
+    )
+    full = [
+        {"id": f["text"], "field_value": "PAT-1"},
+        {"id": f["visits"], "field_value": 3},
+        {"id": f["seen"], "field_value": "2024-02-29"},
+        {"id": f["allergy"], "field_value": ["Latex"]},
+        {"id": f["plan"], "field_value": "Penicillin"},
+    ]
+    contact = await new_contact(client, location, email="clear@example.com", customFields=full)
+    assert len(_values(contact)) == 5
+    clears = [
+        {"id": f["text"], "field_value": ""},
+        {"id": f["visits"], "field_value": None},
+        {"id": f["seen"], "field_value": None},
+        {"id": f["allergy"], "field_value": []},
+        {"id": f["plan"], "field_value": ""},
+    ]
+    cleared = await client.put(f"/contacts/{contact['id']}", json={"customFields": clears})
+    assert cleared.status_code == 200, cleared.text
+    read = (await client.get(f"/contacts/{contact['id']}")).json()["contact"]
+    assert _values(read) == {}  # a cleared field no longer reads back
+    again = await client.put(f"/contacts/{contact['id']}", json={"customFields": full})
+    assert len(_values(again.json()["contact"])) == 5
+    nulls = [{"id": item["id"], "field_value": None} for item in full]  # null clears any type
+    assert (
+        _values(
+            (await client.put(f"/contacts/{contact['id']}", json={"customFields": nulls})).json()["contact"]
+        )
+        == {}
+    )
+
+
+async def test_opportunity_custom_fields_fit_their_type_and_keys(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    lid = location.location_id
+    response = await client.post(
+        f"/locations/{lid}/customFields", json={"name": "Fee", "dataType": "MONETORY", "model": "opportunity"}
+    )
+    fee = response.json()["customField"]["id"]
+    contact = await new_contact(client, location, email="oppcf@example.com")
+    pipelines = await client.get("/opportunities/pipelines", params={"locationId": lid})
+    body = {
+        "locationId": lid,
+        "pipelineId": pipelines.json()["pipelines"][0]["id"],
+        "contactId": contact["id"],
+        "name": "Crown",
+        "status": "open",
+    }
+    as_string = await client.post(
+        "/opportunities/", json={**body, "customFields": [{"id": fee, "field_value": "90"}]}
+    )
+    assert as_string.status_code == 422
+    other_key = await client.post(
+        "/opportunities/", json={**body, "customFields": [{"id": fee, "value": 90}]}
+    )
+    assert other_key.status_code == 422  # `value` is an undocumented key of contacts only
+    assert other_key.json()["message"] == ["property customFields.0.value should not exist"]
+    ok = await client.post("/opportunities/", json={**body, "customFields": [{"id": fee, "field_value": 90}]})
+    assert ok.status_code == 201, ok.text
+
+
+async def test_lenient_custom_field_types_coerce_as_before() -> None:
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(custom_field_types=False)))
+    loc = sandbox.create_location()
+    async with make_client(sandbox, loc.token) as client:
+        f = await _fields(client, loc, visits="NUMERICAL")
+        contact = await new_contact(
+            client, loc, email="coerce@example.com", customFields=[{"id": f["visits"], "field_value": "12"}]
+        )
+        assert _values(contact) == {f["visits"]: 12}

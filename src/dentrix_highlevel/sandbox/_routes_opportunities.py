@@ -105,6 +105,7 @@ def _write(ctx: Ctx, loc: LocationState, opportunity: Json, body: Json) -> None:
         opportunity["pipelineStageId"] = loc.pipelines[opportunity["pipelineId"]]["stages"][0]["id"]
     if body.get("customFields") is not None:
         opportunity["customFields"] = merge_custom_fields(
+            ctx,
             loc,
             opportunity.get("customFields", []),
             body["customFields"],
