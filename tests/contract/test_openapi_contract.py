@@ -277,9 +277,9 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.put(f"/users/{user['id']}", json={"lastName": "Lead"}))
 
         # Calendars and appointments.
-        calendar = (
-            await ok(await c.post("/calendars/", json={"locationId": lid, "name": "Hygiene"}, headers=hc))
-        )["calendar"]
+        # The appointment's assignedUserId must be on the calendar's team.
+        hygiene = {"locationId": lid, "name": "Hygiene", "teamMembers": [{"userId": user["id"]}]}
+        calendar = (await ok(await c.post("/calendars/", json=hygiene, headers=hc)))["calendar"]
         await ok(await c.get("/calendars/", params={"locationId": lid}, headers=hc))
         appt_body = {
             "calendarId": calendar["id"],

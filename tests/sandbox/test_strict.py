@@ -326,3 +326,109 @@ async def test_lenient_custom_field_types_coerce_as_before() -> None:
             client, loc, email="coerce@example.com", customFields=[{"id": f["visits"], "field_value": "12"}]
         )
         assert _values(contact) == {f["visits"]: 12}
+
+
+# ---- calendar teams and appointment assignees ----------------------------------------------------------
+
+
+async def _user(client: httpx.AsyncClient, location: LocationInfo, email: str) -> str:
+    body = {
+        "companyId": location.company_id,
+        "firstName": "Ada",
+        "lastName": "Byrd",
+        "email": email,
+        "password": "s3cret-Passw0rd",
+        "type": "account",
+        "role": "user",
+        "locationIds": [location.location_id],
+    }
+    response = await client.post("/users/", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def test_calendar_teams_follow_the_calendar_type(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    headers = auth(location.token, V_CALENDARS)
+    lid = location.location_id
+    ada, bo = (
+        await _user(client, location, "ada@practice.example"),
+        await _user(client, location, "bo@practice.example"),
+    )
+
+    async def create(**body: Any) -> httpx.Response:
+        return await client.post(
+            "/calendars/", json={"locationId": lid, "name": "Cal", **body}, headers=headers
+        )
+
+    for calendar_type in ("round_robin", "collective", "class_booking", "service_booking"):
+        response = await create(calendarType=calendar_type)
+        assert response.status_code == 400, calendar_type
+        assert response.json()["message"].startswith("Team members are required")
+        assert (await create(calendarType=calendar_type, teamMembers=[{"userId": ada}])).status_code == 200
+    two = await create(calendarType="personal", teamMembers=[{"userId": ada}, {"userId": bo}])
+    assert two.status_code == 400
+    assert two.json()["message"] == "Personal calendar must have exactly one team member."
+    assert (await create(calendarType="personal", teamMembers=[{"userId": ada}])).status_code == 200
+    default = await create()  # no type, no team: an event calendar
+    assert default.status_code == 200
+    assert default.json()["calendar"]["calendarType"] == "event"
+    stranger = await create(teamMembers=[{"userId": "notAUserOfTheLocation"}])
+    assert stranger.status_code == 400
+    robin = (await create(calendarType="round_robin", teamMembers=[{"userId": ada}])).json()["calendar"]
+    emptied = await client.put(f"/calendars/{robin['id']}", json={"teamMembers": []}, headers=headers)
+    assert emptied.status_code == 400
+
+
+async def test_appointment_assignee_must_be_on_the_calendar_team(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    headers = auth(location.token, V_CALENDARS)
+    lid = location.location_id
+    ada, bo = (
+        await _user(client, location, "ada2@practice.example"),
+        await _user(client, location, "bo2@practice.example"),
+    )
+    calendar = await client.post(
+        "/calendars/",
+        json={"locationId": lid, "name": "Dr Byrd", "teamMembers": [{"userId": ada}]},
+        headers=headers,
+    )
+    contact = await new_contact(client, location, email="appt@example.com")
+    body = {
+        "calendarId": calendar.json()["calendar"]["id"],
+        "locationId": lid,
+        "contactId": contact["id"],
+        "startTime": "2031-06-12T10:00:00-06:00",
+        "toNotify": False,
+    }
+    refused = await client.post(
+        "/calendars/events/appointments", json={**body, "assignedUserId": bo}, headers=headers
+    )
+    assert refused.status_code == 400
+    assert _without_trace(refused.json()) == {
+        "statusCode": 400,
+        "message": "The selected user is not a team member of this calendar.",
+    }
+    booked = await client.post(
+        "/calendars/events/appointments", json={**body, "assignedUserId": ada}, headers=headers
+    )
+    assert booked.status_code == 200, booked.text
+    assert booked.json()["title"] == "Appointment"  # untitled appointments are titled "Appointment"
+    moved = await client.put(
+        f"/calendars/events/appointments/{booked.json()['id']}", json={"assignedUserId": bo}, headers=headers
+    )
+    assert moved.status_code == 400
+
+
+async def test_lenient_calendar_teams_accept_anyone() -> None:
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(calendar_teams=False)))
+    loc = sandbox.create_location()
+    async with make_client(sandbox, loc.token) as client:
+        response = await client.post(
+            "/calendars/",
+            json={"locationId": loc.location_id, "name": "RR", "calendarType": "round_robin"},
+            headers=auth(loc.token, V_CALENDARS),
+        )
+        assert response.status_code == 200

@@ -51,6 +51,9 @@ class Strictness:
     - ``body_properties``: a body property the operation does not declare (nor lists as undocumented) is
       a 422; off, unknown properties are dropped silently.
     - ``query_params``: the same for query parameters.
+    - ``calendar_teams``: team members per calendarType (required for round robin, collective, class and
+      service calendars, exactly one for personal ones), each a user of the location; an appointment's
+      ``assignedUserId`` must be on its calendar's team.
     - ``custom_field_types``: custom field values must fit the field's dataType, with one clear rule per
       type (``_contacts_model.clears``); off, the old coercions (``"12"`` for a number) are back.
     - ``search_lag``: the search index lags writes by ``SandboxConfig.search_index_lag_ms``; off, writes are
@@ -61,6 +64,7 @@ class Strictness:
     versions: bool = True
     body_properties: bool = True
     query_params: bool = True
+    calendar_teams: bool = True
     custom_field_types: bool = True
     search_lag: bool = True
 
