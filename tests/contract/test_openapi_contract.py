@@ -226,6 +226,7 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
                 "/contacts/upsert", json={"locationId": lid, "phone": "3035550199", "firstName": "Bo"}
             )
         )
+        sandbox.settle_search_index()  # search reads an index that lags writes; let it catch up
         search = {
             "locationId": lid,
             "pageLimit": 10,
@@ -341,6 +342,7 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.get(f"/opportunities/{opp['id']}"))
         await ok(await c.put(f"/opportunities/{opp['id']}", json={"name": "Crown #15"}))
         await ok(await c.put(f"/opportunities/{opp['id']}/status", json={"status": "won"}))
+        sandbox.settle_search_index()
         await ok(await c.get("/opportunities/search", params={"location_id": lid}))
         details = {"notes": False, "tasks": False, "calendarEvents": False, "unReadConversations": False}
         post_search = {"locationId": lid, "query": "crown", "limit": 5, "page": 1, "searchAfter": []}

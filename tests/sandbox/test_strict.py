@@ -432,3 +432,108 @@ async def test_lenient_calendar_teams_accept_anyone() -> None:
             headers=auth(loc.token, V_CALENDARS),
         )
         assert response.status_code == 200
+
+
+# ---- the search index lags writes by default --------------------------------------------------------
+
+
+def test_search_lag_is_on_by_default() -> None:
+    assert SandboxConfig().search_index_lag_ms == 3000
+    assert SandboxConfig().effective_search_lag_s == 3.0
+    assert SandboxConfig(strict=Strictness(search_lag=False)).effective_search_lag_s == 0.0
+
+
+async def _search_ids(client: httpx.AsyncClient, location: LocationInfo, **body: Any) -> list[str]:
+    response = await client.post(
+        "/contacts/search", json={"locationId": location.location_id, "pageLimit": 100, **body}
+    )
+    assert response.status_code == 200, response.text
+    return [c["id"] for c in response.json()["contacts"]]
+
+
+async def test_search_reads_lag_but_reads_by_id_and_duplicate_rules_do_not() -> None:
+    now = [1000.0]
+    sandbox = Sandbox(SandboxConfig(clock=lambda: now[0]))
+    loc = sandbox.create_location()
+    lid = loc.location_id
+    async with make_client(sandbox, loc.token) as client:
+        contact = await new_contact(client, loc, email="fresh@example.com", tags=["new"])
+        assert await _search_ids(client, loc) == []
+        legacy = await client.get("/contacts/", params={"locationId": lid})
+        assert legacy.json()["contacts"] == []
+        lookup = await client.get(
+            "/contacts/search/duplicate", params={"locationId": lid, "email": "fresh@example.com"}
+        )
+        assert lookup.json()["contact"] is None
+        assert (await client.get(f"/contacts/{contact['id']}")).status_code == 200
+        duplicate = await client.post("/contacts/", json={"locationId": lid, "email": "fresh@example.com"})
+        assert duplicate.status_code == 400  # the create-time duplicate rule reads the store
+        upsert = await client.post("/contacts/upsert", json={"locationId": lid, "email": "fresh@example.com"})
+        assert upsert.json()["new"] is False
+        now[0] += 3.0
+        assert await _search_ids(client, loc) == [contact["id"]]
+        # An update shows its old values until the lag has passed, a delete still shows the contact.
+        await client.put(f"/contacts/{contact['id']}", json={"tags": ["recall"]})
+        by_tag = [{"field": "tags", "operator": "eq", "value": "new"}]
+        assert await _search_ids(client, loc, filters=by_tag) == [contact["id"]]
+        now[0] += 3.0
+        assert await _search_ids(client, loc, filters=by_tag) == []
+        await client.delete(f"/contacts/{contact['id']}")
+        assert await _search_ids(client, loc) == [contact["id"]]
+        now[0] += 3.0
+        assert await _search_ids(client, loc) == []
+
+
+async def test_opportunity_searches_lag_too() -> None:
+    now = [1000.0]
+    sandbox = Sandbox(SandboxConfig(clock=lambda: now[0]))
+    loc = sandbox.create_location()
+    lid = loc.location_id
+    async with make_client(sandbox, loc.token) as client:
+        contact = await new_contact(client, loc, email="oppl@example.com")
+        pipelines = await client.get("/opportunities/pipelines", params={"locationId": lid})
+        body = {
+            "pipelineId": pipelines.json()["pipelines"][0]["id"],
+            "locationId": lid,
+            "contactId": contact["id"],
+            "name": "Crown",
+            "status": "open",
+        }
+        opp = (await client.post("/opportunities/", json=body)).json()["opportunity"]
+        assert (await client.get("/opportunities/search", params={"location_id": lid})).json()[
+            "opportunities"
+        ] == []
+        assert (await client.post("/opportunities/search", json={"locationId": lid})).json()["total"] == 0
+        assert (
+            await client.post("/opportunities/", json=body)
+        ).status_code == 400  # the duplicate rule does not lag
+        now[0] += 3.0
+        found = (await client.get("/opportunities/search", params={"location_id": lid})).json()[
+            "opportunities"
+        ]
+        assert [o["id"] for o in found] == [opp["id"]]
+
+
+async def test_settle_makes_everything_searchable_now(sandbox: Sandbox, location: LocationInfo) -> None:
+    async with make_client(sandbox, location.token) as client:
+        first = await new_contact(client, location, email="old1@example.com")
+        sandbox.settle_search_index()
+        assert await _search_ids(client, location) == [first["id"]]
+        second = await new_contact(client, location, email="old2@example.com")
+        assert await _search_ids(client, location) == [first["id"]]  # later writes lag again
+        settled = await client.post(
+            "/_sandbox/search-index/settle", json={"locationId": location.location_id}
+        )
+        assert settled.json() == {"settled": True}
+        assert await _search_ids(client, location) == [first["id"], second["id"]]
+        assert (
+            await client.post("/_sandbox/search-index/settle", json={"locationId": "nowhere"})
+        ).status_code == 400
+
+
+async def test_search_lag_switch_off_is_immediate() -> None:
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(search_lag=False)))
+    loc = sandbox.create_location()
+    async with make_client(sandbox, loc.token) as client:
+        contact = await new_contact(client, loc, email="now@example.com")
+        assert await _search_ids(client, loc) == [contact["id"]]

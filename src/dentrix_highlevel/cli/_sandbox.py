@@ -83,7 +83,13 @@ def sandbox() -> None:
 @click.option("--reset-rate", default=0.0, type=float, help="Probability the connection drops mid-response.")
 @click.option("--429-storm", "storm", default=None, metavar="AFTER_S:DURATION_S", help="A period of 429s.")
 @click.option("--advertised-rate-max", default=None, type=int, help="Lower X-RateLimit-Max (and enforce it).")
-@click.option("--search-lag-ms", default=0.0, type=float, help="Delay before new contacts are searchable.")
+@click.option(
+    "--search-lag-ms",
+    default=3000.0,
+    show_default=True,
+    type=float,
+    help="Delay before writes show in search (0: at once; POST /_sandbox/search-index/settle on demand).",
+)
 @click.option(
     "--scopes",
     default=None,

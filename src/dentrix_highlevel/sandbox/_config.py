@@ -93,7 +93,7 @@ class SandboxConfig:
     media_max_bytes: int = attrs.field(default=DEFAULT_MEDIA_MAX_BYTES, validator=_positive)
     #: HighLevel's search index lags writes ("a few seconds"); 0 makes writes searchable at once. Tests
     #: that seed pre-existing data call ``Sandbox.settle_search_index()`` instead of sleeping.
-    search_index_lag_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    search_index_lag_ms: float = attrs.field(default=DEFAULT_SEARCH_INDEX_LAG_MS, validator=_non_negative)
     #: OAuth access tokens live "a day": HighLevel answers ``expires_in: 86399``.
     access_token_ttl_s: float = attrs.field(default=86_399.0, validator=_positive)
     strict: Strictness = attrs.field(factory=Strictness)

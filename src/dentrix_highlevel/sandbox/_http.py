@@ -3,7 +3,8 @@ and the normalisations HighLevel applies on write (E.164 phones, lower-cased e-m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -12,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from starlette.datastructures import FormData, QueryParams
 
 from dentrix_highlevel.sandbox._config import Strictness
+from dentrix_highlevel.sandbox._search_index import LaggedIndex
 from dentrix_highlevel.sandbox._state import IdFactory, LocationState, SandboxState, TokenInfo
 
 __all__ = [
@@ -114,6 +116,13 @@ class Ctx:
         if self.state.find_owner(store, object_id) is not None:
             raise ApiError.forbidden()
         raise ApiError.not_found(f"{what} not found")
+
+    @contextmanager
+    def reindex(self, index: LaggedIndex, store: Mapping[str, Json], object_id: str) -> Iterator[None]:
+        """Wrap a change of ``store[object_id]`` (create, update, delete): search sees it after the lag."""
+        index.before_write(object_id, store.get(object_id), lag_s=self.index_lag_s)
+        yield
+        index.after_write(object_id, store.get(object_id), now_s=self.now_s, lag_s=self.index_lag_s)
 
     def check(self, body: Any, fields: Mapping[str, Field], *, prefix: str = "") -> Json:
         """A nested object checked like a body, under the sandbox's ``body_properties`` switch."""

@@ -150,7 +150,16 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
         )
         return JSONResponse({"code": code}, status_code=201)
 
+    async def settle(request: Request) -> Response:
+        data = await _json(request)
+        unknown = sorted(set(data) - {"locationId"})
+        if unknown:
+            return _error(422, f"unknown keys: {', '.join(unknown)}")
+        sandbox.settle_search_index(data.get("locationId"))
+        return JSONResponse({"settled": True})
+
     yield Route("/_sandbox/locations", guarded(create_location), methods=["POST"])
+    yield Route("/_sandbox/search-index/settle", guarded(settle), methods=["POST"])
     yield Route("/_sandbox/reset", guarded(reset), methods=["POST"])
     yield Route("/_sandbox/state", guarded(state), methods=["GET"])
     yield Route("/_sandbox/requests", guarded(requests), methods=["GET"])

@@ -33,6 +33,9 @@ Json = dict[str, Any]
 
 BASE_URL = "https://services.leadconnectorhq.com"
 DUPLICATE_MESSAGE = "This location does not allow duplicated contacts."
+#: The duplicate lookup's answer without email or number, also what an upsert without either gets
+#: (issue marioaldayuz/n8n-highlevel#10, highlevel-api-docs#37; API-NOTES §2.4).
+NO_IDENTITY = "Pass at least one of number, email query parameter"
 SEARCH_MAX_PAGE_LIMIT = 500
 SEARCH_MAX_WINDOW = 10_000
 LEGACY_MAX_LIMIT = 100
@@ -51,9 +54,9 @@ def _duplicate_error(contact: Json, field: str) -> ApiError:
 
 def _new_contact(ctx: Ctx, loc: LocationState, body: Json) -> Json:
     contact: Json = {"id": ctx.new_id(), "locationId": loc.location_id}
-    apply_contact_write(ctx, loc, contact, body, creating=True)
-    loc.contacts[contact["id"]] = contact
-    loc.indexed_at[contact["id"]] = ctx.now_s + ctx.index_lag_s
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, body, creating=True)
+        loc.contacts[contact["id"]] = contact
     return contact
 
 
@@ -88,7 +91,8 @@ def upsert_contact(ctx: Ctx) -> Reply:
         other = find_duplicate(loc, email=email, phone=phone, exclude_id=contact["id"], order=(other_field,))
         if other is not None:
             write.pop(other_field, None)
-    apply_contact_write(ctx, loc, contact, write, creating=False)
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, write, creating=False)
     return Reply(200, {"new": False, "contact": contact_view(contact)})
 
 
@@ -106,15 +110,16 @@ def update_contact(ctx: Ctx) -> Reply:
         match = find_duplicate(loc, email=email, phone=phone, exclude_id=contact["id"])
         if match is not None:
             raise _duplicate_error(*match)
-    apply_contact_write(ctx, loc, contact, body, creating=False)
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, body, creating=False)
     return Reply(200, {"succeded": True, "contact": contact_view(contact)})
 
 
 def delete_contact(ctx: Ctx) -> Reply:
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
-    del loc.contacts[contact["id"]]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        del loc.contacts[contact["id"]]
     loc.index_remove(contact)
-    loc.indexed_at.pop(contact["id"], None)
     # Notes and tasks go with their contact, so a rollback leaves no orphans behind.
     for store in (loc.notes, loc.tasks):
         for object_id in [k for k, v in store.items() if v.get("contactId") == contact["id"]]:
@@ -122,16 +127,36 @@ def delete_contact(ctx: Ctx) -> Reply:
     return Reply(200, {"succeded": True})
 
 
+def _indexed_match(loc: LocationState, docs: list[Json], field: str, value: str) -> Json | None:
+    """``first_match`` over what the search index shows (writes in flight are not there yet)."""
+    key = "emailLowerCase" if field == "email" else "phone"
+    matches = [doc for doc in docs if doc.get(key) == value]
+    return min(matches, key=lambda d: loc.created_seq.get(d["id"], 0)) if matches else None
+
+
 def duplicate_lookup(ctx: Ctx) -> Reply:
     """``GET /contacts/search/duplicate``: exact match on the stored value; a bare 10-digit number or an
-    unencoded ``+`` (decoded as a space) does not match an E.164 phone, as reported for HighLevel."""
+    unencoded ``+`` (decoded as a space) does not match an E.164 phone, as reported for HighLevel.
+
+    It reads the search index (it lives under /contacts/search), so a contact written less than the index
+    lag ago is not found yet; the duplicate rule of create and upsert reads the store and never lags.
+    """
     loc = ctx.location(ctx.require_query("locationId"))
     number, email = ctx.query.get("number"), ctx.query.get("email")
     if not number and not email:
-        raise ApiError.bad_request("Pass at least one of number, email query parameter")
+        raise ApiError.bad_request(NO_IDENTITY)
     order = ("email", "phone") if loc.allow_duplicates else loc.dedupe_order
-    match = find_duplicate(loc, email=email.lower() if email else None, phone=number, order=order)
-    return Reply(200, {"contact": contact_view(match[0]) if match else None})
+    wanted = {"email": email.lower() if email else None, "phone": number}
+    if loc.contact_search.settled(ctx.now_s):
+        match = find_duplicate(loc, email=wanted["email"], phone=wanted["phone"], order=order)
+        return Reply(200, {"contact": contact_view(match[0]) if match else None})
+    docs = loc.contact_search.view(loc.contacts, ctx.now_s)
+    for field in order:
+        value = wanted[field]
+        found = _indexed_match(loc, docs, field, value) if value else None
+        if found is not None:
+            return Reply(200, {"contact": contact_view(found)})
+    return Reply(200, {"contact": None})
 
 
 def _matches_query(contact: Json, query: str) -> bool:
@@ -161,8 +186,10 @@ def legacy_list(ctx: Ctx) -> Reply:
         raise ApiError.unprocessable(["limit must not be less than 1"])
     start_after_id = ctx.query.get("startAfterId")
     query = ctx.query.get("query")
+    # Served from the search index like POST /contacts/search (a guess: docs/sandbox.md).
+    indexed = loc.contact_search.view(loc.contacts, ctx.now_s)
     rows = sorted(
-        (c for c in loc.contacts.values() if not query or _matches_query(c, query)),
+        (c for c in indexed if not query or _matches_query(c, query)),
         key=lambda c: (_epoch_ms(c["dateAdded"]), c["id"]),
     )
     total = len(rows)
@@ -343,7 +370,7 @@ def search_contacts(ctx: Ctx) -> Reply:
         raise ApiError.unprocessable(["sort.direction must be one of the following values: asc, desc"])
     sort_field = _check_field(sort.get("field"))
     descending = sort.get("direction") == "desc"
-    visible = [c for c in loc.contacts.values() if loc.indexed_at.get(c["id"], 0.0) <= ctx.now_s]
+    visible = loc.contact_search.view(loc.contacts, ctx.now_s)
     rows = [c for c in visible if all(f(c) for f in filters)]
     query = body.get("query")
     if query:
@@ -400,16 +427,18 @@ def add_tags(ctx: Ctx) -> Reply:
     body = ctx.body
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     tags = normalize_tags(body["tags"])
-    contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
     loc.ensure_tags(tags, ctx.new_id)
     return Reply(201, {"tags": list(contact["tags"])})
 
 
 def remove_tags(ctx: Ctx) -> Reply:
     body = ctx.body
-    _, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
+    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     drop = set(normalize_tags(body["tags"]))
-    contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
     return Reply(200, {"tags": list(contact["tags"])})
 
 
@@ -436,12 +465,13 @@ def bulk_tags(ctx: Ctx) -> Reply:
         if contact is None:
             errors.append(contact_id)
             continue
-        if kind == "add":
-            contact["tags"] = contact["tags"] + [t for t in tags if t not in contact["tags"]]
-        elif body.get("removeAllTags"):
-            contact["tags"] = []
-        else:
-            contact["tags"] = [t for t in contact["tags"] if t not in tags]
+        with ctx.reindex(loc.contact_search, loc.contacts, contact_id):
+            if kind == "add":
+                contact["tags"] = contact["tags"] + [t for t in tags if t not in contact["tags"]]
+            elif body.get("removeAllTags"):
+                contact["tags"] = []
+            else:
+                contact["tags"] = [t for t in contact["tags"] if t not in tags]
     if kind == "add":
         loc.ensure_tags(tags, ctx.new_id)
     responses = [f"Contact {cid} not found" for cid in errors]

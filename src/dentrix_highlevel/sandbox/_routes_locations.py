@@ -199,7 +199,9 @@ def delete_custom_field(ctx: Ctx) -> Reply:
     loc, field = _custom_field(ctx)
     del loc.custom_fields[field["id"]]
     for contact in loc.contacts.values():
-        contact["customFields"] = [v for v in contact.get("customFields", []) if v["id"] != field["id"]]
+        if any(v["id"] == field["id"] for v in contact.get("customFields", [])):
+            with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+                contact["customFields"] = [v for v in contact["customFields"] if v["id"] != field["id"]]
     return Reply(200, {"succeded": True})
 
 

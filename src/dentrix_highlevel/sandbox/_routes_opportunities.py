@@ -1,5 +1,9 @@
 """Opportunities and pipelines (API-NOTES §6). Pipelines cannot be created through the public API: the
-sandbox seeds them when a location is created."""
+sandbox seeds them when a location is created.
+
+Both opportunity searches read a lagging search index like the contact search (a guess: their answers
+carry Elasticsearch's ``aggregations``); GET by id and the duplicate-opportunity rule read the store.
+"""
 
 from __future__ import annotations
 
@@ -129,8 +133,9 @@ def _new(ctx: Ctx, loc: LocationState, body: Json) -> Json:
         "lastStatusChangeAt": now,
         "lastStageChangeAt": now,
     }
-    _write(ctx, loc, opportunity, body)
-    loc.opportunities[opportunity["id"]] = opportunity
+    with ctx.reindex(loc.opportunity_search, loc.opportunities, opportunity["id"]):
+        _write(ctx, loc, opportunity, body)
+        loc.opportunities[opportunity["id"]] = opportunity
     return opportunity
 
 
@@ -165,7 +170,8 @@ def upsert_opportunity(ctx: Ctx) -> Reply:
         if body.get("name") is None:
             raise ApiError.unprocessable(["name should not be empty", "name must be a string"])
         return Reply(200, {"opportunity": _view(loc, _new(ctx, loc, body)), "new": True})
-    _write(ctx, loc, existing, body)
+    with ctx.reindex(loc.opportunity_search, loc.opportunities, existing["id"]):
+        _write(ctx, loc, existing, body)
     return Reply(200, {"opportunity": _view(loc, existing), "new": False})
 
 
@@ -182,26 +188,29 @@ def update_opportunity(ctx: Ctx) -> Reply:
     body = ctx.body
     loc, opportunity = _opportunity(ctx)
     _check_refs(loc, body, opportunity)
-    if (
-        body.get("pipelineId")
-        and body["pipelineId"] != opportunity["pipelineId"]
-        and not body.get("pipelineStageId")
-    ):
-        opportunity["pipelineStageId"] = None
-    _write(ctx, loc, opportunity, body)
+    with ctx.reindex(loc.opportunity_search, loc.opportunities, opportunity["id"]):
+        if (
+            body.get("pipelineId")
+            and body["pipelineId"] != opportunity["pipelineId"]
+            and not body.get("pipelineStageId")
+        ):
+            opportunity["pipelineStageId"] = None
+        _write(ctx, loc, opportunity, body)
     return Reply(200, {"opportunity": _view(loc, opportunity)})
 
 
 def update_status(ctx: Ctx) -> Reply:
     body = ctx.body
     loc, opportunity = _opportunity(ctx)
-    _write(ctx, loc, opportunity, body)
+    with ctx.reindex(loc.opportunity_search, loc.opportunities, opportunity["id"]):
+        _write(ctx, loc, opportunity, body)
     return Reply(200, {"succeded": True})
 
 
 def delete_opportunity(ctx: Ctx) -> Reply:
     loc, opportunity = _opportunity(ctx)
-    del loc.opportunities[opportunity["id"]]
+    with ctx.reindex(loc.opportunity_search, loc.opportunities, opportunity["id"]):
+        del loc.opportunities[opportunity["id"]]
     return Reply(200, {"succeded": True})
 
 
@@ -231,7 +240,7 @@ def search_opportunities(ctx: Ctx) -> Reply:
     needle = (ctx.query.get("q") or "").lower()
     rows = [
         o
-        for o in loc.opportunities.values()
+        for o in loc.opportunity_search.view(loc.opportunities, ctx.now_s)
         if all(value is None or o.get(key) == value for key, value in filters.items())
         and (status in (None, "all") or o.get("status") == status)
         and (not needle or needle in (o.get("name") or "").lower())
@@ -286,7 +295,11 @@ def post_search(ctx: Ctx) -> Reply:
         raise ApiError.unprocessable([f"limit must not be greater than {SEARCH_MAX_LIMIT}"])
     needle = (body.get("query") or "").lower()
     rows = sorted(
-        (o for o in loc.opportunities.values() if not needle or needle in (o.get("name") or "").lower()),
+        (
+            o
+            for o in loc.opportunity_search.view(loc.opportunities, ctx.now_s)
+            if not needle or needle in (o.get("name") or "").lower()
+        ),
         key=lambda o: (_epoch_ms(o["createdAt"]), o["id"]),
     )
     cursor = body.get("searchAfter")

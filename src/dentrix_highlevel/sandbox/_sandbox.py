@@ -222,6 +222,17 @@ class Sandbox:
         self.limiter.reset(epoch_s=now)
         self.faults = FaultEngine(self.faults.config, seed=self.config.seed, set_at_s=now)
 
+    def settle_search_index(self, location_id: str | None = None) -> None:
+        """Make everything written so far searchable now (one location, or all), as if the index lag had
+        passed: a test seeds a practice's pre-existing data, settles, and never sleeps. Later writes lag
+        again."""
+        if location_id is not None and location_id not in self.state.locations:
+            raise ConfigurationError(f"no location {location_id!r}")
+        for lid, loc in self.state.locations.items():
+            if location_id is None or lid == location_id:
+                loc.contact_search.settle()
+                loc.opportunity_search.settle()
+
     def location(self, location_id: str) -> LocationState:
         """The live state of one location (for assertions in tests)."""
         return self.state.locations[location_id]

@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from dentrix_highlevel.sandbox._search_index import LaggedIndex
+
 __all__ = ["IdFactory", "LocationInfo", "LocationState", "RequestRecord", "SandboxState", "TokenInfo"]
 
 Json = dict[str, Any]
@@ -136,8 +138,9 @@ class LocationState:
     dedupe_order: tuple[str, ...]
     allow_duplicate_opportunity: bool = False
     contacts: dict[str, Json] = attrs.field(factory=dict)
-    #: When each contact becomes visible to POST /contacts/search (index lag), on the sandbox clock.
-    indexed_at: dict[str, float] = attrs.field(factory=dict)
+    #: What the search reads see of contacts and opportunities: writes show after the index lag.
+    contact_search: LaggedIndex = attrs.field(factory=LaggedIndex)
+    opportunity_search: LaggedIndex = attrs.field(factory=LaggedIndex)
     notes: dict[str, Json] = attrs.field(factory=dict)
     tasks: dict[str, Json] = attrs.field(factory=dict)
     tags: dict[str, Json] = attrs.field(factory=dict)
