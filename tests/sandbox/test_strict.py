@@ -537,3 +537,61 @@ async def test_search_lag_switch_off_is_immediate() -> None:
     async with make_client(sandbox, loc.token) as client:
         contact = await new_contact(client, loc, email="now@example.com")
         assert await _search_ids(client, loc) == [contact["id"]]
+
+
+# ---- upsert identity, duplicate shapes -----------------------------------------------------------------
+
+
+async def test_upsert_without_email_or_phone_is_400(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Sandbox
+) -> None:
+    for body in ({"firstName": "Ana"}, {"firstName": "Ana", "email": "", "phone": None}):
+        response = await client.post("/contacts/upsert", json={"locationId": location.location_id, **body})
+        assert response.status_code == 400
+        assert _without_trace(response.json()) == {
+            "statusCode": 400,
+            "message": "Pass at least one of number, email query parameter",
+        }
+    assert sandbox.location(location.location_id).contacts == {}  # nothing was created
+
+
+async def test_lenient_upsert_identity_creates_a_contact() -> None:
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(upsert_identity=False)))
+    loc = sandbox.create_location()
+    async with make_client(sandbox, loc.token) as client:
+        response = await client.post(
+            "/contacts/upsert", json={"locationId": loc.location_id, "firstName": "Ana"}
+        )
+        assert response.json()["new"] is True
+
+
+async def test_duplicate_errors_use_highlevels_shapes(
+    client: httpx.AsyncClient, location: LocationInfo
+) -> None:
+    lid = location.location_id
+    contact = await new_contact(client, location, email="dup@example.com", firstName="Ana", lastName="Lima")
+    again = await client.post("/contacts/", json={"locationId": lid, "email": "DUP@example.com"})
+    assert again.status_code == 400
+    assert _without_trace(again.json()) == {
+        "statusCode": 400,
+        "message": "This location does not allow duplicated contacts.",
+        "meta": {"contactId": contact["id"], "contactName": "Ana Lima", "matchingField": "email"},
+    }
+    pipelines = await client.get("/opportunities/pipelines", params={"locationId": lid})
+    body = {
+        "pipelineId": pipelines.json()["pipelines"][0]["id"],
+        "locationId": lid,
+        "contactId": contact["id"],
+        "name": "Crown",
+        "status": "open",
+    }
+    first = (await client.post("/opportunities/", json=body)).json()["opportunity"]
+    second = await client.post("/opportunities/", json=body)
+    assert second.status_code == 400
+    assert _without_trace(second.json()) == {
+        "statusCode": 400,
+        "message": "Can not create duplicate opportunity for the contact.",
+        "error": "Bad Request",
+        "code": "OPPORTUNITY_NO_DUPLICATE",
+        "meta": {"existingId": first["id"]},
+    }

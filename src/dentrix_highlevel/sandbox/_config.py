@@ -56,6 +56,7 @@ class Strictness:
       ``assignedUserId`` must be on its calendar's team.
     - ``custom_field_types``: custom field values must fit the field's dataType, with one clear rule per
       type (``_contacts_model.clears``); off, the old coercions (``"12"`` for a number) are back.
+    - ``upsert_identity``: ``POST /contacts/upsert`` needs an ``email`` or a ``phone`` (400 otherwise).
     - ``search_lag``: the search index lags writes by ``SandboxConfig.search_index_lag_ms``; off, writes are
       searchable at once.
     """
@@ -67,6 +68,7 @@ class Strictness:
     calendar_teams: bool = True
     custom_field_types: bool = True
     search_lag: bool = True
+    upsert_identity: bool = True
 
     @classmethod
     def lenient(cls) -> Strictness:

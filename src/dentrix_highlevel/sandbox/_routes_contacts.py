@@ -76,6 +76,8 @@ def upsert_contact(ctx: Ctx) -> Reply:
     """Match by the location's dedupe order; update the first-priority match, else create (§2.4)."""
     body = ctx.body
     loc = ctx.location(body["locationId"])
+    if ctx.strict.upsert_identity and not body.get("email") and not body.get("phone"):
+        raise ApiError.bad_request(NO_IDENTITY)
     write = {k: v for k, v in body.items() if k != "createNewIfDuplicateAllowed"}
     if loc.allow_duplicates and body.get("createNewIfDuplicateAllowed"):
         return Reply(200, {"new": True, "contact": contact_view(_new_contact(ctx, loc, write))})

@@ -53,6 +53,7 @@ _UPSERT = {
 }
 _STATUS_BODY = {"status": Field(required=True, enum=_STATUSES), "lostReasonId": Field()}
 SEARCH_MAX_LIMIT = 100
+DUPLICATE_OPPORTUNITY = "Can not create duplicate opportunity for the contact."
 BASE_URL = "https://services.leadconnectorhq.com"
 
 
@@ -150,8 +151,15 @@ def create_opportunity(ctx: Ctx) -> Reply:
     body = ctx.body
     loc = ctx.location(body["locationId"])
     _check_refs(loc, body)
-    if not loc.allow_duplicate_opportunity and _existing_for(loc, body["contactId"], body["pipelineId"]):
-        raise ApiError.bad_request("Can not create duplicate opportunity for the contact.")
+    existing = _existing_for(loc, body["contactId"], body["pipelineId"])
+    if existing is not None and not loc.allow_duplicate_opportunity:
+        # HighLevel's answer as public client code records it (docs/sandbox.md).
+        raise ApiError.bad_request(
+            DUPLICATE_OPPORTUNITY,
+            error="Bad Request",
+            code="OPPORTUNITY_NO_DUPLICATE",
+            meta={"existingId": existing["id"]},
+        )
     return Reply(201, {"opportunity": _view(loc, _new(ctx, loc, body))})
 
 
