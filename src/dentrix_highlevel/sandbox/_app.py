@@ -34,6 +34,7 @@ from dentrix_highlevel.sandbox import (
     _routes_oauth,
     _routes_opportunities,
     _routes_users,
+    _routes_workflows,
 )
 from dentrix_highlevel.sandbox._faults import FaultDraw, faultable
 from dentrix_highlevel.sandbox._http import KNOWN_VERSIONS, ApiError, ApiRoute, Ctx, Reply, check_body
@@ -64,6 +65,7 @@ ALL_ROUTES: list[ApiRoute] = [
     *_routes_media.ROUTES,
     *_routes_oauth.ROUTES,
     *_routes_associations.ROUTES,
+    *_routes_workflows.ROUTES,
 ]
 
 

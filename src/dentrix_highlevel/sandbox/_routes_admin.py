@@ -158,7 +158,18 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
         sandbox.settle_search_index(data.get("locationId"))
         return JSONResponse({"settled": True})
 
+    async def workflow(request: Request) -> Response:
+        data = await _json(request)
+        unknown = sorted(set(data) - {"locationId", "name", "status"})
+        if unknown:
+            return _error(422, f"unknown keys: {', '.join(unknown)}")
+        created = sandbox.add_workflow(
+            str(data["locationId"]), name=str(data["name"]), status=str(data.get("status", "published"))
+        )
+        return JSONResponse({"workflow": created}, status_code=201)
+
     yield Route("/_sandbox/locations", guarded(create_location), methods=["POST"])
+    yield Route("/_sandbox/workflows", guarded(workflow), methods=["POST"])
     yield Route("/_sandbox/search-index/settle", guarded(settle), methods=["POST"])
     yield Route("/_sandbox/reset", guarded(reset), methods=["POST"])
     yield Route("/_sandbox/state", guarded(state), methods=["GET"])

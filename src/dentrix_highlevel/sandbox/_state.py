@@ -51,6 +51,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "opportunities.write",
     "users.readonly",
     "users.write",
+    "workflows.readonly",
 )
 
 
@@ -154,6 +155,8 @@ class LocationState:
     media: dict[str, Json] = attrs.field(factory=dict)
     associations: dict[str, Json] = attrs.field(factory=dict)
     relations: dict[str, Json] = attrs.field(factory=dict)
+    #: Seeded through ``Sandbox.add_workflow`` (the public API only lists workflows).
+    workflows: dict[str, Json] = attrs.field(factory=dict)
     #: Duplicate-matching indexes: stored emailLowerCase / E.164 phone -> contact ids. They keep upsert
     #: O(1) for large practices; first-created wins, as a scan in creation order would.
     by_email: dict[str, set[str]] = attrs.field(factory=dict)
@@ -176,6 +179,7 @@ class LocationState:
         "media",
         "associations",
         "relations",
+        "workflows",
     )
 
     def settings(self) -> Json:
