@@ -69,7 +69,9 @@ ENDPOINTS = {
     ("PUT", "/locations/{locationId}/customValues/{id}"),
     ("DELETE", "/locations/{locationId}/customValues/{id}"),
     ("POST", "/users/"),
+    ("GET", "/users/"),
     ("GET", "/users/search"),
+    ("POST", "/users/search/filter-by-email"),
     ("GET", "/users/{userId}"),
     ("PUT", "/users/{userId}"),
     ("DELETE", "/users/{userId}"),
@@ -105,6 +107,7 @@ ENDPOINTS = {
     ("POST", "/associations/relations"),
     ("GET", "/associations/relations/{recordId}"),
     ("DELETE", "/associations/relations/{relationId}"),
+    ("GET", "/workflows/"),
 }
 
 
@@ -226,6 +229,7 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
                 "/contacts/upsert", json={"locationId": lid, "phone": "3035550199", "firstName": "Bo"}
             )
         )
+        sandbox.settle_search_index()  # search reads an index that lags writes; let it catch up
         search = {
             "locationId": lid,
             "pageLimit": 10,
@@ -273,13 +277,14 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         }
         user = await ok(await c.post("/users/", json=user_body), 201)
         await ok(await c.get("/users/search", params={"companyId": loc.company_id, "locationId": lid}))
+        await ok(await c.get("/users/", params={"locationId": lid}))
         await ok(await c.get(f"/users/{user['id']}"))
         await ok(await c.put(f"/users/{user['id']}", json={"lastName": "Lead"}))
 
         # Calendars and appointments.
-        calendar = (
-            await ok(await c.post("/calendars/", json={"locationId": lid, "name": "Hygiene"}, headers=hc))
-        )["calendar"]
+        # The appointment's assignedUserId must be on the calendar's team.
+        hygiene = {"locationId": lid, "name": "Hygiene", "teamMembers": [{"userId": user["id"]}]}
+        calendar = (await ok(await c.post("/calendars/", json=hygiene, headers=hc)))["calendar"]
         await ok(await c.get("/calendars/", params={"locationId": lid}, headers=hc))
         appt_body = {
             "calendarId": calendar["id"],
@@ -341,6 +346,7 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
         await ok(await c.get(f"/opportunities/{opp['id']}"))
         await ok(await c.put(f"/opportunities/{opp['id']}", json={"name": "Crown #15"}))
         await ok(await c.put(f"/opportunities/{opp['id']}/status", json={"status": "won"}))
+        sandbox.settle_search_index()
         await ok(await c.get("/opportunities/search", params={"location_id": lid}))
         details = {"notes": False, "tasks": False, "calendarEvents": False, "unReadConversations": False}
         post_search = {"locationId": lid, "query": "crown", "limit": 5, "page": 1, "searchAfter": []}
@@ -382,6 +388,20 @@ async def _scenario(sandbox: Sandbox) -> list[Exchange]:
                 headers={"Authorization": f"Bearer {agency['access_token']}"},
             )
         )
+        # Agency-only: users of the company by e-mail.
+        by_email = {"companyId": loc.company_id, "emails": "dana@practice.example", "projection": "all"}
+        await ok(
+            await c.post(
+                "/users/search/filter-by-email",
+                json=by_email,
+                headers={"Authorization": f"Bearer {agency['access_token']}"},
+            )
+        )
+        await ok(await c.post("/users/search/filter-by-email", json=by_email), 401)  # a location token
+
+        # Workflows: seeded (the API only lists them).
+        sandbox.add_workflow(lid, name="Recall reminder", status="published")
+        await ok(await c.get("/workflows/", params={"locationId": lid}))
 
         # Associations: a contact–contact association, one relation, its errors, then deletes.
         assoc_body = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from dentrix_highlevel.sandbox import LocationInfo, Sandbox
+from dentrix_highlevel.sandbox import LocationInfo, Sandbox, SandboxConfig, Strictness
 
 from ._helpers import V_CALENDARS, auth, make_client, new_contact
 
@@ -33,11 +33,31 @@ async def test_missing_and_invalid_version_header(sandbox: Sandbox, location: Lo
         )
         assert invalid.status_code == 401
         assert invalid.json()["message"] == "version header is invalid"
-        # Any documented version is accepted on any route (one report saw all four accepted).
+        # Strict: only the version the operation declares (calendars' 2021-04-15 is wrong here).
+        other = await client.get(
+            f"/locations/{location.location_id}", headers=auth(location.token, V_CALENDARS)
+        )
+        assert other.status_code == 401
+        assert other.json() == {
+            "statusCode": 401,
+            "message": "version header is invalid",
+            "traceId": other.json()["traceId"],
+        }
+
+
+async def test_lenient_versions_accept_any_documented_version() -> None:
+    # One report saw all four versions accepted on some routes (API-NOTES §0): the switch emulates it.
+    sandbox = Sandbox(SandboxConfig(strict=Strictness(versions=False)))
+    location = sandbox.create_location()
+    async with make_client(sandbox) as client:
         other = await client.get(
             f"/locations/{location.location_id}", headers=auth(location.token, V_CALENDARS)
         )
         assert other.status_code == 200
+        invalid = await client.get(
+            f"/locations/{location.location_id}", headers={**auth(location.token), "Version": "2099-01-01"}
+        )
+        assert invalid.status_code == 401
 
 
 async def test_bad_token_and_missing_scope(sandbox: Sandbox, location: LocationInfo) -> None:

@@ -101,3 +101,39 @@ def test_serve_rejects_non_loopback_and_bad_options() -> None:
     result = runner.invoke(main, ["sandbox", "serve", "--error-rate", "2"])
     assert result.exit_code == 2
     assert "probability" in result.output
+
+
+def _served_app(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[object, str]:
+    """Run ``sandbox serve`` with uvicorn.run captured: the ASGI app it would serve, and its output."""
+    import uvicorn
+
+    captured: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: captured.setdefault("app", app))
+    result = CliRunner().invoke(main, ["sandbox", "serve", *args])
+    assert result.exit_code == 0, result.output
+    return captured["app"], result.output
+
+
+@pytest.mark.anyio
+async def test_serve_scopes_limit_the_printed_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    app, output = _served_app(
+        monkeypatch, "--location-id", "CliLocation000000002", "--scopes", "contacts.readonly,contacts.write"
+    )
+    token = next(line.split()[-1] for line in output.splitlines() if line.startswith("token:"))
+    assert "scopes:      contacts.readonly contacts.write" in output
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {token}", "Version": "2021-07-28"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox", headers=headers) as client:
+        denied = await client.get("/locations/CliLocation000000002")
+        assert denied.status_code == 401
+        assert denied.json()["message"] == "The token is not authorized for this scope."
+        created = await client.post(
+            "/contacts/", json={"locationId": "CliLocation000000002", "firstName": "A"}
+        )
+        assert created.status_code == 201
+
+
+def test_serve_refuses_unknown_scopes() -> None:
+    result = CliRunner().invoke(main, ["sandbox", "serve", "--scopes", "contacts.readonly,contact.write"])
+    assert result.exit_code == 2
+    assert "unknown scopes: contact.write" in result.output

@@ -115,7 +115,9 @@ async def test_filters_and_invalid_field(
     assert invalid.json()["message"] == "Invalid field contact_name"
 
 
-async def test_custom_field_filter(client: httpx.AsyncClient, location: LocationInfo) -> None:
+async def test_custom_field_filter(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Sandbox
+) -> None:
     created = await client.post(
         f"/locations/{location.location_id}/customFields", json={"name": "Source Id", "dataType": "TEXT"}
     )
@@ -124,6 +126,7 @@ async def test_custom_field_filter(client: httpx.AsyncClient, location: Location
         client, location, email="s@example.com", customFields=[{"id": field_id, "field_value": "P-9"}]
     )
     await new_contact(client, location, email="t@example.com")
+    sandbox.settle_search_index()  # the index lags writes by seconds; these are pre-existing data
     found = await _search(
         client,
         location,

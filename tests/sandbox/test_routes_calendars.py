@@ -27,6 +27,22 @@ async def _calendar(client: httpx.AsyncClient, location: LocationInfo) -> dict[s
     return calendar
 
 
+async def _user(client: httpx.AsyncClient, location: LocationInfo, email: str) -> str:
+    body = {
+        "companyId": location.company_id,
+        "firstName": "Team",
+        "lastName": "Member",
+        "email": email,
+        "password": "s3cret-Passw0rd",
+        "type": "account",
+        "role": "user",
+        "locationIds": [location.location_id],
+    }
+    response = await client.post("/users/", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 async def test_calendars_list_and_create(client: httpx.AsyncClient, location: LocationInfo) -> None:
     calendar = await _calendar(client, location)
     listed = await client.get(
@@ -34,7 +50,9 @@ async def test_calendars_list_and_create(client: httpx.AsyncClient, location: Lo
     )
     assert [c["id"] for c in listed.json()["calendars"]] == [calendar["id"]]
     unknown = await client.post(
-        "/calendars/", json={"locationId": location.location_id, "name": "x", "colour": "red"}
+        "/calendars/",
+        json={"locationId": location.location_id, "name": "x", "colour": "red"},
+        headers=auth(location.token, V_CALENDARS),
     )
     assert unknown.status_code == 422
 
@@ -179,13 +197,18 @@ async def test_calendar_update_replaces_the_team_and_refuses_what_it_cannot_chan
     calendar = await _calendar(client, location)
     headers = auth(location.token, V_CALENDARS)
     path = f"/calendars/{calendar['id']}"
-    team = {"teamMembers": [{"userId": "user-1"}, {"userId": "user-2", "priority": 1}]}
+    # Team members must be users of the location (strict sandbox), so make two.
+    one, two = (
+        await _user(client, location, "one@practice.example"),
+        await _user(client, location, "two@practice.example"),
+    )
+    team = {"teamMembers": [{"userId": one}, {"userId": two, "priority": 1}]}
     updated = await client.put(path, json=team, headers=headers)
     assert updated.status_code == 200, updated.text
     assert updated.json()["calendar"]["teamMembers"] == team["teamMembers"]
     assert updated.json()["calendar"]["name"] == "Hygiene"  # untouched keys stay
-    again = await client.put(path, json={"teamMembers": [{"userId": "user-2"}]}, headers=headers)
-    assert [m["userId"] for m in again.json()["calendar"]["teamMembers"]] == ["user-2"]
+    again = await client.put(path, json={"teamMembers": [{"userId": two}]}, headers=headers)
+    assert [m["userId"] for m in again.json()["calendar"]["teamMembers"]] == [two]
     for body in ({"calendarType": "personal"}, {"locationId": "elsewhere"}, {"teamMembers": [{}]}):
         refused = await client.put(path, json=body, headers=headers)
         assert refused.status_code == 422, body

@@ -27,7 +27,9 @@ async def test_custom_pipelines(sandbox: Sandbox) -> None:
     assert [p["name"] for p in response.json()["pipelines"]] == ["Ortho"]
 
 
-async def test_opportunity_lifecycle(client: httpx.AsyncClient, location: LocationInfo) -> None:
+async def test_opportunity_lifecycle(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Sandbox
+) -> None:
     pipeline = (
         await client.get("/opportunities/pipelines", params={"locationId": location.location_id})
     ).json()["pipelines"][0]
@@ -73,6 +75,7 @@ async def test_opportunity_lifecycle(client: httpx.AsyncClient, location: Locati
     renamed = await client.put(f"/opportunities/{opp['id']}", json={"name": "Crown #15"})
     assert renamed.json()["opportunity"]["name"] == "Crown #15"
 
+    sandbox.settle_search_index()  # the index lags writes by seconds; these are pre-existing data
     page1 = await client.get(
         "/opportunities/search", params={"location_id": location.location_id, "limit": 1}
     )
@@ -95,7 +98,9 @@ async def test_opportunity_lifecycle(client: httpx.AsyncClient, location: Locati
     assert (await client.delete(f"/opportunities/{opp['id']}")).json()["succeded"] is True
 
 
-async def test_post_search_pages_with_search_after(client: httpx.AsyncClient, location: LocationInfo) -> None:
+async def test_post_search_pages_with_search_after(
+    client: httpx.AsyncClient, location: LocationInfo, sandbox: Sandbox
+) -> None:
     pipeline = (
         await client.get("/opportunities/pipelines", params={"locationId": location.location_id})
     ).json()["pipelines"][0]
@@ -110,6 +115,7 @@ async def test_post_search_pages_with_search_after(client: httpx.AsyncClient, lo
             "contactId": contact["id"],
         }
         made.append((await client.post("/opportunities/", json=body)).json()["opportunity"]["id"])
+    sandbox.settle_search_index()  # the index lags writes by seconds; these are pre-existing data
     seen: list[str] = []
     cursor = None
     while True:

@@ -34,6 +34,19 @@ def _storm(value: str | None) -> tuple[float | None, float]:
         raise click.BadParameter("expected AFTER_S:DURATION_S (or DURATION_S from start)") from None
 
 
+def _scopes(value: str | None, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--scopes a,b``: None (every scope) when not given; a typo is refused rather than silently denied."""
+    if value is None:
+        return None
+    scopes = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    if not scopes:
+        raise click.BadParameter("give at least one scope, e.g. contacts.readonly,contacts.write")
+    unknown = [scope for scope in scopes if scope not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown scopes: {', '.join(unknown)} (known: {', '.join(known)})")
+    return scopes
+
+
 @click.group()
 def sandbox() -> None:
     """The HighLevel API v2 sandbox (an emulator on loopback)."""
@@ -70,7 +83,19 @@ def sandbox() -> None:
 @click.option("--reset-rate", default=0.0, type=float, help="Probability the connection drops mid-response.")
 @click.option("--429-storm", "storm", default=None, metavar="AFTER_S:DURATION_S", help="A period of 429s.")
 @click.option("--advertised-rate-max", default=None, type=int, help="Lower X-RateLimit-Max (and enforce it).")
-@click.option("--search-lag-ms", default=0.0, type=float, help="Delay before new contacts are searchable.")
+@click.option(
+    "--search-lag-ms",
+    default=3000.0,
+    show_default=True,
+    type=float,
+    help="Delay before writes show in search (0: at once; POST /_sandbox/search-index/settle on demand).",
+)
+@click.option(
+    "--scopes",
+    default=None,
+    metavar="SCOPE,SCOPE,…",
+    help="Scopes the printed token carries (default: every scope the sandbox checks).",
+)
 def serve(
     host: str,
     port: int,
@@ -95,12 +120,14 @@ def serve(
     storm: str | None,
     advertised_rate_max: int | None,
     search_lag_ms: float,
+    scopes: str | None,
 ) -> None:
     """Serve the sandbox until Ctrl-C, after printing the location id and token it created."""
     try:
         import uvicorn
 
         from dentrix_highlevel.sandbox import FaultConfig, Sandbox, SandboxConfig
+        from dentrix_highlevel.sandbox._state import ALL_SCOPES
     except ImportError as error:  # pragma: no cover - depends on the install
         raise click.UsageError(
             f"the sandbox needs the 'sandbox' extra: pip install 'dentrix-highlevel[sandbox]' ({error})"
@@ -108,6 +135,7 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise click.UsageError("the sandbox serves on loopback only (127.0.0.1, localhost or ::1)")
     storm_after_s, storm_duration_s = _storm(storm)
+    granted = _scopes(scopes, ALL_SCOPES)
     try:
         faults = FaultConfig(
             latency_ms=_range_ms(latency_ms),
@@ -137,6 +165,7 @@ def serve(
             allow_duplicates=allow_duplicates,
             dedupe_order=tuple(part.strip() for part in dedupe_order.split(",") if part.strip()),
             timezone=timezone,
+            scopes=granted,
         )
     except ConfigurationError as error:
         raise click.UsageError(str(error)) from None
@@ -146,6 +175,8 @@ def serve(
     click.echo(f"location id: {info.location_id}")
     click.echo(f"company id:  {info.company_id}")
     click.echo(f"token:       {info.token}")
+    if granted is not None:
+        click.echo(f"scopes:      {' '.join(granted)}")
     click.echo("try:")
     click.echo(
         f'  curl -H "Authorization: Bearer {info.token}" -H "Version: 2021-07-28" '

@@ -6,7 +6,7 @@ See ``docs/sandbox.md`` for the three ways to use it, the admin routes, fault op
 
 from __future__ import annotations
 
-from dentrix_highlevel.sandbox._config import FaultConfig, SandboxConfig
+from dentrix_highlevel.sandbox._config import FaultConfig, SandboxConfig, Strictness
 from dentrix_highlevel.sandbox._sandbox import Sandbox
 from dentrix_highlevel.sandbox._server import SandboxServer, free_port
 from dentrix_highlevel.sandbox._state import LocationInfo, RequestRecord
@@ -20,5 +20,6 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "SandboxTransport",
+    "Strictness",
     "free_port",
 ]

@@ -2,8 +2,10 @@
 
 Per API request, in order: ``Version`` header (401), bearer token and scope (401), rate limit per
 (token, location) and 429 storms (429 + ``Retry-After``), injected latency and pre-commit 5xx, the
-handler (strict body, 4xx in HighLevel's shapes), post-commit faults, then ``traceId`` in the JSON body,
-the five ``X-RateLimit-*`` headers and one request-log record.
+validation pipe (undeclared query parameters 422, the path's location 403, the body against the route's
+field table 422), the handler (4xx in HighLevel's shapes), post-commit faults, then ``traceId`` in the
+JSON body, the five ``X-RateLimit-*`` headers and one request-log record. ``SandboxConfig.strict`` turns
+single checks off.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -31,9 +34,10 @@ from dentrix_highlevel.sandbox import (
     _routes_oauth,
     _routes_opportunities,
     _routes_users,
+    _routes_workflows,
 )
 from dentrix_highlevel.sandbox._faults import FaultDraw, faultable
-from dentrix_highlevel.sandbox._http import KNOWN_VERSIONS, ApiError, ApiRoute, Ctx, Reply
+from dentrix_highlevel.sandbox._http import KNOWN_VERSIONS, ApiError, ApiRoute, Ctx, Reply, check_body
 from dentrix_highlevel.sandbox._ratelimit import RateDecision
 from dentrix_highlevel.sandbox._routes_admin import admin_routes
 from dentrix_highlevel.sandbox._state import RequestRecord, TokenInfo
@@ -61,6 +65,7 @@ ALL_ROUTES: list[ApiRoute] = [
     *_routes_media.ROUTES,
     *_routes_oauth.ROUTES,
     *_routes_associations.ROUTES,
+    *_routes_workflows.ROUTES,
 ]
 
 
@@ -102,11 +107,14 @@ class _Pipeline:
         return handle
 
     def _authenticate(self, route: ApiRoute, request: Request, now_s: float) -> TokenInfo | None:
+        strict = self.sandbox.config.strict
         if route.version is not None:
             version = request.headers.get("version")
             if not version:
                 raise ApiError(401, {"statusCode": 401, "message": NO_VERSION})
-            if version not in KNOWN_VERSIONS:
+            # Strict: the one version the operation declares; lenient: any documented version anywhere.
+            accepted = {route.version} if strict.versions else KNOWN_VERSIONS
+            if version not in accepted:
                 raise ApiError(401, {"statusCode": 401, "message": BAD_VERSION})
         if route.scope is None:
             return None
@@ -114,9 +122,32 @@ class _Pipeline:
         info = self.sandbox.state.tokens.get(credential.strip()) if scheme.lower() == "bearer" else None
         if info is None or (info.expires_at_s is not None and now_s >= info.expires_at_s):
             raise ApiError.unauthorized(INVALID_TOKEN)
-        if route.scope not in info.scopes:
+        # Before any validation: 401 here versus 422 later tells a caller whether a scope is granted.
+        if strict.scopes and route.scope not in info.scopes:
             raise ApiError.unauthorized(NO_SCOPE)
         return info
+
+    def _validate(self, route: ApiRoute, ctx: Ctx) -> Ctx:
+        """The validation pipe: query parameters, then the path's location (403 before 422), then the body."""
+        strict = ctx.strict
+        unknown = [name for name in dict.fromkeys(ctx.query.keys()) if name not in route.query]
+        if unknown and strict.query_params:
+            raise ApiError.unprocessable([f"property {name} should not exist" for name in unknown])
+        if "locationId" in ctx.path_params:
+            ctx.location(ctx.path_params["locationId"])
+        if route.body is None:
+            return ctx
+        if route.form:
+            names = [] if ctx.form is None else list(dict.fromkeys(ctx.form.keys()))
+            extra = [name for name in names if name not in route.body]
+            if extra and strict.body_properties:
+                raise ApiError.unprocessable([f"property {name} should not exist" for name in extra])
+            return ctx
+        # NestJS validates an absent body as {}: required keys fail, an all-optional DTO passes.
+        body = check_body(
+            {} if ctx.body is None else ctx.body, route.body, forbid_unknown=strict.body_properties
+        )
+        return attrs.evolve(ctx, body=body)
 
     async def _parse(self, route: ApiRoute, request: Request) -> tuple[Any, FormData | None]:
         if route.form:
@@ -176,6 +207,7 @@ class _Pipeline:
             body, form = await self._parse(route, request)
             ctx = Ctx(
                 state=sandbox.state,
+                strict=sandbox.config.strict,
                 token=token,
                 path_params=request.path_params,
                 query=request.query_params,
@@ -183,13 +215,15 @@ class _Pipeline:
                 form=form,
                 now_s=now_s,
                 wall_s=sandbox.config.wall_clock(),
-                index_lag_s=sandbox.config.search_index_lag_ms / 1000,
+                index_lag_s=sandbox.config.effective_search_lag_s,
                 media_max_bytes=sandbox.config.media_max_bytes,
                 access_token_ttl_s=sandbox.config.access_token_ttl_s,
             )
-            reply = route.handler(ctx)
-            if form is not None:
-                await form.close()
+            try:
+                reply = route.handler(self._validate(route, ctx))
+            finally:
+                if form is not None:
+                    await form.close()
         except ApiError as error:
             reply = Reply(error.status, error.body)
         if 200 <= reply.status < 300:

@@ -10,7 +10,7 @@ import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 
-__all__ = ["FaultConfig", "SandboxConfig"]
+__all__ = ["FaultConfig", "SandboxConfig", "Strictness"]
 
 #: HighLevel's documented limits (API-NOTES §12).
 DEFAULT_RATE_WINDOW_MS = 10_000
@@ -18,6 +18,8 @@ DEFAULT_RATE_MAX = 100
 DEFAULT_DAILY_MAX = 200_000
 #: "If adding a file, maximum allowed is 25 MB" (spec medias).
 DEFAULT_MEDIA_MAX_BYTES = 25 * 1024 * 1024
+#: "Updates may take a few seconds to appear in search results" (search doc, API-NOTES §2.5, §13).
+DEFAULT_SEARCH_INDEX_LAG_MS = 3_000.0
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -33,6 +35,45 @@ def _probability(_: object, attribute: attrs.Attribute[Any], value: float) -> No
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ConfigurationError(f"{attribute.name} must be >= 0")
+
+
+@attrs.frozen(kw_only=True)
+class Strictness:
+    """Which of HighLevel's refusals the sandbox enforces. All on by default, as on the real API.
+
+    Each switch exists so a test can turn one behaviour off on purpose (``Strictness(query_params=False)``)
+    and prove what it guards against; ``Strictness.lenient()`` turns them all off. docs/sandbox.md has the
+    fidelity table: each behaviour, its source, and whether it is a guess.
+
+    - ``scopes``: the token needs the operation's scope (401 before any validation).
+    - ``versions``: the ``Version`` header must be the one the operation declares (401 otherwise); off,
+      any documented version is accepted anywhere.
+    - ``body_properties``: a body property the operation does not declare (nor lists as undocumented) is
+      a 422; off, unknown properties are dropped silently.
+    - ``query_params``: the same for query parameters.
+    - ``calendar_teams``: team members per calendarType (required for round robin, collective, class and
+      service calendars, exactly one for personal ones), each a user of the location; an appointment's
+      ``assignedUserId`` must be on its calendar's team.
+    - ``custom_field_types``: custom field values must fit the field's dataType, with one clear rule per
+      type (``_contacts_model.clears``); off, the old coercions (``"12"`` for a number) are back.
+    - ``upsert_identity``: ``POST /contacts/upsert`` needs an ``email`` or a ``phone`` (400 otherwise).
+    - ``search_lag``: the search index lags writes by ``SandboxConfig.search_index_lag_ms``; off, writes are
+      searchable at once.
+    """
+
+    scopes: bool = True
+    versions: bool = True
+    body_properties: bool = True
+    query_params: bool = True
+    calendar_teams: bool = True
+    custom_field_types: bool = True
+    search_lag: bool = True
+    upsert_identity: bool = True
+
+    @classmethod
+    def lenient(cls) -> Strictness:
+        """Every switch off: the sandbox's behaviour before it was made strict."""
+        return cls(**{f.name: False for f in attrs.fields(cls)})
 
 
 @attrs.frozen(kw_only=True)
@@ -52,10 +93,17 @@ class SandboxConfig:
     wall_clock: Callable[[], float] = time.time
     seed: int = 0
     media_max_bytes: int = attrs.field(default=DEFAULT_MEDIA_MAX_BYTES, validator=_positive)
-    #: HighLevel's search index lags writes ("a few seconds"); 0 makes new contacts searchable at once.
-    search_index_lag_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    #: HighLevel's search index lags writes ("a few seconds"); 0 makes writes searchable at once. Tests
+    #: that seed pre-existing data call ``Sandbox.settle_search_index()`` instead of sleeping.
+    search_index_lag_ms: float = attrs.field(default=DEFAULT_SEARCH_INDEX_LAG_MS, validator=_non_negative)
     #: OAuth access tokens live "a day": HighLevel answers ``expires_in: 86399``.
     access_token_ttl_s: float = attrs.field(default=86_399.0, validator=_positive)
+    strict: Strictness = attrs.field(factory=Strictness)
+
+    @property
+    def effective_search_lag_s(self) -> float:
+        """The lag the search endpoints apply: none when ``strict.search_lag`` is off."""
+        return self.search_index_lag_ms / 1000 if self.strict.search_lag else 0.0
 
 
 @attrs.frozen(kw_only=True)

@@ -11,19 +11,21 @@ from dentrix_highlevel.sandbox._http import (
     ApiError,
     Ctx,
     Field,
-    check_body,
     drop_none,
     normalize_email,
     normalize_phone,
     normalize_tags,
 )
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
+from dentrix_highlevel.sandbox._undocumented import undocumented
 
 __all__ = [
     "CREATE_FIELDS",
+    "CUSTOM_ITEM_KEYS",
     "UPDATE_FIELDS",
     "UPSERT_FIELDS",
     "apply_contact_write",
+    "clears",
     "contact_view",
     "custom_field_value",
     "find_duplicate",
@@ -71,7 +73,6 @@ CREATE_FIELDS: dict[str, Field] = {
 UPSERT_FIELDS: dict[str, Field] = {**CREATE_FIELDS, "createNewIfDuplicateAllowed": Field(kind="bool")}
 UPDATE_FIELDS: dict[str, Field] = dict(_COMMON)
 
-_CUSTOM_ITEM_KEYS = {"id", "key", "field_value", "value", "fieldValue"}
 _DOB_FORMATS = (
     "%Y/%m/%d",
     "%m/%d/%Y",
@@ -98,18 +99,18 @@ def _parse_dob(value: Any) -> str | None:
     raise ApiError.unprocessable(["dateOfBirth must be a valid date"])
 
 
-def _check_dnd(body: Json) -> None:
+def _check_dnd(ctx: Ctx, body: Json) -> None:
     settings = body.get("dndSettings")
     if isinstance(settings, dict):
-        check_body(settings, dict.fromkeys(_DND_CHANNELS, Field(kind="obj")), prefix="dndSettings.")
+        ctx.check(settings, dict.fromkeys(_DND_CHANNELS, Field(kind="obj")), prefix="dndSettings.")
         for channel, setting in settings.items():
             if setting is not None:
-                check_body(setting, _DND_SETTING, prefix=f"dndSettings.{channel}.")
+                ctx.check(setting, _DND_SETTING, prefix=f"dndSettings.{channel}.")
     inbound = body.get("inboundDndSettings")
     if isinstance(inbound, dict):
-        check_body(inbound, {"all": Field(kind="obj")}, prefix="inboundDndSettings.")
+        ctx.check(inbound, {"all": Field(kind="obj")}, prefix="inboundDndSettings.")
         if inbound.get("all") is not None:
-            check_body(
+            ctx.check(
                 inbound["all"],
                 {"status": Field(required=True, enum=("active", "inactive")), "message": Field()},
                 prefix="inboundDndSettings.all.",
@@ -130,70 +131,133 @@ def _resolve_field(loc: LocationState, item: Json, model: str) -> Json | None:
     return None
 
 
+_TEXT_TYPES = frozenset({"TEXT", "LARGE_TEXT", "PHONE", "EMAIL", "TEXTBOX_LIST"})
+_NUMBER_TYPES = frozenset({"NUMERICAL", "MONETORY"})
+_MULTI_TYPES = frozenset({"CHECKBOX", "MULTIPLE_OPTIONS"})
+_SINGLE_TYPES = frozenset({"SINGLE_OPTIONS", "RADIO"})
+
+
+def _wrong_type() -> ApiError:
+    """A value of the wrong JSON type for the dataType (a string for a number, "" for a date): 422."""
+    return ApiError.unprocessable([INVALID_CUSTOM_VALUE])
+
+
+def _bad_value() -> ApiError:
+    """The right type but not a value the field takes (an unknown option, DD/MM/YYYY): 400 (§2.2)."""
+    return ApiError.bad_request(INVALID_CUSTOM_VALUE)
+
+
+def clears(field: Json, value: Any) -> bool:
+    """The sandbox's one clear rule per dataType: ``null`` clears any field; text-like and single-choice
+    fields also clear with ``""``, multi-choice ones with ``[]``. NUMERICAL/MONETORY/DATE clear only with
+    ``null`` (``""`` is not a number or a date and is refused)."""
+    kind = field["dataType"]
+    if value is None:
+        return True
+    if kind in _TEXT_TYPES or kind in _SINGLE_TYPES:
+        return bool(value == "")
+    if kind in _MULTI_TYPES:
+        return bool(value == [])
+    return False
+
+
 def custom_field_value(field: Json, value: Any) -> Any:
     """A written value in the field's dataType, as stored (and read back); ``ApiError`` if it does not fit.
 
-    DATE accepts ``YYYY-MM-DD`` (or epoch ms) and reads back as epoch ms at UTC midnight, one of the two
-    read shapes reported for HighLevel (API-NOTES §2.2); ``DD/MM/YYYY`` is rejected.
+    TEXT/LARGE_TEXT/PHONE/EMAIL/TEXTBOX_LIST take a string, NUMERICAL/MONETORY a number (not a numeric
+    string), CHECKBOX/MULTIPLE_OPTIONS a list of existing options, SINGLE_OPTIONS/RADIO one existing
+    option, DATE ``YYYY-MM-DD`` (spec input DTOs, API-NOTES §2.2). DATE reads back as epoch ms at UTC
+    midnight, one of the two read shapes reported for HighLevel.
     """
     kind = field["dataType"]
     options = field.get("picklistOptions") or []
-    if kind in ("NUMERICAL", "MONETORY"):
-        if isinstance(value, bool):
-            raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
-        if isinstance(value, int | float):
-            return value
-        if isinstance(value, str):
-            try:
-                number = float(value)
-            except ValueError:
-                raise ApiError.bad_request(INVALID_CUSTOM_VALUE) from None
-            return int(number) if number.is_integer() and kind == "NUMERICAL" else number
-        raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
-    if kind in ("CHECKBOX", "MULTIPLE_OPTIONS"):
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
-        if options and any(v not in options for v in values):
-            raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
-        return list(values)
-    if kind in ("SINGLE_OPTIONS", "RADIO"):
-        if not isinstance(value, str) or (options and value not in options):
-            raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
+    if kind in _NUMBER_TYPES:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _wrong_type()
+        return value
+    if kind in _MULTI_TYPES:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _wrong_type()
+        if any(v not in options for v in value):
+            raise _bad_value()
+        return list(value)
+    if kind in _SINGLE_TYPES:
+        if not isinstance(value, str):
+            raise _wrong_type()
+        if value not in options:
+            raise _bad_value()
         return value
     if kind == "DATE":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _ISO_DATE.match(value):
-            try:
-                day = date.fromisoformat(value)
-            except ValueError:
-                raise ApiError.bad_request(INVALID_CUSTOM_VALUE) from None
-            return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-        raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
+        if not isinstance(value, str) or value == "":
+            raise _wrong_type()
+        if not _ISO_DATE.match(value):
+            raise _bad_value()
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise _bad_value() from None
+        return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
     if kind == "FILE_UPLOAD":
         if not isinstance(value, dict):
-            raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
+            raise _wrong_type()
         return value
-    if isinstance(value, str):
+    if not isinstance(value, str):
+        raise _wrong_type()
+    return value
+
+
+def _lenient_value(field: Json, value: Any) -> Any:
+    """``Strictness(custom_field_types=False)``: the sandbox's old coercions (numeric strings become
+    numbers, a lone string a one-item list, epoch ms a DATE, numbers text); options checked only when the
+    field has any."""
+    kind = field["dataType"]
+    options = field.get("picklistOptions") or []
+    if kind in _NUMBER_TYPES and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _bad_value() from None
+        return int(number) if number.is_integer() and kind == "NUMERICAL" else number
+    if kind in _MULTI_TYPES and isinstance(value, str):
+        value = [value]
+    if kind in _MULTI_TYPES or kind in _SINGLE_TYPES:
+        values = value if isinstance(value, list) else [value]
+        if not options and all(isinstance(v, str) for v in values):
+            return value
+    if kind == "DATE" and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if kind in _TEXT_TYPES and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise ApiError.bad_request(INVALID_CUSTOM_VALUE)
+    return custom_field_value(field, value)
+
+
+#: The keys of one custom field value item: the spec's ``{id, key, field_value}`` (contacts' TextField &
+#: co., opportunities' customFieldsInput*Schema), plus for contacts the undocumented ones that work.
+CUSTOM_ITEM_KEYS: dict[str, frozenset[str]] = {
+    "contact": frozenset({"id", "key", "field_value"})
+    | undocumented("POST", "/contacts/", within="customFields"),
+    "opportunity": frozenset({"id", "key", "field_value"}),
+}
+_VALUE_KEYS = ("field_value", "value", "fieldValue")
 
 
 def merge_custom_fields(
-    loc: LocationState, current: list[Json], items: list[Any], *, model: str, value_key: str
+    ctx: Ctx, loc: LocationState, current: list[Json], items: list[Any], *, model: str, value_key: str
 ) -> list[Json]:
     """Merge written custom field values into ``current`` by field id; fields left out are kept.
 
-    Unknown field ids/keys are ignored, as HighLevel silently drops them. An empty value clears the field.
+    Unknown field ids/keys are ignored, as HighLevel silently drops them. A cleared field (``clears``) is
+    removed, so it no longer reads back.
     """
+    strict = ctx.strict.custom_field_types
+    allowed = (
+        CUSTOM_ITEM_KEYS[model] if ctx.strict.body_properties else frozenset({"id", "key", *_VALUE_KEYS})
+    )
     merged = {entry["id"]: entry for entry in current}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise ApiError.unprocessable([f"customFields.{index} must be an object"])
-        unknown = [k for k in item if k not in _CUSTOM_ITEM_KEYS]
+        unknown = [k for k in item if k not in allowed]
         if unknown:
             raise ApiError.unprocessable(
                 [f"property customFields.{index}.{k} should not exist" for k in unknown]
@@ -201,11 +265,13 @@ def merge_custom_fields(
         field = _resolve_field(loc, item, model)
         if field is None:
             continue
-        raw = next((item[k] for k in ("field_value", "value", "fieldValue") if k in item), None)
-        if raw is None or raw == "" or raw == []:
+        raw = next((item[k] for k in _VALUE_KEYS if k in item), None)
+        cleared = clears(field, raw) if strict else raw is None or raw == "" or raw == []
+        if cleared:
             merged.pop(field["id"], None)
             continue
-        merged[field["id"]] = {"id": field["id"], value_key: custom_field_value(field, raw)}
+        value = custom_field_value(field, raw) if strict else _lenient_value(field, raw)
+        merged[field["id"]] = {"id": field["id"], value_key: value}
     return list(merged.values())
 
 
@@ -239,7 +305,7 @@ def _names(contact: Json) -> None:
 
 def apply_contact_write(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, creating: bool) -> None:
     """Write a validated create/update/upsert body onto ``contact`` (a new or stored dict)."""
-    _check_dnd(body)
+    _check_dnd(ctx, body)
     # Write a draft first: a 4xx half-way through must leave the stored contact untouched.
     draft = copy.deepcopy(contact)
     _write_fields(ctx, loc, draft, body, creating=creating)
@@ -292,6 +358,7 @@ def _write_fields(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, cr
         contact["tags"] = normalize_tags(body["tags"] or [])
     if "customFields" in body:
         contact["customFields"] = merge_custom_fields(
+            ctx,
             loc,
             contact.get("customFields", []),
             body["customFields"] or [],

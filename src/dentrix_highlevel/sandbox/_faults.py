@@ -11,7 +11,15 @@ from dentrix_highlevel.sandbox._config import FaultConfig
 __all__ = ["FAULT_PREFIXES", "FaultDraw", "FaultEngine", "TransportFault"]
 
 #: Only HighLevel data APIs get faults; ``/oauth`` and the ``/_sandbox/`` admin routes never do.
-FAULT_PREFIXES = ("/contacts", "/calendars", "/opportunities", "/locations", "/users", "/medias")
+FAULT_PREFIXES = (
+    "/contacts",
+    "/calendars",
+    "/opportunities",
+    "/locations",
+    "/users",
+    "/medias",
+    "/workflows",
+)
 
 
 def faultable(path: str) -> bool:

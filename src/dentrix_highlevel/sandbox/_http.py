@@ -3,7 +3,8 @@ and the normalisations HighLevel applies on write (E.164 phones, lower-cased e-m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -11,10 +12,13 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from starlette.datastructures import FormData, QueryParams
 
+from dentrix_highlevel.sandbox._config import Strictness
+from dentrix_highlevel.sandbox._search_index import LaggedIndex
 from dentrix_highlevel.sandbox._state import IdFactory, LocationState, SandboxState, TokenInfo
 
 __all__ = [
     "ApiError",
+    "ApiRoute",
     "Ctx",
     "Field",
     "Reply",
@@ -66,9 +70,14 @@ class ApiError(Exception):
 
 @attrs.frozen(kw_only=True)
 class Ctx:
-    """What a handler gets: the state, the caller's location, path params, query and parsed body."""
+    """What a handler gets: the state, the caller's location, path params, query and parsed body.
+
+    ``body`` has already passed the route's field table (``ApiRoute.body``): unknown keys, types and
+    required keys are checked before the handler runs, as HighLevel's validation pipe does.
+    """
 
     state: SandboxState
+    strict: Strictness
     token: TokenInfo | None
     path_params: Mapping[str, str]
     query: QueryParams
@@ -107,6 +116,17 @@ class Ctx:
         if self.state.find_owner(store, object_id) is not None:
             raise ApiError.forbidden()
         raise ApiError.not_found(f"{what} not found")
+
+    @contextmanager
+    def reindex(self, index: LaggedIndex, store: Mapping[str, Json], object_id: str) -> Iterator[None]:
+        """Wrap a change of ``store[object_id]`` (create, update, delete): search sees it after the lag."""
+        index.before_write(object_id, store.get(object_id), lag_s=self.index_lag_s)
+        yield
+        index.after_write(object_id, store.get(object_id), now_s=self.now_s, lag_s=self.index_lag_s)
+
+    def check(self, body: Any, fields: Mapping[str, Field], *, prefix: str = "") -> Json:
+        """A nested object checked like a body, under the sandbox's ``body_properties`` switch."""
+        return check_body(body, fields, prefix=prefix, forbid_unknown=self.strict.body_properties)
 
     def require_query(self, name: str) -> str:
         value = self.query.get(name)
@@ -155,16 +175,22 @@ def _type_ok(value: Any, kind: str) -> bool:
     return True
 
 
-def check_body(body: Any, fields: Mapping[str, Field], *, prefix: str = "") -> Json:
+def check_body(
+    body: Any, fields: Mapping[str, Field], *, prefix: str = "", forbid_unknown: bool = True
+) -> Json:
     """HighLevel's strict validation (NestJS class-validator with ``forbidNonWhitelisted``).
 
     Unknown key -> ``property X should not exist``; missing required key -> ``X should not be empty``
     plus the type message; wrong type -> the type message. All problems are reported at once, as a 422
     whose ``message`` is an array. ``None`` is accepted for optional keys (most fields are nullable).
+    With ``forbid_unknown`` off (a lenient sandbox) unknown keys are dropped instead of refused, so no
+    handler ever stores them. Returns the body to use.
     """
     if not isinstance(body, dict):
         raise ApiError.unprocessable(["request body must be a JSON object"])
     problems: list[str] = []
+    checked: Json = body if forbid_unknown else {k: v for k, v in body.items() if k in fields}
+    body = checked
     for key in body:
         if key not in fields:
             problems.append(f"property {prefix}{key} should not exist")
@@ -191,7 +217,7 @@ def check_body(body: Any, fields: Mapping[str, Field], *, prefix: str = "") -> J
             problems.append(f"{name} must be shorter than or equal to {field.max_length} characters")
     if problems:
         raise ApiError.unprocessable(problems)
-    return body
+    return checked
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -244,14 +270,18 @@ VERSION_DEFAULT = "2021-07-28"
 KNOWN_VERSIONS = frozenset({"v3", "2023-02-21", "2021-07-28", "2021-04-15", "legacy"})
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class ApiRoute:
-    """One HighLevel endpoint.
+    """One HighLevel endpoint, with what its spec operation declares.
 
     ``scope`` is the OAuth scope the token needs (None: no bearer auth, e.g. ``POST /oauth/token``).
     ``version`` is the Version header value the operation declares (None: not required).
-    ``contact_commit`` marks contact create/upsert, the calls where HighLevel may answer 4xx after
-    creating the contact. ``form`` asks for the body as form data (urlencoded or multipart).
+    ``body`` is the request body's field table (JSON keys, or form field names when ``form``); None when
+    the operation takes no body (a body sent anyway is ignored). ``query`` names the query parameters the
+    operation declares (path parameters and headers are not query parameters). Both include the
+    undocumented properties known to work (``_undocumented``); the contract tests prove they equal the
+    spec's plus those. ``contact_commit`` marks contact create/upsert, the calls where HighLevel may answer
+    4xx after creating the contact. ``form`` asks for the body as form data (urlencoded or multipart).
     """
 
     method: str
@@ -259,5 +289,7 @@ class ApiRoute:
     handler: Callable[[Ctx], Reply]
     scope: str | None
     version: str | None = VERSION_DEFAULT
+    body: Mapping[str, Field] | None = None
+    query: frozenset[str] = frozenset()
     contact_commit: bool = False
     form: bool = False

@@ -73,7 +73,16 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
 
     async def create_location(request: Request) -> Response:
         data = await _json(request)
-        allowed = {"locationId", "token", "allowDuplicates", "dedupeOrder", "timezone", "name", "companyId"}
+        allowed = {
+            "locationId",
+            "token",
+            "allowDuplicates",
+            "dedupeOrder",
+            "timezone",
+            "name",
+            "companyId",
+            "scopes",
+        }
         unknown = sorted(set(data) - allowed)
         if unknown:
             return _error(422, f"unknown keys: {', '.join(unknown)}")
@@ -85,6 +94,7 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
             timezone=data.get("timezone", "America/Denver"),
             name=data.get("name", "Sandbox Dental"),
             company_id=data.get("companyId"),
+            scopes=tuple(data["scopes"]) if data.get("scopes") is not None else None,
         )
         body = {"locationId": info.location_id, "token": info.token, "companyId": info.company_id}
         return JSONResponse(body, status_code=201)
@@ -140,7 +150,27 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
         )
         return JSONResponse({"code": code}, status_code=201)
 
+    async def settle(request: Request) -> Response:
+        data = await _json(request)
+        unknown = sorted(set(data) - {"locationId"})
+        if unknown:
+            return _error(422, f"unknown keys: {', '.join(unknown)}")
+        sandbox.settle_search_index(data.get("locationId"))
+        return JSONResponse({"settled": True})
+
+    async def workflow(request: Request) -> Response:
+        data = await _json(request)
+        unknown = sorted(set(data) - {"locationId", "name", "status"})
+        if unknown:
+            return _error(422, f"unknown keys: {', '.join(unknown)}")
+        created = sandbox.add_workflow(
+            str(data["locationId"]), name=str(data["name"]), status=str(data.get("status", "published"))
+        )
+        return JSONResponse({"workflow": created}, status_code=201)
+
     yield Route("/_sandbox/locations", guarded(create_location), methods=["POST"])
+    yield Route("/_sandbox/workflows", guarded(workflow), methods=["POST"])
+    yield Route("/_sandbox/search-index/settle", guarded(settle), methods=["POST"])
     yield Route("/_sandbox/reset", guarded(reset), methods=["POST"])
     yield Route("/_sandbox/state", guarded(state), methods=["GET"])
     yield Route("/_sandbox/requests", guarded(requests), methods=["GET"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, check_body
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["ROUTES"]
@@ -46,7 +46,7 @@ def _page(ctx: Ctx) -> tuple[int, int]:
 
 
 def create_association(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _ASSOCIATION)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     if any(a["key"] == body["key"] for a in loc.associations.values()):
         raise ApiError.bad_request(f"Association with key {body['key']} already exists")
@@ -92,7 +92,7 @@ def _record(loc: LocationState, record_id: str) -> None:
 
 
 def create_relation(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _RELATION)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     association = loc.associations.get(body["associationId"])
     if association is None:
@@ -134,15 +134,31 @@ def delete_relation(ctx: Ctx) -> Reply:
 
 _W, _R = "associations.write", "associations.readonly"
 _RW, _RR = "associations/relation.write", "associations/relation.readonly"
+_LOC = frozenset({"locationId"})
+_PAGE = frozenset({"locationId", "skip", "limit"})
 ROUTES = [
-    ApiRoute(method="POST", path="/associations/relations", handler=create_relation, scope=_RW),
-    ApiRoute(method="GET", path="/associations/relations/{recordId}", handler=relations_of, scope=_RR),
     ApiRoute(
-        method="DELETE", path="/associations/relations/{relationId}", handler=delete_relation, scope=_RW
+        method="POST", path="/associations/relations", handler=create_relation, scope=_RW, body=_RELATION
     ),
-    ApiRoute(method="GET", path="/associations/key/{key_name}", handler=association_by_key, scope=_R),
-    ApiRoute(method="POST", path="/associations/", handler=create_association, scope=_W),
-    ApiRoute(method="GET", path="/associations/", handler=list_associations, scope=_R),
+    ApiRoute(
+        method="GET",
+        path="/associations/relations/{recordId}",
+        handler=relations_of,
+        scope=_RR,
+        query=_PAGE | {"associationIds"},
+    ),
+    ApiRoute(
+        method="DELETE",
+        path="/associations/relations/{relationId}",
+        handler=delete_relation,
+        scope=_RW,
+        query=_LOC,
+    ),
+    ApiRoute(
+        method="GET", path="/associations/key/{key_name}", handler=association_by_key, scope=_R, query=_LOC
+    ),
+    ApiRoute(method="POST", path="/associations/", handler=create_association, scope=_W, body=_ASSOCIATION),
+    ApiRoute(method="GET", path="/associations/", handler=list_associations, scope=_R, query=_PAGE),
     ApiRoute(method="GET", path="/associations/{associationId}", handler=get_association, scope=_R),
     ApiRoute(method="DELETE", path="/associations/{associationId}", handler=delete_association, scope=_W),
 ]

@@ -13,7 +13,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     drop_none,
 )
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
@@ -23,6 +22,25 @@ __all__ = ["ROUTES", "event_view_naive"]
 Json = dict[str, Any]
 
 SLOT_TAKEN = "The slot you have selected is no longer available."
+#: Spec CalendarCreateDTO.teamMembers: "Team members are required for calendars of type: Round Robin,
+#: Collective, Class, Service. Personal calendar must have exactly one team member." The messages are
+#: that text (HighLevel's wording is unknown); so are the two below.
+TEAM_REQUIRED = "Team members are required for calendars of type: Round Robin, Collective, Class, Service."
+PERSONAL_ONE = "Personal calendar must have exactly one team member."
+NOT_ON_TEAM = "The selected user is not a team member of this calendar."
+_TEAM_TYPES = ("round_robin", "collective", "class_booking", "service_booking")
+#: An omitted calendarType: the spec declares no default; ``event`` is the one type that needs no team,
+#: and calendars created without a type or team are reported to work (a guess, docs/sandbox.md).
+DEFAULT_CALENDAR_TYPE = "event"
+#: TeamMember (spec calendars).
+_TEAM_MEMBER = {
+    "userId": Field(required=True),
+    "priority": Field(kind="num"),
+    "meetingLocationType": Field(),
+    "meetingLocation": Field(),
+    "isPrimary": Field(kind="bool"),
+    "locationConfigurations": Field(kind="list"),
+}
 
 #: CalendarCreateDTO's keys (spec calendars); only locationId and name are required.
 _CALENDAR_KEYS = (
@@ -89,11 +107,13 @@ _CALENDAR_CREATE = {
     ),
     "slotDuration": Field(kind="num"),
     "slotDurationUnit": Field(enum=("mins", "hours")),
+    "teamMembers": Field(kind="list"),
 }
 
-#: CalendarUpdateDTO: every key optional; ``locationId`` and ``calendarType`` cannot be changed.
+#: CalendarUpdateDTO: every key optional; ``locationId`` and ``calendarType`` cannot be changed, and it
+#: has no ``slotBufferUnit`` (spec calendars).
 _CALENDAR_UPDATE = {
-    **{key: Field(kind="any") for key in _CALENDAR_KEYS if key != "calendarType"},
+    **{key: Field(kind="any") for key in _CALENDAR_KEYS if key not in ("calendarType", "slotBufferUnit")},
     "name": Field(),
     "teamMembers": Field(kind="list"),
     "slotDuration": Field(kind="num"),
@@ -175,12 +195,34 @@ def list_calendars(ctx: Ctx) -> Reply:
     return Reply(200, {"calendars": rows})
 
 
+def _check_team(ctx: Ctx, loc: LocationState, calendar_type: str, members: Any) -> None:
+    """Team members per calendarType, each a (not deleted) user of the location."""
+    if members is None:
+        members = []
+    for index, member in enumerate(members):
+        if not isinstance(member, dict):
+            raise ApiError.unprocessable([f"teamMembers.{index} must be an object"])
+        ctx.check(member, _TEAM_MEMBER, prefix=f"teamMembers.{index}.")
+    if not ctx.strict.calendar_teams:
+        return
+    if calendar_type in _TEAM_TYPES and not members:
+        raise ApiError.bad_request(TEAM_REQUIRED)
+    if calendar_type == "personal" and len(members) != 1:
+        raise ApiError.bad_request(PERSONAL_ONE)
+    users = {uid for uid, user in loc.users.items() if not user.get("deleted")}
+    for member in members:
+        if member["userId"] not in users:
+            raise ApiError.bad_request(f"User with id {member['userId']} not found in this location")
+
+
 def create_calendar(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _CALENDAR_CREATE)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
+    calendar_type = body.get("calendarType") or DEFAULT_CALENDAR_TYPE
+    _check_team(ctx, loc, calendar_type, body.get("teamMembers"))
     calendar = {
         "isActive": True,
-        "calendarType": "event",
+        "calendarType": DEFAULT_CALENDAR_TYPE,
         "slotDuration": 30,
         "slotDurationUnit": "mins",
         "teamMembers": [],
@@ -197,13 +239,10 @@ def get_calendar(ctx: Ctx) -> Reply:
 
 
 def update_calendar(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _CALENDAR_UPDATE)
-    _, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
-    members = body.get("teamMembers")
-    if members is not None and not all(
-        isinstance(m, dict) and isinstance(m.get("userId"), str) for m in members
-    ):
-        raise ApiError.unprocessable(["teamMembers.userId must be a string"])
+    body = ctx.body
+    loc, calendar = ctx.owned("calendars", ctx.path_params["calendarId"], "Calendar")
+    if "teamMembers" in body and body["teamMembers"] is not None:
+        _check_team(ctx, loc, calendar.get("calendarType") or DEFAULT_CALENDAR_TYPE, body["teamMembers"])
     calendar.update(drop_none(body))
     return Reply(200, {"calendar": dict(calendar)})
 
@@ -267,6 +306,16 @@ def _write_event(ctx: Ctx, loc: LocationState, event: Json, body: Json) -> None:
     event["dateUpdated"] = iso_ms(ctx.wall_s)
 
 
+def _check_assignee(ctx: Ctx, loc: LocationState, event: Json) -> None:
+    """An appointment's ``assignedUserId`` must be on its calendar's team (``teamMembers[].userId``)."""
+    user_id = event.get("assignedUserId")
+    if not user_id or not ctx.strict.calendar_teams:
+        return
+    team = _calendar(loc, event["calendarId"]).get("teamMembers") or []
+    if user_id not in {m.get("userId") for m in team if isinstance(m, dict)}:
+        raise ApiError.bad_request(NOT_ON_TEAM)
+
+
 def _create_view(event: Json) -> Json:
     keys = (
         "id",
@@ -300,7 +349,7 @@ def event_view_naive(loc: LocationState, event: Json) -> Json:
 
 
 def create_appointment(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _APPOINTMENT_CREATE)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     calendar = _calendar(loc, body["calendarId"])
     if body["contactId"] not in loc.contacts:
@@ -321,6 +370,7 @@ def create_appointment(ctx: Ctx) -> Reply:
         "dateAdded": now,
     }
     _write_event(ctx, loc, event, body)
+    _check_assignee(ctx, loc, event)
     if event["assignedUserId"]:
         event["users"] = [event["assignedUserId"]]
     _check_slot(ctx, loc, event, body, exclude_id=None)
@@ -338,10 +388,12 @@ def get_appointment(ctx: Ctx) -> Reply:
 
 
 def update_appointment(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _APPOINTMENT_EDIT)
+    body = ctx.body
     loc, event = _event(ctx)
     updated = dict(event)
     _write_event(ctx, loc, updated, body)
+    if body.get("assignedUserId") is not None or body.get("calendarId") is not None:
+        _check_assignee(ctx, loc, updated)
     if any(body.get(k) is not None for k in ("startTime", "endTime", "calendarId")):
         _check_slot(ctx, loc, updated, body, exclude_id=event["id"])
     event.clear()
@@ -351,8 +403,6 @@ def update_appointment(ctx: Ctx) -> Reply:
 
 def delete_event(ctx: Ctx) -> Reply:
     loc, event = _event(ctx)
-    if ctx.body is not None:
-        check_body(ctx.body, {})
     del loc.events[event["id"]]
     # Spelled correctly here, unlike every other delete (spec calendars).
     return Reply(201, {"succeeded": True})
@@ -385,17 +435,31 @@ def list_events(ctx: Ctx) -> Reply:
 
 
 _V = VERSION_CALENDARS
+_EVENTS_QUERY = frozenset({"locationId", "userId", "calendarId", "groupId", "startTime", "endTime"})
 ROUTES = [
     ApiRoute(
-        method="GET", path="/calendars/", handler=list_calendars, scope="calendars.readonly", version=_V
+        method="GET",
+        path="/calendars/",
+        handler=list_calendars,
+        scope="calendars.readonly",
+        version=_V,
+        query=frozenset({"locationId", "groupId", "showDrafted"}),
     ),
-    ApiRoute(method="POST", path="/calendars/", handler=create_calendar, scope="calendars.write", version=_V),
+    ApiRoute(
+        method="POST",
+        path="/calendars/",
+        handler=create_calendar,
+        scope="calendars.write",
+        version=_V,
+        body=_CALENDAR_CREATE,
+    ),
     ApiRoute(
         method="GET",
         path="/calendars/events",
         handler=list_events,
         scope="calendars/events.readonly",
         version=_V,
+        query=_EVENTS_QUERY,
     ),
     ApiRoute(
         method="POST",
@@ -403,6 +467,7 @@ ROUTES = [
         handler=create_appointment,
         scope="calendars/events.write",
         version=_V,
+        body=_APPOINTMENT_CREATE,
     ),
     ApiRoute(
         method="GET",
@@ -417,6 +482,7 @@ ROUTES = [
         handler=update_appointment,
         scope="calendars/events.write",
         version=_V,
+        body=_APPOINTMENT_EDIT,
     ),
     ApiRoute(
         method="GET",
@@ -431,6 +497,7 @@ ROUTES = [
         handler=update_calendar,
         scope="calendars.write",
         version=_V,
+        body=_CALENDAR_UPDATE,
     ),
     ApiRoute(
         method="DELETE",
@@ -445,5 +512,7 @@ ROUTES = [
         handler=delete_event,
         scope="calendars/events.write",
         version=_V,
+        # The spec's body is an empty object (clients send {}); any property in it is refused.
+        body={},
     ),
 ]

@@ -20,7 +20,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     normalize_email,
     normalize_phone,
     normalize_tags,
@@ -34,6 +33,9 @@ Json = dict[str, Any]
 
 BASE_URL = "https://services.leadconnectorhq.com"
 DUPLICATE_MESSAGE = "This location does not allow duplicated contacts."
+#: The duplicate lookup's answer without email or number, also what an upsert without either gets
+#: (issue marioaldayuz/n8n-highlevel#10, highlevel-api-docs#37; API-NOTES §2.4).
+NO_IDENTITY = "Pass at least one of number, email query parameter"
 SEARCH_MAX_PAGE_LIMIT = 500
 SEARCH_MAX_WINDOW = 10_000
 LEGACY_MAX_LIMIT = 100
@@ -52,14 +54,14 @@ def _duplicate_error(contact: Json, field: str) -> ApiError:
 
 def _new_contact(ctx: Ctx, loc: LocationState, body: Json) -> Json:
     contact: Json = {"id": ctx.new_id(), "locationId": loc.location_id}
-    apply_contact_write(ctx, loc, contact, body, creating=True)
-    loc.contacts[contact["id"]] = contact
-    loc.indexed_at[contact["id"]] = ctx.now_s + ctx.index_lag_s
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, body, creating=True)
+        loc.contacts[contact["id"]] = contact
     return contact
 
 
 def create_contact(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, CREATE_FIELDS)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     if not loc.allow_duplicates:
         match = find_duplicate(
@@ -72,8 +74,10 @@ def create_contact(ctx: Ctx) -> Reply:
 
 def upsert_contact(ctx: Ctx) -> Reply:
     """Match by the location's dedupe order; update the first-priority match, else create (§2.4)."""
-    body = check_body(ctx.body, UPSERT_FIELDS)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
+    if ctx.strict.upsert_identity and not body.get("email") and not body.get("phone"):
+        raise ApiError.bad_request(NO_IDENTITY)
     write = {k: v for k, v in body.items() if k != "createNewIfDuplicateAllowed"}
     if loc.allow_duplicates and body.get("createNewIfDuplicateAllowed"):
         return Reply(200, {"new": True, "contact": contact_view(_new_contact(ctx, loc, write))})
@@ -89,7 +93,8 @@ def upsert_contact(ctx: Ctx) -> Reply:
         other = find_duplicate(loc, email=email, phone=phone, exclude_id=contact["id"], order=(other_field,))
         if other is not None:
             write.pop(other_field, None)
-    apply_contact_write(ctx, loc, contact, write, creating=False)
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, write, creating=False)
     return Reply(200, {"new": False, "contact": contact_view(contact)})
 
 
@@ -99,7 +104,7 @@ def get_contact(ctx: Ctx) -> Reply:
 
 
 def update_contact(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, UPDATE_FIELDS)
+    body = ctx.body
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     if not loc.allow_duplicates:
         email = normalize_email(body.get("email")) if "email" in body else None
@@ -107,15 +112,16 @@ def update_contact(ctx: Ctx) -> Reply:
         match = find_duplicate(loc, email=email, phone=phone, exclude_id=contact["id"])
         if match is not None:
             raise _duplicate_error(*match)
-    apply_contact_write(ctx, loc, contact, body, creating=False)
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        apply_contact_write(ctx, loc, contact, body, creating=False)
     return Reply(200, {"succeded": True, "contact": contact_view(contact)})
 
 
 def delete_contact(ctx: Ctx) -> Reply:
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
-    del loc.contacts[contact["id"]]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        del loc.contacts[contact["id"]]
     loc.index_remove(contact)
-    loc.indexed_at.pop(contact["id"], None)
     # Notes and tasks go with their contact, so a rollback leaves no orphans behind.
     for store in (loc.notes, loc.tasks):
         for object_id in [k for k, v in store.items() if v.get("contactId") == contact["id"]]:
@@ -123,16 +129,36 @@ def delete_contact(ctx: Ctx) -> Reply:
     return Reply(200, {"succeded": True})
 
 
+def _indexed_match(loc: LocationState, docs: list[Json], field: str, value: str) -> Json | None:
+    """``first_match`` over what the search index shows (writes in flight are not there yet)."""
+    key = "emailLowerCase" if field == "email" else "phone"
+    matches = [doc for doc in docs if doc.get(key) == value]
+    return min(matches, key=lambda d: loc.created_seq.get(d["id"], 0)) if matches else None
+
+
 def duplicate_lookup(ctx: Ctx) -> Reply:
     """``GET /contacts/search/duplicate``: exact match on the stored value; a bare 10-digit number or an
-    unencoded ``+`` (decoded as a space) does not match an E.164 phone, as reported for HighLevel."""
+    unencoded ``+`` (decoded as a space) does not match an E.164 phone, as reported for HighLevel.
+
+    It reads the search index (it lives under /contacts/search), so a contact written less than the index
+    lag ago is not found yet; the duplicate rule of create and upsert reads the store and never lags.
+    """
     loc = ctx.location(ctx.require_query("locationId"))
     number, email = ctx.query.get("number"), ctx.query.get("email")
     if not number and not email:
-        raise ApiError.bad_request("Pass at least one of number, email query parameter")
+        raise ApiError.bad_request(NO_IDENTITY)
     order = ("email", "phone") if loc.allow_duplicates else loc.dedupe_order
-    match = find_duplicate(loc, email=email.lower() if email else None, phone=number, order=order)
-    return Reply(200, {"contact": contact_view(match[0]) if match else None})
+    wanted = {"email": email.lower() if email else None, "phone": number}
+    if loc.contact_search.settled(ctx.now_s):
+        match = find_duplicate(loc, email=wanted["email"], phone=wanted["phone"], order=order)
+        return Reply(200, {"contact": contact_view(match[0]) if match else None})
+    docs = loc.contact_search.view(loc.contacts, ctx.now_s)
+    for field in order:
+        value = wanted[field]
+        found = _indexed_match(loc, docs, field, value) if value else None
+        if found is not None:
+            return Reply(200, {"contact": contact_view(found)})
+    return Reply(200, {"contact": None})
 
 
 def _matches_query(contact: Json, query: str) -> bool:
@@ -162,8 +188,10 @@ def legacy_list(ctx: Ctx) -> Reply:
         raise ApiError.unprocessable(["limit must not be less than 1"])
     start_after_id = ctx.query.get("startAfterId")
     query = ctx.query.get("query")
+    # Served from the search index like POST /contacts/search (a guess: docs/sandbox.md).
+    indexed = loc.contact_search.view(loc.contacts, ctx.now_s)
     rows = sorted(
-        (c for c in loc.contacts.values() if not query or _matches_query(c, query)),
+        (c for c in indexed if not query or _matches_query(c, query)),
         key=lambda c: (_epoch_ms(c["dateAdded"]), c["id"]),
     )
     total = len(rows)
@@ -192,6 +220,7 @@ def legacy_list(ctx: Ctx) -> Reply:
 
 # ---- POST /contacts/search -------------------------------------------------------------------------
 
+#: Documented in prose only (the spec's SearchBodyV2DTO is empty): each key is in ``_undocumented``.
 _SEARCH_BODY = {
     "locationId": Field(required=True),
     "pageLimit": Field(kind="int", required=True),
@@ -318,7 +347,7 @@ def _build_filter(spec: Any) -> Any:
 
 def search_contacts(ctx: Ctx) -> Reply:
     """``POST /contacts/search``: filters, sort, ``page`` paging up to 10,000 rows, ``searchAfter`` beyond."""
-    body = check_body(ctx.body, _SEARCH_BODY)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     page_limit = body["pageLimit"]
     if not 1 <= page_limit <= SEARCH_MAX_PAGE_LIMIT:
@@ -343,7 +372,7 @@ def search_contacts(ctx: Ctx) -> Reply:
         raise ApiError.unprocessable(["sort.direction must be one of the following values: asc, desc"])
     sort_field = _check_field(sort.get("field"))
     descending = sort.get("direction") == "desc"
-    visible = [c for c in loc.contacts.values() if loc.indexed_at.get(c["id"], 0.0) <= ctx.now_s]
+    visible = loc.contact_search.view(loc.contacts, ctx.now_s)
     rows = [c for c in visible if all(f(c) for f in filters)]
     query = body.get("query")
     if query:
@@ -397,19 +426,21 @@ _TAGS_BODY = {"tags": Field(kind="strs", required=True)}
 
 
 def add_tags(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TAGS_BODY)
+    body = ctx.body
     loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     tags = normalize_tags(body["tags"])
-    contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        contact["tags"] = contact.get("tags", []) + [t for t in tags if t not in contact.get("tags", [])]
     loc.ensure_tags(tags, ctx.new_id)
     return Reply(201, {"tags": list(contact["tags"])})
 
 
 def remove_tags(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TAGS_BODY)
-    _, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
+    body = ctx.body
+    loc, contact = ctx.owned("contacts", ctx.path_params["contactId"], "Contact")
     drop = set(normalize_tags(body["tags"]))
-    contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
+    with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+        contact["tags"] = [t for t in contact.get("tags", []) if t not in drop]
     return Reply(200, {"tags": list(contact["tags"])})
 
 
@@ -425,7 +456,7 @@ def bulk_tags(ctx: Ctx) -> Reply:
     kind = ctx.path_params["type"]
     if kind not in ("add", "remove"):
         raise ApiError.unprocessable(["type must be one of the following values: add, remove"])
-    body = check_body(ctx.body, _BULK_TAGS_BODY)
+    body = ctx.body
     loc = ctx.location(body["locationId"])
     if body.get("removeAllTags") and kind != "remove":
         raise ApiError.bad_request("removeAllTags can only be used with remove type")
@@ -436,12 +467,13 @@ def bulk_tags(ctx: Ctx) -> Reply:
         if contact is None:
             errors.append(contact_id)
             continue
-        if kind == "add":
-            contact["tags"] = contact["tags"] + [t for t in tags if t not in contact["tags"]]
-        elif body.get("removeAllTags"):
-            contact["tags"] = []
-        else:
-            contact["tags"] = [t for t in contact["tags"] if t not in tags]
+        with ctx.reindex(loc.contact_search, loc.contacts, contact_id):
+            if kind == "add":
+                contact["tags"] = contact["tags"] + [t for t in tags if t not in contact["tags"]]
+            elif body.get("removeAllTags"):
+                contact["tags"] = []
+            else:
+                contact["tags"] = [t for t in contact["tags"] if t not in tags]
     if kind == "add":
         loc.ensure_tags(tags, ctx.new_id)
     responses = [f"Contact {cid} not found" for cid in errors]
@@ -456,29 +488,74 @@ def contact_appointments(ctx: Ctx) -> Reply:
 
 
 ROUTES = [
-    ApiRoute(method="POST", path="/contacts/search", handler=search_contacts, scope="contacts.readonly"),
     ApiRoute(
-        method="GET", path="/contacts/search/duplicate", handler=duplicate_lookup, scope="contacts.readonly"
+        method="POST",
+        path="/contacts/search",
+        handler=search_contacts,
+        scope="contacts.readonly",
+        body=_SEARCH_BODY,
+    ),
+    ApiRoute(
+        method="GET",
+        path="/contacts/search/duplicate",
+        handler=duplicate_lookup,
+        scope="contacts.readonly",
+        query=frozenset({"locationId", "number", "email"}),
     ),
     ApiRoute(
         method="POST",
         path="/contacts/upsert",
         handler=upsert_contact,
         scope="contacts.write",
+        body=UPSERT_FIELDS,
         contact_commit=True,
     ),
     ApiRoute(
-        method="POST", path="/contacts/bulk/tags/update/{type}", handler=bulk_tags, scope="contacts.write"
+        method="POST",
+        path="/contacts/bulk/tags/update/{type}",
+        handler=bulk_tags,
+        # Neither the spec (no security) nor Scopes.md names one: contacts.write is the sandbox's guess.
+        scope="contacts.write",
+        body=_BULK_TAGS_BODY,
     ),
     ApiRoute(
-        method="POST", path="/contacts/", handler=create_contact, scope="contacts.write", contact_commit=True
+        method="POST",
+        path="/contacts/",
+        handler=create_contact,
+        scope="contacts.write",
+        body=CREATE_FIELDS,
+        contact_commit=True,
     ),
-    ApiRoute(method="GET", path="/contacts/", handler=legacy_list, scope="contacts.readonly"),
+    ApiRoute(
+        method="GET",
+        path="/contacts/",
+        handler=legacy_list,
+        scope="contacts.readonly",
+        query=frozenset({"locationId", "startAfterId", "startAfter", "query", "limit"}),
+    ),
     ApiRoute(method="GET", path="/contacts/{contactId}", handler=get_contact, scope="contacts.readonly"),
-    ApiRoute(method="PUT", path="/contacts/{contactId}", handler=update_contact, scope="contacts.write"),
+    ApiRoute(
+        method="PUT",
+        path="/contacts/{contactId}",
+        handler=update_contact,
+        scope="contacts.write",
+        body=UPDATE_FIELDS,
+    ),
     ApiRoute(method="DELETE", path="/contacts/{contactId}", handler=delete_contact, scope="contacts.write"),
-    ApiRoute(method="POST", path="/contacts/{contactId}/tags", handler=add_tags, scope="contacts.write"),
-    ApiRoute(method="DELETE", path="/contacts/{contactId}/tags", handler=remove_tags, scope="contacts.write"),
+    ApiRoute(
+        method="POST",
+        path="/contacts/{contactId}/tags",
+        handler=add_tags,
+        scope="contacts.write",
+        body=_TAGS_BODY,
+    ),
+    ApiRoute(
+        method="DELETE",
+        path="/contacts/{contactId}/tags",
+        handler=remove_tags,
+        scope="contacts.write",
+        body=_TAGS_BODY,
+    ),
     ApiRoute(
         method="GET",
         path="/contacts/{contactId}/appointments",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, check_body, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["DATA_TYPES", "ROUTES"]
@@ -67,7 +67,7 @@ def list_tags(ctx: Ctx) -> Reply:
 
 def create_tag(ctx: Ctx) -> Reply:
     loc = _loc(ctx)
-    name = check_body(ctx.body, _TAG_BODY)["name"].strip().lower()
+    name = ctx.body["name"].strip().lower()
     for tag in loc.tags.values():
         if tag["name"] == name:
             raise ApiError.bad_request("The tag name is already exist.")
@@ -83,7 +83,7 @@ def get_tag(ctx: Ctx) -> Reply:
 
 def update_tag(ctx: Ctx) -> Reply:
     _, tag = _tag(ctx)
-    tag["name"] = check_body(ctx.body, _TAG_BODY)["name"].strip().lower()
+    tag["name"] = ctx.body["name"].strip().lower()
     return Reply(200, {"tag": dict(tag)})
 
 
@@ -104,12 +104,17 @@ _FIELD_COMMON = {
     "textBoxListOptions": Field(kind="list"),
     "position": Field(kind="num"),
     "model": Field(enum=("contact", "opportunity")),
-    # Undocumented but accepted (issue #300; options as clients send them, API-NOTES §3.1).
+    # Undocumented but accepted (API-NOTES §3.1, listed in _undocumented).
     "options": Field(kind="strs"),
+}
+_FIELD_CREATE = {
+    **_FIELD_COMMON,
+    "dataType": Field(required=True, enum=DATA_TYPES),
+    # Undocumented but accepted (issue highlevel-api-docs#300, listed in _undocumented).
+    "fieldKey": Field(),
     "parentId": Field(),
     "description": Field(),
 }
-_FIELD_CREATE = {**_FIELD_COMMON, "dataType": Field(required=True, enum=DATA_TYPES), "fieldKey": Field()}
 _FIELD_UPDATE = dict(_FIELD_COMMON)
 
 
@@ -139,8 +144,8 @@ def list_custom_fields(ctx: Ctx) -> Reply:
 
 
 def create_custom_field(ctx: Ctx) -> Reply:
-    loc = _loc(ctx)  # the location guard (403) runs before body validation (422)
-    body = check_body(ctx.body, _FIELD_CREATE)
+    loc = _loc(ctx)
+    body = ctx.body
     model = body.get("model") or "contact"
     key = body.get("fieldKey") or f"{model}.{_snake(body['name'])}"
     if not key.startswith(f"{model}."):
@@ -178,7 +183,7 @@ def get_custom_field(ctx: Ctx) -> Reply:
 
 
 def update_custom_field(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _FIELD_UPDATE)
+    body = ctx.body
     _, field = _custom_field(ctx)
     for src, dst in (("name", "name"), ("placeholder", "placeholder"), ("position", "position")):
         if body.get(src) is not None:
@@ -194,7 +199,9 @@ def delete_custom_field(ctx: Ctx) -> Reply:
     loc, field = _custom_field(ctx)
     del loc.custom_fields[field["id"]]
     for contact in loc.contacts.values():
-        contact["customFields"] = [v for v in contact.get("customFields", []) if v["id"] != field["id"]]
+        if any(v["id"] == field["id"] for v in contact.get("customFields", [])):
+            with ctx.reindex(loc.contact_search, loc.contacts, contact["id"]):
+                contact["customFields"] = [v for v in contact["customFields"] if v["id"] != field["id"]]
     return Reply(200, {"succeded": True})
 
 
@@ -216,8 +223,8 @@ def list_custom_values(ctx: Ctx) -> Reply:
 
 
 def create_custom_value(ctx: Ctx) -> Reply:
-    loc = _loc(ctx)  # the location guard (403) runs before body validation (422)
-    body = check_body(ctx.body, _VALUE_BODY)
+    loc = _loc(ctx)
+    body = ctx.body
     value = {
         "id": ctx.new_id(),
         "name": body["name"],
@@ -234,7 +241,7 @@ def get_custom_value(ctx: Ctx) -> Reply:
 
 
 def update_custom_value(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _VALUE_BODY)
+    body = ctx.body
     _, value = _custom_value(ctx)
     value["name"], value["value"] = body["name"], body["value"]
     value["fieldKey"] = "{{ custom_values." + _snake(body["name"]) + " }}"
@@ -251,21 +258,44 @@ _L = "/locations/{locationId}"
 _CF_R, _CF_W = "locations/customFields.readonly", "locations/customFields.write"
 _CV_R, _CV_W = "locations/customValues.readonly", "locations/customValues.write"
 _T_R, _T_W = "locations/tags.readonly", "locations/tags.write"
+# The by-id operations declare `bearer: []` in the spec; their scopes are the ones Scopes.md lists.
 ROUTES = [
     ApiRoute(method="GET", path=f"{_L}", handler=get_location, scope="locations.readonly"),
     ApiRoute(method="GET", path=f"{_L}/tags", handler=list_tags, scope=_T_R),
-    ApiRoute(method="POST", path=f"{_L}/tags", handler=create_tag, scope=_T_W),
+    ApiRoute(method="POST", path=f"{_L}/tags", handler=create_tag, scope=_T_W, body=_TAG_BODY),
     ApiRoute(method="GET", path=f"{_L}/tags/{{tagId}}", handler=get_tag, scope=_T_R),
-    ApiRoute(method="PUT", path=f"{_L}/tags/{{tagId}}", handler=update_tag, scope=_T_W),
+    ApiRoute(method="PUT", path=f"{_L}/tags/{{tagId}}", handler=update_tag, scope=_T_W, body=_TAG_BODY),
     ApiRoute(method="DELETE", path=f"{_L}/tags/{{tagId}}", handler=delete_tag, scope=_T_W),
-    ApiRoute(method="GET", path=f"{_L}/customFields", handler=list_custom_fields, scope=_CF_R),
-    ApiRoute(method="POST", path=f"{_L}/customFields", handler=create_custom_field, scope=_CF_W),
+    ApiRoute(
+        method="GET",
+        path=f"{_L}/customFields",
+        handler=list_custom_fields,
+        scope=_CF_R,
+        query=frozenset({"model"}),
+    ),
+    ApiRoute(
+        method="POST", path=f"{_L}/customFields", handler=create_custom_field, scope=_CF_W, body=_FIELD_CREATE
+    ),
     ApiRoute(method="GET", path=f"{_L}/customFields/{{id}}", handler=get_custom_field, scope=_CF_R),
-    ApiRoute(method="PUT", path=f"{_L}/customFields/{{id}}", handler=update_custom_field, scope=_CF_W),
+    ApiRoute(
+        method="PUT",
+        path=f"{_L}/customFields/{{id}}",
+        handler=update_custom_field,
+        scope=_CF_W,
+        body=_FIELD_UPDATE,
+    ),
     ApiRoute(method="DELETE", path=f"{_L}/customFields/{{id}}", handler=delete_custom_field, scope=_CF_W),
     ApiRoute(method="GET", path=f"{_L}/customValues", handler=list_custom_values, scope=_CV_R),
-    ApiRoute(method="POST", path=f"{_L}/customValues", handler=create_custom_value, scope=_CV_W),
+    ApiRoute(
+        method="POST", path=f"{_L}/customValues", handler=create_custom_value, scope=_CV_W, body=_VALUE_BODY
+    ),
     ApiRoute(method="GET", path=f"{_L}/customValues/{{id}}", handler=get_custom_value, scope=_CV_R),
-    ApiRoute(method="PUT", path=f"{_L}/customValues/{{id}}", handler=update_custom_value, scope=_CV_W),
+    ApiRoute(
+        method="PUT",
+        path=f"{_L}/customValues/{{id}}",
+        handler=update_custom_value,
+        scope=_CV_W,
+        body=_VALUE_BODY,
+    ),
     ApiRoute(method="DELETE", path=f"{_L}/customValues/{{id}}", handler=delete_custom_value, scope=_CV_W),
 ]

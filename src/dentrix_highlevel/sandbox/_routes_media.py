@@ -12,13 +12,14 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Reply, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
 
 __all__ = ["ROUTES"]
 
 Json = dict[str, Any]
 
-_ALLOWED = {"file", "hosted", "fileUrl", "name", "parentId"}
+#: UploadFileDto's form fields (spec medias); the pipeline refuses others.
+_UPLOAD_FORM = dict.fromkeys(("file", "hosted", "fileUrl", "name", "parentId"), Field(kind="any"))
 _CHUNK = 1024 * 1024
 
 
@@ -27,9 +28,6 @@ def upload_file(ctx: Ctx) -> Reply:
     form = ctx.form
     if form is None:
         raise ApiError.bad_request("Content-Type must be multipart/form-data")
-    unknown = sorted(k for k in form if k not in _ALLOWED)
-    if unknown:
-        raise ApiError.unprocessable([f"property {k} should not exist" for k in unknown])
     upload = form.get("file")
     hosted = str(form.get("hosted", "")).lower() == "true"
     file_url = form.get("fileUrl")
@@ -132,8 +130,26 @@ def delete_file(ctx: Ctx) -> Reply:
     return Reply(200, {"success": True})
 
 
+_FILES_QUERY = frozenset(
+    {"offset", "limit", "sortBy", "sortOrder", "type", "query", "altType", "altId", "parentId", "fetchAll"}
+)
 ROUTES = [
-    ApiRoute(method="POST", path="/medias/upload-file", handler=upload_file, scope="medias.write", form=True),
-    ApiRoute(method="GET", path="/medias/files", handler=list_files, scope="medias.readonly"),
-    ApiRoute(method="DELETE", path="/medias/{id}", handler=delete_file, scope="medias.write"),
+    ApiRoute(
+        method="POST",
+        path="/medias/upload-file",
+        handler=upload_file,
+        scope="medias.write",
+        body=_UPLOAD_FORM,
+        form=True,
+    ),
+    ApiRoute(
+        method="GET", path="/medias/files", handler=list_files, scope="medias.readonly", query=_FILES_QUERY
+    ),
+    ApiRoute(
+        method="DELETE",
+        path="/medias/{id}",
+        handler=delete_file,
+        scope="medias.write",
+        query=frozenset({"altType", "altId"}),
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, check_body, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
 
 __all__ = ["ROUTES"]
@@ -49,7 +49,7 @@ def _child(ctx: Ctx, store: str, key: str, what: str) -> tuple[LocationState, Js
 
 
 def create_note(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _NOTE_CREATE)
+    body = ctx.body
     loc, contact = _contact(ctx)
     note = drop_none(
         {"id": ctx.new_id(), **body, "contactId": contact["id"], "dateAdded": iso_ms(ctx.wall_s)}
@@ -69,7 +69,7 @@ def get_note(ctx: Ctx) -> Reply:
 
 
 def update_note(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _NOTE_FIELDS)
+    body = ctx.body
     _, note = _child(ctx, "notes", "id", "Note")
     note.update(drop_none(body))
     return Reply(200, {"note": dict(note)})
@@ -92,7 +92,7 @@ def _check_due(value: Any) -> None:
 
 
 def create_task(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TASK_CREATE)
+    body = ctx.body
     loc, contact = _contact(ctx)
     _check_due(body["dueDate"])
     task = drop_none({"id": ctx.new_id(), **body, "contactId": contact["id"]})
@@ -111,7 +111,7 @@ def get_task(ctx: Ctx) -> Reply:
 
 
 def update_task(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _TASK_FIELDS)
+    body = ctx.body
     _, task = _child(ctx, "tasks", "taskId", "Task")
     if body.get("dueDate") is not None:
         _check_due(body["dueDate"])
@@ -121,7 +121,7 @@ def update_task(ctx: Ctx) -> Reply:
 
 def complete_task(ctx: Ctx) -> Reply:
     _, task = _child(ctx, "tasks", "taskId", "Task")
-    body = check_body(ctx.body, {"completed": Field(kind="bool", required=True)})
+    body = ctx.body
     task["completed"] = body["completed"]
     return Reply(200, {"task": dict(task)})
 
@@ -132,19 +132,25 @@ def delete_task(ctx: Ctx) -> Reply:
     return Reply(200, {"succeded": True})
 
 
+_COMPLETED = {"completed": Field(kind="bool", required=True)}
 _R, _W = "contacts.readonly", "contacts.write"
+_N, _T = "/contacts/{contactId}/notes", "/contacts/{contactId}/tasks"
 ROUTES = [
-    ApiRoute(method="GET", path="/contacts/{contactId}/notes", handler=list_notes, scope=_R),
-    ApiRoute(method="POST", path="/contacts/{contactId}/notes", handler=create_note, scope=_W),
-    ApiRoute(method="GET", path="/contacts/{contactId}/notes/{id}", handler=get_note, scope=_R),
-    ApiRoute(method="PUT", path="/contacts/{contactId}/notes/{id}", handler=update_note, scope=_W),
-    ApiRoute(method="DELETE", path="/contacts/{contactId}/notes/{id}", handler=delete_note, scope=_W),
-    ApiRoute(method="GET", path="/contacts/{contactId}/tasks", handler=list_tasks, scope=_R),
-    ApiRoute(method="POST", path="/contacts/{contactId}/tasks", handler=create_task, scope=_W),
-    ApiRoute(method="GET", path="/contacts/{contactId}/tasks/{taskId}", handler=get_task, scope=_R),
-    ApiRoute(method="PUT", path="/contacts/{contactId}/tasks/{taskId}", handler=update_task, scope=_W),
+    ApiRoute(method="GET", path=_N, handler=list_notes, scope=_R),
+    ApiRoute(method="POST", path=_N, handler=create_note, scope=_W, body=_NOTE_CREATE),
+    ApiRoute(method="GET", path=f"{_N}/{{id}}", handler=get_note, scope=_R),
+    ApiRoute(method="PUT", path=f"{_N}/{{id}}", handler=update_note, scope=_W, body=_NOTE_FIELDS),
+    ApiRoute(method="DELETE", path=f"{_N}/{{id}}", handler=delete_note, scope=_W),
+    ApiRoute(method="GET", path=_T, handler=list_tasks, scope=_R),
+    ApiRoute(method="POST", path=_T, handler=create_task, scope=_W, body=_TASK_CREATE),
+    ApiRoute(method="GET", path=f"{_T}/{{taskId}}", handler=get_task, scope=_R),
+    ApiRoute(method="PUT", path=f"{_T}/{{taskId}}", handler=update_task, scope=_W, body=_TASK_FIELDS),
     ApiRoute(
-        method="PUT", path="/contacts/{contactId}/tasks/{taskId}/completed", handler=complete_task, scope=_W
+        method="PUT",
+        path=f"{_T}/{{taskId}}/completed",
+        handler=complete_task,
+        scope=_W,
+        body=_COMPLETED,
     ),
-    ApiRoute(method="DELETE", path="/contacts/{contactId}/tasks/{taskId}", handler=delete_task, scope=_W),
+    ApiRoute(method="DELETE", path=f"{_T}/{{taskId}}", handler=delete_task, scope=_W),
 ]

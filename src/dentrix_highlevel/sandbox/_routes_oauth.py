@@ -4,32 +4,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Reply
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply
 from dentrix_highlevel.sandbox._state import OAuthGrant, TokenInfo
 
 __all__ = ["ROUTES"]
 
 Json = dict[str, Any]
 
-_TOKEN_KEYS = {
-    "client_id",
-    "client_secret",
-    "grant_type",
-    "code",
-    "refresh_token",
-    "user_type",
-    "redirect_uri",
-}
+#: The token and location-token form fields (spec oauth); the pipeline refuses others.
+_TOKEN_FORM = dict.fromkeys(
+    ("client_id", "client_secret", "grant_type", "code", "refresh_token", "user_type", "redirect_uri"),
+    Field(kind="any"),
+)
+_LOCATION_TOKEN_FORM = dict.fromkeys(("companyId", "locationId"), Field(kind="any"))
 
 
-def _form(ctx: Ctx, allowed: set[str], required: tuple[str, ...]) -> dict[str, str]:
+def _form(ctx: Ctx, allowed: Mapping[str, Field], required: tuple[str, ...]) -> dict[str, str]:
     if ctx.form is None:
         raise ApiError.unprocessable([f"{k} should not be empty" for k in required])
-    values = {k: v for k, v in ctx.form.items() if isinstance(v, str)}
-    problems = [f"property {k} should not exist" for k in values if k not in allowed]
-    problems += [f"{k} should not be empty" for k in required if not values.get(k)]
+    values = {k: v for k, v in ctx.form.items() if isinstance(v, str) and k in allowed}
+    problems = [f"{k} should not be empty" for k in required if not values.get(k)]
     if problems:
         raise ApiError.unprocessable(problems)
     return values
@@ -68,7 +65,7 @@ def _issue(ctx: Ctx, grant: OAuthGrant, scopes: frozenset[str]) -> Json:
 
 
 def token(ctx: Ctx) -> Reply:
-    values = _form(ctx, _TOKEN_KEYS, ("client_id", "client_secret", "grant_type"))
+    values = _form(ctx, _TOKEN_FORM, ("client_id", "client_secret", "grant_type"))
     app = ctx.state.oauth_apps.get(values["client_id"])
     if app is None or app.client_secret != values["client_secret"]:
         raise ApiError.unauthorized("Invalid client: client is invalid")
@@ -90,7 +87,7 @@ def token(ctx: Ctx) -> Reply:
 
 def location_token(ctx: Ctx) -> Reply:
     """Agency token -> location token; the answer has no refresh_token (spec oauth)."""
-    values = _form(ctx, {"companyId", "locationId"}, ("companyId", "locationId"))
+    values = _form(ctx, _LOCATION_TOKEN_FORM, ("companyId", "locationId"))
     agency = ctx.token
     if agency is None or agency.location_id is not None:
         raise ApiError.unauthorized("This route is only for agency (Company) tokens")
@@ -120,8 +117,21 @@ def location_token(ctx: Ctx) -> Reply:
 
 
 ROUTES = [
-    ApiRoute(method="POST", path="/oauth/token", handler=token, scope=None, version=None, form=True),
     ApiRoute(
-        method="POST", path="/oauth/locationToken", handler=location_token, scope="oauth.write", form=True
+        method="POST",
+        path="/oauth/token",
+        handler=token,
+        scope=None,
+        version=None,
+        body=_TOKEN_FORM,
+        form=True,
+    ),
+    ApiRoute(
+        method="POST",
+        path="/oauth/locationToken",
+        handler=location_token,
+        scope="oauth.write",
+        body=_LOCATION_TOKEN_FORM,
+        form=True,
     ),
 ]

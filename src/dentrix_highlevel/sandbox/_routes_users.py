@@ -1,5 +1,6 @@
-"""Users: create, search, get, update, delete (API-NOTES §4). Users live in the company; the sandbox keeps
-each one in the location that created it and lists it for any location it names in ``locationIds``."""
+"""Users: create, search, get, update, delete, the deprecated list by location and the agency's filter by
+e-mail (API-NOTES §4). Users live in the company; the sandbox keeps each one in the location that created
+it and lists it for any location it names in ``locationIds``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
-    check_body,
     drop_none,
     normalize_email,
     normalize_phone,
@@ -64,7 +64,7 @@ def _check_company(ctx: Ctx, loc: LocationState, company_id: str | None) -> None
 
 def create_user(ctx: Ctx) -> Reply:
     loc = ctx.location()
-    body = check_body(ctx.body, _USER_CREATE)
+    body = ctx.body
     _check_company(ctx, loc, body["companyId"])
     if any(lid != loc.location_id for lid in body["locationIds"]):
         raise ApiError.forbidden()
@@ -117,13 +117,69 @@ def search_users(ctx: Ctx) -> Reply:
     return Reply(200, {"users": [_view(u) for u in rows[skip : skip + limit]], "count": len(rows)})
 
 
+def users_of_location(ctx: Ctx) -> Reply:
+    """Deprecated ``GET /users/?locationId`` ("Get User by Location"): ``{users}``, no paging."""
+    loc = ctx.location(ctx.require_query("locationId"))
+    return Reply(200, {"users": [_view(u) for u in loc.users.values() if not u["deleted"]]})
+
+
+#: FilterByEmailDto (spec users); skip and limit are strings there.
+_FILTER_BY_EMAIL = {
+    "companyId": Field(required=True),
+    "emails": Field(required=True),
+    "deleted": Field(kind="bool"),
+    "skip": Field(),
+    "limit": Field(),
+    "projection": Field(),
+}
+AGENCY_ONLY = "This route is not yet supported by the IAM Service."
+
+
+def filter_by_email(ctx: Ctx) -> Reply:
+    """``POST /users/search/filter-by-email``: Agency-Access only (spec security), across the company.
+
+    ``projection`` "all" returns every field, a comma list those fields; the default only id and email.
+    """
+    token = ctx.token
+    if token is None or token.location_id is not None:
+        # A sub-account token on an agency-only route (message as for the reverse case; a guess).
+        raise ApiError.unauthorized(AGENCY_ONLY)
+    body = ctx.body
+    if body["companyId"] != token.company_id:
+        raise ApiError.forbidden()
+    try:
+        skip, limit = int(body.get("skip") or 0), int(body.get("limit") or 25)
+    except ValueError:
+        raise ApiError.unprocessable(["skip and limit must be numeric strings"]) from None
+    wanted = {e.strip().lower() for e in body["emails"].split(",") if e.strip()}
+    deleted = bool(body.get("deleted", False))
+    seen: dict[str, Json] = {}
+    for loc in ctx.state.locations.values():
+        if loc.company_id != token.company_id:
+            continue
+        for user in loc.users.values():
+            if user["email"] in wanted and user["deleted"] == deleted:
+                seen.setdefault(user["id"], user)
+    rows = list(seen.values())
+    projection = body.get("projection")
+    if projection == "all":
+        fields = None
+    else:
+        fields = {"id", "email"} | {f.strip() for f in (projection or "").split(",") if f.strip()}
+    users = [
+        _view(u) if fields is None else {k: v for k, v in _view(u).items() if k in fields}
+        for u in rows[skip : skip + limit]
+    ]
+    return Reply(200, {"users": users, "count": len(rows)})
+
+
 def get_user(ctx: Ctx) -> Reply:
     _, user = _user(ctx)
     return Reply(200, _view(user))
 
 
 def update_user(ctx: Ctx) -> Reply:
-    body = check_body(ctx.body, _USER_FIELDS)
+    body = ctx.body
     loc, user = _user(ctx)
     _check_company(ctx, loc, body.get("companyId"))
     for key in ("firstName", "lastName", "permissions", "platformLanguage", "password"):
@@ -149,10 +205,43 @@ def delete_user(ctx: Ctx) -> Reply:
     return Reply(200, {"succeded": True, "message": f"Queued deleting user with id {user['id']}"})
 
 
+_SEARCH_QUERY = frozenset(
+    {
+        "companyId",
+        "query",
+        "skip",
+        "limit",
+        "locationId",
+        "type",
+        "role",
+        "ids",
+        "sort",
+        "sortDirection",
+        "enabled2waySync",
+    }
+)
 ROUTES = [
-    ApiRoute(method="GET", path="/users/search", handler=search_users, scope="users.readonly"),
-    ApiRoute(method="POST", path="/users/", handler=create_user, scope="users.write"),
+    ApiRoute(
+        method="GET",
+        path="/users/",
+        handler=users_of_location,
+        scope="users.readonly",
+        query=frozenset({"locationId"}),
+    ),
+    ApiRoute(
+        method="POST",
+        path="/users/search/filter-by-email",
+        handler=filter_by_email,
+        scope="users.readonly",
+        body=_FILTER_BY_EMAIL,
+    ),
+    ApiRoute(
+        method="GET", path="/users/search", handler=search_users, scope="users.readonly", query=_SEARCH_QUERY
+    ),
+    ApiRoute(method="POST", path="/users/", handler=create_user, scope="users.write", body=_USER_CREATE),
     ApiRoute(method="GET", path="/users/{userId}", handler=get_user, scope="users.readonly"),
-    ApiRoute(method="PUT", path="/users/{userId}", handler=update_user, scope="users.write"),
+    ApiRoute(
+        method="PUT", path="/users/{userId}", handler=update_user, scope="users.write", body=_USER_FIELDS
+    ),
     ApiRoute(method="DELETE", path="/users/{userId}", handler=delete_user, scope="users.write"),
 ]

@@ -24,6 +24,7 @@ from dentrix_highlevel.sandbox._state import (
     RequestRecord,
     SandboxState,
     TokenInfo,
+    iso_ms,
 )
 
 __all__ = ["DEFAULT_PIPELINE", "Sandbox"]
@@ -34,6 +35,8 @@ DEFAULT_PIPELINE: tuple[str, tuple[str, ...]] = (
     ("New Patient", "Active", "Recall", "Inactive"),
 )
 _DEDUPE_FIELDS = frozenset({"email", "phone"})
+#: WorkflowSchema.status (spec workflows: the example is "draft"; HighLevel's UI publishes workflows).
+WORKFLOW_STATUSES = ("draft", "published")
 
 
 class Sandbox:
@@ -221,6 +224,41 @@ class Sandbox:
         self.state = SandboxState(ids=IdFactory(self.config.seed))
         self.limiter.reset(epoch_s=now)
         self.faults = FaultEngine(self.faults.config, seed=self.config.seed, set_at_s=now)
+
+    def settle_search_index(self, location_id: str | None = None) -> None:
+        """Make everything written so far searchable now (one location, or all), as if the index lag had
+        passed: a test seeds a practice's pre-existing data, settles, and never sleeps. Later writes lag
+        again."""
+        if location_id is not None and location_id not in self.state.locations:
+            raise ConfigurationError(f"no location {location_id!r}")
+        for lid, loc in self.state.locations.items():
+            if location_id is None or lid == location_id:
+                loc.contact_search.settle()
+                loc.opportunity_search.settle()
+
+    def add_workflow(self, location_id: str, *, name: str, status: str = "published") -> dict[str, Any]:
+        """Seed a workflow, as if built in HighLevel's UI (the API can only list them): ``GET /workflows/``
+        shows it. A new location has none."""
+        loc = self.state.locations.get(location_id)
+        if loc is None:
+            raise ConfigurationError(f"no location {location_id!r}")
+        if status not in WORKFLOW_STATUSES:
+            raise ConfigurationError(f"workflow status must be one of {', '.join(WORKFLOW_STATUSES)}")
+        if not name.strip():
+            raise ConfigurationError("a workflow needs a name")
+        stamp = iso_ms(self.config.wall_clock())
+        workflow_id = self.state.ids.uuid()
+        workflow: dict[str, Any] = {
+            "id": workflow_id,
+            "name": name,
+            "status": status,
+            "version": 1,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "locationId": location_id,
+        }
+        loc.workflows[workflow_id] = workflow
+        return dict(workflow)
 
     def location(self, location_id: str) -> LocationState:
         """The live state of one location (for assertions in tests)."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from dentrix_highlevel.sandbox._search_index import LaggedIndex
+
 __all__ = ["IdFactory", "LocationInfo", "LocationState", "RequestRecord", "SandboxState", "TokenInfo"]
 
 Json = dict[str, Any]
@@ -49,6 +51,7 @@ ALL_SCOPES: tuple[str, ...] = (
     "opportunities.write",
     "users.readonly",
     "users.write",
+    "workflows.readonly",
 )
 
 
@@ -136,8 +139,9 @@ class LocationState:
     dedupe_order: tuple[str, ...]
     allow_duplicate_opportunity: bool = False
     contacts: dict[str, Json] = attrs.field(factory=dict)
-    #: When each contact becomes visible to POST /contacts/search (index lag), on the sandbox clock.
-    indexed_at: dict[str, float] = attrs.field(factory=dict)
+    #: What the search reads see of contacts and opportunities: writes show after the index lag.
+    contact_search: LaggedIndex = attrs.field(factory=LaggedIndex)
+    opportunity_search: LaggedIndex = attrs.field(factory=LaggedIndex)
     notes: dict[str, Json] = attrs.field(factory=dict)
     tasks: dict[str, Json] = attrs.field(factory=dict)
     tags: dict[str, Json] = attrs.field(factory=dict)
@@ -151,6 +155,8 @@ class LocationState:
     media: dict[str, Json] = attrs.field(factory=dict)
     associations: dict[str, Json] = attrs.field(factory=dict)
     relations: dict[str, Json] = attrs.field(factory=dict)
+    #: Seeded through ``Sandbox.add_workflow`` (the public API only lists workflows).
+    workflows: dict[str, Json] = attrs.field(factory=dict)
     #: Duplicate-matching indexes: stored emailLowerCase / E.164 phone -> contact ids. They keep upsert
     #: O(1) for large practices; first-created wins, as a scan in creation order would.
     by_email: dict[str, set[str]] = attrs.field(factory=dict)
@@ -173,6 +179,7 @@ class LocationState:
         "media",
         "associations",
         "relations",
+        "workflows",
     )
 
     def settings(self) -> Json:
