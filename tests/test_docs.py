@@ -300,8 +300,18 @@ def gen_scopes() -> str:
     return render_scope_table()
 
 
+def gen_undocumented() -> str:
+    from dentrix_highlevel.sandbox._undocumented import UNDOCUMENTED
+
+    lines = ["| operation | where | name | source |", "|---|---|---|---|"]
+    for u in UNDOCUMENTED:
+        lines.append(f"| `{u.method} {u.path}` | {u.where} | {_code(u.name)} | {_cell(u.source)} |")
+    return "\n".join(lines) + "\n"
+
+
 GENERATED = (
     Generated("highlevel-setup.md", "scopes", gen_scopes),
+    Generated("sandbox.md", "undocumented", gen_undocumented),
     Generated("mapping.md", "default-custom-fields", gen_default_custom_fields),
     Generated("mapping.md", "default-rules", gen_default_rules),
     Generated("mapping.md", "transforms", gen_transforms),
