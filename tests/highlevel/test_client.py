@@ -172,6 +172,7 @@ async def test_create_after_a_reset_is_ambiguous_and_the_lookup_finds_it(
         assert "amb@example.com" not in str(error)
         assert "amb@example.com" not in repr(error)
         scaled_sandbox.set_faults(FaultConfig())
+        scaled_sandbox.settle_search_index()  # the lookup is a search; HighLevel's index lags writes
         found = await hl.find_created(error)
     assert found is not None
     assert found.email == "amb@example.com"
@@ -190,6 +191,7 @@ async def test_create_answered_422_after_creating_is_ambiguous(
         assert caught.value.status_code == 422
         assert isinstance(caught.value.__cause__, ValidationError)
         scaled_sandbox.set_faults(FaultConfig())
+        scaled_sandbox.settle_search_index()
         found = await hl.find_created(caught.value)
     assert found is not None
     assert contacts_in(scaled_sandbox) == 1

@@ -54,13 +54,16 @@ async def test_duplicate_create_names_the_existing_contact(client: HighLevelClie
     assert caught.value.matching_field == "email"
 
 
-async def test_upsert_matches_by_email_then_phone_and_duplicate_lookup(client: HighLevelClient) -> None:
+async def test_upsert_matches_by_email_then_phone_and_duplicate_lookup(
+    client: HighLevelClient, scaled_sandbox: Any
+) -> None:
     first = await client.contacts.upsert(ContactInput(email="u@example.com", phone="+13035550199"))
     assert first.new is True
     assert first.trace_id
     again = await client.contacts.upsert(ContactInput(phone="303-555-0199", first_name="Una"))
     assert again.new is False
     assert again.contact.id == first.contact.id
+    scaled_sandbox.settle_search_index()  # the duplicate lookup is a search: it lags writes
     assert (await client.contacts.find_duplicate(phone="3035550199")).id == first.contact.id  # type: ignore[union-attr]
     assert (await client.contacts.find_duplicate(email="U@example.com")).id == first.contact.id  # type: ignore[union-attr]
     assert await client.contacts.find_duplicate(email="nobody@example.com") is None
@@ -172,7 +175,7 @@ async def test_location_users_pipelines(client: HighLevelClient, loc: Any) -> No
     assert [s.name for s in pipeline.stages] == ["New Patient", "Active", "Recall", "Inactive"]
 
 
-async def test_opportunities(client: HighLevelClient) -> None:
+async def test_opportunities(client: HighLevelClient, scaled_sandbox: Any) -> None:
     contact = (await client.contacts.upsert(ContactInput(email="o@example.com"))).contact
     pipeline = (await client.pipelines.list())[0]
     stage = pipeline.stage_named("Active")
@@ -195,9 +198,11 @@ async def test_opportunities(client: HighLevelClient) -> None:
     assert changed.name == "Crown #2"
     await client.opportunities.set_status(opp.id, "won")
     assert (await client.opportunities.get(opp.id)).status == "won"
+    scaled_sandbox.settle_search_index()  # searches lag writes, as on HighLevel
     found = [o.id async for o in client.opportunities.search(contact_id=contact.id)]
     assert found == [opp.id]
     await client.opportunities.delete(opp.id)
+    scaled_sandbox.settle_search_index()  # a delete leaves the index late too
     assert await client.opportunities.find(contact_id=contact.id, pipeline_id=pipeline.id) is None
 
 
@@ -269,6 +274,7 @@ async def test_search_pages_then_switches_to_search_after(
     ids = {
         (await client.contacts.upsert(ContactInput(email=f"s{i}@example.com"))).contact.id for i in range(23)
     }
+    scaled_sandbox.settle_search_index()
     before = len(scaled_sandbox.request_log)
     # A 10-row page window (scaled down from HighLevel's 10,000) forces the cursor after 2 pages of 5.
     seen = [c.id async for c in client.contacts.search(page_limit=5, page_window_rows=10)]
@@ -310,6 +316,7 @@ async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, s
             await create()
         scaled_sandbox.set_faults(FaultConfig())
         assert caught.value.resource == resource
+        scaled_sandbox.settle_search_index()  # a lookup by search runs after HighLevel's index caught up
         found = await client.find_created(caught.value)
         assert found is not None, resource
         assert found.id
@@ -326,11 +333,12 @@ async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, s
         await client.find_created(AmbiguousWriteError("x", resource="folder", lookup={}))
 
 
-async def test_legacy_list_follows_its_cursor_to_the_end(client: HighLevelClient) -> None:
+async def test_legacy_list_follows_its_cursor_to_the_end(client: HighLevelClient, scaled_sandbox: Any) -> None:
     created = {
         (await client.contacts.upsert(ContactInput(email=f"legacy{i}@example.com"))).contact.id
         for i in range(7)
     }
+    scaled_sandbox.settle_search_index()
     listed = [c.id async for c in client.contacts.list_legacy(limit=3)]
     assert len(listed) == len(created)  # three pages of 3, 3 and 1, nothing twice
     assert set(listed) == created

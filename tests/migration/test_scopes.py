@@ -1,8 +1,8 @@
 """The scopes a migration needs are computed from what it sends, not kept by hand.
 
 With every optional feature on and a token granted exactly the computed scopes, a whole runbook (sample,
-run, delta, reconcile, rollback) meets no 401, and every request it sends is an operation its features
-declare. (The table in ``docs/highlevel-setup.md`` is generated from the same code: tests/test_docs.py.)
+run, delta, reconcile, rollback) meets no 401 and no 422 (nothing beyond what the spec declares), and
+every request it sends is an operation its features declare. (The table in ``docs/highlevel-setup.md`` is generated from the same code: tests/test_docs.py.)
 """
 
 from __future__ import annotations
@@ -90,6 +90,11 @@ async def test_a_token_with_exactly_the_computed_scopes_runs_the_whole_runbook(t
         await migration.rollback()
     refused = [(m, p) for m, p, status in recorder.seen if status in (401, 403)]
     assert refused == []
+    # The strict sandbox answers 422 to any body property or query parameter the operation's spec does
+    # not declare (beyond the listed undocumented ones; tests/contract/test_route_fidelity.py proves the
+    # routes declare exactly that), so no 422 means no request broke the official OpenAPI files.
+    unprocessable = [(m, p) for m, p, status in recorder.seen if status == 422]
+    assert unprocessable == []
     declared = {op.name for op in required_operations(features)}
     sent: dict[str, Any] = {}
     for method, path, _ in recorder.seen:

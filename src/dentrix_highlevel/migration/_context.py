@@ -34,6 +34,8 @@ __all__ = ["Counters", "RunContext", "SetupState", "content_hash", "text_digest"
 _log = logging.getLogger("dentrix_highlevel.migration")
 T = TypeVar("T")
 # Polling for a contact the search index may not show yet: waits grow by half each time, to 15 s at most.
+#: Kinds whose interrupted creates are looked up by a search, which lags writes (the rest: by reads).
+_SEARCHED_KINDS = frozenset({"contact", "opportunity"})
 _FIRST_POLL_S = 1.0
 _POLL_BACKOFF = 1.5
 _MAX_POLL_S = 15.0
@@ -357,21 +359,23 @@ class RunContext:
     ) -> str | None:
         """Does the object an interrupted create was making exist? Its id, or None (safe to create).
 
-        Contacts are found by searching their Source System ID, and HighLevel's search index lags writes
-        (reports of a minute): a create begun at ``since`` (default: now) is searched for with backoff
-        until ``policies.ambiguous_lookup_s`` after it began, so a create the index has not caught up with
-        is never sent a second time. Other kinds are found by reads that do not lag.
+        Contacts (by their Source System ID) and opportunities (by contact and pipeline) are found by
+        searches, and HighLevel's search index lags writes (reports of a minute): a create begun at
+        ``since`` (default: now) is searched for with backoff until ``policies.ambiguous_lookup_s`` after it
+        began, so a create the index has not caught up with is never sent a second time. Other kinds are
+        found by reads that do not lag.
         """
-        if kind != "contact":
-            found = await self.hl.find_created(
-                AmbiguousWriteError("resolve", resource=kind, lookup=dict(lookup))
-            )
-            return None if found is None else str(found.id)
-        source_id = lookup.get("source_id")
-        field_id = self.setup.source_id_field if self.setup is not None else None
-        if source_id is None or field_id is None:
-            return None
-        filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+        probe: Callable[[], Awaitable[str | None]]
+        if kind == "contact":
+            source_id = lookup.get("source_id")
+            field_id = self.setup.source_id_field if self.setup is not None else None
+            if source_id is None or field_id is None:
+                return None
+            probe = functools.partial(self._contact_by_source_id, field_id, source_id)
+        else:
+            probe = functools.partial(self._created, kind, dict(lookup))
+        if kind not in _SEARCHED_KINDS:
+            return await probe()
         policies = self.policies
         began = since or self.wall_clock()
         deadline = began + dt.timedelta(seconds=policies.ambiguous_lookup_s)
@@ -381,12 +385,23 @@ class RunContext:
             if not waited_for_index and delay > 0:
                 await anyio.sleep(max(0.0, min(delay, (deadline - self.wall_clock()).total_seconds())))
             waited_for_index = False
-            async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
-                return contact.id
+            found = await probe()
+            if found is not None:
+                return found
             remaining = (deadline - self.wall_clock()).total_seconds()
             if remaining <= 0:
                 return None
             delay = min(max(delay, _FIRST_POLL_S) * _POLL_BACKOFF, _MAX_POLL_S, remaining)
+
+    async def _contact_by_source_id(self, field_id: str, source_id: str) -> str | None:
+        filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+        async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
+            return contact.id
+        return None
+
+    async def _created(self, kind: str, lookup: dict[str, str]) -> str | None:
+        found = await self.hl.find_created(AmbiguousWriteError("resolve", resource=kind, lookup=lookup))
+        return None if found is None else str(found.id)
 
     async def resolve_pending(self) -> int:
         """Settle every intent a previous process left open: completed when the object exists, else

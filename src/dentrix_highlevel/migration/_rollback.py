@@ -64,7 +64,7 @@ async def run_rollback(ctx: RunContext) -> None:
         if pre.kind == TAG_CATALOGUE:
             await _restore_tags(ctx, pre)
     ctx.phase = "fields"
-    used = await _used_fields(ctx)
+    used = await _used_fields(ctx, created, restored)
     for obj in created:
         if obj.kind in _LAST:
             if obj.kind == "custom_field" and obj.destination_id in used:
@@ -186,8 +186,22 @@ async def _restore_tags(ctx: RunContext, pre: PreImage) -> None:
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 
-async def _used_fields(ctx: RunContext) -> set[str]:
+async def _used_fields(ctx: RunContext, created: list[CreatedObject], restored: list[PreImage]) -> set[str]:
+    """The custom fields holding a value on some contact the practice keeps. The search index lags writes
+    (and deletes), so it still shows the contacts this rollback deleted and the values it just restored:
+    the deleted ones are skipped, and a restored contact counts with its pre-image's values."""
+    deleted = {o.destination_id for o in created if o.kind == "contact"}
+    before = {p.destination_id: p.payload for p in restored if p.kind == "contact"}
     used: set[str] = set()
+    for payload in before.values():
+        items = payload.get("customFields") if isinstance(payload, dict) else None
+        used |= {
+            str(c["id"])
+            for c in items or []
+            if isinstance(c, dict) and "id" in c and c.get("value") not in (None, "", [])
+        }
     async for contact in ctx.hl.contacts.search(page_limit=500):
+        if contact.id in deleted or contact.id in before:
+            continue
         used |= {reading.id for reading in contact.custom_fields if reading.current not in (None, "", [])}
     return used
