@@ -96,7 +96,7 @@ def describe_messages(messages: tuple[str, ...]) -> tuple[tuple[str, ...], tuple
     """(what may be shown for each message, the field paths at fault), duplicates dropped.
 
     A field sentence shows as ``"email (invalid)"``, a known fixed sentence as its category, anything
-    else as :data:`WITHHELD`."""
+    else as :data:`WITHHELD` (once, last)."""
     shown: list[str] = []
     fields: list[str] = []
     for message in messages:
@@ -109,7 +109,9 @@ def describe_messages(messages: tuple[str, ...]) -> tuple[tuple[str, ...], tuple
             text = category_of(message) or WITHHELD
         if text not in shown:
             shown.append(text)
-    return tuple(shown), tuple(fields)
+    # What was withheld goes last: the fields at fault are what a reader acts on.
+    ordered = [t for t in shown if t != WITHHELD] + [t for t in shown if t == WITHHELD]
+    return tuple(ordered), tuple(fields)
 
 
 def error_code(body: Any) -> str | None:
