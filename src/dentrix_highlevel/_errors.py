@@ -27,7 +27,10 @@
     └── LedgerError                     the ledger is corrupt, foreign, or from another migration
 
 Messages carry identifiers (record keys, file/line/column names, request method and path, HighLevel's
-``traceId``) and never patient values or tokens: exceptions end up in logs and terminals.
+``traceId``) and never patient values or tokens: exceptions end up in logs and terminals. Nor what HighLevel
+or Ascend said in words (their messages echo request values): only the HTTP status, the error code and the
+names of the fields at fault. The server's own answer is kept in memory as ``debug_detail``, which no
+``str()``/``repr()`` includes; the command line shows it with ``--debug`` on a terminal only.
 """
 
 from __future__ import annotations
@@ -65,11 +68,26 @@ class DentrixHighLevelError(Exception):
     """Base of every error this library raises on purpose."""
 
 
+class _ServerAnswer:
+    """What an error built from a server's answer carries besides its (value-free) message."""
+
+    #: The server's machine error code (``OPPORTUNITY_NO_DUPLICATE``), when it gave one of that shape.
+    code: str | None = None
+    # The answer as the server gave it. Private and outside str()/repr(): it may hold patient values.
+    _debug_detail: str | None = None
+
+    @property
+    def debug_detail(self) -> str | None:
+        """The server's answer verbatim (bounded), for a person debugging at a terminal. It can hold
+        patient data: never log it, write it to a file or send it anywhere."""
+        return self._debug_detail
+
+
 class ConfigurationError(DentrixHighLevelError):
     """A setting, flag or argument is wrong; nothing was sent or read yet."""
 
 
-class HighLevelError(DentrixHighLevelError):
+class HighLevelError(_ServerAnswer, DentrixHighLevelError):
     """HighLevel (or the sandbox) gave no usable answer to one request.
 
     Carries the request's method and path (ids in a path are not PHI), the HTTP status when there was one,
@@ -138,10 +156,12 @@ class NotFoundError(HighLevelError):
 
 
 class ValidationError(HighLevelError):
-    """400/422: HighLevel rejected the request body.
+    """400/409/422: HighLevel rejected the request body.
 
-    ``messages`` are HighLevel's own validation messages (e.g. ``property gender should not exist``); they
-    name fields, not values.
+    ``messages`` is what may be shown of HighLevel's messages, one each: ``"gender (not allowed)"`` for
+    ``property gender should not exist``, ``"email (invalid)"``, a category for a sentence the library
+    knows (``"duplicate opportunity"``), else ``"(message withheld)"`` — HighLevel's sentences echo values.
+    ``fields`` are the names of the fields at fault.
     """
 
     def __init__(
@@ -149,12 +169,14 @@ class ValidationError(HighLevelError):
         message: str,
         *,
         messages: Sequence[str] = (),
+        fields: Sequence[str] = (),
         method: str | None = None,
         path: str | None = None,
         status_code: int | None = None,
         trace_id: str | None = None,
     ) -> None:
         self.messages = tuple(messages)
+        self.fields = tuple(fields)
         super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
 
 
@@ -168,6 +190,7 @@ class DuplicateContactError(ValidationError):
         contact_id: str | None = None,
         matching_field: str | None = None,
         messages: Sequence[str] = (),
+        fields: Sequence[str] = (),
         method: str | None = None,
         path: str | None = None,
         status_code: int | None = None,
@@ -176,7 +199,13 @@ class DuplicateContactError(ValidationError):
         self.contact_id = contact_id
         self.matching_field = matching_field
         super().__init__(
-            message, messages=messages, method=method, path=path, status_code=status_code, trace_id=trace_id
+            message,
+            messages=messages,
+            fields=fields,
+            method=method,
+            path=path,
+            status_code=status_code,
+            trace_id=trace_id,
         )
 
 
@@ -286,8 +315,12 @@ class DocumentFileError(SourceFileError):
         super().__init__(f"document {document_id}: {message}")
 
 
-class AscendError(SourceError):
-    """The Dentrix Ascend API Exchange answered badly (auth, permission, rate limit, server, format)."""
+class AscendError(_ServerAnswer, SourceError):
+    """The Dentrix Ascend API Exchange answered badly (auth, permission, rate limit, server, format).
+
+    The message is ours; Ascend's error code is ``code`` (when it has the shape of one) and its answer is
+    only ``debug_detail`` (in memory, never in ``str()``/``repr()``).
+    """
 
     def __init__(
         self,

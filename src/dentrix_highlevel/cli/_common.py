@@ -497,6 +497,43 @@ def ascend_options(function: F) -> F:
     return decorated
 
 
+def server_answers(exc: BaseException) -> list[str]:
+    """The ``debug_detail`` of ``exc`` and of every exception it was raised from or grouped with."""
+    found: list[str] = []
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        detail = getattr(current, "debug_detail", None)
+        if isinstance(detail, str) and detail not in found:
+            found.append(detail)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return found
+
+
+def _print_server_answers(exc: BaseException) -> None:
+    answers = server_answers(exc)
+    if not answers:
+        return
+    if not sys.stderr.isatty():
+        # A pipe or a redirect is a file: the answers can hold patient data, so a terminal only.
+        error_console.print(
+            "(what the server answered is shown with --debug on a terminal only: it can hold patient data)",
+            markup=False,
+        )
+        return
+    error_console.print(
+        "what the server answered (may hold patient data; shown here only, never saved):", markup=False
+    )
+    for answer in answers:
+        error_console.print(f"  {answer}", markup=False)
+
+
 def debug_option(function: F) -> F:
     """``--debug``: show the traceback of a failure (also ``DENTRIX_HIGHLEVEL_DEBUG=1``)."""
 
@@ -511,12 +548,15 @@ def debug_option(function: F) -> F:
             code, message = exit_code_for(exc)
             if debug:
                 error_console.print(traceback.format_exc(), markup=False)
+                _print_server_answers(exc)
             error_console.print(f"error: {message}", markup=False)
             sys.exit(code)
 
-    decorated: F = click.option("--debug", is_flag=True, help="Show tracebacks of failures.")(
-        cast(F, wrapper)
-    )
+    decorated: F = click.option(
+        "--debug",
+        is_flag=True,
+        help="Show tracebacks of failures (and, on a terminal, what HighLevel or Ascend answered).",
+    )(cast(F, wrapper))
     return decorated
 
 

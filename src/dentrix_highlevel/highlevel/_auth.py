@@ -23,6 +23,7 @@ from dentrix_highlevel._errors import (
     ResponseFormatError,
     TransportError,
 )
+from dentrix_highlevel._server_text import debug_text, error_code, safe_trace_id
 
 __all__ = [
     "AgencyLocationToken",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 _OAUTH_VERSION = "2021-07-28"
+# Form values a token endpoint could echo back that must not reach even a --debug terminal.
+_SECRET_FORM_KEYS = frozenset({"client_secret", "refresh_token", "code"})
 
 
 class TokenEndpoint:
@@ -66,24 +69,33 @@ class TokenEndpoint:
             body = response.json()
         except ValueError:
             body = None
-        trace_id = body.get("traceId") if isinstance(body, dict) else None
-        if response.status_code in (400, 401, 403, 422):
-            # The message may name the grant problem ("invalid refresh token"); never echo the form.
-            raise AuthenticationError(
-                "token request rejected",
-                method="POST",
-                path=path,
-                status_code=response.status_code,
-                trace_id=trace_id,
-            )
+        trace_id = safe_trace_id(body.get("traceId")) if isinstance(body, dict) else None
         if not response.is_success:
-            raise HighLevelError(
-                "token request failed",
-                method="POST",
-                path=path,
-                status_code=response.status_code,
-                trace_id=trace_id,
+            # The message may name the grant problem ("invalid refresh token"); never echo it nor the form
+            # (kept for --debug with the secrets we sent blotted out).
+            failure: HighLevelError = (
+                AuthenticationError(
+                    "token request rejected",
+                    method="POST",
+                    path=path,
+                    status_code=response.status_code,
+                    trace_id=trace_id,
+                )
+                if response.status_code in (400, 401, 403, 422)
+                else HighLevelError(
+                    "token request failed",
+                    method="POST",
+                    path=path,
+                    status_code=response.status_code,
+                    trace_id=trace_id,
+                )
             )
+            failure.code = error_code(body)
+            sent = tuple(v for k, v in data.items() if k in _SECRET_FORM_KEYS)
+            failure._debug_detail = debug_text(
+                response.status_code, body, response.content, secrets=(*sent, bearer or "")
+            )
+            raise failure
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
             raise ResponseFormatError(
                 "token response has no access_token",

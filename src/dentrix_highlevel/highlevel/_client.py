@@ -35,7 +35,7 @@ from dentrix_highlevel._errors import (
 )
 from dentrix_highlevel._version import __version__
 from dentrix_highlevel.highlevel._auth import Auth, TokenEndpoint, as_auth
-from dentrix_highlevel.highlevel._failures import error_for, retry_after_s
+from dentrix_highlevel.highlevel._failures import error_for, retry_after_s, trace_id_of
 from dentrix_highlevel.highlevel._limiter import LimiterRegistry, RateBudget, RateLimiter, default_registry
 from dentrix_highlevel.highlevel._retry import RetryPolicy
 
@@ -407,7 +407,5 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 def _trace_id(body: Any, response: httpx.Response) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("traceId"), str):
-        return str(body["traceId"])
-    header = response.headers.get("x-trace-id")
-    return str(header) if header else None
+    # Only a value shaped like a trace id: it is logged and shown, and a server may echo anything there.
+    return trace_id_of(body, response)

@@ -22,6 +22,7 @@ import anyio
 import attrs
 
 from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError, NotFoundError
+from dentrix_highlevel._server_text import safe_code, shown_or_withheld
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
@@ -39,6 +40,23 @@ _SEARCHED_KINDS = frozenset({"contact", "opportunity"})
 _FIRST_POLL_S = 1.0
 _POLL_BACKOFF = 1.5
 _MAX_POLL_S = 15.0
+
+
+def failure_reason(exc: HighLevelError) -> str:
+    """The audit reason of a refused write: the error's type, HTTP status, HighLevel's error code and the
+    fields at fault (``HighLevel refused: ValidationError 422: email (invalid)``). Built from the error's
+    structured parts, never its text: the audit is the file the docs call safe to send to support."""
+    status = f" {exc.status_code}" if exc.status_code is not None else ""
+    reason = f"HighLevel refused: {type(exc).__name__}{status}"
+    code = safe_code(exc.code)
+    shown = [code] if code else []
+    for message in getattr(exc, "messages", ()) or ():
+        text = shown_or_withheld(str(message))
+        if text not in shown:
+            shown.append(text)
+    if shown:
+        reason += ": " + ", ".join(shown[:8])
+    return reason[:400]
 
 
 def _utc_now() -> dt.datetime:
@@ -339,11 +357,7 @@ class RunContext:
     async def fail(
         self, kind: str, key: str, exc: HighLevelError, *, destination_id: str | None = None
     ) -> None:
-        status = f" {exc.status_code}" if exc.status_code is not None else ""
-        reason = f"HighLevel refused: {type(exc).__name__}{status}"
-        if getattr(exc, "messages", None):
-            # HighLevel's validation messages name fields, not values.
-            reason += ": " + "; ".join(str(m) for m in getattr(exc, "messages", ()))[:400]
+        reason = failure_reason(exc)
         _log.warning("%s %s failed: %s", kind, key, reason)
         await self.record(
             kind,

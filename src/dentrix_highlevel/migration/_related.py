@@ -252,9 +252,12 @@ async def _opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: str |
 
 
 def _duplicate_opportunity(exc: HighLevelError) -> bool:
-    """HighLevel's 400 "Can not create duplicate opportunity for the contact." (duplicates disallowed)."""
+    """HighLevel's 400 "Can not create duplicate opportunity for the contact." (duplicates disallowed), by
+    its code or the category the client reduced the sentence to (the sentence itself is not kept)."""
     messages = getattr(exc, "messages", ()) or ()
-    return exc.status_code == 400 and any("duplicate opportunity" in m.casefold() for m in messages)
+    return exc.status_code == 400 and (
+        exc.code == "OPPORTUNITY_NO_DUPLICATE" or "duplicate opportunity" in messages
+    )
 
 
 #: What an adopted opportunity keeps as the practice set it: never sent.

@@ -5,8 +5,10 @@ client_credentials`` with a form body answers ``expires_in`` as a *string*; ever
 ``Authorization: Bearer`` and ``Organization-ID``; lists answer ``{data, warnings, meta: {pagination}}``;
 ``page``/``pageSize`` and ``lastId``/``pageSize`` both page; 429 carries ``Retry-After``.
 
-Errors become :class:`AscendError` naming method, path (never the query: filters can hold names) and
-status — never a body, a token or the client secret.
+Errors become :class:`AscendError` naming method, path (never the query: filters can hold names), status
+and Ascend's error code when it has the shape of one — never a body, Ascend's message text (it can echo
+request values), a token or the client secret. The body is kept on the error as ``debug_detail``, in
+memory only, for ``--debug`` on a terminal.
 """
 
 from __future__ import annotations
@@ -24,12 +26,32 @@ import anyio
 import httpx
 
 from dentrix_highlevel._errors import AscendError, ConfigurationError
+from dentrix_highlevel._server_text import debug_text, error_code
 from dentrix_highlevel.sources._ascend_config import AscendRetry, Pagination
 
 __all__ = ["AscendClient", "Page"]
 
 Json = dict[str, Any]
 _TOKEN_PATH = "/oauth/client_credential/accesstoken"  # noqa: S105 -- a URL path, not a secret
+
+
+def _refusal(
+    message: str, response: httpx.Response, *, method: str, path: str, secrets: tuple[str, ...] = ()
+) -> AscendError:
+    """An AscendError for an error answer: our fixed ``message``, the status and Ascend's code (from
+    ``{"errors": [{"code", "message"}]}``); the answer itself only as ``debug_detail``."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors else body
+    code = error_code(first) or error_code(body)
+    shown = f"{message} ({code})" if code else message
+    error = AscendError(shown, method=method, path=path, status_code=response.status_code)
+    error.code = code
+    error._debug_detail = debug_text(response.status_code, body, response.content, secrets=secrets)
+    return error
 
 
 class _Secret:
@@ -172,17 +194,17 @@ class AscendClient:
         response = await self._send(
             "POST", self.token_url, path, data=data, params={"grant_type": "client_credentials"}
         )
+        secrets = (self._secret.reveal(),)
         if response.status_code in (400, 401, 403):
-            raise AscendError(
+            raise _refusal(
                 "token request refused: check the client id and secret",
+                response,
                 method="POST",
                 path=path,
-                status_code=response.status_code,
+                secrets=secrets,
             )
         if response.status_code != 200:
-            raise AscendError(
-                "token request failed", method="POST", path=path, status_code=response.status_code
-            )
+            raise _refusal("token request failed", response, method="POST", path=path, secrets=secrets)
         body = self._json(response, "POST", path)
         token = body.get("access_token")
         try:
@@ -228,8 +250,12 @@ class AscendClient:
             if status == 429 or (status >= 500 and method == "GET"):
                 if attempt >= self._retry.max_attempts:
                     what = "rate limited" if status == 429 else "server error"
-                    raise AscendError(
-                        f"{what} after {attempt} attempts", method=method, path=path, status_code=status
+                    raise _refusal(
+                        f"{what} after {attempt} attempts",
+                        response,
+                        method=method,
+                        path=path,
+                        secrets=(self._secret.reveal(),),
                     )
                 wait = _retry_after_s(response.headers.get("retry-after"), time.time())
                 if wait is not None and wait > self._retry.max_wait_s:
@@ -289,18 +315,18 @@ class AscendClient:
             break
         status = response.status_code
         if status == 401:
-            raise AscendError("access token refused", method="GET", path=shown, status_code=status)
+            raise _refusal("access token refused", response, method="GET", path=shown)
         if status == 403:
-            raise AscendError(
+            raise _refusal(
                 "permission denied: is this vendor enabled for the organization and resource?",
+                response,
                 method="GET",
                 path=shown,
-                status_code=status,
             )
         if status == 404:
-            raise AscendError("resource not found", method="GET", path=shown, status_code=status)
+            raise _refusal("resource not found", response, method="GET", path=shown)
         if status != 200:
-            raise AscendError("request failed", method="GET", path=shown, status_code=status)
+            raise _refusal("request failed", response, method="GET", path=shown)
         body = self._json(response, "GET", shown)
         if "data" not in body:
             raise AscendError(
