@@ -333,7 +333,9 @@ async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, s
         await client.find_created(AmbiguousWriteError("x", resource="folder", lookup={}))
 
 
-async def test_legacy_list_follows_its_cursor_to_the_end(client: HighLevelClient, scaled_sandbox: Any) -> None:
+async def test_legacy_list_follows_its_cursor_to_the_end(
+    client: HighLevelClient, scaled_sandbox: Any
+) -> None:
     created = {
         (await client.contacts.upsert(ContactInput(email=f"legacy{i}@example.com"))).contact.id
         for i in range(7)

@@ -2,7 +2,8 @@
 
 With every optional feature on and a token granted exactly the computed scopes, a whole runbook (sample,
 run, delta, reconcile, rollback) meets no 401 and no 422 (nothing beyond what the spec declares), and
-every request it sends is an operation its features declare. (The table in ``docs/highlevel-setup.md`` is generated from the same code: tests/test_docs.py.)
+every request it sends is an operation its features declare. (The table in ``docs/highlevel-setup.md``
+is generated from the same code: tests/test_docs.py.)
 """
 
 from __future__ import annotations
