@@ -278,6 +278,11 @@ _MAP_DEFAULTS = DefaultMapOptions()
     help="Upload documents without a hosted URL whose file is in the export (HighLevel media, 25 MB max).",
 )
 @click.option(
+    "--upload-unverified-documents",
+    is_flag=True,
+    help="With --upload-documents, also upload files whose export row has no sha256 (off: listed instead).",
+)
+@click.option(
     "--folder", "folders", multiple=True, metavar="NAME=ID", help="A custom field folder made by the admin."
 )
 @click.option(
@@ -379,6 +384,7 @@ def plan_command(
     treatment_tasks: bool,
     task_due_days: int,
     upload_documents: bool,
+    upload_unverified_documents: bool,
     folders: tuple[str, ...],
     family_associations: bool,
     no_journal_notes: bool,
@@ -431,6 +437,7 @@ def plan_command(
         task_due_days=task_due_days,
         field_folders=_folders(folders),
         upload_documents=upload_documents,
+        upload_unverified_documents=upload_unverified_documents,
         family_associations=family_associations,
         journal_notes=not no_journal_notes,
         overflow_notes=not no_overflow_notes,

@@ -607,6 +607,8 @@ class _Tally:
                 self.documents["manual: the source holds no document files (Dentrix Ascend)"] += 1
             elif not self.policies.upload_documents:
                 self.documents["manual: policy upload_documents is off"] += 1
+            elif not (document.sha256 or "").strip() and not self.policies.upload_unverified_documents:
+                self.documents["manual: no checksum in the export"] += 1
             else:
                 self.documents["upload"] += 1
 
