@@ -18,6 +18,7 @@ import stat
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
@@ -58,6 +59,9 @@ _HEAD_BYTES = 256 * 1024
 #: HighLevel's media API takes at most 25 MB per file (API-NOTES §7): a larger document is refused here.
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 _RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress absurdly well; only judge the ratio above 1 MiB
+#: What ``zipfile`` raises when a member's data disagrees with its headers (bad CRC, a stream that ends
+#: before or runs past the declared size, corrupt deflate data).
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 @attrs.frozen(kw_only=True)
@@ -150,23 +154,52 @@ class _Archive:
 
     def head(self, member: str) -> bytes:
         if self._zip is not None:
-            with self._zip.open(member) as fh:
-                return fh.read(_HEAD_BYTES)
+            try:
+                with self._zip.open(member) as fh:
+                    return fh.read(_HEAD_BYTES)
+            except _ZIP_READ_ERRORS as exc:
+                raise self._lying(member) from exc
         with open(self.path / member, "rb") as fh:
             return fh.read(_HEAD_BYTES)
 
     def lines(self, member: str, sha: Any = None) -> Iterator[bytes]:
-        """Raw lines (with their endings), counting bytes against the limit and hashing as they pass."""
+        """Raw lines (with their endings), counting bytes against the limit and hashing as they pass.
+
+        A zip member is read no further than the size its headers declare: the size and ratio checks in
+        ``__init__`` judged the declared sizes, so data beyond them (a crafted zip, a bomb in disguise) is
+        refused with a :class:`SourceFileError` naming the member, as is a stream that ends early or fails
+        its CRC (``zipfile`` reports those as ``BadZipFile`` / ``EOFError`` / ``zlib.error``)."""
         seen = 0
+        limit = self._max_bytes
+        if self._zip is not None:
+            limit = min(limit, self._zip.getinfo(member).file_size)
         opener = self._zip.open(member) if self._zip is not None else open(self.path / member, "rb")  # noqa: SIM115
-        with opener as fh:
-            for line in fh:
-                seen += len(line)
-                if seen > self._max_bytes:
-                    raise SourceFileError(f"{member} expands beyond the size limit: refusing it", file=member)
-                if sha is not None:
-                    sha.update(line)
-                yield line
+        try:
+            with opener as fh:
+                for line in fh:
+                    seen += len(line)
+                    if seen > limit:
+                        if self._zip is not None and limit < self._max_bytes:
+                            raise self._lying(member)
+                        raise SourceFileError(
+                            f"{member} expands beyond the size limit: refusing it", file=member
+                        )
+                    if sha is not None:
+                        sha.update(line)
+                    yield line
+            if self._zip is not None and seen != self._zip.getinfo(member).file_size:
+                raise self._lying(member)  # less data than declared: the headers are not this file's
+        except _ZIP_READ_ERRORS as exc:
+            if self._zip is None:
+                raise
+            raise self._lying(member) from exc
+
+    def _lying(self, member: str) -> SourceFileError:
+        return SourceFileError(
+            f"{member} in {self.path.name} does not match the size or CRC its zip headers declare "
+            "(a damaged or crafted zip): refusing it",
+            file=member,
+        )
 
 
 class GExportSource:
@@ -681,7 +714,7 @@ class GExportSource:
             with self._documents_zip.open(info) as fh:
                 # The declared size can lie (a crafted zip): never read more than the limit allows.
                 data = fh.read(max_bytes + 1)
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        except (*_ZIP_READ_ERRORS, OSError, RuntimeError) as exc:
             raise DocumentFileError(
                 "the file cannot be read", document_id=doc_id, reason="unreadable"
             ) from exc
