@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ import click
 from rich.table import Table
 
 from dentrix_highlevel._errors import PlanError
+from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.cli._common import (
     EXIT_FAILED_RECORDS,
     EXIT_OK,
@@ -915,9 +915,7 @@ def report_command(workdir: Path) -> None:
     if saved.exists():
         lines += ["## Last reconciliation", "", "```", saved.read_text("utf-8").rstrip(), "```", ""]
     path = report_path(workdir)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+    write_private(path, "\n".join(lines))
     table = Table(title=f"runs in {workdir}", title_justify="left")
     for name in ("run", "mode", "status", "started", "finished"):
         table.add_column(name)
