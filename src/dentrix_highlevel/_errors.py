@@ -307,7 +307,8 @@ class SourceFileError(SourceError):
 class DocumentFileError(SourceFileError):
     """One document's file in the export cannot be read for upload; names the document id, never its path
     (file names can hold a patient's name) nor its content. ``reason`` is a short code: ``unsafe_path``,
-    ``missing``, ``too_large``, ``checksum`` or ``unreadable``."""
+    ``not_regular`` (a device, FIFO or folder), ``hard_link``, ``missing``, ``too_large``, ``checksum`` or
+    ``unreadable``."""
 
     def __init__(self, message: str, *, document_id: str, reason: str) -> None:
         self.document_id = document_id

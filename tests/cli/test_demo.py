@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -83,3 +85,33 @@ def test_the_next_export_edits_archives_and_adds_patients(tmp_path: Path) -> Non
     assert sum(1 for pid in changed if after[pid].patient.city == "Leadville") == counts["edited"]
     assert counts["archived"] >= 1
     assert after[min(added)].patient.email != before[min(before)].patient.email
+
+
+def test_every_work_directory_file_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    workdir = out / "workdir"
+    previous = os.umask(0)  # the child processes inherit it
+    try:
+        demo = cli("demo", "--patients", "12", "--out", str(out), "--no-progress")
+        assert demo.code == 0, str(demo)
+        # A report left world-readable (by hand, or an older version): rewriting it must not keep its mode,
+        # as opening it with O_TRUNC would.
+        loose = workdir / "report.md"
+        loose.write_text("old", encoding="utf-8")
+        assert stat.S_IMODE(loose.stat().st_mode) == 0o666
+        report = cli("report", "--workdir", str(workdir))
+        assert report.code == 0, str(report)
+    finally:
+        os.umask(previous)
+    names = {p.name for p in workdir.iterdir()}
+    assert {"reconciliation.json", "plan.json", "plan.md", "approval.json", "migration.json"} <= names
+    assert {"audit.csv", "audit.jsonl", "ledger.sqlite3", "report.md"} <= names
+    assert any(n.startswith("sample-") for n in names)
+    modes = {}
+    for path in [workdir, *workdir.rglob("*")]:
+        assert path.is_dir() or path.is_file(), (
+            path
+        )  # nothing else (links, pipes) belongs in a work directory
+        modes[str(path.relative_to(out))] = stat.S_IMODE(path.lstat().st_mode)
+    expected = {name: 0o700 if (out / name).is_dir() else 0o600 for name in modes}
+    assert {n: oct(m) for n, m in modes.items()} == {n: oct(m) for n, m in expected.items()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +286,46 @@ def test_usage_errors_exit_2_before_any_request(args: tuple[str, ...], message: 
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "wd").exists()
+
+
+def _lie_about_size(archive: Path, member: str, factor: float) -> None:
+    """Patch ``member``'s uncompressed size in its local header and its central directory entry."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(member)
+    size = int(info.file_size * factor)
+    assert data[info.header_offset : info.header_offset + 4] == b"PK\x03\x04"
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:
+        name_length = struct.unpack_from("<H", data, entry + 28)[0]
+        if data[entry + 46 : entry + 46 + name_length] == member.encode():
+            struct.pack_into("<I", data, entry + 24, size)
+            break
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    else:
+        raise AssertionError(f"{member} has no central directory entry")
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0], ids=["declared_smaller", "declared_larger"])
+def test_a_zip_whose_declared_sizes_lie_is_refused_with_exit_2(factor: float, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dentrix_highlevel.cli import main
+
+    archive = tmp_path / "export.zip"
+    write_g_export(SyntheticPractice(SynthConfig(patients=6, seed=21)), archive)
+    _lie_about_size(archive, "v_patient.csv", factor)
+    env = {"HIGHLEVEL_LOCATION_ID": "loc", "HIGHLEVEL_TOKEN": "pit-x", "HIGHLEVEL_BASE_URL": None}
+    args = ["plan", "--source", f"g-export:{archive}", "--workdir", str(tmp_path / "wd")]
+    result = CliRunner(env=env).invoke(main, [*args, "--base-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "v_patient.csv in export.zip does not match the size or CRC its zip headers declare" in result.output
+    )
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,9 @@ import itertools
 import json
 import os
 import shutil
+import stat
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
@@ -455,3 +456,202 @@ async def test_a_delta_deleting_a_removed_patient_deletes_their_uploads_too(tmp_
         deletes = [r.path for r in sandbox.request_log[mark:] if r.method == "DELETE"]
         assert not [p for p in deletes if p.removeprefix("/medias/") in ids], "rollback does not retry them"
     assert sandbox.location(loc.location_id).media == {}
+
+
+# --- containment: only the export's own, verified files leave the machine --------------------------------
+
+SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nnot a real key\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def _victim(practice: Path) -> Document:
+    return next(d for d in _documents(practice) if d.file_path and not d.url)
+
+
+def _home(tmp_path: Path) -> Path:
+    """A stand-in home directory outside the export holding a private key."""
+    ssh = tmp_path / "home" / ".ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "id_rsa").write_bytes(SECRET)
+    return tmp_path / "home"
+
+
+def _retarget(practice: Path, doc: Document, file_path: str, content: bytes) -> None:
+    """Point the document's row at ``file_path`` with the SHA-256 of ``content``: the checksum matches, so
+    only the containment rules stand between the file and HighLevel."""
+    _set_document_column(practice, doc.document_id, "file_path", file_path)
+    _set_document_column(practice, doc.document_id, "sha256", hashlib.sha256(content).hexdigest())
+
+
+def _own_file(practice: Path, doc: Document) -> Path:
+    return practice.joinpath(*PurePosixPath(doc.file_path or "").parts)
+
+
+def _symlinked_documents(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    shutil.rmtree(practice / "documents")
+    os.symlink(_home(tmp_path) / ".ssh", practice / "documents")
+    _retarget(practice, doc, "documents/id_rsa", SECRET)
+    return SECRET
+
+
+def _documents_linked_to_a_parent(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    # documents -> .. : the export's parent folder (and everything below it) looks like documents/.
+    _home(tmp_path)
+    shutil.rmtree(practice / "documents")
+    os.symlink("..", practice / "documents")
+    _retarget(practice, doc, "documents/home/.ssh/id_rsa", SECRET)
+    return SECRET
+
+
+def _symlinked_parent_folder(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    # The file's own folder inside a real documents/ is a link out of the export.
+    folder = _own_file(practice, doc).parent
+    shutil.rmtree(folder)
+    os.symlink(_home(tmp_path) / ".ssh", folder)
+    _retarget(practice, doc, f"{PurePosixPath(doc.file_path or '').parent}/id_rsa", SECRET)
+    return SECRET
+
+
+def _symlink_file(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    own = _own_file(practice, doc)
+    own.unlink()
+    os.symlink(_home(tmp_path) / ".ssh" / "id_rsa", own)
+    _retarget(practice, doc, doc.file_path or "", SECRET)
+    return SECRET
+
+
+def _hard_link(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    own = _own_file(practice, doc)
+    own.unlink()
+    os.link(_home(tmp_path) / ".ssh" / "id_rsa", own)
+    _retarget(practice, doc, doc.file_path or "", SECRET)
+    return SECRET
+
+
+def _proc_environ(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    # documents -> /proc/self: the migrating process's own environment (which holds HIGHLEVEL_TOKEN).
+    shutil.rmtree(practice / "documents")
+    os.symlink("/proc/self", practice / "documents")
+    environ = Path("/proc/self/environ").read_bytes()
+    _retarget(practice, doc, "documents/environ", environ)
+    return environ
+
+
+def _proc_environ_file_link(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    own = _own_file(practice, doc)
+    own.unlink()
+    os.symlink("/proc/self/environ", own)
+    environ = Path("/proc/self/environ").read_bytes()
+    _retarget(practice, doc, doc.file_path or "", environ)
+    return environ
+
+
+def _dev_null_link(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    own = _own_file(practice, doc)
+    own.unlink()
+    os.symlink("/dev/null", own)
+    _retarget(practice, doc, doc.file_path or "", b"")
+    return b""
+
+
+def _fifo(tmp_path: Path, practice: Path, doc: Document) -> bytes:
+    # A named pipe inside documents/: opening it must neither hang nor read what a writer sends.
+    own = _own_file(practice, doc)
+    own.unlink()
+    os.mkfifo(own)
+    _retarget(practice, doc, doc.file_path or "", b"")
+    return b""
+
+
+ESCAPES = {
+    "symlinked_documents": (_symlinked_documents, "unsafe_path"),
+    "documents_linked_to_a_parent": (_documents_linked_to_a_parent, "unsafe_path"),
+    "symlinked_parent_folder": (_symlinked_parent_folder, "unsafe_path"),
+    "symlink_file": (_symlink_file, "unsafe_path"),
+    "hard_link": (_hard_link, "hard_link"),
+    "proc_self_environ": (_proc_environ, "unsafe_path"),
+    "proc_self_environ_file_link": (_proc_environ_file_link, "unsafe_path"),
+    "dev_null_link": (_dev_null_link, "unsafe_path"),
+    "fifo": (_fifo, "not_regular"),
+}
+
+
+async def _migrate(
+    tmp_path: Path, practice: Path, policies: MigrationPolicies = UPLOAD
+) -> tuple[dict[str, dict[str, Any]], Sandbox, str]:
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(source(practice), hl, workdir=tmp_path / "wd", policies=policies) as migration,
+    ):
+        migration.approve(by="manager")
+        result = await migration.run()
+        assert result.status is RunStatus.COMPLETED
+        rows = {
+            r["source_key"]: r
+            for r in map(json.loads, result.audit_jsonl.read_text().splitlines())
+            if r["kind"] == "document"
+        }
+    return rows, sandbox, loc.location_id
+
+
+@pytest.mark.parametrize("escape", sorted(ESCAPES))
+async def test_a_file_escaping_the_export_is_not_uploaded_and_says_why(tmp_path: Path, escape: str) -> None:
+    practice = export(tmp_path, patients=20, seed=SEED)
+    doc = _victim(practice)
+    build, code = ESCAPES[escape]
+    content = build(tmp_path, practice, doc)
+    rows, sandbox, location_id = await _migrate(tmp_path, practice)
+    media = sandbox.location(location_id).media.values()
+    assert media_name(doc) not in {m["name"] for m in media}
+    assert hashlib.sha256(content).hexdigest() not in {m.get("sha256") for m in media}
+    row = rows[document_key(doc.document_id)]
+    assert (row["action"], row["outcome"]) == ("skipped", "not_applied")
+    assert code in row["reason"], row["reason"]
+    assert "manual re-upload" in row["reason"]
+    # The reason names the rule, never the path (file names can hold a patient's name) nor the content.
+    assert "id_rsa" not in row["reason"]
+    assert "environ" not in row["reason"]
+    reupload = _field(sandbox, location_id, "Documents To Re-upload")
+    listed = " ".join(_value(c, reupload) for c in sandbox.location(location_id).contacts.values())
+    assert f"document {doc.document_id} " in listed
+
+
+def test_read_document_refuses_a_device_file_inside_documents(tmp_path: Path) -> None:
+    practice = export(tmp_path, patients=20, seed=SEED)
+    doc = _victim(practice)
+    own = _own_file(practice, doc)
+    own.unlink()
+    try:
+        os.mknod(own, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    except (PermissionError, AttributeError):
+        pytest.skip("creating a device node needs CAP_MKNOD")
+    with GExportSource(practice) as staged, pytest.raises(DocumentFileError) as caught:
+        staged.read_document(attrs.evolve(doc, sha256=hashlib.sha256(b"").hexdigest()))
+    assert caught.value.reason == "not_regular"
+
+
+async def test_a_document_without_a_checksum_is_listed_not_uploaded_unless_opted_in(tmp_path: Path) -> None:
+    practice = export(tmp_path, patients=20, seed=SEED)
+    doc = _victim(practice)
+    _set_document_column(practice, doc.document_id, "sha256", "")
+    async with GExportSource(practice) as staged:
+        plan = await build_plan(staged, policies=UPLOAD)
+    assert plan.documents is not None
+    assert plan.documents.manual == {"no checksum in the export": 1}
+
+    rows, sandbox, location_id = await _migrate(tmp_path, practice)
+    row = rows[document_key(doc.document_id)]
+    assert (row["action"], row["outcome"]) == ("skipped", "not_applied")
+    assert row["reason"] == "no checksum in the export; listed for manual re-upload"
+    assert media_name(doc) not in {m["name"] for m in sandbox.location(location_id).media.values()}
+    reupload = _field(sandbox, location_id, "Documents To Re-upload")
+    listed = " ".join(_value(c, reupload) for c in sandbox.location(location_id).contacts.values())
+    assert f"document {doc.document_id} " in listed
+
+    opted = attrs.evolve(UPLOAD, upload_unverified_documents=True)
+    assert opted.to_dict()["upload_unverified_documents"] is True
+    assert "upload_unverified_documents" not in UPLOAD.to_dict(), "the default leaves the plan hash alone"
+    rows, sandbox, location_id = await _migrate(tmp_path / "opted", practice, opted)
+    assert rows[document_key(doc.document_id)]["action"] == "created"
+    assert media_name(doc) in {m["name"] for m in sandbox.location(location_id).media.values()}

@@ -52,6 +52,7 @@ from dentrix_highlevel._errors import (
     SourceError,
     TransportError,
 )
+from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import MigrationProgress, Reconciliation
 
@@ -344,7 +345,7 @@ class WorkdirConfig:
         return cls.load(workdir) if cls.path(workdir).exists() else None
 
     def save(self, workdir: Path) -> Path:
-        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_private_dir(workdir)
         document = {
             "format": _CONFIG_FORMAT,
             "format_version": _CONFIG_VERSION,
@@ -354,12 +355,9 @@ class WorkdirConfig:
             "history": list(self.history),
         }
         path = self.path(workdir)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open_private(path) as handle:
             json.dump(document, handle, indent=2, sort_keys=True)
             handle.write("\n")
-        os.replace(tmp, path)
         return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -24,6 +23,7 @@ import click
 from rich.table import Table
 
 from dentrix_highlevel._errors import PlanError
+from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.cli._common import (
     EXIT_FAILED_RECORDS,
     EXIT_OK,
@@ -278,6 +278,11 @@ _MAP_DEFAULTS = DefaultMapOptions()
     help="Upload documents without a hosted URL whose file is in the export (HighLevel media, 25 MB max).",
 )
 @click.option(
+    "--upload-unverified-documents",
+    is_flag=True,
+    help="With --upload-documents, also upload files whose export row has no sha256 (off: listed instead).",
+)
+@click.option(
     "--folder", "folders", multiple=True, metavar="NAME=ID", help="A custom field folder made by the admin."
 )
 @click.option(
@@ -379,6 +384,7 @@ def plan_command(
     treatment_tasks: bool,
     task_due_days: int,
     upload_documents: bool,
+    upload_unverified_documents: bool,
     folders: tuple[str, ...],
     family_associations: bool,
     no_journal_notes: bool,
@@ -431,6 +437,7 @@ def plan_command(
         task_due_days=task_due_days,
         field_folders=_folders(folders),
         upload_documents=upload_documents,
+        upload_unverified_documents=upload_unverified_documents,
         family_associations=family_associations,
         journal_notes=not no_journal_notes,
         overflow_notes=not no_overflow_notes,
@@ -908,9 +915,7 @@ def report_command(workdir: Path) -> None:
     if saved.exists():
         lines += ["## Last reconciliation", "", "```", saved.read_text("utf-8").rstrip(), "```", ""]
     path = report_path(workdir)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+    write_private(path, "\n".join(lines))
     table = Table(title=f"runs in {workdir}", title_justify="left")
     for name in ("run", "mode", "status", "started", "finished"):
         table.add_column(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import attrs
 
 from dentrix_highlevel._errors import PlanChangedError, PlanNotApprovedError
+from dentrix_highlevel._private_files import open_private
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, map_to_dict
 from dentrix_highlevel.migration._ledger import Ledger
 from dentrix_highlevel.migration._plan import options_to_dict, plan_content_hash
@@ -69,12 +69,8 @@ def plan_components(
 
 
 def save_components(workdir: Path, components: PlanComponents) -> None:
-    path = workdir / APPROVAL_FILENAME
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with open_private(workdir / APPROVAL_FILENAME) as handle:
         json.dump(attrs.asdict(components), handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def check_approved(ledger: Ledger, workdir: Path, components: PlanComponents) -> None:

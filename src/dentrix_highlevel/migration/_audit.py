@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import enum
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Literal, TextIO
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
+from dentrix_highlevel._private_files import open_private
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -174,17 +173,8 @@ def export_audit(
     """
     target = Path(path)
     chosen = file_format or _format_from_suffix(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        # mkstemp creates the file 0o600 (owner only) on every platform.
-        with open(fd, "w", encoding="utf-8", newline="") as out:
-            count = write_audit_csv(rows, out) if chosen == "csv" else write_audit_jsonl(rows, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with open_private(target, newline="") as out:
+        count = write_audit_csv(rows, out) if chosen == "csv" else write_audit_jsonl(rows, out)
     return count
 
 

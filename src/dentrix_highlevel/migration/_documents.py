@@ -2,7 +2,9 @@
 
 A document with a hosted URL is carried by the contact's Document Links field; one without a URL is, by
 default, listed in "Documents To Re-upload". With the policy on, each such document whose file the export
-holds (and which reads back intact: inside ``documents/``, at most 25 MB, the export's SHA-256) is uploaded
+holds (and which reads back intact: its real path inside the real ``documents/``, a regular file with one
+link, at most 25 MB, the export's SHA-256 — a row without one is listed, not uploaded, unless the policy
+``upload_unverified_documents`` opts in) is uploaded
 *before* the patient's contact write, as ledger kind ``document`` (key ``document:<id>``) through
 ``ensure_object``. Its URL then goes into Document Links in the contact's one write, and it leaves the
 re-upload list. The media file is named from ids only (``dentrix-document-<id>.<ext>``), never the
@@ -51,6 +53,17 @@ NO_FILES_SOURCE_REASON = (
     "listed for manual re-upload"
 )
 NOT_MIGRATED_REASON = "the patient is not migrated as a contact: not uploaded"
+NO_CHECKSUM_REASON = "no checksum in the export; listed for manual re-upload"
+#: Why a file was refused, by ``DocumentFileError.reason``: names the rule, never the path (it can hold a
+#: patient's name); the record's key (``document:<id>``) names the export's row.
+_REFUSALS = {
+    "unsafe_path": "unsafe_path: its real path leaves the export's documents/ folder",
+    "not_regular": "not_regular: not a regular file (a device, a pipe or a folder)",
+    "hard_link": "hard_link: a hard link (its data has another name elsewhere)",
+    "missing": "missing from the export's documents/ folder",
+    "too_large": "too_large: over HighLevel's 25 MB upload limit",
+    "checksum": "checksum: its SHA-256 differs from the export's",
+}
 
 _EXTENSIONS = {
     "application/pdf": "pdf",
@@ -179,12 +192,18 @@ class DocumentUploader:
         if self._reader is None:
             await self._skip(document, NO_FILES_SOURCE_REASON)
             return None
+        if not (document.sha256 or "").strip() and not self._ctx.policies.upload_unverified_documents:
+            # Without the export's checksum nothing ties the bytes on disk to the exported file: a person
+            # checks and uploads it (the policy upload_unverified_documents opts out of this).
+            await self._skip(document, NO_CHECKSUM_REASON)
+            return None
         rec = await ctx.db(ctx.ledger.record, DOCUMENT_KIND, key)
         dest = await ctx.db(ctx.ledger.destination_of, DOCUMENT_KIND, key)
         try:
             content = await anyio.to_thread.run_sync(self._reader, document)
         except SourceError as exc:
-            why = exc.reason if isinstance(exc, DocumentFileError) else "unreadable"
+            code = exc.reason if isinstance(exc, DocumentFileError) else "unreadable"
+            why = _REFUSALS.get(code, code)
             if dest is not None and rec is not None and rec.outcome is not RecordOutcome.NOT_APPLIED:
                 # The file went bad after it was uploaded: keep the earlier upload (and its URL).
                 await ctx.record(

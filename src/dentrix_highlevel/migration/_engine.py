@@ -38,6 +38,7 @@ from dentrix_highlevel._errors import (
     PlanError,
     TransportError,
 )
+from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
@@ -480,7 +481,7 @@ class Migration:
         keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
         reconciliation = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
         path = self._workdir / "reconciliation.json"
-        path.write_text(reconciliation.to_json(), encoding="utf-8")
+        write_private(path, reconciliation.to_json())
         return ReconcileResult(
             reconciliation=reconciliation, checked=checked, mismatches=tuple(mismatches), path=path
         )
@@ -798,7 +799,7 @@ class Migration:
         reconciliation = Reconciliation.from_results(
             rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
         )
-        self._workdir.joinpath("reconciliation.json").write_text(reconciliation.to_json(), encoding="utf-8")
+        write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
         csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
         ctx.report()
         _log.info(

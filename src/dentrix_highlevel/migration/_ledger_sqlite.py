@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
+from dentrix_highlevel._private_files import ensure_private_dir
 from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
@@ -280,7 +281,7 @@ class SqliteLedger:
         drops the lock when the process dies, so a killed run never blocks its resume.
         """
         directory = Path(workdir)
-        _ensure_private_dir(directory)
+        ensure_private_dir(directory)  # it holds pre-images (patient values)
         path = directory / LEDGER_FILENAME
         lock_fd = _acquire_process_lock(path) if exclusive else None
         try:
@@ -933,14 +934,6 @@ def _forget_destination(conn: sqlite3.Connection, kind: str, destination_id: str
 
 def _json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _ensure_private_dir(directory: Path) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # mkdir's mode is filtered by the umask and an existing directory keeps its mode: the work directory
-    # holds pre-images (patient values), so it is tightened to owner-only either way.
-    if directory.stat().st_mode & 0o077:
-        directory.chmod(0o700)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

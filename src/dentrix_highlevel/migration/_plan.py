@@ -24,7 +24,6 @@ import hashlib
 import inspect
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import attrs
 import cattrs
 
 from dentrix_highlevel._errors import MappingError, PlanError
+from dentrix_highlevel._private_files import ensure_private_dir, write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget
 from dentrix_highlevel.mapping import match_custom_field
 from dentrix_highlevel.mapping._context import PracticeSettings
@@ -607,6 +607,8 @@ class _Tally:
                 self.documents["manual: the source holds no document files (Dentrix Ascend)"] += 1
             elif not self.policies.upload_documents:
                 self.documents["manual: policy upload_documents is off"] += 1
+            elif not (document.sha256 or "").strip() and not self.policies.upload_unverified_documents:
+                self.documents["manual: no checksum in the export"] += 1
             else:
                 self.documents["upload"] += 1
 
@@ -1226,9 +1228,9 @@ class MigrationPlan:
         Each file is replaced atomically, so a reader never sees half a plan."""
         folder = Path(workdir)
         # The work directory also holds the ledger and sample diffs (PHI): owner-only when we create it.
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_atomic(folder / PLAN_FILENAME, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        _write_atomic(folder / PLAN_REPORT_FILENAME, self.to_markdown())
+        ensure_private_dir(folder)
+        write_private(folder / PLAN_FILENAME, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_private(folder / PLAN_REPORT_FILENAME, self.to_markdown())
         return folder / PLAN_FILENAME
 
     @classmethod
@@ -1273,17 +1275,6 @@ def _map_diff(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
     if not lines and mine != theirs:
         lines.append("rule order changed")
     return lines
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 _converter = cattrs.Converter()

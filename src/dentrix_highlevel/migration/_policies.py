@@ -205,6 +205,10 @@ class MigrationPolicies:
     """Upload each document that has no hosted URL and whose file is readable in the export through
     HighLevel's media API (before the patient's contact write, whose Document Links then carry its URL);
     rollback deletes the uploaded files. Off: such documents are listed in "Documents To Re-upload"."""
+    upload_unverified_documents: bool = False
+    """Also upload a document whose export row has no ``sha256``. Off by default: without the export's
+    checksum nothing ties the bytes on disk to the file the practice exported, so such a document is
+    recorded skipped and listed in "Documents To Re-upload" for a person to check and upload."""
 
     def folder_for(self, category: str) -> str | None:
         """The folder id for a field category, matched case-insensitively; None when the admin made none."""
@@ -226,6 +230,7 @@ class MigrationPolicies:
             **({"family_associations": True} if self.family_associations else {}),
             **({"field_folders": dict(self.field_folders)} if self.field_folders else {}),
             **({"upload_documents": True} if self.upload_documents else {}),
+            **({"upload_unverified_documents": True} if self.upload_unverified_documents else {}),
             **({"merge": self.merge.to_dict()} if self.merge != MergePolicy() else {}),
             **({"dedupe_order": list(self.dedupe_order)} if self.dedupe_order != _DEDUPE_POINTS else {}),
             **({"calendars": self.calendars.value} if self.calendars is not CalendarLayout.SINGLE else {}),

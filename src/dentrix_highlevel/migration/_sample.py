@@ -10,10 +10,10 @@ its values appear nowhere else.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from dentrix_highlevel._private_files import open_private
 from dentrix_highlevel.migration._audit import escape_spreadsheet_cell
 from dentrix_highlevel.migration._diff import FieldDiff
 from dentrix_highlevel.records import PatientBundle
@@ -71,9 +71,7 @@ def stratified_sample(bundles: Iterable[PatientBundle], size: int) -> list[Patie
 
 def write_report(path: Path, rows: Iterable[FieldDiff]) -> Path:
     """CSV, owner-only, escaped against spreadsheet formulas (values come from the practice's data)."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+    with open_private(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for row in rows:
@@ -88,6 +86,4 @@ def write_report(path: Path, rows: Iterable[FieldDiff]) -> Path:
                 row.verdict,
             )
             writer.writerow([escape_spreadsheet_cell(c or "") for c in cells])
-    os.replace(tmp, path)
-    os.chmod(path, 0o600)
     return path

@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import TracebackType
@@ -57,6 +59,9 @@ _HEAD_BYTES = 256 * 1024
 #: HighLevel's media API takes at most 25 MB per file (API-NOTES §7): a larger document is refused here.
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 _RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress absurdly well; only judge the ratio above 1 MiB
+#: What ``zipfile`` raises when a member's data disagrees with its headers (bad CRC, a stream that ends
+#: before or runs past the declared size, corrupt deflate data).
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 @attrs.frozen(kw_only=True)
@@ -149,23 +154,52 @@ class _Archive:
 
     def head(self, member: str) -> bytes:
         if self._zip is not None:
-            with self._zip.open(member) as fh:
-                return fh.read(_HEAD_BYTES)
+            try:
+                with self._zip.open(member) as fh:
+                    return fh.read(_HEAD_BYTES)
+            except _ZIP_READ_ERRORS as exc:
+                raise self._lying(member) from exc
         with open(self.path / member, "rb") as fh:
             return fh.read(_HEAD_BYTES)
 
     def lines(self, member: str, sha: Any = None) -> Iterator[bytes]:
-        """Raw lines (with their endings), counting bytes against the limit and hashing as they pass."""
+        """Raw lines (with their endings), counting bytes against the limit and hashing as they pass.
+
+        A zip member is read no further than the size its headers declare: the size and ratio checks in
+        ``__init__`` judged the declared sizes, so data beyond them (a crafted zip, a bomb in disguise) is
+        refused with a :class:`SourceFileError` naming the member, as is a stream that ends early or fails
+        its CRC (``zipfile`` reports those as ``BadZipFile`` / ``EOFError`` / ``zlib.error``)."""
         seen = 0
+        limit = self._max_bytes
+        if self._zip is not None:
+            limit = min(limit, self._zip.getinfo(member).file_size)
         opener = self._zip.open(member) if self._zip is not None else open(self.path / member, "rb")  # noqa: SIM115
-        with opener as fh:
-            for line in fh:
-                seen += len(line)
-                if seen > self._max_bytes:
-                    raise SourceFileError(f"{member} expands beyond the size limit: refusing it", file=member)
-                if sha is not None:
-                    sha.update(line)
-                yield line
+        try:
+            with opener as fh:
+                for line in fh:
+                    seen += len(line)
+                    if seen > limit:
+                        if self._zip is not None and limit < self._max_bytes:
+                            raise self._lying(member)
+                        raise SourceFileError(
+                            f"{member} expands beyond the size limit: refusing it", file=member
+                        )
+                    if sha is not None:
+                        sha.update(line)
+                    yield line
+            if self._zip is not None and seen != self._zip.getinfo(member).file_size:
+                raise self._lying(member)  # less data than declared: the headers are not this file's
+        except _ZIP_READ_ERRORS as exc:
+            if self._zip is None:
+                raise
+            raise self._lying(member) from exc
+
+    def _lying(self, member: str) -> SourceFileError:
+        return SourceFileError(
+            f"{member} in {self.path.name} does not match the size or CRC its zip headers declare "
+            "(a damaged or crafted zip): refusing it",
+            file=member,
+        )
 
 
 class GExportSource:
@@ -564,8 +598,11 @@ class GExportSource:
 
         Refuses, with a :class:`DocumentFileError` naming the document id (never the path, which can
         hold a patient's name, nor the content): a path that leaves ``documents/`` (absolute, ``..``, a
-        drive, or a symlink pointing outside), a missing file, one over ``max_bytes`` (HighLevel's 25 MB
-        by default), and one whose SHA-256 differs from the export's ``sha256`` column. Synchronous.
+        drive, or a real path outside the real ``documents/`` once every link is resolved, ``documents``
+        itself included), anything but a regular file, a hard link, a missing file, one over ``max_bytes``
+        (HighLevel's 25 MB by default), and one whose SHA-256 differs from the export's ``sha256`` column.
+        A blank ``sha256`` is not checked here: the upload step refuses such a document unless the policy
+        ``upload_unverified_documents`` says otherwise. Synchronous.
         """
         self._ready()
         doc_id = document.document_id
@@ -585,31 +622,73 @@ class GExportSource:
         return data
 
     def _read_document_file(self, doc_id: str, relative: PurePosixPath, max_bytes: int) -> bytes:
-        base = (self._path / "documents").resolve()
+        """Read one file below ``documents/`` of a folder export, refusing anything that is not a plain,
+        singly-linked file of the export itself.
+
+        Containment is judged on real paths: the export root, ``documents`` and the file are all resolved
+        (every link followed), ``documents`` must lie inside the real root and the file inside the real
+        ``documents``. Resolving the base *through* a symlinked ``documents`` (to a home directory, or to
+        ``/proc/self``) would otherwise make anything it points at look like part of the export. The file is
+        then opened component by component from the real root with ``O_NOFOLLOW`` (a link swapped in after
+        the check is refused, not followed) and judged on ``fstat`` of the opened descriptor, so what is
+        read is what was checked.
+        """
         try:
-            # resolve() follows symlinks: a link pointing out of documents/ lands outside ``base``.
-            target = base.joinpath(*relative.parts).resolve()
-        except (OSError, RuntimeError) as exc:
+            root = self._path.resolve(strict=True)
+            docs = (root / "documents").resolve(strict=True)
+            target = docs.joinpath(*relative.parts).resolve(strict=True)
+        except FileNotFoundError:
+            raise DocumentFileError(
+                "the file is not in the export's documents/", document_id=doc_id, reason="missing"
+            ) from None
+        except (OSError, RuntimeError) as exc:  # a link loop, a permission error
             raise DocumentFileError(
                 "the file cannot be opened", document_id=doc_id, reason="unreadable"
             ) from exc
-        if not target.is_relative_to(base):
+        if docs == root or not docs.is_relative_to(root):
             raise DocumentFileError(
-                "the file path leaves the export's documents/ folder",
+                "the export's documents/ folder is a link leaving the export: refused",
                 document_id=doc_id,
                 reason="unsafe_path",
             )
-        if not target.is_file():
-            raise DocumentFileError("the file is not in the export", document_id=doc_id, reason="missing")
-        try:
-            with target.open("rb") as fh:
-                data = fh.read(max_bytes + 1)
-        except OSError as exc:
+        if not target.is_relative_to(docs):
             raise DocumentFileError(
-                "the file cannot be read", document_id=doc_id, reason="unreadable"
-            ) from exc
+                "the file's real path leaves the export's documents/ folder: refused",
+                document_id=doc_id,
+                reason="unsafe_path",
+            )
+        fd = _open_below(root, target.relative_to(root), doc_id)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DocumentFileError(
+                    "the file is not a regular file (a device, a pipe or a folder): refused",
+                    document_id=doc_id,
+                    reason="not_regular",
+                )
+            if info.st_nlink > 1:
+                # Another name for the same bytes may live anywhere on the file system (a hard link to a
+                # key or a database): a document of the export has exactly one.
+                raise DocumentFileError(
+                    "the file is a hard link (more than one name for its data): refused",
+                    document_id=doc_id,
+                    reason="hard_link",
+                )
+            if info.st_size > max_bytes:
+                raise _too_large(doc_id, max_bytes)
+            try:
+                data = fh.read(max_bytes + 1)
+            except OSError as exc:
+                raise DocumentFileError(
+                    "the file cannot be read", document_id=doc_id, reason="unreadable"
+                ) from exc
         if len(data) > max_bytes:
             raise _too_large(doc_id, max_bytes)
+        if len(data) != info.st_size:
+            # A size that moves while it is read is not the file the export listed.
+            raise DocumentFileError(
+                "the file changed while it was read", document_id=doc_id, reason="unreadable"
+            )
         return data
 
     def _read_document_member(self, doc_id: str, relative: PurePosixPath, max_bytes: int) -> bytes:
@@ -635,13 +714,49 @@ class GExportSource:
             with self._documents_zip.open(info) as fh:
                 # The declared size can lie (a crafted zip): never read more than the limit allows.
                 data = fh.read(max_bytes + 1)
-        except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        except (*_ZIP_READ_ERRORS, OSError, RuntimeError) as exc:
             raise DocumentFileError(
                 "the file cannot be read", document_id=doc_id, reason="unreadable"
             ) from exc
         if len(data) > max_bytes:
             raise _too_large(doc_id, max_bytes)
         return data
+
+
+def _open_below(root: Path, relative: PurePosixPath | Path, doc_id: str) -> int:
+    """An fd for ``root/relative`` opened one component at a time with ``O_NOFOLLOW``: no symlink anywhere
+    below ``root`` is followed, even one created after the real path was checked. ``O_NONBLOCK`` keeps a
+    FIFO from hanging the open (it is then refused by ``fstat``)."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    directory = getattr(os, "O_DIRECTORY", 0)
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    parts = relative.parts
+    try:
+        fd = os.open(root, os.O_RDONLY | directory)
+    except OSError as exc:
+        raise DocumentFileError(
+            "the export cannot be opened", document_id=doc_id, reason="unreadable"
+        ) from exc
+    try:
+        for part in parts[:-1]:
+            parent = fd
+            try:
+                fd = os.open(part, os.O_RDONLY | directory | nofollow, dir_fd=parent)
+            finally:
+                os.close(parent)
+        parent = fd
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | nofollow | nonblock, dir_fd=parent)
+        finally:
+            os.close(parent)
+    except OSError as exc:
+        # ELOOP / ENOTDIR: a component became a symlink after the check; anything else is unreadable.
+        raise DocumentFileError(
+            "the file cannot be opened without following a link: refused",
+            document_id=doc_id,
+            reason="unsafe_path",
+        ) from exc
+    return fd
 
 
 def _too_large(doc_id: str, max_bytes: int) -> DocumentFileError:
