@@ -178,6 +178,8 @@ class HighLevelClient:
         self.location_id = location_id
         self.base_url = base_url.rstrip("/")
         self.limits = limits or HttpLimits()
+        #: Whether the proxy environment (``HTTPS_PROXY`` ...) is used: only when asked for.
+        self.trust_env = trust_env
         credential = auth if auth is not None else token
         if credential is None or (auth is not None and token is not None):
             raise ConfigurationError("give exactly one of auth= (any Auth or a token) or token= (a PIT)")

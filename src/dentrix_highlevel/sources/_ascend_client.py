@@ -164,6 +164,7 @@ class AscendClient:
         self._next_slot_s = float("-inf")
         self._gate_lock = anyio.Lock()
         self.limits = limits or HttpLimits()
+        self.trust_env = trust_env
         # trust_env=False: a proxy from the environment would see every request; only when asked for.
         self._http = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, trust_env=trust_env, proxy=proxy
