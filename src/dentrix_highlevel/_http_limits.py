@@ -76,8 +76,8 @@ def require_secure_url(url: str, *, what: str) -> None:
         raise ConfigurationError(f"{what} must be an absolute https:// URL")
     if scheme == "http" and not is_loopback_host(host):
         raise ConfigurationError(
-            f"{what} http://{host} is refused: the token would travel in clear; use https://{host} "
-            "(plain http is allowed only to a loopback host: localhost, 127.0.0.0/8, ::1)"
+            f"{what} http://{host} is refused: credentials and patient data would travel in clear; "
+            f"use https://{host} (plain http is allowed only to a loopback host: localhost, 127.0.0.0/8, ::1)"
         )
 
 
