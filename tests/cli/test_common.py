@@ -88,17 +88,17 @@ def test_the_token_stays_out_of_repr_and_the_work_directory(tmp_path: Path) -> N
 
 
 def test_a_stored_destination_keeps_its_location(tmp_path: Path) -> None:
-    stored = Destination(base_url="http://a", location_id="loc1")
+    stored = Destination(base_url="https://a", location_id="loc1")
     other = DestinationFlags(
         base_url=None, location_id="loc2", token="t", rate_max=None, rate_window_ms=None, daily_max=None
     )
     with pytest.raises(CliFailure, match="migrates location loc1, not loc2"):
         other.resolve(stored)
     moved = DestinationFlags(
-        base_url="http://b", location_id=None, token="t", rate_max=50, rate_window_ms=None, daily_max=None
+        base_url="https://b", location_id=None, token="t", rate_max=50, rate_window_ms=None, daily_max=None
     )
     resolved = moved.resolve(stored)
-    assert (resolved.base_url, resolved.location_id, resolved.rate_max) == ("http://b", "loc1", 50)
+    assert (resolved.base_url, resolved.location_id, resolved.rate_max) == ("https://b", "loc1", 50)
     assert resolved.budget().max_requests == 50
 
 

@@ -56,7 +56,8 @@ async def test_a_ready_location_passes_and_nothing_is_written(tmp_path: Path) ->
     assert "preflight passed" in text
     # Written probes were refused as invalid (past the scope check), never carried out.
     writes = [r for r in sandbox.request_log if r.method in ("POST", "PUT", "DELETE") and r.status < 300]
-    assert writes and {r.path for r in writes} == {"/contacts/search"}  # searches are POSTs that only read
+    assert writes
+    assert {r.path for r in writes} == {"/contacts/search"}  # searches are POSTs that only read
 
 
 async def test_a_missing_scope_fails_names_the_feature_and_blocks_approval(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ async def _ask(name: str, body: bytes, status: int) -> Any:
     async with HighLevelClient(
         location_id="loc1",
         token="pit-fuzz",
-        base_url="http://fuzz.test",
+        base_url="https://fuzz.test",
         transport=transport,
         retry=RetryPolicy(max_attempts=1),
         limiter=RateLimiter(RateBudget()),  # a limiter per event loop: each example runs its own loop

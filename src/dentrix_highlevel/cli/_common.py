@@ -52,6 +52,7 @@ from dentrix_highlevel._errors import (
     SourceError,
     TransportError,
 )
+from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import MigrationProgress, Reconciliation
@@ -144,6 +145,10 @@ class SourceSpec:
         if kind == "ascend":
             if not rest.startswith(("https://", "http://")):
                 raise CliFailure("--source ascend:URL needs the API Exchange base URL (https://...)")
+            try:
+                require_secure_url(rest, what="--source ascend:")
+            except ConfigurationError as exc:
+                raise CliFailure(str(exc)) from None
             return cls(kind="ascend", location=rest.rstrip("/"), practice_timezone=practice_timezone)
         raise CliFailure(f"unknown source kind {kind!r}; use g-export:PATH or ascend:URL")
 
@@ -173,8 +178,9 @@ class AscendCredentials:
     token_url: str | None = None
 
 
-def open_source(spec: SourceSpec, credentials: AscendCredentials) -> Any:
-    """The library source for ``spec`` (not yet opened: ``async with`` it)."""
+def open_source(spec: SourceSpec, credentials: AscendCredentials, *, use_env_proxy: bool = False) -> Any:
+    """The library source for ``spec`` (not yet opened: ``async with`` it); ``use_env_proxy`` lets an
+    Ascend client use the ``HTTP(S)_PROXY`` environment (``--use-env-proxy``)."""
     if spec.kind == "g-export":
         from dentrix_highlevel.sources import GExportSource
 
@@ -204,6 +210,7 @@ def open_source(spec: SourceSpec, credentials: AscendCredentials) -> Any:
         organization_id=organization or "",
         practice_timezone=spec.practice_timezone or "",
         token_url=credentials.token_url,
+        trust_env=use_env_proxy,
     )
 
 
@@ -212,11 +219,16 @@ def open_source(spec: SourceSpec, credentials: AscendCredentials) -> Any:
 
 @attrs.frozen(kw_only=True)
 class Destination:
-    """One HighLevel location. The token is held for the command's lifetime only: never in repr or files."""
+    """One HighLevel location. The token is held for the command's lifetime only: never in repr or files.
+
+    ``use_env_proxy`` (``--use-env-proxy``) is per command too: a proxy is the terminal's, not the
+    migration's, so it is not stored.
+    """
 
     base_url: str
     location_id: str
     token: str | None = attrs.field(default=None, repr=False, eq=False)
+    use_env_proxy: bool = attrs.field(default=False, eq=False)
     rate_max: int = 100
     rate_window_ms: int = 10_000
     daily_max: int = 200_000
@@ -259,7 +271,11 @@ class Destination:
         if not self.token:
             raise CliFailure("no HighLevel token: pass --token or set HIGHLEVEL_TOKEN")
         return HighLevelClient(
-            location_id=self.location_id, token=self.token, base_url=self.base_url, budget=self.budget()
+            location_id=self.location_id,
+            token=self.token,
+            base_url=self.base_url,
+            budget=self.budget(),
+            trust_env=self.use_env_proxy,
         )
 
 
@@ -273,6 +289,7 @@ class DestinationFlags:
     rate_max: int | None
     rate_window_ms: int | None
     daily_max: int | None
+    use_env_proxy: bool = False
 
     def resolve(self, stored: Destination | None) -> Destination:
         if stored is None:
@@ -284,15 +301,18 @@ class DestinationFlags:
                 f"this work directory migrates location {stored.location_id}, not {self.location_id}; "
                 "use another --workdir for another location"
             )
-        changes: dict[str, Any] = {"token": self.token}
+        changes: dict[str, Any] = {"token": self.token, "use_env_proxy": self.use_env_proxy}
         for name in ("base_url", "rate_max", "rate_window_ms", "daily_max"):
             value = getattr(self, name)
             if value is not None:
                 changes[name] = value.rstrip("/") if name == "base_url" else value
         try:
-            return attrs.evolve(stored, **changes)
+            resolved = attrs.evolve(stored, **changes)
+            # Before any source is read: over plain http the token would travel in clear.
+            require_secure_url(resolved.base_url, what="--base-url / HIGHLEVEL_BASE_URL")
         except ConfigurationError as exc:
             raise CliFailure(str(exc)) from None
+        return resolved
 
 
 # --- the work directory -----------------------------------------------------------------------------------
@@ -390,6 +410,7 @@ def destination_options(function: F) -> F:
         rate_max: int | None,
         rate_window_ms: int | None,
         daily_max: int | None,
+        use_env_proxy: bool,
         **kwargs: Any,
     ) -> Any:
         flags = DestinationFlags(
@@ -399,6 +420,7 @@ def destination_options(function: F) -> F:
             rate_max=rate_max,
             rate_window_ms=rate_window_ms,
             daily_max=daily_max,
+            use_env_proxy=use_env_proxy,
         )
         return function(*args, destination=flags, **kwargs)
 
@@ -437,6 +459,13 @@ def destination_options(function: F) -> F:
         ),
         click.option(
             "--daily-max", type=click.IntRange(min=10), default=None, help="Requests per day (200000)."
+        ),
+        click.option(
+            "--use-env-proxy",
+            is_flag=True,
+            default=False,
+            help="Send HighLevel and Ascend requests through HTTPS_PROXY / HTTP_PROXY / ALL_PROXY "
+            "(ignored without this flag).",
         ),
     )(cast(F, wrapper))
     return decorated

@@ -124,7 +124,10 @@ async def _migration(
     policies = policies or (_policies(plan) if plan is not None else MigrationPolicies())
     source = source or config.source
     migration_id = config.migration_id
-    async with open_source(source, ascend) as opened, destination.client() as hl:
+    async with (
+        open_source(source, ascend, use_env_proxy=destination.use_env_proxy) as opened,
+        destination.client() as hl,
+    ):
 
         def build(maps: Any = None, options: DefaultMapOptions | None = None) -> Migration:
             return Migration(
@@ -447,7 +450,10 @@ def plan_command(
     folder_ids = dict(policies.field_folders)
 
     async def go() -> MigrationPlan:
-        async with open_source(spec, ascend) as source, resolved.client() as hl:
+        async with (
+            open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy) as source,
+            resolved.client() as hl,
+        ):
             migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
             location = await LocationSnapshot.read(
                 hl,

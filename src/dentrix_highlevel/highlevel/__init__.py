@@ -6,6 +6,7 @@
         result = await hl.contacts.upsert(ContactInput(email="a@b.example", first_name="Ada"))
 """
 
+from dentrix_highlevel._http_limits import HttpLimits
 from dentrix_highlevel.highlevel._auth import (
     AgencyLocationToken,
     Auth,
@@ -86,6 +87,7 @@ __all__ = [
     "CustomValue",
     "CustomValueInput",
     "HighLevelClient",
+    "HttpLimits",
     "LimiterRegistry",
     "Location",
     "LocationSettings",

@@ -8,6 +8,7 @@ caller's ``on_refresh`` callback's job (HighLevel rotates it on every refresh, s
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -23,6 +24,7 @@ from dentrix_highlevel._errors import (
     ResponseFormatError,
     TransportError,
 )
+from dentrix_highlevel._http_limits import HttpLimits, ResponseTooLarge, require_secure_url, send_bounded
 from dentrix_highlevel._server_text import debug_text, error_code, safe_trace_id
 
 __all__ = [
@@ -41,11 +43,15 @@ _SECRET_FORM_KEYS = frozenset({"client_secret", "refresh_token", "code"})
 
 
 class TokenEndpoint:
-    """How auth objects reach ``/oauth/*``: the client's own HTTP connection, outside the rate limiter."""
+    """How auth objects reach ``/oauth/*``: the client's own HTTP connection, outside the rate limiter,
+    within the client's :class:`HttpLimits` (size and deadline)."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, *, limits: HttpLimits | None = None) -> None:
+        # The form carries client secrets and refresh tokens: https only (loopback excepted), as the client.
+        require_secure_url(base_url, what="HighLevel base_url")
         self._http = http
         self._base_url = base_url.rstrip("/")
+        self._limits = limits or HttpLimits()
 
     def __repr__(self) -> str:
         return f"TokenEndpoint(base_url={self._base_url!r})"
@@ -58,15 +64,22 @@ class TokenEndpoint:
             headers["Authorization"] = f"Bearer {bearer}"
         if version is not None:
             headers["Version"] = version
+        request = self._http.build_request("POST", self._base_url + path, data=dict(data), headers=headers)
         try:
-            response = await self._http.post(self._base_url + path, data=dict(data), headers=headers)
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"token request failed: {type(exc).__name__}", method="POST", path=path
+            response, content = await send_bounded(self._http, request, self._limits)
+        except ResponseTooLarge as exc:
+            raise ResponseFormatError(
+                f"token response over max_response_bytes={exc.limit_bytes}",
+                method="POST",
+                path=path,
+                status_code=exc.status_code,
             ) from None
+        except httpx.HTTPError as exc:
+            reason = str(exc) if isinstance(exc, httpx.TimeoutException) and str(exc) else type(exc).__name__
+            raise TransportError(f"token request failed: {reason}", method="POST", path=path) from None
         body: Any
         try:
-            body = response.json()
+            body = json.loads(content) if content else None
         except ValueError:
             body = None
         trace_id = safe_trace_id(body.get("traceId")) if isinstance(body, dict) else None
@@ -93,7 +106,7 @@ class TokenEndpoint:
             failure.code = error_code(body)
             sent = tuple(v for k, v in data.items() if k in _SECRET_FORM_KEYS)
             failure._debug_detail = debug_text(
-                response.status_code, body, response.content, secrets=(*sent, bearer or "")
+                response.status_code, body, content, secrets=(*sent, bearer or "")
             )
             raise failure
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
@@ -261,9 +274,14 @@ class OAuthToken:
         on_refresh: OnRefresh | None = None,
         base_url: str = "https://services.leadconnectorhq.com",
         transport: httpx.AsyncBaseTransport | None = None,
+        limits: HttpLimits | None = None,
+        trust_env: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> OAuthToken:
-        """Redeem the ``?code=`` of HighLevel's install redirect; ``on_refresh`` also gets this first pair."""
+        """Redeem the ``?code=`` of HighLevel's install redirect; ``on_refresh`` also gets this first pair.
+
+        As for the client: ``base_url`` is https (or loopback), proxies from the environment only with
+        ``trust_env=True``, ``limits`` bounds the request."""
         form = {
             "client_id": client_id,
             "client_secret": client_secret,
@@ -273,8 +291,9 @@ class OAuthToken:
         }
         if redirect_uri is not None:
             form["redirect_uri"] = redirect_uri
-        async with httpx.AsyncClient(transport=transport) as http:
-            body = await TokenEndpoint(http, base_url).post_form("/oauth/token", form)
+        require_secure_url(base_url, what="HighLevel base_url")
+        async with httpx.AsyncClient(transport=transport, trust_env=trust_env) as http:
+            body = await TokenEndpoint(http, base_url, limits=limits).post_form("/oauth/token", form)
         tokens = OAuthTokens.from_response(body, now=clock())
         token = cls(
             access_token=tokens.access_token,

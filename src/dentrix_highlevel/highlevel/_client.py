@@ -9,6 +9,10 @@ Retry rules (why they differ):
   creating anyway) raises :class:`AmbiguousWriteError` with the keys to look the object up
   (:meth:`HighLevelClient.find_created`).
 - 401: the credential refreshes once (OAuth / agency exchange) and the request is repeated.
+
+Bounds (:class:`HttpLimits`): every attempt must finish within ``request_deadline_s`` (a timeout to the
+rules above) and its body within ``max_response_bytes`` (never retried: a create is ambiguous, anything
+else a :class:`ResponseFormatError`); every listing within ``max_pages`` pages, with no cursor twice.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -32,6 +37,14 @@ from dentrix_highlevel._errors import (
     DuplicateContactError,
     ResponseFormatError,
     TransportError,
+)
+from dentrix_highlevel._http_limits import (
+    HttpLimits,
+    PageGuard,
+    RequestDeadlineExceeded,
+    ResponseTooLarge,
+    require_secure_url,
+    send_bounded,
 )
 from dentrix_highlevel._version import __version__
 from dentrix_highlevel.highlevel._auth import Auth, TokenEndpoint, as_auth
@@ -126,7 +139,11 @@ class HighLevelClient:
 
     ``auth`` is a Private Integration token string or an :class:`Auth` (``PrivateIntegrationToken``,
     ``OAuthToken``, ``AgencyLocationToken``); ``token="pit-…"`` is shorthand for a PIT. ``transport``
-    plugs in any httpx transport (the sandbox's in-process one in tests). Requests to one (base URL,
+    plugs in any httpx transport (the sandbox's in-process one in tests). ``base_url`` must be
+    ``https://`` unless its host is loopback (a sandbox on ``http://127.0.0.1``): the token would travel in
+    clear. ``limits`` bounds every request and listing (:class:`HttpLimits`). The ``HTTP(S)_PROXY`` /
+    ``ALL_PROXY`` environment is ignored unless ``trust_env=True``; ``proxy`` names one explicitly.
+    Requests to one (base URL,
     location) share one :class:`RateLimiter` taken from ``limiter_registry`` (the process-wide one by
     default) unless ``limiter`` is given.
     Use it as ``async with HighLevelClient(...) as hl:``; resource groups are attributes
@@ -148,14 +165,21 @@ class HighLevelClient:
         limiter: RateLimiter | None = None,
         limiter_registry: LimiterRegistry | None = None,
         max_connections: int = 100,
+        limits: HttpLimits | None = None,
+        trust_env: bool = False,
+        proxy: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if not location_id:
             raise ConfigurationError("HighLevelClient needs a location_id")
         if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ConfigurationError("timeouts must be > 0 seconds")
+        require_secure_url(base_url, what="HighLevel base_url")
         self.location_id = location_id
         self.base_url = base_url.rstrip("/")
+        self.limits = limits or HttpLimits()
+        #: Whether the proxy environment (``HTTPS_PROXY`` ...) is used: only when asked for.
+        self.trust_env = trust_env
         credential = auth if auth is not None else token
         if credential is None or (auth is not None and token is not None):
             raise ConfigurationError("give exactly one of auth= (any Auth or a token) or token= (a PIT)")
@@ -170,8 +194,12 @@ class HighLevelClient:
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"Accept": "application/json", "User-Agent": f"dentrix-highlevel/{__version__}"},
+            # A proxy from the environment would see every request (and, over http, the token): only
+            # when the caller asks for it.
+            trust_env=trust_env,
+            proxy=proxy,
         )
-        self._tokens = TokenEndpoint(self._http, self.base_url)
+        self._tokens = TokenEndpoint(self._http, self.base_url, limits=self.limits)
         self._closed = False
         #: HTTP requests this client has put on the wire (retries included; refused-before-send excluded).
         self.requests_sent = 0
@@ -226,6 +254,14 @@ class HighLevelClient:
         """The ``/oauth/*`` caller auth objects use (e.g. ``await auth.exchange(client.token_endpoint)``)."""
         return self._tokens
 
+    def page_guard(self, method: str, path: str) -> PageGuard:
+        """A :class:`PageGuard` for one listing, failing with a :class:`ResponseFormatError` on it."""
+
+        def fail(message: str) -> Exception:
+            return ResponseFormatError(message, method=method, path=path)
+
+        return PageGuard(max_pages=self.limits.max_pages, fail=fail)
+
     # -- the one request path ------------------------------------------------------------------------
     async def call(
         self,
@@ -274,16 +310,31 @@ class HighLevelClient:
             tracker = _TRACKER.get()
             if tracker is not None:
                 tracker.sent += 1
+            request = self._http.build_request(
+                call.method,
+                self.base_url + call.path,
+                json=call.json,
+                params=call.params,
+                data=call.data,
+                files=call.files,
+                headers={"Authorization": f"Bearer {token}", "Version": version_for(call.path)},
+            )
             try:
-                response = await self._http.request(
-                    call.method,
-                    self.base_url + call.path,
-                    json=call.json,
-                    params=call.params,
-                    data=call.data,
-                    files=call.files,
-                    headers={"Authorization": f"Bearer {token}", "Version": version_for(call.path)},
-                )
+                response, content = await send_bounded(self._http, request, self.limits)
+            except ResponseTooLarge as too_large:
+                self.limiter.observe(ticket, too_large.headers, status_code=too_large.status_code)
+                cause = f"response over max_response_bytes={too_large.limit_bytes}"
+                if call.kind is RequestKind.CREATE:
+                    raise self._ambiguous(
+                        call, cause=cause, status=too_large.status_code, trace_id=None
+                    ) from None
+                # Not retried: the same server would send the same body again.
+                raise ResponseFormatError(
+                    f"{cause}; not read",
+                    method=call.method,
+                    path=call.path,
+                    status_code=too_large.status_code,
+                ) from None
             except httpx.TransportError as exc:
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 _log.debug(
@@ -300,8 +351,9 @@ class HighLevelClient:
                         call, cause=type(exc).__name__, status=None, trace_id=None
                     ) from None
                 if last:
+                    reason = str(exc) if isinstance(exc, RequestDeadlineExceeded) else type(exc).__name__
                     raise TransportError(
-                        f"no answer after {attempt} attempts ({type(exc).__name__})",
+                        f"no answer after {attempt} attempts ({reason})",
                         method=call.method,
                         path=call.path,
                     ) from None
@@ -309,7 +361,7 @@ class HighLevelClient:
                 continue
 
             elapsed_ms = (time.perf_counter() - started) * 1000
-            body = _json_or_none(response)
+            body = _json_or_none(content)
             trace_id = _trace_id(body, response)
             _log.debug(
                 "%s %s -> %d in %.0f ms traceId=%s (attempt %d)",
@@ -357,10 +409,10 @@ class HighLevelClient:
                     "429 on %s %s: every task of this location pauses %.2f s", call.method, call.path, pause
                 )
                 if last:
-                    raise error_for(response, body, method=call.method, path=call.path)
+                    raise error_for(response, body, method=call.method, path=call.path, content=content)
                 continue  # the limiter holds everyone (us included) until the pause is over
 
-            error = error_for(response, body, method=call.method, path=call.path)
+            error = error_for(response, body, method=call.method, path=call.path, content=content)
             if call.kind is RequestKind.CREATE:
                 if status >= 500:
                     raise self._ambiguous(
@@ -397,11 +449,11 @@ class HighLevelClient:
         return await find_created(self, error)
 
 
-def _json_or_none(response: httpx.Response) -> Any:
-    if not response.content:
+def _json_or_none(content: bytes) -> Any:
+    if not content:
         return None
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError:
         return None
 

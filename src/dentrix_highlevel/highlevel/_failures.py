@@ -115,12 +115,14 @@ def _annotated(error: HighLevelError, *, code: str | None, detail: str) -> HighL
     return error
 
 
-def error_for(response: httpx.Response, body: Any, *, method: str, path: str) -> HighLevelError:
+def error_for(
+    response: httpx.Response, body: Any, *, method: str, path: str, content: bytes = b""
+) -> HighLevelError:
     status = response.status_code
     raw = raw_messages(body)
     shown, fields = describe_messages(raw)
     code = error_code(body)
-    detail = debug_text(status, body, response.content)
+    detail = debug_text(status, body, content)
     where: dict[str, Any] = {
         "method": method,
         "path": path,

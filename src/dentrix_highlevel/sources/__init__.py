@@ -8,6 +8,7 @@ Bad rows never stop a read: they become :class:`SourceIssue` records (``source.i
 
 from __future__ import annotations
 
+from dentrix_highlevel._http_limits import HttpLimits
 from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources, AscendRetry
 from dentrix_highlevel.sources._ascend_source import AscendSource
 from dentrix_highlevel.sources._g_export import FileCount, GExportSource
@@ -21,6 +22,7 @@ __all__ = [
     "AscendSource",
     "FileCount",
     "GExportSource",
+    "HttpLimits",
     "IssueCode",
     "SourceIssue",
 ]

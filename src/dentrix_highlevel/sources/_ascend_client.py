@@ -9,6 +9,10 @@ Errors become :class:`AscendError` naming method, path (never the query: filters
 and Ascend's error code when it has the shape of one — never a body, Ascend's message text (it can echo
 request values), a token or the client secret. The body is kept on the error as ``debug_detail``, in
 memory only, for ``--debug`` on a terminal.
+
+Bounds (:class:`HttpLimits`): https only (loopback excepted: the emulator), no proxy from the environment
+unless ``trust_env=True``, a body size and an overall deadline per request, a page budget and no cursor
+(or page) twice per listing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ import anyio
 import httpx
 
 from dentrix_highlevel._errors import AscendError, ConfigurationError
+from dentrix_highlevel._http_limits import (
+    HttpLimits,
+    PageGuard,
+    RequestDeadlineExceeded,
+    ResponseTooLarge,
+    require_secure_url,
+    send_bounded,
+)
 from dentrix_highlevel._server_text import debug_text, error_code
 from dentrix_highlevel.sources._ascend_config import AscendRetry, Pagination
 
@@ -36,12 +48,19 @@ _TOKEN_PATH = "/oauth/client_credential/accesstoken"  # noqa: S105 -- a URL path
 
 
 def _refusal(
-    message: str, response: httpx.Response, *, method: str, path: str, secrets: tuple[str, ...] = ()
+    message: str,
+    response: httpx.Response,
+    content: bytes,
+    *,
+    method: str,
+    path: str,
+    secrets: tuple[str, ...] = (),
 ) -> AscendError:
-    """An AscendError for an error answer: our fixed ``message``, the status and Ascend's code (from
-    ``{"errors": [{"code", "message"}]}``); the answer itself only as ``debug_detail``."""
+    """An AscendError for an error answer (``content``: its body, read within the limits): our fixed
+    ``message``, the status and Ascend's code (from ``{"errors": [{"code", "message"}]}``); the answer
+    itself only as ``debug_detail``."""
     try:
-        body: Any = response.json()
+        body: Any = json.loads(content) if content else None
     except ValueError:
         body = None
     errors = body.get("errors") if isinstance(body, dict) else None
@@ -50,7 +69,7 @@ def _refusal(
     shown = f"{message} ({code})" if code else message
     error = AscendError(shown, method=method, path=path, status_code=response.status_code)
     error.code = code
-    error._debug_detail = debug_text(response.status_code, body, response.content, secrets=secrets)
+    error._debug_detail = debug_text(response.status_code, body, content, secrets=secrets)
     return error
 
 
@@ -122,7 +141,9 @@ class AscendClient:
     the same host unless ``token_url`` says otherwise. ``max_requests_per_s`` paces requests on our side
     (Ascend's published limits conflict, SOURCE-NOTES §6, so the default is to rely on 429 + ``Retry-After``,
     which pauses every request of this client). ``clock`` (monotonic seconds) and ``sleep`` are test seams:
-    tests pass a recording sleep instead of waiting out ``Retry-After``.
+    tests pass a recording sleep instead of waiting out ``Retry-After``. ``base_url`` and ``token_url``
+    must be ``https://`` unless their host is loopback; ``limits`` bounds every request and listing; the
+    proxy environment is ignored unless ``trust_env=True`` (``proxy`` names one explicitly).
     """
 
     def __init__(
@@ -138,12 +159,19 @@ class AscendClient:
         timeout_s: float = 30.0,
         refresh_margin_s: float = 60.0,
         max_requests_per_s: float | None = None,
+        limits: HttpLimits | None = None,
+        trust_env: bool = False,
+        proxy: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError("base_url must be an absolute http(s) URL")
+        # The bearer token and the client secret must not travel in clear.
+        require_secure_url(base_url, what="Ascend base_url")
+        if token_url is not None:
+            require_secure_url(token_url, what="Ascend token_url")
         if not client_id or not client_secret or not organization_id:
             raise ConfigurationError("client_id, client_secret and organization_id are all required")
         self.base_url = base_url.rstrip("/")
@@ -164,7 +192,12 @@ class AscendClient:
         self._min_interval_s = 1.0 / max_requests_per_s if max_requests_per_s else 0.0
         self._next_slot_s = float("-inf")
         self._gate_lock = anyio.Lock()
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout_s)
+        self.limits = limits or HttpLimits()
+        self.trust_env = trust_env
+        # trust_env=False: a proxy from the environment would see every request; only when asked for.
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=timeout_s, trust_env=trust_env, proxy=proxy
+        )
         #: Requests sent (tokens included) and tokens obtained: for tests and progress output.
         self.requests_sent = 0
         self.tokens_obtained = 0
@@ -191,7 +224,7 @@ class AscendClient:
     async def _fetch_token(self) -> None:
         path = urlsplit(self.token_url).path
         data = {"client_id": self._client_id, "client_secret": self._secret.reveal()}
-        response = await self._send(
+        response, content = await self._send(
             "POST", self.token_url, path, data=data, params={"grant_type": "client_credentials"}
         )
         secrets = (self._secret.reveal(),)
@@ -199,13 +232,16 @@ class AscendClient:
             raise _refusal(
                 "token request refused: check the client id and secret",
                 response,
+                content,
                 method="POST",
                 path=path,
                 secrets=secrets,
             )
         if response.status_code != 200:
-            raise _refusal("token request failed", response, method="POST", path=path, secrets=secrets)
-        body = self._json(response, "POST", path)
+            raise _refusal(
+                "token request failed", response, content, method="POST", path=path, secrets=secrets
+            )
+        body = self._json(response, content, "POST", path)
         token = body.get("access_token")
         try:
             # expires_in arrives as a string ("3600"); accept a number as well.
@@ -232,18 +268,29 @@ class AscendClient:
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """One HTTP exchange with the 429/5xx/transport retry policy (5xx and transport: GET only)."""
+    ) -> tuple[httpx.Response, bytes]:
+        """One HTTP exchange with the 429/5xx/transport retry policy (5xx and transport: GET only); the
+        response and its body, read within :attr:`limits`."""
         attempt = 0
         while True:
             attempt += 1
             await self._gate()
             self.requests_sent += 1
+            request = self._http.build_request(method, url, params=params, data=data, headers=headers)
             try:
-                response = await self._http.request(method, url, params=params, data=data, headers=headers)
-            except httpx.TransportError:
+                response, content = await send_bounded(self._http, request, self.limits)
+            except ResponseTooLarge as exc:
+                # Not retried: the same server would send the same body again.
+                raise AscendError(
+                    f"response over max_response_bytes={exc.limit_bytes}; not read",
+                    method=method,
+                    path=path,
+                    status_code=exc.status_code,
+                ) from None
+            except httpx.TransportError as exc:
                 if method != "GET" or attempt >= self._retry.max_attempts:
-                    raise AscendError("no answer from Ascend", method=method, path=path) from None
+                    why = f" ({exc})" if isinstance(exc, RequestDeadlineExceeded) else ""
+                    raise AscendError(f"no answer from Ascend{why}", method=method, path=path) from None
                 await self._sleep(self._backoff_s(attempt))
                 continue
             status = response.status_code
@@ -253,6 +300,7 @@ class AscendClient:
                     raise _refusal(
                         f"{what} after {attempt} attempts",
                         response,
+                        content,
                         method=method,
                         path=path,
                         secrets=(self._secret.reveal(),),
@@ -273,7 +321,7 @@ class AscendClient:
                 else:
                     await self._sleep(wait if wait is not None else self._backoff_s(attempt))
                 continue
-            return response
+            return response, content
 
     async def _gate(self) -> None:
         """Pace requests to ``max_requests_per_s`` and hold everyone back after a 429."""
@@ -289,9 +337,9 @@ class AscendClient:
         return self._rng.uniform(0.0, cap)
 
     @staticmethod
-    def _json(response: httpx.Response, method: str, path: str) -> Json:
+    def _json(response: httpx.Response, content: bytes, method: str, path: str) -> Json:
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -308,26 +356,27 @@ class AscendClient:
         for renewed in (False, True):
             token = await self._access_token(refused=refused)
             headers = {"Authorization": f"Bearer {token}", "Organization-ID": self.organization_id}
-            response = await self._send("GET", url, shown, params=params, headers=headers)
+            response, content = await self._send("GET", url, shown, params=params, headers=headers)
             if response.status_code == 401 and not renewed:
                 refused = token  # expired or revoked early: one fresh token, then give up
                 continue
             break
         status = response.status_code
         if status == 401:
-            raise _refusal("access token refused", response, method="GET", path=shown)
+            raise _refusal("access token refused", response, content, method="GET", path=shown)
         if status == 403:
             raise _refusal(
                 "permission denied: is this vendor enabled for the organization and resource?",
                 response,
+                content,
                 method="GET",
                 path=shown,
             )
         if status == 404:
-            raise _refusal("resource not found", response, method="GET", path=shown)
+            raise _refusal("resource not found", response, content, method="GET", path=shown)
         if status != 200:
-            raise _refusal("request failed", response, method="GET", path=shown)
-        body = self._json(response, "GET", shown)
+            raise _refusal("request failed", response, content, method="GET", path=shown)
+        body = self._json(response, content, "GET", shown)
         if "data" not in body:
             raise AscendError(
                 "response lacks the data envelope", method="GET", path=shown, status_code=status
@@ -352,8 +401,9 @@ class AscendClient:
         total, a short or empty page.
 
         Guards: a server that caps ``pageSize`` (its ``meta.pagination.pageSize`` is smaller) does not make
-        every page look short; a keyset cursor that does not advance, or a page that repeats the previous
-        one, is an :class:`AscendError` (a server looping forever would otherwise never end the read).
+        every page look short; a keyset cursor that does not advance or comes back (A, B, A ...), a page
+        that repeats an earlier one, or more than ``limits.max_pages`` pages is an :class:`AscendError` (a
+        server looping forever would otherwise never end the read).
         ``items_field`` reads the items from inside an object ``data`` (the aging report).
         """
         shown = urlsplit(f"{self.base_url}/{path}").path
@@ -364,7 +414,13 @@ class AscendClient:
         size = page_size
         last_id: str | None = None
         previous: tuple[str, str] | None = None
+
+        def fail(message: str) -> Exception:
+            return AscendError(message, method="GET", path=shown, status_code=200)
+
+        guard = PageGuard(max_pages=self.limits.max_pages, fail=fail)
         while True:
+            guard.page()
             page_no += 1
             params = dict(base)
             if pagination == "page":
@@ -383,6 +439,8 @@ class AscendClient:
                     "pagination repeated the previous page", method="GET", path=shown, status_code=200
                 )
             previous = ids
+            # Not only the previous page: a server alternating two pages (A, B, A, B) is a cycle as well.
+            guard.cursor(["page", *ids])
             yield page
             seen += len(page.items)
             if page.total is not None:
@@ -397,6 +455,7 @@ class AscendClient:
                 raise AscendError(
                     "lastId pagination did not advance", method="GET", path=shown, status_code=200
                 )
+            guard.cursor(["lastId", cursor])
             last_id = cursor
 
     @staticmethod

@@ -31,6 +31,7 @@ import attrs
 import httpx
 
 from dentrix_highlevel._errors import AscendError, ConfigurationError, SourceError
+from dentrix_highlevel._http_limits import HttpLimits
 from dentrix_highlevel.records import (
     Appointment,
     Coverage,
@@ -208,7 +209,9 @@ class AscendSource:
     the rest); ``max_requests_per_s`` paces requests on our side. ``provider_ids="short_name"`` (default)
     keys providers and operatories by their short names (``DDS1``, ``OP-1``) like Dentrix G does; ``"id"``
     uses Ascend's numeric ids. ``transport`` is the test seam (an ``httpx`` transport such as the
-    emulator's); ``clock``/``sleep`` let tests skip real waiting. See ``docs/ascend.md``.
+    emulator's); ``clock``/``sleep`` let tests skip real waiting. ``limits`` (:class:`HttpLimits`),
+    ``trust_env`` and ``proxy`` go to the :class:`AscendClient`: https only (loopback excepted), proxies
+    from the environment only when asked for. See ``docs/ascend.md``.
     """
 
     def __init__(
@@ -231,6 +234,9 @@ class AscendSource:
         staging_dir: str | os.PathLike[str] | None = None,
         concurrency: int = 4,
         max_requests_per_s: float | None = None,
+        limits: HttpLimits | None = None,
+        trust_env: bool = False,
+        proxy: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
@@ -261,6 +267,9 @@ class AscendSource:
             retry=retry,
             timeout_s=timeout_s,
             max_requests_per_s=max_requests_per_s,
+            limits=limits,
+            trust_env=trust_env,
+            proxy=proxy,
             clock=clock,
             sleep=sleep,
         )

@@ -136,7 +136,9 @@ class Associations(Resource):
         """Every relation of one record (either side), page by page."""
         path = f"/associations/relations/{seg(record_id)}"
         skip = 0
+        guard = self._client.page_guard("GET", path)
         while True:
+            guard.page()
             params: dict[str, Any] = {"locationId": self._location_id, "skip": skip, "limit": page_limit}
             if association_id is not None:
                 params["associationIds"] = association_id
@@ -144,8 +146,12 @@ class Associations(Resource):
             rows = body.get("relations")
             if not isinstance(rows, list):
                 raise ResponseFormatError("answer lacks relations", method="GET", path=path)
-            for row in rows:
-                yield _relation(row, method="GET", path=path)
+            relations = [_relation(row, method="GET", path=path) for row in rows]
+            for relation in relations:
+                yield relation
+            if relations:
+                # skip always advances, so a cycle shows as the same relations again.
+                guard.cursor([relations[0].id, relations[-1].id])
             skip += len(rows)
             total = body.get("total")
             if not rows or (isinstance(total, int) and skip >= total):

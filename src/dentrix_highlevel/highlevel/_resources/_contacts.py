@@ -123,7 +123,9 @@ class Contacts(Resource):
         page = 1
         cursor: list[Any] | None = None
         seen = 0
+        guard = self._client.page_guard("POST", path)
         while True:
+            guard.page()
             payload = dict(base)
             if cursor is None:
                 payload["page"] = page
@@ -144,6 +146,7 @@ class Contacts(Resource):
                         "search row has no searchAfter cursor", method="POST", path=path
                     )
                 cursor = list(last)
+                guard.cursor(["searchAfter", cursor])
             else:
                 page += 1
 
@@ -161,8 +164,9 @@ class Contacts(Resource):
         params: dict[str, Any] = {"locationId": self._client.location_id, "limit": limit}
         if query:
             params["query"] = query
-        seen_cursors: set[tuple[Any, Any]] = set()
+        guard = self._client.page_guard("GET", path)
         while True:
+            guard.page()
             body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
             rows = self._read(body, tuple[Contact, ...], key="contacts", method="GET", path=path)
             for row in rows:
@@ -173,9 +177,7 @@ class Contacts(Resource):
             cursor = (meta.get("startAfter"), meta.get("startAfterId"))
             if not rows or cursor == (None, None):
                 return
-            if cursor in seen_cursors:
-                raise ResponseFormatError("legacy contact list repeated its cursor", method="GET", path=path)
-            seen_cursors.add(cursor)
+            guard.cursor(cursor)
             params = {**params, "startAfter": cursor[0], "startAfterId": cursor[1]}
 
     async def appointments(self, contact_id: str) -> tuple[Appointment, ...]:

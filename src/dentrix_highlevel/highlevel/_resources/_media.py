@@ -70,7 +70,9 @@ class Media(Resource):
         """Every file of the location (``type=file``), oldest first, paged by ``offset``/``limit``;
         ``query`` narrows to names containing it."""
         offset = 0
+        guard = self._client.page_guard("GET", "/medias/files")
         while True:
+            guard.page()
             params: dict[str, Any] = {
                 "altType": "location",
                 "altId": self._location_id,
@@ -85,15 +87,16 @@ class Media(Resource):
             body = await self._client.call("GET", "/medias/files", kind=RequestKind.READ, params=params)
             page = body.get("files") or []
             for item in page:
-                if isinstance(item, dict) and (item.get("_id") or item.get("id")):
-                    # The spec documents no id key for a listed file; HighLevel's media objects use ``_id``.
+                if _file_id(item):
                     yield MediaFile(
-                        id=str(item.get("_id") or item.get("id")),
+                        id=_file_id(item),
                         name=item.get("name") if isinstance(item.get("name"), str) else None,
                         url=item.get("url") if isinstance(item.get("url"), str) else None,
                     )
             if len(page) < page_size:
                 return
+            # Offsets always advance, so a cycle shows as the same files again (first and last ids).
+            guard.cursor([_file_id(page[0]), _file_id(page[-1])])
             offset += len(page)
 
     async def find(self, *, name: str) -> MediaFile | None:
@@ -111,3 +114,12 @@ class Media(Resource):
             kind=RequestKind.IDEMPOTENT,
             params={"altType": "location", "altId": self._location_id},
         )
+
+
+def _file_id(item: Any) -> str:
+    """A listed file's id, or "" when it has none."""
+    if not isinstance(item, dict):
+        return ""
+    # The spec documents no id key for a listed file; HighLevel's media objects use ``_id``.
+    ident = item.get("_id") or item.get("id")
+    return str(ident) if ident else ""

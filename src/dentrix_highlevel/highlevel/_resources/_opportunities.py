@@ -81,7 +81,9 @@ class Opportunities(Resource):
             if value is not None:
                 params[key] = value
         path = "/opportunities/search"
+        guard = self._client.page_guard("GET", path)
         while True:
+            guard.page()
             body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
             rows = self._read(body, tuple[Opportunity, ...], key="opportunities", method="GET", path=path)
             for row in rows:
@@ -91,6 +93,7 @@ class Opportunities(Resource):
             after, after_id = meta.get("startAfter"), meta.get("startAfterId")
             if len(rows) < limit or not after_id or after is None or after_id == params.get("startAfterId"):
                 return
+            guard.cursor([after, after_id])
             params = {**params, "startAfter": after, "startAfterId": after_id}
 
     async def find(self, *, contact_id: str, pipeline_id: str) -> Opportunity | None:
