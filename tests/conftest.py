@@ -22,6 +22,58 @@ if os.environ.get("CI") == "true":
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# ---- the repository tree stays as it was --------------------------------------------------------------
+
+#: What the tools themselves keep in the tree (caches, builds); everything else a test writes is a leak.
+_TOOL_DIRS = frozenset(
+    {
+        ".git",
+        "__pycache__",
+        ".pytest_cache",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "site",
+        "build",
+        "dist",
+    }
+)
+
+
+def _tree_files(root: Path) -> set[str]:
+    found: set[str] = set()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in _TOOL_DIRS and not d.endswith(".egg-info") and not d.startswith(".venv")
+        ]
+        found.update(os.path.relpath(os.path.join(folder, f), root) for f in files)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE_KEY] = _tree_files(REPO_ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite writes only to temporary directories: anything new in the repository tree fails the run
+    (a committed ``ledger.sqlite3`` from a test is how this guard came about)."""
+    before = session.config.stash.get(_TREE_KEY, None)
+    if before is None:
+        return
+    leaked = sorted(_tree_files(REPO_ROOT) - before)
+    if leaked:
+        shown = ", ".join(leaked[:10]) + (f" and {len(leaked) - 10} more" if len(leaked) > 10 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: the suite wrote into the repository tree: {shown}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TREE_KEY = pytest.StashKey[set[str]]()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -87,3 +87,18 @@ def test_use_env_proxy_reaches_both_clients(opted: bool) -> None:
         return seen
 
     assert anyio.run(check) == (opted, opted)
+
+
+@pytest.mark.parametrize(
+    ("flag", "env"), [("--token", "HIGHLEVEL_TOKEN"), ("--ascend-client-secret", "ASCEND_CLIENT_SECRET")]
+)
+def test_a_secret_on_the_command_line_is_warned_about_never_echoed(
+    tmp_path: Path, flag: str, env: str
+) -> None:
+    secret = "pit-visible-in-ps-0001"
+    _, output = _plan(tmp_path, flag, secret, "--base-url", "http://evil.example/")
+    assert f"warning: {flag} on the command line" in output
+    assert f"set {env} in the environment" in output
+    assert secret not in output
+    _, quiet = _plan(tmp_path, "--base-url", "http://evil.example/")  # the same secrets from the environment
+    assert "warning:" not in quiet

@@ -25,6 +25,7 @@ from dentrix_highlevel import (
     AmbiguousWriteError,
     ConfigurationError,
     HighLevelClient,
+    HighLevelError,
     HttpLimits,
     ResponseFormatError,
     TransportError,
@@ -312,3 +313,27 @@ async def test_relations_answering_the_same_page_again_fail() -> None:
 
     message = await _listing_fails(answer, lambda hl: hl.associations.relations("x", page_limit=1))
     assert "repeated a cursor" in message
+
+
+# ---- redirects -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_never_followed_and_the_token_never_leaves(status: int) -> None:
+    reached: list[HostileRequest] = []
+
+    async def elsewhere(request: HostileRequest, stream: anyio.abc.ByteStream) -> None:
+        reached.append(request)
+        await send_json(stream, {"contact": {"id": "c1"}})
+
+    async with hostile_server(elsewhere) as other:
+
+        async def redirecting(request: HostileRequest, stream: anyio.abc.ByteStream) -> None:
+            head = f"HTTP/1.1 {status} Moved\r\nLocation: {other}{request.path}\r\nContent-Length: 0\r\n"
+            await stream.send((head + "Connection: close\r\n\r\n").encode())
+
+        async with hostile_server(redirecting) as base, client(base) as hl:
+            with pytest.raises(HighLevelError) as caught:
+                await hl.contacts.get("c1")
+    assert reached == [], "the redirect was followed"
+    assert TOKEN not in str(caught.value)

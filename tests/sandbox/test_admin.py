@@ -78,3 +78,44 @@ def test_reset_reseeds_ids(sandbox: Sandbox) -> None:
     again = sandbox.create_location()
     assert (again.location_id, again.token) == (first.location_id, first.token)
     assert sandbox.request_log == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "rebind.attacker.example:8765"},  # DNS rebinding: the page's own name, resolving to us
+        {"Origin": "https://attacker.example"},  # a cross-site fetch or form post
+        {"Origin": "null"},  # a sandboxed iframe or a file:// page
+    ],
+)
+async def test_admin_routes_refuse_foreign_hosts_and_origins(
+    sandbox: Sandbox, headers: dict[str, str]
+) -> None:
+    sandbox.create_location(location_id="KeptLocation00000001")
+    async with make_client(sandbox) as client:
+        for method, path in (("POST", "/_sandbox/reset"), ("GET", "/_sandbox/state")):
+            answer = await client.request(method, path, headers=headers)
+            assert answer.status_code == 403, (method, path)
+            assert "contacts" not in answer.text
+    assert "KeptLocation00000001" in sandbox.state.locations, "the refused reset wiped the sandbox"
+
+
+def test_served_admin_routes_answer_loopback_and_refuse_rebinding() -> None:
+    import httpx
+
+    from dentrix_highlevel.sandbox import SandboxServer
+
+    with SandboxServer() as server:
+        assert httpx.get(f"{server.base_url}/_sandbox/state").status_code == 200
+        port = server.base_url.rsplit(":", 1)[1]
+        for host in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
+            answer = httpx.get(f"{server.base_url}/_sandbox/state", headers={"Host": host})
+            assert answer.status_code == 200, host
+        rebound = httpx.post(f"{server.base_url}/_sandbox/reset", headers={"Host": f"evil.example:{port}"})
+        assert rebound.status_code == 403
+        cross_site = httpx.post(
+            f"{server.base_url}/_sandbox/reset", headers={"Origin": "http://evil.example"}
+        )
+        assert cross_site.status_code == 403
+        assert server.location is not None
+        assert server.location.location_id in server.sandbox.state.locations

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 import anyio
 import attrs
 import click
+from click.core import ParameterSource
 from rich import box
 from rich.console import Console
 from rich.progress import (
@@ -444,6 +445,7 @@ def destination_options(function: F) -> F:
             show_default=False,
             show_envvar=False,
             help="Private Integration token [env HIGHLEVEL_TOKEN]; never echoed, never written.",
+            callback=_warn_if_on_command_line,
         ),
         click.option(
             "--rate-max",
@@ -469,6 +471,20 @@ def destination_options(function: F) -> F:
         ),
     )(cast(F, wrapper))
     return decorated
+
+
+def _warn_if_on_command_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A secret given as a flag is visible to every user of the machine (``ps``, /proc) and stays in the
+    shell's history: say so, and name the environment variable to use instead (never the value)."""
+    if value is not None and ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE:
+        env = param.envvar if isinstance(param.envvar, str) else "the environment"
+        flag = param.opts[0] if param.opts else "this option"
+        click.echo(
+            f"warning: {flag} on the command line is visible to other users of this machine (ps) and "
+            f"kept in your shell history; set {env} in the environment instead.",
+            err=True,
+        )
+    return value
 
 
 def ascend_options(function: F) -> F:
@@ -501,6 +517,7 @@ def ascend_options(function: F) -> F:
             envvar="ASCEND_CLIENT_SECRET",
             default=None,
             help="[env ASCEND_CLIENT_SECRET]; never echoed, never written.",
+            callback=_warn_if_on_command_line,
         ),
         click.option(
             "--ascend-organization-id",

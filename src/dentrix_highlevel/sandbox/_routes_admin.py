@@ -2,6 +2,11 @@
 
 No authentication: the sandbox is meant for loopback only, and these routes never get faults, rate
 limits or request-log records. Errors use the same JSON shape as the API (``statusCode``/``message``).
+
+A web page in the operator's browser can still reach a loopback port: by DNS rebinding (a name of its own
+resolving to 127.0.0.1, so its requests carry that name as ``Host``) or by a cross-site request (which
+carries the page's ``Origin``). So the admin routes answer only a loopback ``Host`` (or the in-process base
+URL's) and, when there is an ``Origin``, a loopback one: anything else is a 403 before the handler runs.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 from starlette.requests import Request
@@ -45,6 +51,30 @@ def fault_config_from_json(data: Any) -> FaultConfig:
         raise ConfigurationError(f"bad fault options: {error}") from None
 
 
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+#: The host the in-process transport sends (the sandbox answers HighLevel's base URL in-process).
+_IN_PROCESS_HOST = "services.leadconnectorhq.com"
+
+
+def _hostname(value: str) -> str:
+    """The name part of a Host header (``[::1]:8765`` -> ``::1``, ``localhost:80`` -> ``localhost``)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def admin_request_refused(request: Request) -> str | None:
+    """Why an admin request must be refused (a foreign Host or Origin), or None."""
+    host = _hostname(request.headers.get("host", ""))
+    if host not in _LOOPBACK_NAMES and host != _IN_PROCESS_HOST:
+        return "admin routes answer loopback hosts only"
+    origin = request.headers.get("origin")
+    if origin is not None and (urlsplit(origin).hostname or "") not in _LOOPBACK_NAMES:
+        return "admin routes refuse cross-site requests"
+    return None
+
+
 def _error(status: int, message: str) -> Response:
     return JSONResponse({"statusCode": status, "message": message}, status_code=status)
 
@@ -64,6 +94,9 @@ def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
         handler: Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
+            refused = admin_request_refused(request)
+            if refused is not None:
+                return _error(403, refused)
             try:
                 return await handler(request)
             except (ConfigurationError, KeyError, ValueError, TypeError) as error:
