@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 
-from dentrix_highlevel import DuplicateContactError
+from dentrix_highlevel.errors import DuplicateContactError
 from dentrix_highlevel.highlevel import (
     ContactInput,
     CustomFieldInput,

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export is None:
             if not args.sandbox:
                 sys.exit("pass --export PATH (or --sandbox for a synthetic practice)")
-            from dentrix_highlevel import SynthConfig, SyntheticPractice, write_g_export
+            from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
             practice = SyntheticPractice(SynthConfig(patients=args.patients, seed=args.seed))
             args.export = Path(scratch) / "export"

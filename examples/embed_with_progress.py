@@ -33,14 +33,8 @@ from pathlib import Path
 import anyio
 import attrs
 
-from dentrix_highlevel import (
-    GExportSource,
-    HighLevelClient,
-    Migration,
-    MigrationProgress,
-    PlanNotApprovedError,
-    RateBudget,
-)
+from dentrix_highlevel import GExportSource, HighLevelClient, Migration, MigrationProgress, RateBudget
+from dentrix_highlevel.errors import PlanNotApprovedError
 
 # The sandbox scales HighLevel's 10 s burst window down to 100 ms (and the client's budget with it).
 SANDBOX_WINDOW_MS = 100
@@ -179,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export is None:
             if not args.sandbox:
                 sys.exit("pass --export PATH (or --sandbox for a synthetic practice)")
-            from dentrix_highlevel import SynthConfig, SyntheticPractice, write_g_export
+            from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
             practice = SyntheticPractice(SynthConfig(patients=args.patients, seed=args.seed))
             args.export = Path(scratch) / "export"

@@ -83,7 +83,7 @@ def destination(args: argparse.Namespace) -> Iterator[HighLevelClient]:
 
 
 def synthetic_export(folder: Path, *, patients: int, seed: int) -> Path:
-    from dentrix_highlevel import SynthConfig, SyntheticPractice, write_g_export
+    from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
     path = folder / "export"
     result = write_g_export(SyntheticPractice(SynthConfig(patients=patients, seed=seed)), path)

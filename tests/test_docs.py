@@ -459,7 +459,7 @@ def test_cli_commands_in_our_pages_exist() -> None:
             command: click.Command = main
             words = argv[1:]
             while isinstance(command, click.Group) and words and not words[0].startswith("-"):
-                sub = command.commands.get(words[0])
+                sub = command.get_command(click.Context(command), words[0])
                 if sub is None:
                     problems.append(f"{page.name}: `{' '.join(argv)}`: no command {words[0]!r}")
                     break

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel import (
+from dentrix_highlevel.errors import (
     AmbiguousWriteError,
     DailyCapReachedError,
     DuplicateContactError,

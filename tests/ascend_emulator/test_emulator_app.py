@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 
-from dentrix_highlevel import ConfigurationError
 from dentrix_highlevel.ascend_emulator import (
     AscendEmulator,
     AscendEmulatorConfig,
@@ -18,6 +17,7 @@ from dentrix_highlevel.ascend_emulator import (
     phone_entries,
     utc,
 )
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.records import Patient
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dentrix_highlevel import AmbiguousWriteError, ValidationError
 from dentrix_highlevel.cli._common import debug_option, server_answers
+from dentrix_highlevel.errors import AmbiguousWriteError, ValidationError
 
 PHI = "PHI-MARKER-Jane-Doe-1955"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dentrix_highlevel import NotFoundError
+from dentrix_highlevel.errors import NotFoundError
 from dentrix_highlevel.highlevel import ContactInput, HighLevelClient
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from dentrix_highlevel import AuthenticationError, ConfigurationError
+from dentrix_highlevel.errors import AuthenticationError, ConfigurationError
 from dentrix_highlevel.highlevel import (
     AgencyLocationToken,
     HighLevelClient,

@@ -21,12 +21,11 @@ from tests.reliability._hostile import (
     send_json,
 )
 
-from dentrix_highlevel import (
+from dentrix_highlevel import HighLevelClient, HttpLimits
+from dentrix_highlevel.errors import (
     AmbiguousWriteError,
     ConfigurationError,
-    HighLevelClient,
     HighLevelError,
-    HttpLimits,
     ResponseFormatError,
     TransportError,
 )

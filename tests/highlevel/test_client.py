@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from dentrix_highlevel import (
+from dentrix_highlevel.errors import (
     AmbiguousWriteError,
     AuthenticationError,
     DailyCapReachedError,
@@ -362,7 +362,7 @@ async def test_tokens_and_patient_data_stay_out_of_logs_reprs_and_errors(
 
 
 async def test_token_shorthand_and_one_credential_only(scaled_sandbox: Any, loc: Any) -> None:
-    from dentrix_highlevel import ConfigurationError
+    from dentrix_highlevel.errors import ConfigurationError
 
     async with HighLevelClient(
         location_id=loc.location_id, token=loc.token, transport=scaled_sandbox.transport()

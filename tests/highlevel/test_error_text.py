@@ -12,8 +12,8 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from dentrix_highlevel import AscendError, DuplicateContactError, HighLevelError, ValidationError
 from dentrix_highlevel._server_text import WITHHELD, describe_messages, field_fault, shown_or_withheld
+from dentrix_highlevel.errors import AscendError, DuplicateContactError, HighLevelError, ValidationError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, RequestKind, RetryPolicy
 from dentrix_highlevel.highlevel._failures import error_for
 from dentrix_highlevel.migration._context import failure_reason

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError, ResponseFormatError
+from dentrix_highlevel.errors import ConfigurationError, ResponseFormatError
 from dentrix_highlevel.highlevel import (
     AppointmentInput,
     Contact,

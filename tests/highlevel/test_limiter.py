@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dentrix_highlevel import ConfigurationError, DailyCapReachedError
+from dentrix_highlevel.errors import ConfigurationError, DailyCapReachedError
 from dentrix_highlevel.highlevel import LimiterRegistry, RateBudget, RateLimiter, SendTicket
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError, DuplicateContactError, NotFoundError
+from dentrix_highlevel.errors import ConfigurationError, DuplicateContactError, NotFoundError
 from dentrix_highlevel.highlevel import (
     AppointmentInput,
     ContactInput,
@@ -284,7 +284,7 @@ async def test_search_pages_then_switches_to_search_after(
 
 
 async def test_every_ambiguous_create_can_be_resolved(client: HighLevelClient, scaled_sandbox: Any) -> None:
-    from dentrix_highlevel import AmbiguousWriteError
+    from dentrix_highlevel.errors import AmbiguousWriteError
     from dentrix_highlevel.sandbox import FaultConfig
 
     contact = (await client.contacts.upsert(ContactInput(email="amb2@example.com"))).contact

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dentrix_highlevel import DuplicateContactError
+from dentrix_highlevel.errors import DuplicateContactError
 from dentrix_highlevel.highlevel import ContactInput, HighLevelClient, LimiterRegistry, NoteInput
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
     DefaultMapOptions,

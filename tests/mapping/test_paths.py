@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import pytest
 
-from dentrix_highlevel import MappingError
+from dentrix_highlevel.errors import MappingError
 from dentrix_highlevel.mapping._paths import WILDCARD, PathError, check_path, parse_path, resolve
 
 

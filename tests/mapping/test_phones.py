@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dentrix_highlevel import MappingError
+from dentrix_highlevel.errors import MappingError
 from dentrix_highlevel.mapping import Extension, FirstPhone, Phone, Phones, PracticeSettings
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dentrix_highlevel import MappingError
+from dentrix_highlevel.errors import MappingError
 from dentrix_highlevel.mapping import (
     Coalesce,
     Collect,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from dentrix_highlevel import MappingError
+from dentrix_highlevel.errors import MappingError
 from dentrix_highlevel.mapping import (
     CustomFieldTarget,
     DataType,

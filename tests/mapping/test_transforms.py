@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dentrix_highlevel import MappingError
+from dentrix_highlevel.errors import MappingError
 from dentrix_highlevel.mapping import (
     Default,
     DndFromFlags,

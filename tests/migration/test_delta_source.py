@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.migration._engine_helpers import client, edit_patients, export, scaled_sandbox
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.migration import Migration, RunStatus
 from dentrix_highlevel.sources import GExportSource
 

@@ -24,7 +24,7 @@ from tests.migration._engine_helpers import (
     source,
 )
 
-from dentrix_highlevel import DocumentFileError, SourceError
+from dentrix_highlevel.errors import DocumentFileError, SourceError
 from dentrix_highlevel.migration import (
     Migration,
     MigrationPolicies,

@@ -16,7 +16,7 @@ from tests.migration._engine_helpers import (
     source,
 )
 
-from dentrix_highlevel import HighLevelError
+from dentrix_highlevel.errors import HighLevelError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus
 from dentrix_highlevel.sandbox import FaultConfig
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
-from dentrix_highlevel import PlanChangedError, PlanError, PlanNotApprovedError
+from dentrix_highlevel.errors import PlanChangedError, PlanError, PlanNotApprovedError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunStatus
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 from dentrix_highlevel.migration import RequestCounts
 from dentrix_highlevel.migration._estimate import ComplexityInputs, estimate

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.migration._engine_helpers import client, export, scaled_sandbox, source
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 from dentrix_highlevel.mapping import DefaultMapOptions, patient_disposition
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RequestCounts, build_plan

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.migration import LedgerIdentity, PendingIntent, PreImage
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dentrix_highlevel import LedgerError
+from dentrix_highlevel.errors import LedgerError
 from dentrix_highlevel.migration import (
     LedgerIdentity,
     RecordAction,

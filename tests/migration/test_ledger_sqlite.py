@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from dentrix_highlevel import ConfigurationError, LedgerError
+from dentrix_highlevel.errors import ConfigurationError, LedgerError
 from dentrix_highlevel.migration import (
     Ledger,
     LedgerIdentity,

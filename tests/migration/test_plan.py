@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import pytest
 
-from dentrix_highlevel import PlanChangedError, PlanError
+from dentrix_highlevel.errors import PlanChangedError, PlanError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget
 from dentrix_highlevel.mapping import (
     DefaultMapOptions,

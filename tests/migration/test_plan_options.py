@@ -10,7 +10,7 @@ import anyio
 import attrs
 import pytest
 
-from dentrix_highlevel import ConfigurationError, PlanError
+from dentrix_highlevel.errors import ConfigurationError, PlanError
 from dentrix_highlevel.mapping import (
     CdtHistoryMode,
     ClinicalNotesMode,

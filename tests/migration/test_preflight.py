@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dentrix_highlevel import Migration, MigrationPolicies, PlanError
+from dentrix_highlevel import Migration, MigrationPolicies
+from dentrix_highlevel.errors import PlanError
 from dentrix_highlevel.migration import CheckStatus, Preflight, features_for, required_scopes
 from dentrix_highlevel.sandbox import Sandbox
 

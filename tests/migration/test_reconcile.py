@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.migration import (
     AuditRow,
     KindReconciliation,

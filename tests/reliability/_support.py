@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dentrix_highlevel import HighLevelError
+from dentrix_highlevel.errors import HighLevelError
 from dentrix_highlevel.highlevel import Auth, HighLevelClient, RateBudget, RateLimiter, RetryPolicy
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunResult, RunStatus
 from dentrix_highlevel.sandbox import Sandbox

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dentrix_highlevel import HighLevelError, ResponseFormatError
+from dentrix_highlevel.errors import HighLevelError, ResponseFormatError
 from dentrix_highlevel.highlevel import ContactInput, HighLevelClient, RateBudget, RateLimiter, RetryPolicy
 
 MARK = "QzQzPHI"

@@ -11,7 +11,7 @@ import attrs
 import pytest
 from tests.reliability._corpus import FORMULAS, LONG_NOTE_CHARS, Case, build_cases, zip_bomb
 
-from dentrix_highlevel import SourceFileError
+from dentrix_highlevel.errors import SourceFileError
 from dentrix_highlevel.records import PatientBundle
 from dentrix_highlevel.sources import GExportSource
 

@@ -10,7 +10,7 @@ import pytest
 from tests.migration._engine_helpers import export
 from tests.reliability._support import POLICIES, hl_client
 
-from dentrix_highlevel import LedgerError
+from dentrix_highlevel.errors import LedgerError
 from dentrix_highlevel.migration import LEDGER_FILENAME, Migration, RunStatus
 from dentrix_highlevel.sandbox import Sandbox, SandboxConfig
 from dentrix_highlevel.sources import GExportSource

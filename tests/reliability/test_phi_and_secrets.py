@@ -18,7 +18,7 @@ from tests.migration._engine_helpers import scaled_sandbox
 from tests.reliability._corpus import PATIENT_FILE, _encode_row, _set, rewrite
 from tests.reliability._markers import find_markers, marker_export
 
-from dentrix_highlevel import ConfigurationError, HighLevelError
+from dentrix_highlevel.errors import ConfigurationError, HighLevelError
 from dentrix_highlevel.highlevel import (
     ContactInput,
     HighLevelClient,

@@ -20,8 +20,8 @@ import pytest
 from tests.cli._cli import SCALED, cli
 from tests.migration._engine_helpers import export, scaled_sandbox
 
-from dentrix_highlevel import HighLevelError
 from dentrix_highlevel._loopback_server import LoopbackServer
+from dentrix_highlevel.errors import HighLevelError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter
 from dentrix_highlevel.migration import LocationSnapshot, Migration, MigrationPolicies, build_plan
 from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, PAYLOAD_COLUMNS

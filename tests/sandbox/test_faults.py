@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dentrix_highlevel import ConfigurationError
+from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.sandbox import FaultConfig, Sandbox, SandboxConfig
 from dentrix_highlevel.sandbox._faults import FaultEngine
 

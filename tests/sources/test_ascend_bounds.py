@@ -11,7 +11,8 @@ import anyio.abc
 import pytest
 from tests.reliability._hostile import HostileRequest, dribble, endless_body, hostile_server, send_json
 
-from dentrix_highlevel import AscendError, ConfigurationError, HttpLimits
+from dentrix_highlevel import HttpLimits
+from dentrix_highlevel.errors import AscendError, ConfigurationError
 from dentrix_highlevel.sources import AscendRetry, AscendSource
 from dentrix_highlevel.sources._ascend_client import AscendClient
 

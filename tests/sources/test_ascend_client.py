@@ -14,8 +14,8 @@ import anyio
 import httpx
 import pytest
 
-from dentrix_highlevel import AscendError, ConfigurationError
 from dentrix_highlevel.ascend_emulator import AscendEmulator, AscendEmulatorConfig
+from dentrix_highlevel.errors import AscendError, ConfigurationError
 from dentrix_highlevel.sources import AscendRetry
 from dentrix_highlevel.sources._ascend_client import AscendClient
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice

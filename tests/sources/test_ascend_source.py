@@ -16,7 +16,6 @@ from typing import Any
 import attrs
 import pytest
 
-from dentrix_highlevel import AscendError, SourceError
 from dentrix_highlevel.ascend_emulator import (
     AscendEmulator,
     AscendEmulatorConfig,
@@ -26,6 +25,7 @@ from dentrix_highlevel.ascend_emulator import (
     coverage_id,
     provider_id,
 )
+from dentrix_highlevel.errors import AscendError, SourceError
 from dentrix_highlevel.records import (
     Appointment,
     AppointmentProcedure,
@@ -698,7 +698,7 @@ def test_repr_and_errors_never_show_the_secret() -> None:
     [("page_size", 0), ("pagination", "cursor"), ("provider_ids", "npi"), ("practice_timezone", "Mars/Base")],
 )
 def test_bad_configuration_is_refused(option: str, value: Any) -> None:
-    from dentrix_highlevel import ConfigurationError
+    from dentrix_highlevel.errors import ConfigurationError
 
     kwargs: dict[str, Any] = {
         "base_url": BASE_URL,

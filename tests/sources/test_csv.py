@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dentrix_highlevel import SourceFileError
+from dentrix_highlevel.errors import SourceFileError
 from dentrix_highlevel.sources._csv import CsvReject, CsvRow, CsvStream, normalise_encoding, sniff_encoding
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 

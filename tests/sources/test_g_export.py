@@ -13,19 +13,12 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dentrix_highlevel import (
-    ConfigurationError,
-    GExportSource,
-    MedicalAlertKind,
-    PatientBundle,
-    SourceFileError,
-    SourceIssue,
-    SynthConfig,
-    SyntheticPractice,
-    write_g_export,
-)
-from dentrix_highlevel.sources import IssueCode
+from dentrix_highlevel import GExportSource
+from dentrix_highlevel.errors import ConfigurationError, SourceFileError
+from dentrix_highlevel.records import MedicalAlertKind, PatientBundle
+from dentrix_highlevel.sources import IssueCode, SourceIssue
 from dentrix_highlevel.sources._g_export_specs import REQUIRED_FILES
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
 PATIENTS = 240
 

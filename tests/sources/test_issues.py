@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel import SourceIssue
-from dentrix_highlevel.sources import IssueCode
+from dentrix_highlevel.sources import IssueCode, SourceIssue
 
 
 def test_str_locates_the_issue() -> None:

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dentrix_highlevel import GExportSource, SynthConfig, SyntheticPractice, write_g_export
+from dentrix_highlevel import GExportSource
 from dentrix_highlevel.sources import IssueCode
 from dentrix_highlevel.sources._g_export_specs import REQUIRED_FILES
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
 HEADER = b"patient_id,last_name,first_name,status,guar_id,birth_date,social_sec_num,Favourite Colour\r\n"
 

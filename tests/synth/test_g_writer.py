@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dentrix_highlevel import ConfigurationError, SynthConfig, SyntheticPractice, write_g_export
+from dentrix_highlevel.errors import ConfigurationError
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 from dentrix_highlevel.synth._g_writer import ALL_FILES
 
 

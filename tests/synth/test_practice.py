@@ -7,14 +7,9 @@ from collections import Counter
 
 import pytest
 
-from dentrix_highlevel import (
-    ConfigurationError,
-    FamilyPosition,
-    PatientStatus,
-    ProcedureStatus,
-    SynthConfig,
-    SyntheticPractice,
-)
+from dentrix_highlevel.errors import ConfigurationError
+from dentrix_highlevel.records import FamilyPosition, PatientStatus, ProcedureStatus
+from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 N = 1200
 
