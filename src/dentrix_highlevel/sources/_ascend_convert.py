@@ -18,31 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from dentrix_highlevel import records as rec
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.records import (
-    Appointment,
-    AppointmentProcedure,
-    AppointmentStatusMeaning,
-    ClinicalNote,
-    Coverage,
-    CoverageRank,
-    Document,
-    GuarantorBalance,
-    InsurancePlan,
-    Insured,
-    MedicalAlert,
-    Operatory,
-    Patient,
-    PracticeInfo,
-    Procedure,
-    ProcedureCode,
-    Provider,
-    ProviderKind,
-    Recall,
-    ReferralSource,
-    ReferrerKind,
-    TreatmentPlanCase,
-)
 from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 
@@ -246,11 +223,11 @@ class Converter:
         self.tz = tz
         self.issues = issues
         self.provider_key = provider_key
-        self.providers: dict[str, Provider] = {}  # by Ascend id
-        self.operatories: dict[str, Operatory] = {}  # by Ascend id
-        self.procedure_codes: dict[str, ProcedureCode] = {}  # by Ascend id (= proc_code_id)
-        self.plans: dict[str, InsurancePlan] = {}
-        self.referral_sources: dict[str, ReferralSource] = {}
+        self.providers: dict[str, rec.Provider] = {}  # by Ascend id
+        self.operatories: dict[str, rec.Operatory] = {}  # by Ascend id
+        self.procedure_codes: dict[str, rec.ProcedureCode] = {}  # by Ascend id (= proc_code_id)
+        self.plans: dict[str, rec.InsurancePlan] = {}
+        self.referral_sources: dict[str, rec.ReferralSource] = {}
 
     def _reader(self, obj: Mapping[str, Any], attr: str) -> Reader:
         resource: AscendResource | None = getattr(self.r, attr)
@@ -272,7 +249,7 @@ class Converter:
 
     # ---- shared tables ------------------------------------------------------------------------------------
 
-    def provider(self, obj: Json) -> tuple[str, Provider] | None:
+    def provider(self, obj: Json) -> tuple[str, rec.Provider] | None:
         rd = self._reader(obj, "providers")
         ascend_id = rd.ident("id")
         if ascend_id is None:
@@ -282,19 +259,19 @@ class Converter:
         key = short if self.provider_key == "short_name" and short else ascend_id
         _, kind = rd.code("kind", self.codes.provider_kind)
         active = rd.flag("active")
-        provider = Provider(
+        provider = rec.Provider(
             provider_id=key,
             last_name=rd.text("last_name"),
             first_name=rd.text("first_name"),
             npi=rd.text("npi"),
-            kind=kind or ProviderKind.DENTIST,
+            kind=kind or rec.ProviderKind.DENTIST,
             inactive=active is False,
             modified_at=rd.instant("modified_at"),
             extra={"ascend_id": ascend_id} | ({"short_name": short} if short else {}),
         )
         return ascend_id, provider
 
-    def operatory(self, obj: Json) -> tuple[str, Operatory] | None:
+    def operatory(self, obj: Json) -> tuple[str, rec.Operatory] | None:
         rd = self._reader(obj, "operatories")
         ascend_id = rd.ident("id")
         if ascend_id is None:
@@ -302,32 +279,32 @@ class Converter:
             return None
         short = rd.text("short_name")
         key = short if self.provider_key == "short_name" and short else ascend_id
-        return ascend_id, Operatory(operatory_id=key, title=rd.text("title"))
+        return ascend_id, rec.Operatory(operatory_id=key, title=rd.text("title"))
 
-    def location(self, obj: Json, timezone: str) -> PracticeInfo:
+    def location(self, obj: Json, timezone: str) -> rec.PracticeInfo:
         rd = self._reader(obj, "locations")
-        return PracticeInfo(practice_id=rd.ident("id"), name=rd.text("name"), timezone=timezone)
+        return rec.PracticeInfo(practice_id=rd.ident("id"), name=rd.text("name"), timezone=timezone)
 
-    def procedure_code(self, obj: Json) -> ProcedureCode | None:
+    def procedure_code(self, obj: Json) -> rec.ProcedureCode | None:
         rd = self._reader(obj, "practice_procedures")
         ascend_id = rd.ident("id")
         if ascend_id is None:
             rd.issue("id", IssueCode.MISSING_VALUE, "practice procedure without id; skipped")
             return None
-        return ProcedureCode(
+        return rec.ProcedureCode(
             proc_code_id=ascend_id,
             ada_code=rd.text("ada_code"),
             abbrev_description=rd.text("abbrev_description"),
             description=rd.text("description"),
         )
 
-    def insurance_plan(self, obj: Json) -> InsurancePlan | None:
+    def insurance_plan(self, obj: Json) -> rec.InsurancePlan | None:
         rd = self._reader(obj, "insurance_plans")
         plan_id = rd.ident("plan_id")
         if plan_id is None:
             rd.issue("plan_id", IssueCode.MISSING_VALUE, "insurance plan without id; skipped")
             return None
-        return InsurancePlan(
+        return rec.InsurancePlan(
             plan_id=plan_id,
             carrier_name=rd.text("carrier_name"),
             group_name=rd.text("group_name"),
@@ -339,13 +316,13 @@ class Converter:
             renew_month=rd.integer("renew_month"),
         )
 
-    def referral_source(self, obj: Json) -> ReferralSource | None:
+    def referral_source(self, obj: Json) -> rec.ReferralSource | None:
         rd = self._reader(obj, "referral_sources")
         ref_id = rd.ident("referral_id")
         if ref_id is None:
             rd.issue("referral_id", IssueCode.MISSING_VALUE, "referral source without id; skipped")
             return None
-        return ReferralSource(
+        return rec.ReferralSource(
             referral_id=ref_id,
             last_name=rd.text("last_name"),
             first_name=rd.text("first_name"),
@@ -357,7 +334,7 @@ class Converter:
 
     # ---- patients -----------------------------------------------------------------------------------------
 
-    def patient(self, obj: Json) -> Patient | None:
+    def patient(self, obj: Json) -> rec.Patient | None:
         rd = self._reader(obj, "patients")
         pid = rd.ident("patient_id")
         if pid is None:
@@ -370,9 +347,9 @@ class Converter:
         referred_source = rd.ident("referred_by_referral")
         referred_by_id, referred_by_kind = None, None
         if referred_source is not None:
-            referred_by_id, referred_by_kind = referred_source, ReferrerKind.REFERRAL_SOURCE
+            referred_by_id, referred_by_kind = referred_source, rec.ReferrerKind.REFERRAL_SOURCE
         elif referred_patient is not None:
-            referred_by_id, referred_by_kind = referred_patient, ReferrerKind.PATIENT
+            referred_by_id, referred_by_kind = referred_patient, rec.ReferrerKind.PATIENT
         extra = {
             key: value
             for key, value in (
@@ -382,7 +359,7 @@ class Converter:
             )
             if value is not None
         }
-        return Patient(
+        return rec.Patient(
             patient_id=pid,
             guarantor_id=rd.ident("guarantor_id"),
             status=status,
@@ -454,7 +431,7 @@ class Converter:
 
     # ---- per-patient records ------------------------------------------------------------------------------
 
-    def appointment(self, obj: Json) -> Appointment | None:
+    def appointment(self, obj: Json) -> rec.Appointment | None:
         rd = self._reader(obj, "appointments")
         appt_id = rd.ident("appointment_id")
         if appt_id is None:
@@ -484,7 +461,7 @@ class Converter:
                     f"practice procedure {ref_id} is not in the list",
                 )
             procedures.append(
-                AppointmentProcedure(
+                rec.AppointmentProcedure(
                     sequence=seq,
                     code_type=0,  # a procedure code, not a charted procedure
                     code_id=str(ref_id),
@@ -492,7 +469,7 @@ class Converter:
                     abbrev_description=code.abbrev_description if code else None,
                 )
             )
-        return Appointment(
+        return rec.Appointment(
             appointment_id=appt_id,
             patient_id=rd.ident("patient_id"),
             start=rd.instant("start"),
@@ -507,12 +484,12 @@ class Converter:
             type_description=_label(booking.upper()) if booking else None,
             reason=rd.text("reason"),
             note=rd.text("note"),
-            broken=meaning is AppointmentStatusMeaning.BROKEN,
+            broken=meaning is rec.AppointmentStatusMeaning.BROKEN,
             modified_at=rd.instant("modified_at"),
             procedures=tuple(procedures),
         )
 
-    def procedure(self, obj: Json, guarantor_id: str | None) -> Procedure | None:
+    def procedure(self, obj: Json, guarantor_id: str | None) -> rec.Procedure | None:
         """A patient procedure, or ``None`` when it has no id or its ``state`` says it was deleted."""
         rd = self._reader(obj, "patient_procedures")
         proc_id = rd.ident("procedure_id")
@@ -535,7 +512,7 @@ class Converter:
         teeth = rd.objects("teeth")
         tooth_ids = [str(t.get("toothId")).strip() for t in teeth if t.get("toothId") not in (None, "")]
         surfaces = [str(t.get("surfaces")).strip() for t in teeth if t.get("surfaces") not in (None, "")]
-        return Procedure(
+        return rec.Procedure(
             procedure_id=proc_id,
             patient_id=patient_id,
             guarantor_id=guarantor_id,
@@ -552,7 +529,7 @@ class Converter:
             modified_at=rd.instant("modified_at"),
         )
 
-    def tx_case(self, obj: Json, procedures: Sequence[Procedure]) -> TreatmentPlanCase | None:
+    def tx_case(self, obj: Json, procedures: Sequence[rec.Procedure]) -> rec.TreatmentPlanCase | None:
         rd = self._reader(obj, "tx_cases")
         case_id = rd.ident("case_id")
         patient_id = rd.ident("patient_id")
@@ -560,7 +537,7 @@ class Converter:
             rd.issue("case_id", IssueCode.MISSING_VALUE, "treatment case without id or patient; skipped")
             return None
         _, status = rd.code("status", self.codes.tx_case_status)
-        return TreatmentPlanCase(
+        return rec.TreatmentPlanCase(
             case_id=case_id,
             patient_id=patient_id,
             status=status,
@@ -569,13 +546,13 @@ class Converter:
             procedures=tuple(p for p in procedures if p.tx_case_id == case_id),
         )
 
-    def clinical_note(self, obj: Json) -> ClinicalNote | None:
+    def clinical_note(self, obj: Json) -> rec.ClinicalNote | None:
         rd = self._reader(obj, "clinical_notes")
         note_id, patient_id = rd.ident("note_id"), rd.ident("patient_id")
         if note_id is None or patient_id is None:
             rd.issue("note_id", IssueCode.MISSING_VALUE, "note without id or patient; skipped")
             return None
-        return ClinicalNote(
+        return rec.ClinicalNote(
             note_id=note_id,
             patient_id=patient_id,
             provider_id=self._provider_id(rd, "provider_id"),
@@ -586,13 +563,13 @@ class Converter:
             modified_at=rd.instant("modified_at"),
         )
 
-    def recall(self, obj: Json) -> Recall | None:
+    def recall(self, obj: Json) -> rec.Recall | None:
         rd = self._reader(obj, "recalls")
         patient_id, type_id = rd.ident("patient_id"), rd.ident("recall_type_id")
         if patient_id is None or type_id is None:
             rd.issue("recall_type_id", IssueCode.MISSING_VALUE, "recall without patient or type; skipped")
             return None
-        return Recall(
+        return rec.Recall(
             patient_id=patient_id,
             recall_type_id=type_id,
             type_name=rd.text("type_name"),
@@ -604,7 +581,7 @@ class Converter:
             provider_id=self._provider_id(rd, "provider_id"),
         )
 
-    def medical_alert(self, obj: Json) -> MedicalAlert | None:
+    def medical_alert(self, obj: Json) -> rec.MedicalAlert | None:
         rd = self._reader(obj, "medical_alerts")
         alert_id, patient_id = rd.ident("alert_id"), rd.ident("patient_id")
         _, kind = rd.code("kind", self.codes.medical_alert_kind)
@@ -612,7 +589,7 @@ class Converter:
             rd.issue("alert_id", IssueCode.MISSING_VALUE, "alert without id, patient or known type; skipped")
             return None
         end = rd.date("end_date")
-        return MedicalAlert(
+        return rec.MedicalAlert(
             alert_id=alert_id,
             patient_id=patient_id,
             kind=kind,
@@ -625,13 +602,13 @@ class Converter:
             note=rd.text("note"),
         )
 
-    def document(self, obj: Json) -> Document | None:
+    def document(self, obj: Json) -> rec.Document | None:
         rd = self._reader(obj, "documents")
         doc_id, patient_id = rd.ident("document_id"), rd.ident("patient_id")
         if doc_id is None or patient_id is None:
             rd.issue("document_id", IssueCode.MISSING_VALUE, "document without id or patient; skipped")
             return None
-        return Document(
+        return rec.Document(
             document_id=doc_id,
             patient_id=patient_id,
             type_id=rd.ident("type_id"),
@@ -644,8 +621,8 @@ class Converter:
         )
 
     def coverage(
-        self, obj: Json, patient_id: str, lookup: Callable[[str], Patient | None]
-    ) -> tuple[CoverageRank, Coverage] | None:
+        self, obj: Json, patient_id: str, lookup: Callable[[str], rec.Patient | None]
+    ) -> tuple[rec.CoverageRank, rec.Coverage] | None:
         rd = self._reader(obj, "patient_insurance")
         insured_id = rd.ident("insured_id") or rd.ident("id")
         _, rank = rd.code("rank", self.codes.coverage_rank)
@@ -662,17 +639,17 @@ class Converter:
         relationship_code = self.codes.relationship.get(relationship.upper()) if relationship else None
         if relationship is not None and relationship_code is None:
             rd.issue("relationship", IssueCode.BAD_CODE, "code not in the configured map")
-        insured = Insured(
+        insured = rec.Insured(
             insured_id=insured_id,
             plan_id=plan_id,
             subscriber_id=subscriber_id,
             member_id=rd.text("member_id"),
         )
-        return rank, Coverage(
+        return rank, rec.Coverage(
             rank=rank, insured=insured, plan=plan, relationship_code=relationship_code, subscriber=subscriber
         )
 
-    def balance(self, obj: Json) -> GuarantorBalance | None:
+    def balance(self, obj: Json) -> rec.GuarantorBalance | None:
         assert self.r.aging_report is not None
         rd = Reader(obj, self.r.aging_report, self.r.aging_report.path, self.tz, self.issues)
         guarantor_id = rd.ident("guarantor_id")
@@ -680,7 +657,7 @@ class Converter:
             rd.issue("guarantor_id", IssueCode.MISSING_VALUE, "aging row without guarantor; skipped")
             return None
         zero = Decimal("0.00")
-        return GuarantorBalance(
+        return rec.GuarantorBalance(
             guarantor_id=guarantor_id,
             balance_0_30=rd.money("balance_0_30") or zero,
             balance_31_60=rd.money("balance_31_60") or zero,

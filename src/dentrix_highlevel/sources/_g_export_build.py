@@ -15,52 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
-from dentrix_highlevel.records import (
-    Appointment,
-    AppointmentProcedure,
-    AppointmentStatusCode,
-    AppointmentStatusMeaning,
-    AppointmentType,
-    ClinicalNote,
-    CodeDefinition,
-    Coverage,
-    CoverageRank,
-    Document,
-    Employer,
-    FamilyPosition,
-    Gender,
-    GuarantorBalance,
-    ImagingLink,
-    InsurancePlan,
-    Insured,
-    JournalEntryKind,
-    LedgerEntryType,
-    LedgerTransaction,
-    MedicalAlert,
-    MedicalAlertKind,
-    OfficeJournalEntry,
-    Operatory,
-    Patient,
-    PatientBundle,
-    PatientInsurance,
-    PatientStatus,
-    PracticeInfo,
-    PrivacyFlag,
-    Procedure,
-    ProcedureCode,
-    ProcedureStatus,
-    Provider,
-    ProviderKind,
-    Recall,
-    RecallType,
-    ReferralActivity,
-    ReferralSource,
-    ReferredBy,
-    ReferrerKind,
-    Staff,
-    TreatmentCaseStatus,
-    TreatmentPlanCase,
-)
+from dentrix_highlevel import records as rec
 from dentrix_highlevel.sources._g_export_specs import SPECS_BY_NAME
 from dentrix_highlevel.sources._order import canonical_bundle
 from dentrix_highlevel.sources._values import OPEN_DATE
@@ -69,8 +24,8 @@ __all__ = ["BundleBuilder", "SharedTables"]
 
 Row = sqlite3.Row
 _ZERO = Decimal("0.00")
-_HH_KIND = {1: MedicalAlertKind.CONDITION, 3: MedicalAlertKind.MEDICATION}
-_PAYMENTS = frozenset({LedgerEntryType.PATIENT_PAYMENT, LedgerEntryType.INSURANCE_PAYMENT})
+_HH_KIND = {1: rec.MedicalAlertKind.CONDITION, 3: rec.MedicalAlertKind.MEDICATION}
+_PAYMENTS = frozenset({rec.LedgerEntryType.PATIENT_PAYMENT, rec.LedgerEntryType.INSURANCE_PAYMENT})
 
 
 def _d(value: str | None) -> dt.date | None:
@@ -129,16 +84,16 @@ class SharedTables:
                 return []
             return db.execute(f"SELECT * FROM {_table(name)} ORDER BY rowid").fetchall()
 
-        def defs(name: str, id_col: str = "def_id", desc: str = "descript") -> dict[str, CodeDefinition]:
+        def defs(name: str, id_col: str = "def_id", desc: str = "descript") -> dict[str, rec.CodeDefinition]:
             stem = name.removesuffix(".csv")
             return {
-                r[id_col]: CodeDefinition(table=stem, def_id=r[id_col], description=r[desc])
+                r[id_col]: rec.CodeDefinition(table=stem, def_id=r[id_col], description=r[desc])
                 for r in rows(name)
             }
 
         info = rows("v_practice_information.csv")
         first = info[0] if info else None
-        self.practice = PracticeInfo(
+        self.practice = rec.PracticeInfo(
             name=first["practice_name"] if first else None,
             timezone=timezone,
             address_line1=first["address_line1"] if first else None,
@@ -150,14 +105,16 @@ class SharedTables:
         )
         self.specialties = defs("v_referral_specialty.csv", "defid", "description")
         self.providers = {
-            r["provider_id"]: Provider(
+            r["provider_id"]: rec.Provider(
                 provider_id=r["provider_id"],
                 last_name=r["last_name"],
                 first_name=r["first_name"],
                 middle_initial=r["mi"],
                 suffix=r["suffix"],
                 title=r["title"],
-                kind=ProviderKind.HYGIENIST if r["issecondaryprovider"] == 1 else ProviderKind.DENTIST,
+                kind=rec.ProviderKind.HYGIENIST
+                if r["issecondaryprovider"] == 1
+                else rec.ProviderKind.DENTIST,
                 specialty_id=r["specialty_id"],
                 specialty_description=r["specialty_description"]
                 or (
@@ -182,7 +139,7 @@ class SharedTables:
             for r in rows("v_provider.csv")
         }
         self.staff = tuple(
-            Staff(
+            rec.Staff(
                 staff_id=r["staff_id"],
                 last_name=r["last_name"],
                 first_name=r["first_name"],
@@ -193,19 +150,19 @@ class SharedTables:
             for r in rows("v_staff.csv")
         )
         self.operatories = {
-            r["op_id"]: Operatory(operatory_id=r["op_id"], title=r["op_title"])
+            r["op_id"]: rec.Operatory(operatory_id=r["op_id"], title=r["op_title"])
             for r in rows("v_operatory.csv")
         }
         self.statuses = {
-            r["defid"]: AppointmentStatusCode(
+            r["defid"]: rec.AppointmentStatusCode(
                 status_id=r["defid"],
                 description=r["descript"],
-                meaning=AppointmentStatusMeaning(r["meaning"]) if r["meaning"] else None,
+                meaning=rec.AppointmentStatusMeaning(r["meaning"]) if r["meaning"] else None,
             )
             for r in rows("v_appt_status_codes.csv")
         }
         self.appointment_types = {
-            r["def_id"]: AppointmentType(type_id=r["def_id"], description=r["descript"])
+            r["def_id"]: rec.AppointmentType(type_id=r["def_id"], description=r["descript"])
             for r in rows("v_appointment_types.csv")
         }
         self.payment_types = defs("v_payment_types.csv")
@@ -214,7 +171,7 @@ class SharedTables:
         self.document_types = defs("v_document_types.csv", "dc_doctype_id", "doctype_desc")
         self.medical_alert_defs = defs("v_practice_medical_alerts.csv")
         self.employers = {
-            r["employer_id"]: Employer(
+            r["employer_id"]: rec.Employer(
                 employer_id=r["employer_id"],
                 name=r["employer_name"],
                 address_line1=r["address_line1"],
@@ -226,7 +183,7 @@ class SharedTables:
             for r in rows("v_employers.csv")
         }
         self.plans = {
-            r["ins_id"]: InsurancePlan(
+            r["ins_id"]: rec.InsurancePlan(
                 plan_id=r["ins_id"],
                 carrier_name=r["ins_co_name"],
                 group_name=r["group_name"],
@@ -246,7 +203,7 @@ class SharedTables:
             for r in rows("v_insurance_plans.csv")
         }
         self.procedure_codes = {
-            r["proccodeid"]: ProcedureCode(
+            r["proccodeid"]: rec.ProcedureCode(
                 proc_code_id=r["proccodeid"],
                 ada_code=r["adacode"],
                 abbrev_description=r["abbrevdescript"],
@@ -259,8 +216,8 @@ class SharedTables:
             )
             for r in rows("proccode.csv")
         }
-        self.recall_types: dict[tuple[str, str | None], RecallType] = {
-            (r["recallid"], r["patid"]): RecallType(
+        self.recall_types: dict[tuple[str, str | None], rec.RecallType] = {
+            (r["recallid"], r["patid"]): rec.RecallType(
                 recall_type_id=r["recallid"],
                 name=r["name"],
                 description=r["descript"],
@@ -273,7 +230,7 @@ class SharedTables:
             for r in rows("recalltype.csv")
         }
         self.referrals = {
-            r["refid"]: ReferralSource(
+            r["refid"]: rec.ReferralSource(
                 referral_id=r["refid"],
                 referral_type=r["reftype"],
                 last_name=r["lastname"],
@@ -298,8 +255,8 @@ class SharedTables:
         }
         self.health_items = {r["itemid"]: r for r in rows("hhitem.csv")}
 
-    def code_definitions(self) -> tuple[CodeDefinition, ...]:
-        out: list[CodeDefinition] = []
+    def code_definitions(self) -> tuple[rec.CodeDefinition, ...]:
+        out: list[rec.CodeDefinition] = []
         for table in (
             self.specialties,
             self.payment_types,
@@ -326,16 +283,16 @@ class BundleBuilder:
 
     # ---------------------------------------------------------------------------------------- records
 
-    def patient(self, r: Row) -> Patient:
+    def patient(self, r: Row) -> rec.Patient:
         status_code = r["status"]
         gender = r["gender"]
         fampos = r["fampos"]
         premed = r["premed"]
         refbytype = r["refbytype"]
-        return Patient(
+        return rec.Patient(
             patient_id=r["patient_id"],
             guarantor_id=r["guar_id"],
-            status=PatientStatus.from_code(status_code) if status_code is not None else None,
+            status=rec.PatientStatus.from_code(status_code) if status_code is not None else None,
             status_code=status_code,
             patient_guid=r["patient_guid"],
             chart_number=r["chart_num"],
@@ -345,7 +302,7 @@ class BundleBuilder:
             preferred_name=r["preferred_name"],
             salutation=r["salutation"],
             title=r["title"],
-            gender=Gender.from_code(gender) if gender is not None else None,
+            gender=rec.Gender.from_code(gender) if gender is not None else None,
             birth_date=_d(r["birth_date"]),
             address_line1=r["address_line1"],
             address_line2=r["address_line2"],
@@ -366,11 +323,11 @@ class BundleBuilder:
             last_missed_appointment=_d(r["last_missed_appointment"]),
             missed_appointment_count=r["num_of_missed_appointments"],
             note=r["note"],
-            privacy_flags=PrivacyFlag(r["privacy_flags"] or 0),
+            privacy_flags=rec.PrivacyFlag(r["privacy_flags"] or 0),
             employer_id=r["employer_id"],
             primary_dental_insured_id=r["primdentalinsuredid"],
             secondary_dental_insured_id=r["secdentalinsuredid"],
-            family_position=FamilyPosition.from_code(fampos) if fampos is not None else None,
+            family_position=rec.FamilyPosition.from_code(fampos) if fampos is not None else None,
             is_guarantor=_b(r["isguar"]),
             is_head_of_house=_b(r["isheadofhouse"]),
             is_insurance_subscriber=_b(r["isinssubcriber"]),
@@ -379,7 +336,7 @@ class BundleBuilder:
             referred_by_id=r["refbyid"],
             referred_by_kind=None
             if refbytype is None
-            else (ReferrerKind.PATIENT if refbytype == "patient" else ReferrerKind.REFERRAL_SOURCE),
+            else (rec.ReferrerKind.PATIENT if refbytype == "patient" else rec.ReferrerKind.REFERRAL_SOURCE),
             referred_to_id=r["reftoid"],
             referred_to_date=_d(r["reftodate"]),
             medical_alert_mask1=r["medalertmask1"],
@@ -388,7 +345,7 @@ class BundleBuilder:
             extra=_extra(r),
         )
 
-    def appointment(self, r: Row, procedures: Sequence[Row] = ()) -> Appointment:
+    def appointment(self, r: Row, procedures: Sequence[Row] = ()) -> rec.Appointment:
         s = self.shared
         day = _d(r["appointment_date"])
         start = None
@@ -397,7 +354,7 @@ class BundleBuilder:
         status = s.statuses.get(r["status_id"] or "")
         appt_type = s.appointment_types.get(r["appttype"] or "")
         op = s.operatories.get(r["operatory_id"] or "")
-        return Appointment(
+        return rec.Appointment(
             appointment_id=r["appointment_id"],
             patient_id=r["patient_id"],
             start=start,
@@ -422,7 +379,7 @@ class BundleBuilder:
             created_date=_d(r["create_date"]),
             modified_at=_dt(r["modified_time_stamp"]),
             procedures=tuple(
-                AppointmentProcedure(
+                rec.AppointmentProcedure(
                     sequence=p["seq"],
                     code_type=p["codetype"],
                     code_id=p["codeid"],
@@ -436,18 +393,18 @@ class BundleBuilder:
             extra=_extra(r),
         )
 
-    def _ledger_kind(self, r: Row) -> LedgerEntryType:
+    def _ledger_kind(self, r: Row) -> rec.LedgerEntryType:
         if r["ledger_type"] is not None:
-            return LedgerEntryType(r["ledger_type"])
+            return rec.LedgerEntryType(r["ledger_type"])
         # No ledger_type column: rows with a procedure code are charges; the rest adjustments by sign [I].
         if r["proccodeid"] is not None:
-            return LedgerEntryType.PROCEDURE
+            return rec.LedgerEntryType.PROCEDURE
         amount = _dec(r["amt"]) or _ZERO
-        return LedgerEntryType.DEBIT_ADJUSTMENT if amount >= 0 else LedgerEntryType.CREDIT_ADJUSTMENT
+        return rec.LedgerEntryType.DEBIT_ADJUSTMENT if amount >= 0 else rec.LedgerEntryType.CREDIT_ADJUSTMENT
 
-    def procedure(self, r: Row) -> Procedure:
+    def procedure(self, r: Row) -> rec.Procedure:
         code = self.shared.procedure_codes.get(r["proccodeid"] or "")
-        return Procedure(
+        return rec.Procedure(
             procedure_id=r["procid"],
             patient_id=r["patid"],
             guarantor_id=r["guarid"],
@@ -457,7 +414,7 @@ class BundleBuilder:
             description=(code.description or code.abbrev_description) if code else None,
             tooth=_tooth(r),
             surfaces=_surfaces(r),
-            status=ProcedureStatus(r["status_text"]) if r["status_text"] else None,
+            status=rec.ProcedureStatus(r["status_text"]) if r["status_text"] else None,
             chart_status_code=r["chartstatus"],
             proc_log_class=r["proclogclass"],
             provider_id=r["provid"],
@@ -469,7 +426,9 @@ class BundleBuilder:
             modified_at=_dt(r["automodifiedtimestamp"]),
         )
 
-    def ledger(self, r: Row, kind: LedgerEntryType, procedure: Procedure | None) -> LedgerTransaction:
+    def ledger(
+        self, r: Row, kind: rec.LedgerEntryType, procedure: rec.Procedure | None
+    ) -> rec.LedgerTransaction:
         s = self.shared
         type_id = r["type_def_id"]
         if procedure is not None:
@@ -478,7 +437,7 @@ class BundleBuilder:
             description = s.payment_types[type_id].description if type_id in s.payment_types else None
         else:
             description = s.adjustment_types[type_id].description if type_id in s.adjustment_types else None
-        return LedgerTransaction(
+        return rec.LedgerTransaction(
             transaction_id=r["procid"],
             patient_id=r["patid"],
             guarantor_id=r["guarid"],
@@ -507,7 +466,7 @@ class BundleBuilder:
                 grouped[row[column]].append(row)
         return grouped
 
-    def bundles(self, rows: Sequence[Row]) -> Iterator[PatientBundle]:
+    def bundles(self, rows: Sequence[Row]) -> Iterator[rec.PatientBundle]:
         """Bundles for a chunk of ``v_patient`` rows, in the rows' order."""
         s = self.shared
         patients = {r["patient_id"]: self.patient(r) for r in rows}
@@ -559,22 +518,22 @@ class BundleBuilder:
         for pid, p in patients.items():
             fam = p.guarantor_id or pid
             family = {r["patient_id"] for r in members.get(fam, [])} | {fam}
-            procedures: list[Procedure] = []
-            ledger: list[LedgerTransaction] = []
+            procedures: list[rec.Procedure] = []
+            ledger: list[rec.LedgerTransaction] = []
             for r in procs.get(pid, []):
                 kind = self._ledger_kind(r)
-                if kind is LedgerEntryType.PROCEDURE:
+                if kind is rec.LedgerEntryType.PROCEDURE:
                     proc = self.procedure(r)
                     procedures.append(proc)
-                    if proc.status in (None, ProcedureStatus.COMPLETED):
+                    if proc.status in (None, rec.ProcedureStatus.COMPLETED):
                         ledger.append(self.ledger(r, kind, proc))
                 else:
                     ledger.append(self.ledger(r, kind, None))
             case_records = [
-                TreatmentPlanCase(
+                rec.TreatmentPlanCase(
                     case_id=r["txcaseid"],
                     patient_id=pid,
-                    status=TreatmentCaseStatus(r["status_text"]) if r["status_text"] else None,
+                    status=rec.TreatmentCaseStatus(r["status_text"]) if r["status_text"] else None,
                     status_code=r["status"],
                     description=r["descript"],
                     created_date=_d(r["createdate"]),
@@ -590,7 +549,7 @@ class BundleBuilder:
                 prel, srel = rel[pid]
             balance_row = balances.get(fam, [None])[0]
             guarantor = people.get(p.guarantor_id) if p.guarantor_id and p.guarantor_id != pid else None
-            bundle = PatientBundle(
+            bundle = rec.PatientBundle(
                 patient=p,
                 practice_timezone=self.timezone,
                 guarantor=guarantor,
@@ -601,13 +560,15 @@ class BundleBuilder:
                 appointments=tuple(
                     self.appointment(r, slots.get(r["appointment_id"], ())) for r in appts.get(pid, [])
                 ),
-                insurance=PatientInsurance(
-                    primary=self._coverage(CoverageRank.PRIMARY, prim, prel, pid, insured_rows, people),
-                    secondary=self._coverage(CoverageRank.SECONDARY, sec, srel, pid, insured_rows, people),
+                insurance=rec.PatientInsurance(
+                    primary=self._coverage(rec.CoverageRank.PRIMARY, prim, prel, pid, insured_rows, people),
+                    secondary=self._coverage(
+                        rec.CoverageRank.SECONDARY, sec, srel, pid, insured_rows, people
+                    ),
                 ),
                 procedures=tuple(procedures),
                 clinical_notes=tuple(
-                    ClinicalNote(
+                    rec.ClinicalNote(
                         note_id=r["cnotes_id"],
                         patient_id=pid,
                         provider_id=r["provider_id"],
@@ -627,7 +588,7 @@ class BundleBuilder:
                     if a["attachtotype"] in self.patient_attach_types and a["docid"] in docs
                 ),
                 imaging=tuple(
-                    ImagingLink(
+                    rec.ImagingLink(
                         patient_id=pid,
                         imaging_system=r["imaging_system"],
                         image_id=r["image_id"],
@@ -642,7 +603,7 @@ class BundleBuilder:
                 guarantor_balance=self._balance(balance_row) if balance_row is not None else None,
                 referred_by=self._referred_by(p),
                 referrals=tuple(
-                    ReferralActivity(
+                    rec.ReferralActivity(
                         referral_id=r["refid"],
                         patient_id=pid,
                         date=_d(r["refactdate"]),
@@ -651,9 +612,9 @@ class BundleBuilder:
                         referred_by_kind=None
                         if r["refbytype"] is None
                         else (
-                            ReferrerKind.PATIENT
+                            rec.ReferrerKind.PATIENT
                             if r["refbytype"] == "patient"
-                            else ReferrerKind.REFERRAL_SOURCE
+                            else rec.ReferrerKind.REFERRAL_SOURCE
                         ),
                         source=s.referrals.get(r["refid"]),
                     )
@@ -661,13 +622,13 @@ class BundleBuilder:
                 ),
                 medical_alerts=tuple(self._alerts(p, hh.get(pid, []), patalerts.get(pid, []))),
                 journal=tuple(
-                    OfficeJournalEntry(
+                    rec.OfficeJournalEntry(
                         contact_id=r["contactid"],
                         patient_id=pid,
                         contacted_at=_dt(r["contactdate"]),
-                        kind=JournalEntryKind(r["contact_kind"])
+                        kind=rec.JournalEntryKind(r["contact_kind"])
                         if r["contact_kind"]
-                        else JournalEntryKind.OTHER,
+                        else rec.JournalEntryKind.OTHER,
                         contact_type_code=r["contacttype"],
                         provider_id=r["provid"],
                         title=r["title"],
@@ -680,17 +641,17 @@ class BundleBuilder:
 
     def _coverage(
         self,
-        rank: CoverageRank,
+        rank: rec.CoverageRank,
         insured_id: str | None,
         relationship: int | None,
         pid: str,
         insured_rows: dict[str, Row],
-        people: dict[str, Patient],
-    ) -> Coverage | None:
+        people: dict[str, rec.Patient],
+    ) -> rec.Coverage | None:
         row = insured_rows.get(insured_id or "")
         if row is None:
             return None
-        insured = Insured(
+        insured = rec.Insured(
             insured_id=row["insured_id"],
             plan_id=row["ins_plan_id"],
             subscriber_id=row["ins_party_id"],
@@ -701,7 +662,7 @@ class BundleBuilder:
             family_benefits=_dec(row["fambenefits"]),
         )
         subscriber = None if insured.subscriber_id in (None, pid) else people.get(insured.subscriber_id or "")
-        return Coverage(
+        return rec.Coverage(
             rank=rank,
             insured=insured,
             plan=self.shared.plans.get(insured.plan_id or ""),
@@ -709,10 +670,10 @@ class BundleBuilder:
             subscriber=subscriber,
         )
 
-    def _recall(self, r: Row) -> Recall:
+    def _recall(self, r: Row) -> rec.Recall:
         types = self.shared.recall_types
         rtype = types.get((r["recallid"], r["patid"])) or types.get((r["recallid"], None))
-        return Recall(
+        return rec.Recall(
             patient_id=r["patid"],
             recall_type_id=r["recallid"],
             type_name=rtype.name if rtype else None,
@@ -726,9 +687,9 @@ class BundleBuilder:
             status=r["status"],
         )
 
-    def _document(self, r: Row, pid: str) -> Document:
+    def _document(self, r: Row, pid: str) -> rec.Document:
         types = self.shared.document_types
-        return Document(
+        return rec.Document(
             document_id=r["docid"],
             patient_id=pid,
             type_id=r["doctypeid"],
@@ -744,8 +705,8 @@ class BundleBuilder:
         )
 
     @staticmethod
-    def _balance(r: Row) -> GuarantorBalance:
-        return GuarantorBalance(
+    def _balance(r: Row) -> rec.GuarantorBalance:
+        return rec.GuarantorBalance(
             guarantor_id=r["guar_id"],
             balance_0_30=_dec(r["balance_0_30_days"]) or _ZERO,
             balance_31_60=_dec(r["balance_31_60_days"]) or _ZERO,
@@ -756,27 +717,31 @@ class BundleBuilder:
             billing_type_description=r["billing_type_description"],
         )
 
-    def _referred_by(self, p: Patient) -> ReferredBy | None:
+    def _referred_by(self, p: rec.Patient) -> rec.ReferredBy | None:
         ref = p.referred_by_id
         if ref is None:
             return None
         kind = p.referred_by_kind
         if kind is None:
-            kind = ReferrerKind.REFERRAL_SOURCE if ref in self.shared.referrals else ReferrerKind.PATIENT
-        source = self.shared.referrals.get(ref) if kind is ReferrerKind.REFERRAL_SOURCE else None
-        return ReferredBy(kind=kind, referrer_id=ref, source=source)
+            kind = (
+                rec.ReferrerKind.REFERRAL_SOURCE if ref in self.shared.referrals else rec.ReferrerKind.PATIENT
+            )
+        source = self.shared.referrals.get(ref) if kind is rec.ReferrerKind.REFERRAL_SOURCE else None
+        return rec.ReferredBy(kind=kind, referrer_id=ref, source=source)
 
-    def _alerts(self, p: Patient, links: Sequence[Row], popups: Sequence[Row]) -> Iterator[MedicalAlert]:
+    def _alerts(
+        self, p: rec.Patient, links: Sequence[Row], popups: Sequence[Row]
+    ) -> Iterator[rec.MedicalAlert]:
         items = self.shared.health_items
         for r in links:
             item = items.get(r["hhitemid"])
             critical = r["critical"] if r["critical"] is not None else (item["critical"] if item else None)
-            yield MedicalAlert(
+            yield rec.MedicalAlert(
                 alert_id=r["linkid"],
                 patient_id=p.patient_id,
-                kind=_HH_KIND.get(item["hhtype"], MedicalAlertKind.ALLERGY)
+                kind=_HH_KIND.get(item["hhtype"], rec.MedicalAlertKind.ALLERGY)
                 if item
-                else MedicalAlertKind.CONDITION,
+                else rec.MedicalAlertKind.CONDITION,
                 description=item["description"] if item else None,
                 critical=bool(critical),
                 status=r["status"],
@@ -791,17 +756,17 @@ class BundleBuilder:
             for bit in range(32):
                 if mask and mask & (1 << bit):
                     def_id = str(offset + bit + 1)  # bit n ↔ def_id n+1 [I]
-                    yield MedicalAlert(
+                    yield rec.MedicalAlert(
                         alert_id=def_id,
                         patient_id=p.patient_id,
-                        kind=MedicalAlertKind.MEDICAL_ALERT,
+                        kind=rec.MedicalAlertKind.MEDICAL_ALERT,
                         description=defs[def_id].description if def_id in defs else None,
                     )
         for r in popups:
-            yield MedicalAlert(
+            yield rec.MedicalAlert(
                 alert_id=r["alertid"],
                 patient_id=p.patient_id,
-                kind=MedicalAlertKind.PATIENT_ALERT,
+                kind=rec.MedicalAlertKind.PATIENT_ALERT,
                 description=r["descript"],
                 start_date=_d(r["startdate"]),
                 end_date=_d(r["enddate"]),

@@ -17,53 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from dentrix_highlevel import records as rec
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.records import (
-    Appointment,
-    AppointmentProcedure,
-    AppointmentStatusCode,
-    AppointmentStatusMeaning,
-    AppointmentType,
-    ClinicalNote,
-    CodeDefinition,
-    Coverage,
-    CoverageRank,
-    Document,
-    Employer,
-    FamilyPosition,
-    Gender,
-    GuarantorBalance,
-    ImagingLink,
-    InsurancePlan,
-    Insured,
-    JournalEntryKind,
-    LedgerEntryType,
-    LedgerTransaction,
-    MedicalAlert,
-    MedicalAlertKind,
-    OfficeJournalEntry,
-    Operatory,
-    Patient,
-    PatientBundle,
-    PatientInsurance,
-    PatientStatus,
-    PracticeInfo,
-    PrivacyFlag,
-    Procedure,
-    ProcedureCode,
-    ProcedureStatus,
-    Provider,
-    ProviderKind,
-    Recall,
-    RecallType,
-    ReferralActivity,
-    ReferralSource,
-    ReferredBy,
-    ReferrerKind,
-    Staff,
-    TreatmentCaseStatus,
-    TreatmentPlanCase,
-)
 from dentrix_highlevel.sources._order import canonical_bundle
 from dentrix_highlevel.synth import _pools as pools
 from dentrix_highlevel.synth._documents import document_sha256
@@ -111,7 +66,7 @@ class Family:
 
     index: int
     guarantor_id: str
-    bundles: tuple[PatientBundle, ...]
+    bundles: tuple[rec.PatientBundle, ...]
 
 
 def _cp1252(text: str) -> bool:
@@ -137,7 +92,7 @@ class SyntheticPractice:
     def __init__(self, config: SynthConfig | None = None) -> None:
         self.config = config or SynthConfig()
         c = self.config
-        self.practice = PracticeInfo(
+        self.practice = rec.PracticeInfo(
             name="Canyon View Family Dental",
             practice_id="CVFD1",
             timezone=c.timezone,
@@ -150,16 +105,16 @@ class SyntheticPractice:
         spec_names = dict(pools.SPECIALTIES)
         spec_ids = {v: k for k, v in pools.SPECIALTIES}
         self.specialties = tuple(
-            CodeDefinition(table="v_referral_specialty", def_id=k, description=v)
+            rec.CodeDefinition(table="v_referral_specialty", def_id=k, description=v)
             for k, v in pools.SPECIALTIES
         )
         providers = [
-            Provider(
+            rec.Provider(
                 provider_id=pid,
                 last_name=last,
                 first_name=first,
                 title=title,
-                kind=ProviderKind(kind),
+                kind=rec.ProviderKind(kind),
                 specialty_id=spec_ids.get(spec) if spec else None,
                 specialty_description=spec,
                 npi=f"1{(int.from_bytes(pid.encode(), 'big') * 7919) % 10**9:09d}",
@@ -171,12 +126,12 @@ class SyntheticPractice:
             for pid, last, first, title, kind, spec in pools.PROVIDERS
         ]
         providers.append(
-            Provider(
+            rec.Provider(
                 provider_id="DOC1",
                 last_name="Emery",
                 first_name="Walt",
                 title="DDS",
-                kind=ProviderKind.DENTIST,
+                kind=rec.ProviderKind.DENTIST,
                 specialty_id="1",
                 specialty_description=spec_names["1"],
                 inactive=True,  # retired: still on old appointments
@@ -185,16 +140,18 @@ class SyntheticPractice:
         )
         self.providers = tuple(providers)
         self.staff = tuple(
-            Staff(staff_id=s, last_name=ln, first_name=fn, title=t) for s, ln, fn, t in pools.STAFF
+            rec.Staff(staff_id=s, last_name=ln, first_name=fn, title=t) for s, ln, fn, t in pools.STAFF
         )
-        self.operatories = tuple(Operatory(operatory_id=o, title=t) for o, t in pools.OPERATORIES)
+        self.operatories = tuple(rec.Operatory(operatory_id=o, title=t) for o, t in pools.OPERATORIES)
         self.appointment_statuses = tuple(
-            AppointmentStatusCode(status_id=i, description=d, meaning=AppointmentStatusMeaning(m))
+            rec.AppointmentStatusCode(status_id=i, description=d, meaning=rec.AppointmentStatusMeaning(m))
             for i, d, m in pools.APPT_STATUSES
         )
-        self.appointment_types = tuple(AppointmentType(type_id=i, description=d) for i, d in pools.APPT_TYPES)
+        self.appointment_types = tuple(
+            rec.AppointmentType(type_id=i, description=d) for i, d in pools.APPT_TYPES
+        )
         self.procedure_codes = tuple(
-            ProcedureCode(
+            rec.ProcedureCode(
                 proc_code_id=i,
                 ada_code=ada,
                 abbrev_description=ab,
@@ -206,15 +163,15 @@ class SyntheticPractice:
         self._fees = {row[0]: Decimal(row[4]) for row in pools.PROC_CODES}
         self._proc_rows = pools.PROC_CODES
         self.recall_types = tuple(
-            RecallType(recall_type_id=i, name=n, description=d, interval_months=m)
+            rec.RecallType(recall_type_id=i, name=n, description=d, interval_months=m)
             for i, n, d, m in pools.RECALL_TYPES
         )
         self.employers = tuple(
-            Employer(employer_id=str(i + 1), name=name, city="Provo", state="UT", zipcode="84601")
+            rec.Employer(employer_id=str(i + 1), name=name, city="Provo", state="UT", zipcode="84601")
             for i, name in enumerate(pools.EMPLOYERS)
         )
         self.insurance_plans = tuple(
-            InsurancePlan(
+            rec.InsurancePlan(
                 plan_id=i,
                 carrier_name=carrier,
                 group_name=group,
@@ -228,7 +185,7 @@ class SyntheticPractice:
             for i, carrier, group, number, payor, phone in pools.INSURANCE_PLANS
         )
         self.referral_sources = tuple(
-            ReferralSource(
+            rec.ReferralSource(
                 referral_id=i,
                 referral_type=0 if nonperson else 1,
                 last_name=last,
@@ -247,21 +204,24 @@ class SyntheticPractice:
             for i, t, d, crit in pools.HEALTH_ITEMS
         )
         self.practice_medical_alerts = tuple(
-            CodeDefinition(table="v_practice_medical_alerts", def_id=i, description=d)
+            rec.CodeDefinition(table="v_practice_medical_alerts", def_id=i, description=d)
             for i, d in pools.PRACTICE_MEDICAL_ALERTS
         )
         self.payment_types = tuple(
-            CodeDefinition(table="v_payment_types", def_id=i, description=d) for i, d in pools.PAYMENT_TYPES
+            rec.CodeDefinition(table="v_payment_types", def_id=i, description=d)
+            for i, d in pools.PAYMENT_TYPES
         )
         self.adjustment_types = tuple(
-            CodeDefinition(table="v_adjustment_types", def_id=i, description=d)
+            rec.CodeDefinition(table="v_adjustment_types", def_id=i, description=d)
             for i, d in pools.ADJUSTMENT_TYPES
         )
         self.billing_types = tuple(
-            CodeDefinition(table="v_billing_types", def_id=i, description=d) for i, d in pools.BILLING_TYPES
+            rec.CodeDefinition(table="v_billing_types", def_id=i, description=d)
+            for i, d in pools.BILLING_TYPES
         )
         self.document_types = tuple(
-            CodeDefinition(table="v_document_types", def_id=i, description=d) for i, d in pools.DOCUMENT_TYPES
+            rec.CodeDefinition(table="v_document_types", def_id=i, description=d)
+            for i, d in pools.DOCUMENT_TYPES
         )
         self._first = list(pools.FIRST_NAMES_LATIN) + list(pools.FIRST_NAMES_ACCENTED)
         self._last = list(pools.LAST_NAMES_LATIN) + list(pools.LAST_NAMES_ACCENTED)
@@ -306,11 +266,11 @@ class SyntheticPractice:
             yield self._family(index, next_id, size)
             next_id += size
 
-    def bundles(self) -> Iterator[PatientBundle]:
+    def bundles(self) -> Iterator[rec.PatientBundle]:
         for family in self.families():
             yield from family.bundles
 
-    def unattached_appointments(self) -> Iterator[Appointment]:
+    def unattached_appointments(self) -> Iterator[rec.Appointment]:
         """New-patient appointments booked without a Family File record (``patient_id = 0``)."""
         count = int(self.config.patients * self.config.unattached_appointment_rate)
         rng = random.Random(f"{self.config.seed}:unattached")
@@ -356,14 +316,14 @@ class SyntheticPractice:
         status_id: str,
         type_id: str | None,
         provider_id: str,
-        procedures: tuple[AppointmentProcedure, ...] = (),
+        procedures: tuple[rec.AppointmentProcedure, ...] = (),
         patient_name: str | None = None,
         broken: bool = False,
         deleted: bool = False,
-    ) -> Appointment:
+    ) -> rec.Appointment:
         status = self._statuses[status_id]
         op = rng.choice(self.operatories if not provider_id.startswith("HYG") else self.operatories[3:])
-        return Appointment(
+        return rec.Appointment(
             appointment_id=appointment_id,
             patient_id=patient_id,
             start=start,
@@ -409,16 +369,18 @@ class SyntheticPractice:
         family_mobile = self._phone(rng, area) if rng.random() < 0.8 else None
         plan_rows = self.insurance_plans
         insured_family = rng.random() < 0.65
-        patients: list[Patient] = []
+        patients: list[rec.Patient] = []
         for k, pid in enumerate(ids):
             adult = k == 0 or (k == 1 and spouse)
             first = rng.choice(self._first)
-            gender = rng.choice((Gender.MALE, Gender.FEMALE, Gender.FEMALE, Gender.MALE, None))
+            gender = rng.choice(
+                (rec.Gender.MALE, rec.Gender.FEMALE, rec.Gender.FEMALE, rec.Gender.MALE, None)
+            )
             if k == 0 and non_patient_guarantor:
-                status = PatientStatus.NON_PATIENT
+                status = rec.PatientStatus.NON_PATIENT
             else:
                 status = rng.choices(
-                    (PatientStatus.PATIENT, PatientStatus.INACTIVE, PatientStatus.ARCHIVED),
+                    (rec.PatientStatus.PATIENT, rec.PatientStatus.INACTIVE, rec.PatientStatus.ARCHIVED),
                     weights=(85, 10, 5),
                 )[0]
             if adult:
@@ -430,39 +392,39 @@ class SyntheticPractice:
                 # Parents' e-mail and mobile are commonly typed on the children's records.
                 email = family_email if rng.random() < 0.6 else None
                 mobile = family_mobile if rng.random() < 0.5 else None
-            visited = status is not PatientStatus.NON_PATIENT
+            visited = status is not rec.PatientStatus.NON_PATIENT
             first_visit = (
                 dt.date(rng.randint(2012, 2024), rng.randint(1, 12), rng.randint(1, 28)) if visited else None
             )
             last_visit = None
             if first_visit is not None:
                 last_visit = min(today, first_visit + dt.timedelta(days=rng.randint(0, 3000)))
-            privacy = PrivacyFlag.NONE
+            privacy = rec.PrivacyFlag.NONE
             roll = rng.random()
             if roll < 0.03:
-                privacy = PrivacyFlag.NO_VOICE_CALLS
+                privacy = rec.PrivacyFlag.NO_VOICE_CALLS
             elif roll < 0.05:
-                privacy = PrivacyFlag.NO_CORRESPONDENCE
+                privacy = rec.PrivacyFlag.NO_CORRESPONDENCE
             elif roll < 0.06:
-                privacy = PrivacyFlag.NO_VOICE_CALLS | PrivacyFlag.NO_CORRESPONDENCE
+                privacy = rec.PrivacyFlag.NO_VOICE_CALLS | rec.PrivacyFlag.NO_CORRESPONDENCE
             referred_by_id = None
             referred_by_kind = None
             if visited and rng.random() < 0.4:
                 if k == 0 and first_id > 1001 and rng.random() < 0.25:
                     referred_by_id, referred_by_kind = (
                         str(rng.randint(1001, first_id - 1)),
-                        ReferrerKind.PATIENT,
+                        rec.ReferrerKind.PATIENT,
                     )
                 else:
                     referred_by_id = rng.choice(self.referral_sources).referral_id
-                    referred_by_kind = ReferrerKind.REFERRAL_SOURCE
+                    referred_by_kind = rec.ReferrerKind.REFERRAL_SOURCE
             extra: dict[str, str] = {}
             if rng.random() < 0.3:
                 extra["Pref. Hygienist"] = rng.choice(("HYG1", "HYG2", "HYG3"))
             if adult and rng.random() < 0.2:
                 extra["Emergency Contact Phone"] = self._phone(rng, area)
             patients.append(
-                Patient(
+                rec.Patient(
                     patient_id=pid,
                     guarantor_id=guarantor_id,
                     status=status,
@@ -499,9 +461,9 @@ class SyntheticPractice:
                     employer_id=rng.choice(self.employers).employer_id
                     if adult and rng.random() < 0.4
                     else None,
-                    family_position=FamilyPosition.MARRIED
+                    family_position=rec.FamilyPosition.MARRIED
                     if adult and spouse
-                    else (FamilyPosition.SINGLE if adult else FamilyPosition.CHILD),
+                    else (rec.FamilyPosition.SINGLE if adult else rec.FamilyPosition.CHILD),
                     is_guarantor=k == 0,
                     is_head_of_house=k == 0,
                     premedication=rng.random() < 0.03,
@@ -515,13 +477,13 @@ class SyntheticPractice:
                 )
             )
         # Insurance: the guarantor (or the spouse) subscribes; children are covered as dependants.
-        insureds: list[Insured] = []
+        insureds: list[rec.Insured] = []
         if insured_family:
             subscribers = [patients[0]] + ([patients[1]] if spouse and rng.random() < 0.35 else [])
             for n, sub in enumerate(subscribers):
                 plan = rng.choice(plan_rows)
                 insureds.append(
-                    Insured(
+                    rec.Insured(
                         insured_id=str(int(sub.patient_id) * 10 + n),
                         plan_id=plan.plan_id,
                         subscriber_id=sub.patient_id,
@@ -546,43 +508,47 @@ class SyntheticPractice:
         return Family(index=index, guarantor_id=guarantor_id, bundles=tuple(bundles))
 
     def _coverage(
-        self, rank: CoverageRank, insured: Insured, patient: Patient, by_id: dict[str, Patient]
-    ) -> Coverage:
+        self,
+        rank: rec.CoverageRank,
+        insured: rec.Insured,
+        patient: rec.Patient,
+        by_id: dict[str, rec.Patient],
+    ) -> rec.Coverage:
         subscriber = (
             None if insured.subscriber_id == patient.patient_id else by_id.get(insured.subscriber_id or "")
         )
-        return Coverage(
+        return rec.Coverage(
             rank=rank,
             insured=insured,
             plan=self._plans.get(insured.plan_id or ""),
             relationship_code=1
             if subscriber is None
-            else (2 if patient.family_position is FamilyPosition.MARRIED else 4),
+            else (2 if patient.family_position is rec.FamilyPosition.MARRIED else 4),
             subscriber=subscriber,
         )
 
     def _bundle(
         self,
         rng: random.Random,
-        patient: Patient,
-        by_id: dict[str, Patient],
-        insureds: Sequence[Insured],
+        patient: rec.Patient,
+        by_id: dict[str, rec.Patient],
+        insureds: Sequence[rec.Insured],
         family_ids: Sequence[str],
         *,
         family_index: int,
-    ) -> PatientBundle:
+    ) -> rec.PatientBundle:
         today = self.config.today
         pid = patient.patient_id
         base = int(pid) * _ROWS_PER_PATIENT  # this patient's id block in every per-patient table
         seq = iter(range(base, base + _ROWS_PER_PATIENT))
         status = patient.status
-        active = status in (PatientStatus.PATIENT, PatientStatus.INACTIVE, PatientStatus.ARCHIVED)
-        child = patient.family_position is FamilyPosition.CHILD
+        active = status in (rec.PatientStatus.PATIENT, rec.PatientStatus.INACTIVE, rec.PatientStatus.ARCHIVED)
+        child = patient.family_position is rec.FamilyPosition.CHILD
         hygienist = patient.secondary_provider_id or "HYG1"
         dentist = patient.primary_provider_id or "DDS1"
-        procedures: list[Procedure] = []
-        appointments: list[Appointment] = []
-        ledger: list[LedgerTransaction] = []
+        procedures: list[rec.Procedure] = []
+        appointments: list[rec.Appointment] = []
+        ledger: list[rec.LedgerTransaction] = []
         if active and patient.first_visit_date is not None:
             visits = rng.randint(1, 5)
             span = max(1, (min(today, patient.last_visit_date or today) - patient.first_visit_date).days)
@@ -597,15 +563,15 @@ class SyntheticPractice:
                     ],
                     rng.randint(1, 3),
                 )
-                slots: list[AppointmentProcedure] = []
+                slots: list[rec.AppointmentProcedure] = []
                 for slot_no, row in enumerate(codes, start=1):
                     proc = self._procedure(
-                        rng, next(seq), patient, day, row, provider, ProcedureStatus.COMPLETED
+                        rng, next(seq), patient, day, row, provider, rec.ProcedureStatus.COMPLETED
                     )
                     procedures.append(proc)
                     ledger.append(self._charge(proc))
                     slots.append(
-                        AppointmentProcedure(
+                        rec.AppointmentProcedure(
                             sequence=slot_no,
                             code_type=1,
                             code_id=proc.procedure_id,
@@ -632,13 +598,15 @@ class SyntheticPractice:
                 )
                 if rng.random() < 0.5:
                     pay_kind = rng.choice(
-                        (LedgerEntryType.PATIENT_PAYMENT, LedgerEntryType.INSURANCE_PAYMENT)
+                        (rec.LedgerEntryType.PATIENT_PAYMENT, rec.LedgerEntryType.INSURANCE_PAYMENT)
                     )
                     type_id = (
-                        rng.choice(("1", "2", "3")) if pay_kind is LedgerEntryType.PATIENT_PAYMENT else "4"
+                        rng.choice(("1", "2", "3"))
+                        if pay_kind is rec.LedgerEntryType.PATIENT_PAYMENT
+                        else "4"
                     )
                     ledger.append(
-                        LedgerTransaction(
+                        rec.LedgerTransaction(
                             transaction_id=str(next(seq)),
                             patient_id=pid,
                             guarantor_id=patient.guarantor_id,
@@ -654,24 +622,26 @@ class SyntheticPractice:
         if active and patient.first_visit_date is not None and rng.random() < 0.1:
             adjustment_id = rng.choice(("3", "1", "2"))
             kind = (
-                LedgerEntryType.BALANCE_FORWARD if adjustment_id == "3" else LedgerEntryType.CREDIT_ADJUSTMENT
+                rec.LedgerEntryType.BALANCE_FORWARD
+                if adjustment_id == "3"
+                else rec.LedgerEntryType.CREDIT_ADJUSTMENT
             )
             ledger.append(
-                LedgerTransaction(
+                rec.LedgerTransaction(
                     transaction_id=str(next(seq)),
                     patient_id=pid,
                     guarantor_id=patient.guarantor_id,
                     date=patient.first_visit_date,
                     kind=kind,
                     amount=_money(
-                        rng.randint(10, 400) * (1 if kind is LedgerEntryType.BALANCE_FORWARD else -1)
+                        rng.randint(10, 400) * (1 if kind is rec.LedgerEntryType.BALANCE_FORWARD else -1)
                     ),
                     type_id=adjustment_id,
                     description=self._adjustments[adjustment_id].description,
                     provider_id=dentist,
                 )
             )
-        if status is PatientStatus.PATIENT:
+        if status is rec.PatientStatus.PATIENT:
             for _ in range(rng.choice((0, 1, 1, 2))):
                 day = today + dt.timedelta(days=rng.randint(1, 180))
                 appointments.append(
@@ -684,7 +654,7 @@ class SyntheticPractice:
                         type_id=rng.choice(("2", "3", "6")),
                         provider_id=rng.choice((dentist, hygienist)),
                         procedures=(
-                            AppointmentProcedure(
+                            rec.AppointmentProcedure(
                                 sequence=1,
                                 code_type=0,
                                 code_id="106",
@@ -696,8 +666,8 @@ class SyntheticPractice:
                         else (),
                     )
                 )
-        cases: list[TreatmentPlanCase] = []
-        if status is PatientStatus.PATIENT and rng.random() < 0.25:
+        cases: list[rec.TreatmentPlanCase] = []
+        if status is rec.PatientStatus.PATIENT and rng.random() < 0.25:
             case_id = str(next(seq))
             planned = [
                 attrs.evolve(
@@ -708,20 +678,20 @@ class SyntheticPractice:
                         today - dt.timedelta(days=rng.randint(0, 200)),
                         row,
                         dentist,
-                        ProcedureStatus.TREATMENT_PLANNED,
+                        rec.ProcedureStatus.TREATMENT_PLANNED,
                     ),
                     tx_case_id=case_id,
                 )
                 for row in rng.sample([r for r in self._proc_rows if r[5]], rng.randint(1, 3))
             ]
             procedures.extend(planned)
-            status_text = rng.choice(list(TreatmentCaseStatus))
+            status_text = rng.choice(list(rec.TreatmentCaseStatus))
             cases.append(
-                TreatmentPlanCase(
+                rec.TreatmentPlanCase(
                     case_id=case_id,
                     patient_id=pid,
                     status=status_text,
-                    status_code=list(TreatmentCaseStatus).index(status_text) + 1,
+                    status_code=list(rec.TreatmentCaseStatus).index(status_text) + 1,
                     description=rng.choice(("Treatment Plan", "Phase 1", "Crown #3", "Perio therapy")),
                     created_date=min(p.date for p in planned if p.date is not None),
                     priority=rng.choice((1, 2, 3)),
@@ -729,7 +699,7 @@ class SyntheticPractice:
                     procedures=tuple(planned),
                 )
             )
-        notes: list[ClinicalNote] = []
+        notes: list[rec.ClinicalNote] = []
         if active and patient.first_visit_date is not None:
             for _ in range(rng.choice((0, 1, 1, 2, 3))):
                 when = dt.datetime.combine(
@@ -739,7 +709,7 @@ class SyntheticPractice:
                 sentences = rng.choices(pools.NOTE_SENTENCES, k=rng.choice((3, 6, 12, 40)))
                 text = "\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
                 notes.append(
-                    ClinicalNote(
+                    rec.ClinicalNote(
                         note_id=str(next(seq)),
                         patient_id=pid,
                         provider_id=rng.choice((dentist, hygienist)),
@@ -750,14 +720,14 @@ class SyntheticPractice:
                         modified_at=when + dt.timedelta(minutes=rng.randint(0, 90)),
                     )
                 )
-        recalls: list[Recall] = []
-        if status in (PatientStatus.PATIENT, PatientStatus.INACTIVE):
+        recalls: list[rec.Recall] = []
+        if status in (rec.PatientStatus.PATIENT, rec.PatientStatus.INACTIVE):
             for type_id in ("1", "2") if rng.random() < 0.6 else ("1",):
                 rtype = self._recalls[type_id]
                 prior = (patient.last_visit_date or today) - dt.timedelta(days=rng.randint(0, 60))
                 due = prior + dt.timedelta(days=30 * (rtype.interval_months or 6) + 1)
                 recalls.append(
-                    Recall(
+                    rec.Recall(
                         patient_id=pid,
                         recall_type_id=type_id,
                         type_name=rtype.name,
@@ -770,14 +740,14 @@ class SyntheticPractice:
                         status=0,
                     )
                 )
-        documents: list[Document] = []
+        documents: list[rec.Document] = []
         if active and rng.random() < 0.3:
             for _ in range(rng.randint(1, 2)):
                 doc_id = str(next(seq))
                 type_id = rng.choice(("1", "2", "3", "4"))
                 hosted = rng.random() < 0.4
                 documents.append(
-                    Document(
+                    rec.Document(
                         document_id=doc_id,
                         patient_id=pid,
                         type_id=type_id,
@@ -793,7 +763,7 @@ class SyntheticPractice:
                     )
                 )
         imaging = tuple(
-            ImagingLink(
+            rec.ImagingLink(
                 patient_id=pid,
                 imaging_system="DEXIS",
                 image_id=f"{pid}-{n:03d}",
@@ -803,16 +773,16 @@ class SyntheticPractice:
             )
             for n in range(rng.randint(1, 4) if active and rng.random() < 0.4 else 0)
         )
-        alerts: list[MedicalAlert] = []
+        alerts: list[rec.MedicalAlert] = []
         if active and rng.random() < 0.3:
             for item in rng.sample(self.health_items, rng.randint(1, 3)):
                 open_ended = item.hh_type == 3 and rng.random() < 0.5
                 alerts.append(
-                    MedicalAlert(
+                    rec.MedicalAlert(
                         alert_id=str(next(seq)),
                         patient_id=pid,
-                        kind={1: MedicalAlertKind.CONDITION, 3: MedicalAlertKind.MEDICATION}.get(
-                            item.hh_type, MedicalAlertKind.ALLERGY
+                        kind={1: rec.MedicalAlertKind.CONDITION, 3: rec.MedicalAlertKind.MEDICATION}.get(
+                            item.hh_type, rec.MedicalAlertKind.ALLERGY
                         ),
                         description=item.description,
                         critical=item.critical,
@@ -829,10 +799,10 @@ class SyntheticPractice:
             if mask & (1 << bit):
                 def_id = str(bit + 1)
                 alerts.append(
-                    MedicalAlert(
+                    rec.MedicalAlert(
                         alert_id=def_id,
                         patient_id=pid,
-                        kind=MedicalAlertKind.MEDICAL_ALERT,
+                        kind=rec.MedicalAlertKind.MEDICAL_ALERT,
                         description=self._alert_defs[def_id].description
                         if def_id in self._alert_defs
                         else None,
@@ -840,26 +810,26 @@ class SyntheticPractice:
                 )
         if active and rng.random() < 0.05:
             alerts.append(
-                MedicalAlert(
+                rec.MedicalAlert(
                     alert_id=str(next(seq)),
                     patient_id=pid,
-                    kind=MedicalAlertKind.PATIENT_ALERT,
+                    kind=rec.MedicalAlertKind.PATIENT_ALERT,
                     description=rng.choice(("Collect copay", "Needs premed", "Speaks Spanish")),
                     start_date=today - dt.timedelta(days=rng.randint(0, 400)),
                 )
             )
-        journal: list[OfficeJournalEntry] = []
+        journal: list[rec.OfficeJournalEntry] = []
         for _ in range(rng.choice((0, 0, 1, 2, 3)) if active else 0):
             journal_kind = rng.choice(list(pools.JOURNAL_TITLES))
             journal.append(
-                OfficeJournalEntry(
+                rec.OfficeJournalEntry(
                     contact_id=str(next(seq)),
                     patient_id=pid,
                     contacted_at=dt.datetime.combine(
                         today - dt.timedelta(days=rng.randint(0, 1500)),
                         dt.time(rng.randint(8, 17), rng.randint(0, 59)),
                     ),
-                    kind=JournalEntryKind(journal_kind),
+                    kind=rec.JournalEntryKind(journal_kind),
                     contact_type_code={"call": 3, "letter": 1, "email": 4, "text": 5, "appointment": 2}[
                         journal_kind
                     ],
@@ -868,40 +838,42 @@ class SyntheticPractice:
                     text=rng.choice((None, "Spoke with patient; will call back.", "No answer.")),
                 )
             )
-        referrals: list[ReferralActivity] = []
+        referrals: list[rec.ReferralActivity] = []
         referred_by = None
         if patient.referred_by_id is not None and patient.referred_by_kind is not None:
             source = (
                 self._referrals.get(patient.referred_by_id)
-                if patient.referred_by_kind is ReferrerKind.REFERRAL_SOURCE
+                if patient.referred_by_kind is rec.ReferrerKind.REFERRAL_SOURCE
                 else None
             )
-            referred_by = ReferredBy(
+            referred_by = rec.ReferredBy(
                 kind=patient.referred_by_kind, referrer_id=patient.referred_by_id, source=source
             )
             if source is not None:
                 referrals.append(
-                    ReferralActivity(
+                    rec.ReferralActivity(
                         referral_id=source.referral_id,
                         patient_id=pid,
                         date=patient.first_visit_date,
                         activity_id=str(next(seq)),
                         activity_type=0,
-                        referred_by_kind=ReferrerKind.REFERRAL_SOURCE,
+                        referred_by_kind=rec.ReferrerKind.REFERRAL_SOURCE,
                         source=source,
                     )
                 )
         balance = self._family_balance(family_index, patient.guarantor_id or pid)
-        coverage = PatientInsurance(
-            primary=self._coverage(CoverageRank.PRIMARY, insureds[0], patient, by_id) if insureds else None,
-            secondary=self._coverage(CoverageRank.SECONDARY, insureds[1], patient, by_id)
+        coverage = rec.PatientInsurance(
+            primary=self._coverage(rec.CoverageRank.PRIMARY, insureds[0], patient, by_id)
+            if insureds
+            else None,
+            secondary=self._coverage(rec.CoverageRank.SECONDARY, insureds[1], patient, by_id)
             if len(insureds) > 1
             else None,
         )
         guarantor = None
         if patient.guarantor_id is not None and patient.guarantor_id != pid:
             guarantor = by_id.get(patient.guarantor_id)
-        bundle = PatientBundle(
+        bundle = rec.PatientBundle(
             patient=patient,
             practice_timezone=self.config.timezone,
             guarantor=guarantor,
@@ -926,12 +898,12 @@ class SyntheticPractice:
         )
         return canonical_bundle(bundle)
 
-    def _family_balance(self, family_index: int, guarantor_id: str) -> GuarantorBalance:
+    def _family_balance(self, family_index: int, guarantor_id: str) -> rec.GuarantorBalance:
         """The guarantor's balance, regenerated from its own seed (balances are per guarantor)."""
         brng = random.Random(f"{self.config.seed}:balance:{family_index}")
         today = self.config.today
         owing = brng.random() < 0.3
-        return GuarantorBalance(
+        return rec.GuarantorBalance(
             guarantor_id=guarantor_id,
             balance_0_30=_money(brng.randint(0, 400)) if owing else Decimal("0.00"),
             balance_31_60=_money(brng.choice((0, 0, 85, 120))) if owing else Decimal("0.00"),
@@ -946,16 +918,16 @@ class SyntheticPractice:
         self,
         rng: random.Random,
         procedure_id: int,
-        patient: Patient,
+        patient: rec.Patient,
         day: dt.date,
         row: tuple[str, str, str, str, str, bool, bool, str | None],
         provider: str,
-        status: ProcedureStatus,
-    ) -> Procedure:
+        status: rec.ProcedureStatus,
+    ) -> rec.Procedure:
         code_id, ada, _abbrev, description, fee, needs_tooth, surfaces, _recall = row
         tooth = None
         if needs_tooth:
-            child = patient.family_position is FamilyPosition.CHILD
+            child = patient.family_position is rec.FamilyPosition.CHILD
             tooth = (
                 rng.choice(("A", "B", "J", "K", "T", "AS"))
                 if child and rng.random() < 0.5
@@ -964,8 +936,8 @@ class SyntheticPractice:
         surf = None
         if surfaces:
             surf = rng.choice(("O", "MO", "DO", "MOD", "F", "L", "MODL", "5"))
-        completed = status is ProcedureStatus.COMPLETED
-        return Procedure(
+        completed = status is rec.ProcedureStatus.COMPLETED
+        return rec.Procedure(
             procedure_id=str(procedure_id),
             patient_id=patient.patient_id,
             guarantor_id=patient.guarantor_id,
@@ -985,13 +957,13 @@ class SyntheticPractice:
             modified_at=dt.datetime.combine(day, dt.time(17, 5)),
         )
 
-    def _charge(self, proc: Procedure) -> LedgerTransaction:
-        return LedgerTransaction(
+    def _charge(self, proc: rec.Procedure) -> rec.LedgerTransaction:
+        return rec.LedgerTransaction(
             transaction_id=proc.procedure_id,
             patient_id=proc.patient_id,
             guarantor_id=proc.guarantor_id,
             date=proc.date,
-            kind=LedgerEntryType.PROCEDURE,
+            kind=rec.LedgerEntryType.PROCEDURE,
             amount=proc.amount,
             description=proc.description,
             provider_id=proc.provider_id,
