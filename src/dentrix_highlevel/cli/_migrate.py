@@ -25,6 +25,7 @@ from rich.table import Table
 from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.cli._common import (
+    CONFIG_FILENAME,
     EXIT_FAILED_RECORDS,
     EXIT_OK,
     EXIT_REFUSED,
@@ -49,6 +50,7 @@ from dentrix_highlevel.cli._common import (
     rollback_counts,
     run_async,
 )
+from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.mapping import (
     CdtHistoryMode,
     ClinicalNotesMode,
@@ -75,6 +77,7 @@ from dentrix_highlevel.migration import (
     build_plan,
     export_audit,
     options_from_dict,
+    plan_date,
 )
 
 __all__ = ["COMMANDS", "report_path"]
@@ -156,6 +159,13 @@ async def _migration(
 
 
 def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, Destination, MigrationPlan]:
+    offline = not (workdir / CONFIG_FILENAME).exists() and (workdir / PLAN_FILENAME).exists()
+    if offline and _load_plan(workdir).location_id is None:
+        raise CliFailure(
+            f"the plan in {workdir} was made offline and is not checked against a sub-account: run "
+            "`dentrix-highlevel plan` with --location-id and a token into a new --workdir, then approve",
+            exit_code=EXIT_REFUSED,
+        )
     config = WorkdirConfig.load(workdir)
     resolved = destination.resolve(config.destination)
     if not resolved.token:  # before reading anything else: the one thing every command needs
@@ -371,6 +381,12 @@ _MAP_DEFAULTS = DefaultMapOptions()
     "(its name and value always stay as the practice set them).",
 )
 @click.option("--migration-id", default="dentrix-highlevel", show_default=True, help="Names this migration.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Plan from the export alone, before any HighLevel access exists: the Data Availability Report, "
+    "the field-mapping plan and the estimate, marked as not yet checked against the sub-account.",
+)
 @debug_option
 def plan_command(
     source_text: str,
@@ -405,8 +421,13 @@ def plan_command(
     overwrite_fields: tuple[str, ...],
     move_adopted_opportunities: bool,
     migration_id: str,
+    offline: bool,
 ) -> None:
-    """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json)."""
+    """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json).
+
+    The location is read first, then the export is staged: an unreachable or refusing HighLevel ends the
+    command before the export's staging time is spent. ``--offline`` reads the export alone.
+    """
     spec = SourceSpec.parse(source_text, practice_timezone=practice_timezone)
     codes = _tracked_codes(tracked_codes)
     # The map options but as_of, which the engine takes from the export (see go()).
@@ -424,7 +445,6 @@ def plan_command(
     if spec.kind == "ascend":
         spec = attrs.evolve(spec, organization_id=ascend.organization_id)
     existing = WorkdirConfig.load_optional(workdir)
-    resolved = destination.resolve(existing.destination if existing else None)
     if existing is not None and existing.migration_id != migration_id:
         raise CliFailure(
             f"this work directory holds migration {existing.migration_id!r}; use another --workdir",
@@ -448,28 +468,35 @@ def plan_command(
         dedupe_order=dedupe_order.split(","),
     )
     folder_ids = dict(policies.field_folders)
+    if offline:
+        _plan_offline(workdir, spec, ascend, choices, policies, destination.use_env_proxy)
+        return
+    resolved = destination.resolve(existing.destination if existing else None)
 
     async def go() -> MigrationPlan:
-        async with (
-            open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy) as source,
-            resolved.client() as hl,
-        ):
-            migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
+        async with resolved.client() as hl:
+            # HighLevel first (reads only): a wrong token or an unreachable location fails in seconds,
+            # before the export is staged.
             location = await LocationSnapshot.read(
                 hl,
                 folders=folder_ids,
                 pipeline_name=policies.pipeline_name,
                 users=policies.provider_users,
             )
-            # The engine's as_of (the export's time) with the chosen options: the plan the engine runs.
-            options = attrs.evolve(migration.options, **choices)
-            built = await build_plan(source, options=options, policies=policies, location=location)
-            # The plan is checked against the location before anyone approves it (reads only).
-            migration = Migration(
-                source, hl, workdir=workdir, options=options, policies=policies, migration_id=migration_id
-            )
-            checked = await migration.preflight(plan=built)
-            return attrs.evolve(built, preflight=checked.to_dict())
+            async with open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy) as source:
+                return await _checked_plan(source, hl, location)
+
+    async def _checked_plan(source: Any, hl: HighLevelClient, location: LocationSnapshot) -> MigrationPlan:
+        migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
+        # The engine's as_of (the export's time) with the chosen options: the plan the engine runs.
+        options = attrs.evolve(migration.options, **choices)
+        built = await build_plan(source, options=options, policies=policies, location=location)
+        # The plan is checked against the location before anyone approves it (reads only).
+        migration = Migration(
+            source, hl, workdir=workdir, options=options, policies=policies, migration_id=migration_id
+        )
+        checked = await migration.preflight(plan=built)
+        return attrs.evolve(built, preflight=checked.to_dict())
 
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
     new = run_async(go)
@@ -505,6 +532,48 @@ def plan_command(
         )
     console.print(f"review {workdir / PLAN_REPORT_FILENAME}, then approve:", markup=False)
     console.print(f"  dentrix-highlevel approve --workdir {workdir} --by NAME", markup=False)
+
+
+def _plan_offline(
+    workdir: Path,
+    spec: SourceSpec,
+    ascend: AscendCredentials,
+    choices: dict[str, Any],
+    policies: MigrationPolicies,
+    use_env_proxy: bool,
+) -> None:
+    """``plan --offline``: the export alone (the step a practice does before any HighLevel access exists).
+    The plan is written but marked as not checked against a sub-account; ``approve`` refuses it and the
+    work directory gets no ``migration.json`` until ``plan`` runs with a location."""
+    if (workdir / CONFIG_FILENAME).exists():
+        raise CliFailure(
+            f"{workdir} already plans against a HighLevel location; plan offline into a new --workdir"
+        )
+
+    async def go() -> MigrationPlan:
+        async with open_source(spec, ascend, use_env_proxy=use_env_proxy) as source:
+            options = DefaultMapOptions(as_of=plan_date(source), **choices)
+            return await build_plan(source, options=options, policies=policies)
+
+    console.print(f"planning {spec} offline (no HighLevel location read) ...", markup=False)
+    new = run_async(go)
+    new.save(workdir)
+    summary = Table(show_header=False, title="Migration plan (offline)", title_justify="left")
+    summary.add_row("patients", str(new.source.patients))
+    summary.add_row("custom fields the default maps need", str(len(new.custom_fields)))
+    summary.add_row("warnings", str(len(new.warnings)))
+    summary.add_row("estimated requests", str(new.estimate.total_requests))
+    console.print(summary)
+    console.print(
+        f"review {workdir / PLAN_REPORT_FILENAME}: the Data Availability Report and the", markup=False
+    )
+    console.print(
+        "field-mapping plan, not yet checked against the sub-account. When HighLevel access exists:",
+        markup=False,
+    )
+    console.print(
+        f"  dentrix-highlevel plan --source {spec} --workdir NEW_DIR --location-id ID", markup=False
+    )
 
 
 # --- approve ----------------------------------------------------------------------------------------------

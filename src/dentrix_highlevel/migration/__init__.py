@@ -38,7 +38,7 @@ from dentrix_highlevel.migration._availability import (
     IssueSummary,
     MappingStatus,
 )
-from dentrix_highlevel.migration._engine import Migration, MigrationSource, ReconcileResult
+from dentrix_highlevel.migration._engine import Migration, MigrationSource, ReconcileResult, plan_date
 from dentrix_highlevel.migration._estimate import Estimate, RequestCounts
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
@@ -149,6 +149,7 @@ __all__ = [
     "options_from_dict",
     "options_to_dict",
     "plan_content_hash",
+    "plan_date",
     "required_scopes",
     "source_fingerprint",
     "write_audit_csv",

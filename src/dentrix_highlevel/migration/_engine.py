@@ -106,7 +106,7 @@ from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
 
-__all__ = ["Migration", "MigrationSource", "ReconcileResult"]
+__all__ = ["Migration", "MigrationSource", "ReconcileResult", "plan_date"]
 
 _log = logging.getLogger("dentrix_highlevel.migration")
 _CHECKPOINT_EVERY = 25
@@ -149,6 +149,14 @@ class _Prepared:
 
 def _fingerprint(source: Any) -> str:
     return source_fingerprint(source)
+
+
+def plan_date(source: Any) -> dt.datetime:
+    """The plan date ("as of") a migration of ``source`` maps with: the export's time in the practice's
+    zone, naive as Dentrix times are (now, where the source has no export time). ``plan --offline`` and
+    :class:`Migration` use the same one, so an offline plan maps exactly as the run will."""
+    local = _source_as_of(source).astimezone(ZoneInfo(source.practice_timezone))
+    return local.replace(tzinfo=None)
 
 
 def _source_as_of(source: Any) -> dt.datetime:
@@ -273,8 +281,7 @@ class Migration:
             if self._options_given is not None:
                 self._options = self._options_given
             else:
-                local = _source_as_of(self._source).astimezone(ZoneInfo(self._source.practice_timezone))
-                self._options = DefaultMapOptions(as_of=local.replace(tzinfo=None))
+                self._options = DefaultMapOptions(as_of=plan_date(self._source))
         return self._options
 
     @property

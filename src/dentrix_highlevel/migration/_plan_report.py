@@ -72,6 +72,12 @@ def render_markdown(plan: MigrationPlan) -> str:
         f"- HighLevel location: {_code(plan.location_id) or 'not given'}; duplicate contacts "
         f"{'allowed' if plan.allow_duplicates else 'not allowed'}"
     )
+    if plan.location_id is None:
+        add(
+            "- **Not yet checked against the sub-account**: planned from the export alone (`plan --offline`)."
+            " Custom fields, the pipeline, users and calendars are what the migration would need in an empty"
+            " location; `plan` with the location checks them, and only such a plan can be approved."
+        )
     add(f"- Generated: {plan.generated_at}; plan date (as of): {plan.as_of}")
     add(f"- Content hash: `{plan.content_hash}`")
     add("")
