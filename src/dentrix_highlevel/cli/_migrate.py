@@ -371,6 +371,13 @@ _MAP_DEFAULTS = DefaultMapOptions()
     "(its name and value always stay as the practice set them).",
 )
 @click.option("--migration-id", default="dentrix-highlevel", show_default=True, help="Names this migration.")
+@click.option(
+    "--practice-id",
+    default=None,
+    metavar="ID",
+    help="The practice namespace of the source keys in HighLevel (default: the source's practice id). "
+    "Set it when two offices exported under one practice id go into one location.",
+)
 @debug_option
 def plan_command(
     source_text: str,
@@ -405,6 +412,7 @@ def plan_command(
     overwrite_fields: tuple[str, ...],
     move_adopted_opportunities: bool,
     migration_id: str,
+    practice_id: str | None,
 ) -> None:
     """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json)."""
     spec = SourceSpec.parse(source_text, practice_timezone=practice_timezone)
@@ -446,6 +454,7 @@ def plan_command(
         overflow_notes=not no_overflow_notes,
         merge=MergePolicy(overwrite=overwrite_fields, move_adopted_opportunities=move_adopted_opportunities),
         dedupe_order=dedupe_order.split(","),
+        practice_id=practice_id or None,
     )
     folder_ids = dict(policies.field_folders)
 

@@ -66,6 +66,7 @@ from dentrix_highlevel.migration._documents import (
     source_document_count,
     with_document_urls,
 )
+from dentrix_highlevel.migration._identity import identity_targets, practice_namespace
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Ledger,
@@ -268,6 +269,27 @@ class Migration:
         return self._prepare()
 
     @property
+    def practice_namespace(self) -> str:
+        """The namespace of this migration's source keys in HighLevel (``MigrationPolicies.practice_id``,
+        else the source practice's fingerprint): contacts carry it in ``Source Practice ID``."""
+        return practice_namespace(self._policies.practice_id, _fingerprint(self._source))
+
+    def _claim_namespace(self, *, write: bool) -> None:
+        """The ledger keeps the namespace its first run wrote: a later run under another one would no
+        longer find its own contacts by their source keys (and could match another practice's)."""
+        ledger = self._prepare()
+        noted = ledger.note("practice_namespace")
+        wanted = self.practice_namespace
+        if noted is None:
+            if write:
+                ledger.set_note("practice_namespace", wanted)
+        elif noted != wanted:
+            raise ConfigurationError(
+                f"the migration in {self._workdir} writes practice namespace {noted!r}, not {wanted!r}: "
+                "keep the practice_id it was run with (or start a new work directory)"
+            )
+
+    @property
     def options(self) -> DefaultMapOptions:
         if self._options is None:
             if self._options_given is not None:
@@ -401,6 +423,7 @@ class Migration:
     async def rollback(self) -> RunResult:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
         ledger = self._prepare()
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=False))
         run = await self._start_run(RunMode.ROLLBACK)
         ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
         try:
@@ -522,6 +545,7 @@ class Migration:
             policies=self._policies,
             practice=PracticeSettings(timezone=self._source.practice_timezone),
             default_maps=self._maps_given is None,
+            namespace=self.practice_namespace,
             progress=self._progress,
             clock=self._clock,
         )
@@ -533,6 +557,7 @@ class Migration:
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         ledger = self._prepare()
         check_approved(ledger, self._workdir, self._components())
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
         run = await self._start_run(mode)
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
@@ -916,6 +941,7 @@ def _source_counts(
     targets = {
         t.field_key for name in ("contact", "opportunity") if name in maps for t in maps[name].custom_fields()
     }
+    targets |= {t.field_key for t in identity_targets(maps)}
     if targets and setup:
         counts["custom_field"] = len(targets)
     if setup:
