@@ -131,6 +131,8 @@ class RunContext:
     default_maps: bool
     namespace: str = ""
     """The practice namespace of this run's source keys (``_identity``): lookups match it too."""
+    recovered: bool = False
+    """The ledger was rebuilt from HighLevel: an object it lacks is looked up there before any create."""
     setup: SetupState | None = None
     counters: Counters = attrs.field(factory=Counters)
     progress: ProgressCallback | None = None
@@ -234,6 +236,15 @@ class RunContext:
         """
         rec = await self.db(self.ledger.record, kind, key)
         dest = await self.db(self.ledger.destination_of, kind, key)
+        if rec is None and dest is None and self.recovered and lookup:
+            # A rebuilt ledger (``recover``) does not know this object: HighLevel may already hold it.
+            found = await self.find_existing(kind, lookup, poll=False)
+            if found is not None:
+                intent = await self.db(
+                    self.ledger.begin_intent, kind, key, "create", dict(lookup), run_id=self.run_id
+                )
+                await self.db(self.ledger.complete_intent, intent, destination_id=found, created=True)
+                dest = found
         if (
             dest is not None
             and rec is not None
@@ -373,7 +384,7 @@ class RunContext:
         )
 
     async def find_existing(
-        self, kind: str, lookup: Mapping[str, str], *, since: dt.datetime | None = None
+        self, kind: str, lookup: Mapping[str, str], *, since: dt.datetime | None = None, poll: bool = True
     ) -> str | None:
         """Does the object an interrupted create was making exist? Its id, or None (safe to create).
 
@@ -394,7 +405,7 @@ class RunContext:
             probe = functools.partial(self._contact_by_source_id, field_id, source_id, namespace)
         else:
             probe = functools.partial(self._created, kind, dict(lookup))
-        if kind not in _SEARCHED_KINDS:
+        if kind not in _SEARCHED_KINDS or not poll:
             return await probe()
         policies = self.policies
         began = since or self.wall_clock()

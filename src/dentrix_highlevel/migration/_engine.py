@@ -66,7 +66,13 @@ from dentrix_highlevel.migration._documents import (
     source_document_count,
     with_document_urls,
 )
-from dentrix_highlevel.migration._identity import identity_targets, practice_namespace
+from dentrix_highlevel.migration._identity import (
+    PRACTICE_ID_KEY,
+    SOURCE_ID_KEY,
+    identity_targets,
+    namespace_slug,
+    practice_namespace,
+)
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Ledger,
@@ -77,6 +83,13 @@ from dentrix_highlevel.migration._ledger import (
 )
 from dentrix_highlevel.migration._ledger_sqlite import SqliteLedger
 from dentrix_highlevel.migration._merge import expected_contact
+from dentrix_highlevel.migration._ownership import (
+    OwnershipError,
+    claim_location,
+    ledger_is_empty,
+    read_owner,
+    release_location,
+)
 from dentrix_highlevel.migration._patients import (
     ContactAssignment,
     ContactIndex,
@@ -424,6 +437,20 @@ class Migration:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
         ledger = self._prepare()
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=False))
+        if await anyio.to_thread.run_sync(ledger_is_empty, ledger):
+            # Never "completed" for work this ledger did not do: the location may hold it all the same.
+            raise OwnershipError(
+                f"the ledger in {self._workdir} records nothing to roll back: if location "
+                f"{self._hl.location_id} holds this migration, run `dentrix-highlevel recover --workdir "
+                f"{self._workdir}` first (it rebuilds the ledger from HighLevel), then roll back"
+            )
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=self.practice_namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+        )
         run = await self._start_run(RunMode.ROLLBACK)
         ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
         try:
@@ -437,8 +464,93 @@ class Migration:
             with anyio.CancelScope(shield=True):
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
             raise
+        await release_location(self._hl, ledger, namespace=self.practice_namespace)
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return self._result(ctx, RunStatus.COMPLETED, {})
+
+    async def recover(self) -> int:
+        """Rebuild a new or empty ledger from HighLevel; returns how many objects it adopted.
+
+        Contacts are found by their Source System ID and this practice's Source Practice ID, uploads by
+        their namespaced names. A contact HighLevel added before the migration first claimed the location
+        was the practice's own (merged into): it is recorded updated, never deleted by rollback (its
+        pre-image is lost with the old ledger, so rollback cannot restore it). Every other object (notes,
+        tasks, appointments, opportunities) is looked up by its marker before the next run creates it.
+        Recovery is an interrupted run: ``run()`` continues it, after which reconcile and rollback work as
+        before.
+        """
+        ledger = self._prepare()
+        if not await anyio.to_thread.run_sync(ledger_is_empty, ledger):
+            raise OwnershipError(
+                f"the ledger in {self._workdir} already holds this migration's work: recover only rebuilds "
+                "a new or empty one (use a new --workdir)"
+            )
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
+        namespace = self.practice_namespace
+        owner = await read_owner(self._hl, namespace)
+        fields = {f.field_key: f.id for f in await self._hl.custom_fields.list(model="all") if f.field_key}
+        source_field = fields.get(SOURCE_ID_KEY)
+        practice_field = fields.get(PRACTICE_ID_KEY)
+        if owner is None or source_field is None or practice_field is None:
+            raise OwnershipError(
+                f"location {self._hl.location_id} holds no migration of practice {namespace}: nothing to "
+                "recover (run `plan` and `run` as for a new migration)"
+            )
+        started = dt.datetime.fromisoformat(owner[3]) if owner[3] else None
+        run = await self._start_run(RunMode.RUN)
+        adopted = 0
+        filters = [{"field": f"customFields.{practice_field}", "operator": "eq", "value": namespace}]
+
+        def adopt(kind: str, key: str, dest: str, lookup: dict[str, str], created: bool) -> None:
+            if created:
+                intent = ledger.begin_intent(kind, key, "create", lookup, run_id=run.run_id)
+                ledger.complete_intent(intent, destination_id=dest, created=True)
+            ledger.record_result(
+                run.run_id,
+                kind,
+                key,
+                action=RecordAction.CREATED if created else RecordAction.UPDATED,
+                outcome=RecordOutcome.APPLIED,
+                destination_id=dest,
+                content_hash=None,
+                reason="recovered from HighLevel",
+            )
+
+        async for contact in self._hl.contacts.search(filters=filters, page_limit=500):
+            source_id = contact.custom_value(source_field)
+            if contact.custom_value(practice_field) != namespace or source_id in (None, ""):
+                continue
+            added = _stamp(contact.date_added)
+            created = started is None or added is None or added >= started
+            lookup = {"source_id": str(source_id), "namespace": namespace}
+            key = patient_key(str(source_id))
+            await anyio.to_thread.run_sync(adopt, "contact", key, contact.id, lookup, created)
+            adopted += 1
+        prefix = f"dentrix-document-{namespace_slug(namespace)}-"
+        async for item in self._hl.media.files(query=prefix):
+            name = item.name or ""
+            if not name.startswith(prefix):
+                continue
+            document_id = name.removeprefix(prefix).rsplit(".", 1)[0]
+            await anyio.to_thread.run_sync(
+                adopt, DOCUMENT_KIND, f"{DOCUMENT_KIND}:{document_id}", item.id, {"name": name}, True
+            )
+            adopted += 1
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        await anyio.to_thread.run_sync(ledger.set_note, "recovered_at", stamp)
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+            recovering=True,
+        )
+        await anyio.to_thread.run_sync(
+            lambda: ledger.save_checkpoint(run.run_id, phase="recovered", cursor=None)
+        )
+        _log.info("recovered %d objects of practice namespace %s from HighLevel", adopted, namespace)
+        return adopted
 
     async def reconcile(self) -> ReconcileResult:
         """Counts per kind over the whole migration (source + removed = created + updated + unchanged +
@@ -546,6 +658,7 @@ class Migration:
             practice=PracticeSettings(timezone=self._source.practice_timezone),
             default_maps=self._maps_given is None,
             namespace=self.practice_namespace,
+            recovered=self._prepare().note("recovered_at") is not None,
             progress=self._progress,
             clock=self._clock,
         )
@@ -558,6 +671,13 @@ class Migration:
         ledger = self._prepare()
         check_approved(ledger, self._workdir, self._components())
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=self.practice_namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+        )
         run = await self._start_run(mode)
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
@@ -915,6 +1035,17 @@ class Migration:
                 )
             rows += await read_back_tasks(ctx, item.bundle)
         return rows
+
+
+def _stamp(value: str | None) -> dt.datetime | None:
+    """A HighLevel timestamp (ISO, ``Z`` or an offset) as an aware datetime, None when unreadable."""
+    if not value:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
 
 
 def _head(source_key: str) -> str:

@@ -929,7 +929,7 @@ class SqliteLedger:
 # Helpers -------------------------------------------------------------------------------------------------
 
 #: The identity notes a ledger keeps (prefixed ``note.`` in ``meta``, so they never shadow its identity).
-NOTE_KEYS = frozenset({"practice_namespace", "ledger_token", "recovered_at"})
+NOTE_KEYS = frozenset({"practice_namespace", "ledger_token", "ledger_token_next", "recovered_at"})
 
 
 def _check_note(key: str) -> None:
