@@ -859,6 +859,35 @@ def rollback_command(
     sys.exit(EXIT_FAILED_RECORDS if failed else EXIT_OK)
 
 
+@click.command("recover")
+@_WORKDIR
+@destination_options
+@ascend_options
+@debug_option
+def recover_command(
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+) -> None:
+    """Rebuild a lost (new or empty) ledger from HighLevel: contacts by Source System ID and Source
+    Practice ID, uploads by name; then `run` continues and `reconcile` / `rollback` work as before."""
+    config, resolved, plan = _load(workdir, destination)
+
+    async def go() -> int:
+        async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
+            return await migration.recover()
+
+    adopted = run_async(go)
+    _remember(workdir, config, resolved)
+    console.print(
+        f"recovered {adopted} object(s) from location {resolved.location_id}; approve the plan and run "
+        "`dentrix-highlevel run` to finish (objects HighLevel already holds are not created again)",
+        markup=False,
+    )
+    sys.exit(EXIT_OK)
+
+
 def report_path(workdir: Path) -> Path:
     return workdir / "report.md"
 
@@ -969,5 +998,6 @@ COMMANDS = (
     delta_command,
     reconcile_command,
     rollback_command,
+    recover_command,
     report_command,
 )
