@@ -450,6 +450,7 @@ class Migration:
             namespace=self.practice_namespace,
             migration_id=self._migration_id,
             workdir=self._workdir,
+            create=False,
         )
         run = await self._start_run(RunMode.ROLLBACK)
         ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
@@ -671,6 +672,8 @@ class Migration:
         ledger = self._prepare()
         check_approved(ledger, self._workdir, self._components())
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
+        # Counted in the run's requests (the progress events' total matches HighLevel's log).
+        requests_before = self._hl.requests_sent
         await claim_location(
             self._hl,
             ledger,
@@ -685,6 +688,7 @@ class Migration:
                 lambda: ledger.set_watermark(run_id=run.run_id, source_as_of=_source_as_of(self._source))
             )
         ctx = self._context(run.run_id, mode, self.maps)
+        ctx.requests_at_start = requests_before
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
         extra_relations = 0  # relation rows of patients the source counts do not see as family members

@@ -4,12 +4,12 @@ The ledger lives in one work directory; HighLevel does not know it. Deleted, or 
 beside the original, a ledger that does not know what is already in the location would create every patient
 again. So the location records the owner: a location custom value named
 ``dentrix_highlevel_migration_<namespace>`` holding ``<migration id> <ledger token>``. The token is random,
-kept in the ledger, and *rotated at every run* (the location's value first, then the ledger): a copy of a
-work directory holds the token of the moment it was copied, so once either copy has run the other one is
-refused. A ledger that is new or empty on a location that already holds its practice's migration is
-refused too, with the way out: ``dentrix-highlevel recover`` (``Migration.recover()``) rebuilds the ledger
-from HighLevel (contacts by Source System ID + Source Practice ID, uploads by their namespaced names, and
-every other object by its lookup before the next create).
+kept in the ledger, written at the first run and rotated by ``recover`` (the location's value first, then
+the ledger): a ledger whose token the location does not hold is refused. A ledger that is new or empty on a
+location that already holds its practice's migration is refused too, with the way out: ``dentrix-highlevel
+recover`` (``Migration.recover()``) rebuilds the ledger from HighLevel (contacts by Source System ID +
+Source Practice ID, uploads by their namespaced names, and every other object by its lookup before the next
+create).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ async def claim_location(
     migration_id: str,
     workdir: Path,
     recovering: bool = False,
+    create: bool = True,
 ) -> None:
     """Refuse a ledger that does not own this practice's migration in the location; else rotate the token
     (location first: a crash in between leaves the ledger's ``next`` token, accepted next time)."""
@@ -85,6 +86,13 @@ async def claim_location(
             f"{where}, written by another copy of this work directory: the ledger in {workdir} is "
             "stale; use the work directory that ran last, or start over with `recover` in a new one"
         )
+    if owner is None and not create:
+        return  # a rollback: it never claims a location that records no owner (released, or pre-dating it)
+    if owner is not None and owner[2] == current and not recovering:
+        # The owner already: nothing to write (a re-run with nothing to do sends no write at all). The
+        # token is not rotated per run for that reason, so a copy made of a work directory is only told
+        # apart once one of the two recovers or rolls back (see docs/reliability.md, known gaps).
+        return
     token = secrets.token_hex(12)
     await anyio.to_thread.run_sync(ledger.set_note, "ledger_token_next", token)
     started = (
