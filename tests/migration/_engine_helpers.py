@@ -16,9 +16,12 @@ from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_expo
 _VOLATILE = {"dateAdded", "dateUpdated", "updatedAt", "createdAt", "lastStatusChangeAt", "lastStageChangeAt"}
 
 
-def export(tmp_path: Path, *, patients: int = 30, seed: int = 3, name: str = "export") -> Path:
+def export(
+    tmp_path: Path, *, patients: int = 30, seed: int = 3, name: str = "export", practice_id: str = "CVFD1"
+) -> Path:
     path = tmp_path / name
-    write_g_export(SyntheticPractice(SynthConfig(patients=patients, seed=seed)), path)
+    config = SynthConfig(patients=patients, seed=seed, practice_id=practice_id)
+    write_g_export(SyntheticPractice(config), path)
     return path
 
 

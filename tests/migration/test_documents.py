@@ -32,7 +32,8 @@ from dentrix_highlevel.migration import (
     RunMode,
     RunStatus,
 )
-from dentrix_highlevel.migration._documents import document_key, media_name
+from dentrix_highlevel.migration._documents import document_key
+from dentrix_highlevel.migration._documents import media_name as _media_name
 from dentrix_highlevel.migration._plan import build_plan
 from dentrix_highlevel.records import Document, PatientBundle
 from dentrix_highlevel.sandbox import Sandbox
@@ -142,9 +143,16 @@ def test_read_document_refuses_unsafe_missing_large_and_mismatching_files(tmp_pa
 def test_policy_serialises_only_when_chosen() -> None:
     assert "upload_documents" not in MigrationPolicies().to_dict()
     assert MigrationPolicies(upload_documents=True).to_dict()["upload_documents"] is True
-    assert media_name(
-        Document(document_id="9", patient_id="1", description="Smith X-ray", mime_type="image/png")
-    ) == ("dentrix-document-9.png")
+    doc = Document(document_id="9", patient_id="1", description="Smith X-ray", mime_type="image/png")
+    assert _media_name(doc) == "dentrix-document-9.png"
+    # The engine names uploads inside the practice namespace: another practice's document 9 differs.
+    assert media_name(doc) == "dentrix-document-g-CVFD1-9.png"
+    assert _media_name(doc, "ascend:org-7") == "dentrix-document-ascend-org-7-9.png"
+
+
+def media_name(document: Document) -> str:
+    """The name the engine gives an upload of the synthetic practice (namespace ``g:CVFD1``)."""
+    return _media_name(document, "g:CVFD1")
 
 
 # --- the engine -------------------------------------------------------------------------------------------
@@ -174,7 +182,7 @@ async def test_run_uploads_before_the_contact_write_reruns_nothing_and_rolls_bac
         media = sandbox.location(loc.location_id).media
         assert len(media) == len(with_file)
         assert sorted(m["name"] for m in media.values()) == sorted(
-            f"dentrix-document-{i}.pdf" for i in with_file
+            f"dentrix-document-g-CVFD1-{i}.pdf" for i in with_file
         )
         # Each upload precedes its patient's single contact write, and its URL rides in that write.
         log = [(r.method, r.path) for r in sandbox.request_log]
@@ -189,7 +197,7 @@ async def test_run_uploads_before_the_contact_write_reruns_nothing_and_rolls_bac
         by_name = {m["name"]: m for m in media.values()}
         for doc_id, patient_id in with_file.items():
             contact = contacts[patient_id]
-            url = by_name[f"dentrix-document-{doc_id}.pdf"]["url"]
+            url = by_name[f"dentrix-document-g-CVFD1-{doc_id}.pdf"]["url"]
             assert url in _value(contact, links)
             assert f"document {doc_id} " not in _value(contact, reupload) + " "
         writes = [

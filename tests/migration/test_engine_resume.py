@@ -87,7 +87,8 @@ def test_kill_9_at_random_points_converges(practice: Path, tmp_path: Path) -> No
             "window_ms": server.sandbox.config.rate_window_ms,
         }
         command = [sys.executable, str(Path(__file__).with_name("_kill_child.py")), json.dumps(args)]
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        # The child imports this tree's package, whatever the environment has installed.
+        env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
         kills = 0
         for point in sorted(rng.sample(range(15, 110), 3)):
             child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -114,7 +114,7 @@ class _Driver:
             "rate_max": server.sandbox.config.rate_max,
             "window_ms": server.sandbox.config.rate_window_ms,
         }
-        self.env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
 
     def command(self, op: str) -> list[str]:
         return [sys.executable, str(CHILD), json.dumps({**self.args, "op": op})]

@@ -57,6 +57,7 @@ from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import MigrationProgress, Reconciliation
+from dentrix_highlevel.migration._ownership import OwnershipError
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -609,6 +610,9 @@ def _hint(exc: BaseException) -> tuple[int, str]:
         return EXIT_REFUSED, "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`"
     if isinstance(exc, PlanChangedError):
         return EXIT_REFUSED, "review the changes, then approve again"
+    if isinstance(exc, OwnershipError):
+        # Its message says what to do (recover, or which work directory owns the location).
+        return EXIT_REFUSED, "nothing was written"
     if isinstance(exc, PlanError):
         return EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"
     if isinstance(exc, AuthenticationError):

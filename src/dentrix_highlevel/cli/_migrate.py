@@ -387,6 +387,13 @@ _MAP_DEFAULTS = DefaultMapOptions()
     help="Plan from the export alone, before any HighLevel access exists: the Data Availability Report, "
     "the field-mapping plan and the estimate, marked as not yet checked against the sub-account.",
 )
+@click.option(
+    "--practice-id",
+    default=None,
+    metavar="ID",
+    help="The practice namespace of the source keys in HighLevel (default: the source's practice id). "
+    "Set it when two offices exported under one practice id go into one location.",
+)
 @debug_option
 def plan_command(
     source_text: str,
@@ -422,6 +429,7 @@ def plan_command(
     move_adopted_opportunities: bool,
     migration_id: str,
     offline: bool,
+    practice_id: str | None,
 ) -> None:
     """Read the source and the HighLevel location and write the mapping plan (plan.md, plan.json).
 
@@ -466,6 +474,7 @@ def plan_command(
         overflow_notes=not no_overflow_notes,
         merge=MergePolicy(overwrite=overwrite_fields, move_adopted_opportunities=move_adopted_opportunities),
         dedupe_order=dedupe_order.split(","),
+        practice_id=practice_id or None,
     )
     folder_ids = dict(policies.field_folders)
     if offline:
@@ -919,6 +928,35 @@ def rollback_command(
     sys.exit(EXIT_FAILED_RECORDS if failed else EXIT_OK)
 
 
+@click.command("recover")
+@_WORKDIR
+@destination_options
+@ascend_options
+@debug_option
+def recover_command(
+    workdir: Path,
+    destination: DestinationFlags,
+    ascend: AscendCredentials,
+    practice_timezone: str | None,
+) -> None:
+    """Rebuild a lost (new or empty) ledger from HighLevel: contacts by Source System ID and Source
+    Practice ID, uploads by name; then `run` continues and `reconcile` / `rollback` work as before."""
+    config, resolved, plan = _load(workdir, destination)
+
+    async def go() -> int:
+        async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
+            return await migration.recover()
+
+    adopted = run_async(go)
+    _remember(workdir, config, resolved)
+    console.print(
+        f"recovered {adopted} object(s) from location {resolved.location_id}; approve the plan and run "
+        "`dentrix-highlevel run` to finish (objects HighLevel already holds are not created again)",
+        markup=False,
+    )
+    sys.exit(EXIT_OK)
+
+
 def report_path(workdir: Path) -> Path:
     return workdir / "report.md"
 
@@ -1029,5 +1067,6 @@ COMMANDS = (
     delta_command,
     reconcile_command,
     rollback_command,
+    recover_command,
     report_command,
 )

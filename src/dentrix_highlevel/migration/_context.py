@@ -95,6 +95,8 @@ class SetupState:
     """Calendar group key (``single``, ``provider:<id>``, ``operatory:<id>``) -> calendar id."""
     calendar_teams: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
     """Calendar id -> the user ids on its team: an appointment is assigned only to one of them."""
+    practice_field: str | None = None
+    """The ``Source Practice ID`` custom field id (the practice namespace beside the Source System ID)."""
 
 
 @attrs.define
@@ -127,6 +129,10 @@ class RunContext:
     policies: MigrationPolicies
     practice: PracticeSettings
     default_maps: bool
+    namespace: str = ""
+    """The practice namespace of this run's source keys (``_identity``): lookups match it too."""
+    recovered: bool = False
+    """The ledger was rebuilt from HighLevel: an object it lacks is looked up there before any create."""
     setup: SetupState | None = None
     counters: Counters = attrs.field(factory=Counters)
     progress: ProgressCallback | None = None
@@ -230,6 +236,15 @@ class RunContext:
         """
         rec = await self.db(self.ledger.record, kind, key)
         dest = await self.db(self.ledger.destination_of, kind, key)
+        if rec is None and dest is None and self.recovered and lookup:
+            # A rebuilt ledger (``recover``) does not know this object: HighLevel may already hold it.
+            found = await self.find_existing(kind, lookup, poll=False)
+            if found is not None:
+                intent = await self.db(
+                    self.ledger.begin_intent, kind, key, "create", dict(lookup), run_id=self.run_id
+                )
+                await self.db(self.ledger.complete_intent, intent, destination_id=found, created=True)
+                dest = found
         if (
             dest is not None
             and rec is not None
@@ -369,7 +384,7 @@ class RunContext:
         )
 
     async def find_existing(
-        self, kind: str, lookup: Mapping[str, str], *, since: dt.datetime | None = None
+        self, kind: str, lookup: Mapping[str, str], *, since: dt.datetime | None = None, poll: bool = True
     ) -> str | None:
         """Does the object an interrupted create was making exist? Its id, or None (safe to create).
 
@@ -385,10 +400,12 @@ class RunContext:
             field_id = self.setup.source_id_field if self.setup is not None else None
             if source_id is None or field_id is None:
                 return None
-            probe = functools.partial(self._contact_by_source_id, field_id, source_id)
+            # An intent begun before namespaces existed has none: it is this run's practice's.
+            namespace = lookup.get("namespace") or self.namespace
+            probe = functools.partial(self._contact_by_source_id, field_id, source_id, namespace)
         else:
             probe = functools.partial(self._created, kind, dict(lookup))
-        if kind not in _SEARCHED_KINDS:
+        if kind not in _SEARCHED_KINDS or not poll:
             return await probe()
         policies = self.policies
         began = since or self.wall_clock()
@@ -407,8 +424,13 @@ class RunContext:
                 return None
             delay = min(max(delay, _FIRST_POLL_S) * _POLL_BACKOFF, _MAX_POLL_S, remaining)
 
-    async def _contact_by_source_id(self, field_id: str, source_id: str) -> str | None:
+    async def _contact_by_source_id(self, field_id: str, source_id: str, namespace: str) -> str | None:
+        """The contact with this Source System ID *and* this practice's Source Practice ID (an AND of both
+        filters): another practice's patient with the same Dentrix id is never matched."""
         filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+        practice_field = self.setup.practice_field if self.setup is not None else None
+        if practice_field is not None and namespace:
+            filters.append({"field": f"customFields.{practice_field}", "operator": "eq", "value": namespace})
         async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
             return contact.id
         return None

@@ -7,8 +7,10 @@ link, at most 25 MB, the export's SHA-256 — a row without one is listed, not u
 ``upload_unverified_documents`` opts in) is uploaded
 *before* the patient's contact write, as ledger kind ``document`` (key ``document:<id>``) through
 ``ensure_object``. Its URL then goes into Document Links in the contact's one write, and it leaves the
-re-upload list. The media file is named from ids only (``dentrix-document-<id>.<ext>``), never the
-description: that name is how an interrupted upload is found again. The digest is the file's SHA-256, so a
+re-upload list. The media file is named from the practice namespace and ids only
+(``dentrix-document-<namespace>-<id>.<ext>``, e.g. ``dentrix-document-g-CVFD1-4711.pdf``), never the
+description: that name is how an interrupted upload is found again, and the namespace keeps another
+practice's document with the same id from matching. The digest is the file's SHA-256, so a
 re-run uploads nothing; a changed file is uploaded again and the migration's old file deleted (its URL would
 otherwise point at outdated clinical content, and nobody links to it any more). Every document of a
 migrated patient ends in the audit log as created/unchanged, skipped (with the reason) or failed. An upload's
@@ -31,6 +33,7 @@ from dentrix_highlevel._errors import DocumentFileError, LedgerError, NotFoundEr
 from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._context import RunContext
+from dentrix_highlevel.migration._identity import namespace_slug
 from dentrix_highlevel.migration._ledger import Ledger
 from dentrix_highlevel.migration._patients import patient_key
 from dentrix_highlevel.records import Document, PatientBundle
@@ -94,9 +97,12 @@ def _extension(document: Document) -> str:
     return ext if _SAFE_EXT.match(ext) else "bin"
 
 
-def media_name(document: Document) -> str:
-    """The uploaded file's name: ids and a file extension only (never the description or the path)."""
-    return f"dentrix-document-{document.document_id}.{_extension(document)}"
+def media_name(document: Document, namespace: str = "") -> str:
+    """The uploaded file's name: the practice namespace, ids and a file extension only (never the
+    description or the path). The name is how an interrupted upload is found again, so it carries the
+    namespace: two practices in one location have overlapping document ids."""
+    practice = f"{namespace_slug(namespace)}-" if namespace else ""
+    return f"dentrix-document-{practice}{document.document_id}.{_extension(document)}"
 
 
 def _content_type(document: Document) -> str:
@@ -221,7 +227,7 @@ class DocumentUploader:
         digest = hashlib.sha256(content).hexdigest()
         if dest is not None and rec is not None and rec.content_hash not in (None, digest):
             await self._retire(dest)
-        name = media_name(document)
+        name = media_name(document, ctx.namespace)
         fresh: dict[str, str] = {}
 
         async def create() -> str:

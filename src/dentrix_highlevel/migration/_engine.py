@@ -66,6 +66,13 @@ from dentrix_highlevel.migration._documents import (
     source_document_count,
     with_document_urls,
 )
+from dentrix_highlevel.migration._identity import (
+    PRACTICE_ID_KEY,
+    SOURCE_ID_KEY,
+    identity_targets,
+    namespace_slug,
+    practice_namespace,
+)
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Ledger,
@@ -76,6 +83,13 @@ from dentrix_highlevel.migration._ledger import (
 )
 from dentrix_highlevel.migration._ledger_sqlite import SqliteLedger
 from dentrix_highlevel.migration._merge import expected_contact
+from dentrix_highlevel.migration._ownership import (
+    OwnershipError,
+    claim_location,
+    ledger_is_empty,
+    read_owner,
+    release_location,
+)
 from dentrix_highlevel.migration._patients import (
     ContactAssignment,
     ContactIndex,
@@ -276,6 +290,27 @@ class Migration:
         return self._prepare()
 
     @property
+    def practice_namespace(self) -> str:
+        """The namespace of this migration's source keys in HighLevel (``MigrationPolicies.practice_id``,
+        else the source practice's fingerprint): contacts carry it in ``Source Practice ID``."""
+        return practice_namespace(self._policies.practice_id, _fingerprint(self._source))
+
+    def _claim_namespace(self, *, write: bool) -> None:
+        """The ledger keeps the namespace its first run wrote: a later run under another one would no
+        longer find its own contacts by their source keys (and could match another practice's)."""
+        ledger = self._prepare()
+        noted = ledger.note("practice_namespace")
+        wanted = self.practice_namespace
+        if noted is None:
+            if write:
+                ledger.set_note("practice_namespace", wanted)
+        elif noted != wanted:
+            raise ConfigurationError(
+                f"the migration in {self._workdir} writes practice namespace {noted!r}, not {wanted!r}: "
+                "keep the practice_id it was run with (or start a new work directory)"
+            )
+
+    @property
     def options(self) -> DefaultMapOptions:
         if self._options is None:
             if self._options_given is not None:
@@ -408,6 +443,22 @@ class Migration:
     async def rollback(self) -> RunResult:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
         ledger = self._prepare()
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=False))
+        if await anyio.to_thread.run_sync(ledger_is_empty, ledger):
+            # Never "completed" for work this ledger did not do: the location may hold it all the same.
+            raise OwnershipError(
+                f"the ledger in {self._workdir} records nothing to roll back: if location "
+                f"{self._hl.location_id} holds this migration, run `dentrix-highlevel recover --workdir "
+                f"{self._workdir}` first (it rebuilds the ledger from HighLevel), then roll back"
+            )
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=self.practice_namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+            create=False,
+        )
         run = await self._start_run(RunMode.ROLLBACK)
         ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
         try:
@@ -421,8 +472,93 @@ class Migration:
             with anyio.CancelScope(shield=True):
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
             raise
+        await release_location(self._hl, ledger, namespace=self.practice_namespace)
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return self._result(ctx, RunStatus.COMPLETED, {})
+
+    async def recover(self) -> int:
+        """Rebuild a new or empty ledger from HighLevel; returns how many objects it adopted.
+
+        Contacts are found by their Source System ID and this practice's Source Practice ID, uploads by
+        their namespaced names. A contact HighLevel added before the migration first claimed the location
+        was the practice's own (merged into): it is recorded updated, never deleted by rollback (its
+        pre-image is lost with the old ledger, so rollback cannot restore it). Every other object (notes,
+        tasks, appointments, opportunities) is looked up by its marker before the next run creates it.
+        Recovery is an interrupted run: ``run()`` continues it, after which reconcile and rollback work as
+        before.
+        """
+        ledger = self._prepare()
+        if not await anyio.to_thread.run_sync(ledger_is_empty, ledger):
+            raise OwnershipError(
+                f"the ledger in {self._workdir} already holds this migration's work: recover only rebuilds "
+                "a new or empty one (use a new --workdir)"
+            )
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
+        namespace = self.practice_namespace
+        owner = await read_owner(self._hl, namespace)
+        fields = {f.field_key: f.id for f in await self._hl.custom_fields.list(model="all") if f.field_key}
+        source_field = fields.get(SOURCE_ID_KEY)
+        practice_field = fields.get(PRACTICE_ID_KEY)
+        if owner is None or source_field is None or practice_field is None:
+            raise OwnershipError(
+                f"location {self._hl.location_id} holds no migration of practice {namespace}: nothing to "
+                "recover (run `plan` and `run` as for a new migration)"
+            )
+        started = dt.datetime.fromisoformat(owner[3]) if owner[3] else None
+        run = await self._start_run(RunMode.RUN)
+        adopted = 0
+        filters = [{"field": f"customFields.{practice_field}", "operator": "eq", "value": namespace}]
+
+        def adopt(kind: str, key: str, dest: str, lookup: dict[str, str], created: bool) -> None:
+            if created:
+                intent = ledger.begin_intent(kind, key, "create", lookup, run_id=run.run_id)
+                ledger.complete_intent(intent, destination_id=dest, created=True)
+            ledger.record_result(
+                run.run_id,
+                kind,
+                key,
+                action=RecordAction.CREATED if created else RecordAction.UPDATED,
+                outcome=RecordOutcome.APPLIED,
+                destination_id=dest,
+                content_hash=None,
+                reason="recovered from HighLevel",
+            )
+
+        async for contact in self._hl.contacts.search(filters=filters, page_limit=500):
+            source_id = contact.custom_value(source_field)
+            if contact.custom_value(practice_field) != namespace or source_id in (None, ""):
+                continue
+            added = _stamp(contact.date_added)
+            created = started is None or added is None or added >= started
+            lookup = {"source_id": str(source_id), "namespace": namespace}
+            key = patient_key(str(source_id))
+            await anyio.to_thread.run_sync(adopt, "contact", key, contact.id, lookup, created)
+            adopted += 1
+        prefix = f"dentrix-document-{namespace_slug(namespace)}-"
+        async for item in self._hl.media.files(query=prefix):
+            name = item.name or ""
+            if not name.startswith(prefix):
+                continue
+            document_id = name.removeprefix(prefix).rsplit(".", 1)[0]
+            await anyio.to_thread.run_sync(
+                adopt, DOCUMENT_KIND, f"{DOCUMENT_KIND}:{document_id}", item.id, {"name": name}, True
+            )
+            adopted += 1
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        await anyio.to_thread.run_sync(ledger.set_note, "recovered_at", stamp)
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+            recovering=True,
+        )
+        await anyio.to_thread.run_sync(
+            lambda: ledger.save_checkpoint(run.run_id, phase="recovered", cursor=None)
+        )
+        _log.info("recovered %d objects of practice namespace %s from HighLevel", adopted, namespace)
+        return adopted
 
     async def reconcile(self) -> ReconcileResult:
         """Counts per kind over the whole migration (source + removed = created + updated + unchanged +
@@ -529,6 +665,8 @@ class Migration:
             policies=self._policies,
             practice=PracticeSettings(timezone=self._source.practice_timezone),
             default_maps=self._maps_given is None,
+            namespace=self.practice_namespace,
+            recovered=self._prepare().note("recovered_at") is not None,
             progress=self._progress,
             clock=self._clock,
         )
@@ -540,6 +678,16 @@ class Migration:
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         ledger = self._prepare()
         check_approved(ledger, self._workdir, self._components())
+        await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
+        # Counted in the run's requests (the progress events' total matches HighLevel's log).
+        requests_before = self._hl.requests_sent
+        await claim_location(
+            self._hl,
+            ledger,
+            namespace=self.practice_namespace,
+            migration_id=self._migration_id,
+            workdir=self._workdir,
+        )
         run = await self._start_run(mode)
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
@@ -547,6 +695,7 @@ class Migration:
                 lambda: ledger.set_watermark(run_id=run.run_id, source_as_of=_source_as_of(self._source))
             )
         ctx = self._context(run.run_id, mode, self.maps)
+        ctx.requests_at_start = requests_before
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
@@ -899,6 +1048,17 @@ class Migration:
         return rows
 
 
+def _stamp(value: str | None) -> dt.datetime | None:
+    """A HighLevel timestamp (ISO, ``Z`` or an offset) as an aware datetime, None when unreadable."""
+    if not value:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
+
+
 def _head(source_key: str) -> str:
     """The key of the source record a key belongs to: ``patient:7`` of ``patient:7/opportunity``."""
     return source_key.split("/", 1)[0]
@@ -923,6 +1083,7 @@ def _source_counts(
     targets = {
         t.field_key for name in ("contact", "opportunity") if name in maps for t in maps[name].custom_fields()
     }
+    targets |= {t.field_key for t in identity_targets(maps)}
     if targets and setup:
         counts["custom_field"] = len(targets)
     if setup:

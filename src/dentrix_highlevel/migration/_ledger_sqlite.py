@@ -871,6 +871,25 @@ class SqliteLedger:
             ).fetchall()
         return {row["source_key"]: row["source_hash"] for row in rows}
 
+    # Identity notes ------------------------------------------------------------------------------------
+
+    def note(self, key: str) -> str | None:
+        """A value the engine noted about this migration's identity (``practice_namespace``, ...)."""
+        _check_note(key)
+        with self._tx(write=False) as conn:
+            return _read_meta(conn).get(f"note.{key}")
+
+    def set_note(self, key: str, value: str) -> None:
+        """Note an identity value (durable: it decides what later runs may look up in HighLevel)."""
+        _check_note(key)
+        check_key(value, key)
+        with self._tx(write=True, durable=True) as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"note.{key}", value),
+            )
+
     # Plan approval ---------------------------------------------------------------------------------------
 
     def approve_plan(
@@ -908,6 +927,14 @@ class SqliteLedger:
 
 
 # Helpers -------------------------------------------------------------------------------------------------
+
+#: The identity notes a ledger keeps (prefixed ``note.`` in ``meta``, so they never shadow its identity).
+NOTE_KEYS = frozenset({"practice_namespace", "ledger_token", "ledger_token_next", "recovered_at"})
+
+
+def _check_note(key: str) -> None:
+    if key not in NOTE_KEYS:
+        raise LedgerError(f"unknown ledger note {key!r}")
 
 
 def _pre_image(row: sqlite3.Row) -> PreImage:

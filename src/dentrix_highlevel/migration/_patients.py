@@ -38,6 +38,8 @@ __all__ = [
     "patient_key",
     "patient_owner",
     "plan_contact_points",
+    "source_claim",
+    "with_namespace",
     "write_contact",
 ]
 
@@ -62,22 +64,53 @@ class ContactIndex:
     by_point: Mapping[tuple[str, str], str]
     ids: frozenset[str] = frozenset()
     """Every contact of the location that was not the migration's when the index was taken."""
+    claimed: Mapping[tuple[str, str], str] = attrs.field(factory=dict)
+    """Contact points of contacts another migration wrote (they carry a Source System ID this ledger does
+    not hold: another practice's patient in a group's shared location). Never merged into: a patient
+    sharing one of their points gets it the way a family member would (separate contact, or withheld)."""
+
+
+def source_claim(ctx: RunContext, custom_fields: Iterable[Any]) -> tuple[str | None, str | None]:
+    """(Source System ID, Source Practice ID) of a contact as read (a model or raw dicts), None when unset."""
+    state = ctx.state
+    values: dict[str, Any] = {}
+    for item in custom_fields:
+        if isinstance(item, dict):
+            fid, value = item.get("id"), item.get("value", item.get("fieldValue"))
+        else:
+            fid, value = getattr(item, "id", None), getattr(item, "current", None)
+        if fid is not None and value not in (None, "", []):
+            values[str(fid)] = value
+    source_id = values.get(state.source_id_field) if state.source_id_field else None
+    namespace = values.get(state.practice_field) if state.practice_field else None
+    return (
+        str(source_id) if source_id is not None else None,
+        str(namespace) if namespace is not None else None,
+    )
 
 
 async def index_existing_contacts(ctx: RunContext) -> ContactIndex:
     owned = {r.destination_id for r in await ctx.db(ctx.ledger.records, "contact") if r.destination_id}
     owned |= {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == "contact"}
     by_point: dict[tuple[str, str], str] = {}
+    claimed: dict[tuple[str, str], str] = {}
     ids: set[str] = set()
     async for contact in ctx.hl.contacts.search(page_limit=500):
         if contact.id in owned:
             continue
-        ids.add(contact.id)
+        source_id, namespace = source_claim(ctx, contact.custom_fields)
+        foreign = source_id is not None and namespace != ctx.namespace
+        if not foreign:
+            ids.add(contact.id)
         for point in _POINTS:
             value = _norm(point, getattr(contact, point))
-            if value is not None:
+            if value is None:
+                continue
+            if foreign:
+                claimed.setdefault((point, value), f"contact {contact.id} (practice {namespace or '?'})")
+            else:
                 by_point.setdefault((point, value), contact.id)
-    return ContactIndex(by_point=by_point, ids=frozenset(ids))
+    return ContactIndex(by_point=by_point, ids=frozenset(ids), claimed=claimed)
 
 
 @attrs.frozen(kw_only=True)
@@ -117,7 +150,8 @@ def plan_contact_points(
     A delta (``migrated_first``) lets patients already in HighLevel keep their points before new ones claim.
     """
     ordered = sorted(enumerate(patients), key=lambda item: (migrated_first and not item[1][2], item[0]))
-    claimed: dict[tuple[str, str], str] = {}
+    # Another migration's contacts hold their points first, as an earlier family member would.
+    claimed: dict[tuple[str, str], str] = dict(index.claimed)
     claimed_existing: dict[str, str] = {}
     out: dict[str, ContactAssignment] = {}
     separate_ok = allow_duplicates and policy is FamilyContactPolicy.AUTO
@@ -219,6 +253,7 @@ async def write_contact(
     if owner_user is not None:
         # The provider's user owns the contact; a map that sets assignedTo itself wins.
         body.setdefault("assignedTo", owner_user)
+    body = with_namespace(ctx, body)
     digest = content_hash({"body": body, "separate": assignment.separate})
     outcome, reason = _outcome(result, assignment)
     action_if_created = RecordAction.CONFLICT if assignment.withheld else RecordAction.CREATED
@@ -251,7 +286,7 @@ async def write_contact(
             reason,
             how=f"same {assignment.matched_by}",
         )
-    lookup = {"source_id": bundle.patient_id}
+    lookup = {"source_id": bundle.patient_id, "namespace": ctx.namespace}
     began = ctx.wall_clock()
     intent = await ctx.db(ctx.ledger.begin_intent, "contact", key, "create", lookup, run_id=ctx.run_id)
     payload = {**body, "locationId": ctx.hl.location_id}
@@ -306,7 +341,22 @@ async def write_contact(
     except DuplicateContactError as exc:
         other = exc.contact_id
         holder = await ctx.db(ctx.ledger.owner_of, "contact", other) if other else None
-        if other is not None and holder is None and not await _is_ours(ctx, other, bundle.patient_id):
+        claim = await _claim(ctx, other) if other is not None and holder is None else (None, None)
+        if claim[0] is not None and claim != (bundle.patient_id, ctx.namespace):
+            # Another migration's contact (another practice of the location) holds the e-mail or phone:
+            # never merged into; reported for a person, like a family member's shared point.
+            await ctx.db(
+                ctx.ledger.abandon_intent, intent, reason=f"matched contact {other} of another source"
+            )
+            await ctx.record(
+                "contact",
+                key,
+                RecordAction.CONFLICT,
+                RecordOutcome.NOT_APPLIED,
+                reason=f"the location's contact {other} carries another source key: not merged, needs review",
+            )
+            return None
+        if other is not None and holder is None and claim[0] is None:
             # A contact with the patient's e-mail or phone came in after the index: the practice's.
             await ctx.db(
                 ctx.ledger.abandon_intent, intent, reason=f"the location already has contact {other}"
@@ -351,16 +401,25 @@ async def _pre_image(ctx: RunContext, contact_id: str) -> dict[str, Any] | None:
     return dict(pre.payload) if pre is not None and isinstance(pre.payload, dict) else None
 
 
-async def _is_ours(ctx: RunContext, contact_id: str, patient_id: str) -> bool:
-    """Does this contact carry the patient's Source System ID (our own create, answered late)?"""
-    field_id = ctx.state.source_id_field
-    if field_id is None:
-        return False
+async def _claim(ctx: RunContext, contact_id: str) -> tuple[str | None, str | None]:
+    """The (Source System ID, Source Practice ID) a contact carries: ours when both are this patient's."""
+    if ctx.state.source_id_field is None:
+        return None, None
     contact = await _raw_contact(ctx.hl, contact_id)
-    return any(
-        isinstance(c, dict) and c.get("id") == field_id and str(c.get("value")) == patient_id
-        for c in contact.get("customFields") or []
-    )
+    return source_claim(ctx, contact.get("customFields") or [])
+
+
+def with_namespace(ctx: RunContext, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The contact body with the practice namespace in ``Source Practice ID`` (when the field exists)."""
+    field_id = ctx.state.practice_field if ctx.setup is not None else None
+    out = dict(body)
+    if field_id is None or not ctx.namespace:
+        return out
+    fields = [
+        c for c in out.get("customFields") or [] if not (isinstance(c, dict) and c.get("id") == field_id)
+    ]
+    out["customFields"] = [*fields, {"id": field_id, "field_value": ctx.namespace}]
+    return out
 
 
 async def _put_merged(

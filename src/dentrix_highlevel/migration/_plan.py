@@ -62,6 +62,7 @@ from dentrix_highlevel.migration._estimate import (
     association_requests,
     estimate,
 )
+from dentrix_highlevel.migration._identity import identity_targets, practice_namespace
 from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
 from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
 from dentrix_highlevel.migration._preflight import Preflight
@@ -793,33 +794,34 @@ def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
 def _custom_field_plans(maps: Mapping[str, FieldMap], location: LocationSnapshot) -> list[CustomFieldPlan]:
     folders = {name.casefold(): folder_id for name, folder_id in location.folders.items()}
     seen: dict[str, CustomFieldPlan] = {}
-    for field_map in maps.values():
-        for target in field_map.custom_fields():
-            if target.field_key in seen:
-                continue
-            match = match_custom_field(target, location.custom_fields)
-            existing_id = match.existing.id if match.existing is not None else None
-            if match.conflict is not None:
-                action, reason = "conflict", f"{match.conflict}: {match.fix}"
-            elif match.existing is not None:
-                action, reason = "reuse", ""
-            else:
-                action, reason = "create", ""
-            folder = target.category.value
-            seen[target.field_key] = CustomFieldPlan(
-                field_key=target.field_key,
-                name=target.name,
-                vocabulary_name=target.vocabulary_name,
-                model=target.model.value,
-                data_type=target.data_type.value,
-                category=target.category.value,
-                options=target.options,
-                action=action,
-                folder=folder,
-                folder_id=folders.get(folder.casefold()),
-                existing_id=existing_id,
-                reason=reason,
-            )
+    # The engine's identity fields (Source Practice ID) are created like the maps' own: planned with them.
+    targets = [t for field_map in maps.values() for t in field_map.custom_fields()]
+    for target in [*targets, *identity_targets(maps)]:
+        if target.field_key in seen:
+            continue
+        match = match_custom_field(target, location.custom_fields)
+        existing_id = match.existing.id if match.existing is not None else None
+        if match.conflict is not None:
+            action, reason = "conflict", f"{match.conflict}: {match.fix}"
+        elif match.existing is not None:
+            action, reason = "reuse", ""
+        else:
+            action, reason = "create", ""
+        folder = target.category.value
+        seen[target.field_key] = CustomFieldPlan(
+            field_key=target.field_key,
+            name=target.name,
+            vocabulary_name=target.vocabulary_name,
+            model=target.model.value,
+            data_type=target.data_type.value,
+            category=target.category.value,
+            options=target.options,
+            action=action,
+            folder=folder,
+            folder_id=folders.get(folder.casefold()),
+            existing_id=existing_id,
+            reason=reason,
+        )
     return list(seen.values())
 
 
@@ -1129,6 +1131,15 @@ class MigrationPlan:
 
     def preflight_result(self) -> Preflight | None:
         return Preflight.from_dict(self.preflight) if self.preflight is not None else None
+
+    @property
+    def practice_namespace(self) -> str:
+        """The namespace the run writes beside every source key (``policies.practice_id``, else the source
+        fingerprint): what finds this practice's objects again in a location shared with others."""
+        configured = self.policies.get("practice_id")
+        return practice_namespace(
+            configured if isinstance(configured, str) else None, self.source.fingerprint
+        )
 
     @property
     def content_hash(self) -> str:

@@ -69,6 +69,10 @@ def render_markdown(plan: MigrationPlan) -> str:
         f"time zone {plan.source.timezone or 'unknown'}"
     )
     add(
+        f"- Practice namespace: `{plan.practice_namespace}` (Source Practice ID on every contact; what "
+        "finds this practice's objects again in a location shared with other practices)"
+    )
+    add(
         f"- HighLevel location: {_code(plan.location_id) or 'not given'}; duplicate contacts "
         f"{'allowed' if plan.allow_duplicates else 'not allowed'}"
     )

@@ -7,6 +7,7 @@ approval makes ``run()`` refuse with ``PlanChangedError`` naming ``policies``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -143,6 +144,18 @@ def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ConfigurationError(f"{attribute.name} must be >= 0")
 
 
+_PRACTICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def _practice_id(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    # It ends up in a custom field value and in uploaded file names: short, printable, no separators that
+    # a search or a file system would read differently.
+    if value is not None and not _PRACTICE_ID.fullmatch(value):
+        raise ConfigurationError(
+            "practice_id must be 1-64 letters, digits, '.', '_', ':' or '-' (starting with a letter or digit)"
+        )
+
+
 def _folders(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
     items = value.items() if isinstance(value, Mapping) else (value or ())
     return tuple(sorted((str(name), str(folder_id)) for name, folder_id in items))
@@ -210,6 +223,13 @@ class MigrationPolicies:
     checksum nothing ties the bytes on disk to the file the practice exported, so such a document is
     recorded skipped and listed in "Documents To Re-upload" for a person to check and upload."""
 
+    practice_id: str | None = attrs.field(default=None, validator=_practice_id)
+    """The practice namespace of this migration's source keys in HighLevel (``Source Practice ID`` on every
+    contact, and in uploaded file names). Default: the source practice's fingerprint (``g:<practice id>``
+    or ``ascend:<organization id>``), the same for every export of one practice. Set it when two practices
+    that go into one location share a practice id (two offices exported under one Dentrix id), or to give
+    a practice a readable name; never change it once a run has written contacts (the ledger refuses)."""
+
     def folder_for(self, category: str) -> str | None:
         """The folder id for a field category, matched case-insensitively; None when the admin made none."""
         wanted = category.casefold()
@@ -230,6 +250,7 @@ class MigrationPolicies:
             **({"family_associations": True} if self.family_associations else {}),
             **({"field_folders": dict(self.field_folders)} if self.field_folders else {}),
             **({"upload_documents": True} if self.upload_documents else {}),
+            **({"practice_id": self.practice_id} if self.practice_id is not None else {}),
             **({"upload_unverified_documents": True} if self.upload_unverified_documents else {}),
             **({"merge": self.merge.to_dict()} if self.merge != MergePolicy() else {}),
             **({"dedupe_order": list(self.dedupe_order)} if self.dedupe_order != _DEDUPE_POINTS else {}),

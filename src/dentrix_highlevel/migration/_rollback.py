@@ -1,15 +1,18 @@
 """Rollback: return the sub-account to its state before the migration.
 
 Order matters: the objects the migration created are deleted newest first (children before parents), then
-the practice's own contacts get their pre-images back, then the tag catalogue loses the tags our contact
-writes added, and last the custom fields (and calendar) the migration created go once nothing holds a
-value in them. Every step is marked in the ledger as it is done, so a rollback that stops is simply run
-again: what is already gone (404) counts as done.
+the practice's own contacts get their pre-images back, then the tag catalogue loses the tags added since
+the migration began that no kept contact carries, and last the custom fields (and calendar) the migration
+created go once nothing holds a value in them (no event, for a calendar). "Kept" matters where several
+practices share a location: rolling one back leaves what the others' contacts use. Every step is marked in
+the ledger as it is done, so a rollback that stops is simply run again: what is already gone (404) counts
+as done.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,15 +63,18 @@ async def run_rollback(ctx: RunContext) -> None:
                 await _restore_contact(ctx, pre, types)
             else:
                 await _restore_opportunity(ctx, pre, types)
+    # One pass over the contacts the location keeps: which custom fields and tags they still use.
+    used, tagged = await _kept_usage(ctx, created, restored)
     for pre in await ctx.db(ctx.ledger.pre_images):
         if pre.kind == TAG_CATALOGUE:
-            await _restore_tags(ctx, pre)
+            await _restore_tags(ctx, pre, tagged)
     ctx.phase = "fields"
-    used = await _used_fields(ctx, created, restored)
     for obj in created:
         if obj.kind in _LAST:
             if obj.kind == "custom_field" and obj.destination_id in used:
-                continue  # a practice user put values in it since: keep it
+                continue  # a practice user (or another practice's migration) put values in it: keep it
+            if obj.kind == "calendar" and await _holds_events(ctx, obj.destination_id):
+                continue  # events this rollback did not create are in it (deleting it deletes them)
             await _delete(ctx, obj)
 
 
@@ -177,31 +183,52 @@ async def _restore_opportunity(ctx: RunContext, pre: PreImage, types: Mapping[st
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 
-async def _restore_tags(ctx: RunContext, pre: PreImage) -> None:
-    before = set(pre.payload) if isinstance(pre.payload, list) else set()
+async def _restore_tags(ctx: RunContext, pre: PreImage, tagged: set[str]) -> None:
+    """Delete the tags the location gained since the migration began that no kept contact carries. A tag
+    in use stays: another practice's migration into the same location (or a practice user) put it on a
+    contact this rollback does not delete."""
+    before = {t.casefold() for t in pre.payload} if isinstance(pre.payload, list) else set()
     for tag in await ctx.hl.tags.list():
-        if tag.name not in before:
+        name = (tag.name or "").casefold()
+        if name not in before and name not in tagged:
             with contextlib.suppress(NotFoundError):
                 await ctx.hl.tags.delete(tag.id)
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 
-async def _used_fields(ctx: RunContext, created: list[CreatedObject], restored: list[PreImage]) -> set[str]:
-    """The custom fields holding a value on some contact the practice keeps. The search index lags writes
-    (and deletes), so it still shows the contacts this rollback deleted and the values it just restored:
-    the deleted ones are skipped, and a restored contact counts with its pre-image's values."""
+async def _holds_events(ctx: RunContext, calendar_id: str) -> bool:
+    """Does a calendar the migration created hold events it did not create (all of its own are deleted
+    by now)? The events read is not a search: it does not lag."""
+    start = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(days=3660)
+    with contextlib.suppress(NotFoundError):
+        return bool(await ctx.hl.appointments.list(start=start, end=end, calendar_id=calendar_id))
+    return False
+
+
+async def _kept_usage(
+    ctx: RunContext, created: list[CreatedObject], restored: list[PreImage]
+) -> tuple[set[str], set[str]]:
+    """The custom fields holding a value, and the tags (case-folded), on some contact the location keeps.
+    The search index lags writes (and deletes), so it still shows the contacts this rollback deleted and
+    the values it just restored: the deleted ones are skipped, and a restored contact counts with its
+    pre-image's values."""
     deleted = {o.destination_id for o in created if o.kind == "contact"}
     before = {p.destination_id: p.payload for p in restored if p.kind == "contact"}
     used: set[str] = set()
+    tagged: set[str] = set()
     for payload in before.values():
-        items = payload.get("customFields") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            continue
         used |= {
             str(c["id"])
-            for c in items or []
+            for c in payload.get("customFields") or []
             if isinstance(c, dict) and "id" in c and c.get("value") not in (None, "", [])
         }
+        tagged |= {str(t).casefold() for t in payload.get("tags") or []}
     async for contact in ctx.hl.contacts.search(page_limit=500):
         if contact.id in deleted or contact.id in before:
             continue
         used |= {reading.id for reading in contact.custom_fields if reading.current not in (None, "", [])}
-    return used
+        tagged |= {t.casefold() for t in contact.tags}
+    return used, tagged

@@ -25,6 +25,7 @@ from dentrix_highlevel.mapping import (
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, CalendarSpec, calendar_specs
 from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
+from dentrix_highlevel.migration._identity import PRACTICE_ID_KEY, SOURCE_ID_KEY, identity_targets
 from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._related import appointment_migrates
 from dentrix_highlevel.records import Appointment, Provider
@@ -41,7 +42,6 @@ __all__ = [
 
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
-SOURCE_ID_KEY = "contact.source_system_id"
 _DATA_TYPES = frozenset(t.value for t in DataType)
 ALREADY_ON_TEAM = "the providers' users are already on the calendar's team"
 """Audit reason of a calendar we created whose new team member someone already added in HighLevel."""
@@ -56,6 +56,9 @@ def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
             continue
         for target in field_map.custom_fields():
             seen.setdefault(target.field_key, target)
+    # The engine's own identity fields (the practice namespace) ride with the map's Source System ID.
+    for target in identity_targets(ctx.maps):
+        seen.setdefault(target.field_key, target)
     return list(seen.values())
 
 
@@ -115,6 +118,7 @@ async def run_setup(
         field_ids=field_ids,
         field_types=field_types,
         source_id_field=field_ids.get(SOURCE_ID_KEY),
+        practice_field=field_ids.get(PRACTICE_ID_KEY),
         pipeline_id=pipeline_id,
         stage_ids=stage_ids,
         calendar_id=calendar_ids.get(SINGLE_CALENDAR),

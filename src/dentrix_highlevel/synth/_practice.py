@@ -40,6 +40,7 @@ class SynthConfig:
     today: dt.date = dt.date(2025, 6, 30)  # fixed, so a seed means the same practice every day
     non_latin_names: bool = True  # False for a Windows-1252 export
     unattached_appointment_rate: float = 0.005  # new-patient appointments without a patient record
+    practice_id: str = "CVFD1"  # the manifest's practice id: two offices of a group need two of them
 
     def __attrs_post_init__(self) -> None:
         if self.patients < 1:
@@ -94,7 +95,7 @@ class SyntheticPractice:
         c = self.config
         self.practice = rec.PracticeInfo(
             name="Canyon View Family Dental",
-            practice_id="CVFD1",
+            practice_id=c.practice_id,
             timezone=c.timezone,
             address_line1="400 University Ave",
             city="Provo",
