@@ -317,9 +317,9 @@ def test_a_zip_whose_declared_sizes_lie_is_refused_with_exit_2(factor: float, tm
     archive = tmp_path / "export.zip"
     write_g_export(SyntheticPractice(SynthConfig(patients=6, seed=21)), archive)
     _lie_about_size(archive, "v_patient.csv", factor)
-    env = {"HIGHLEVEL_LOCATION_ID": "loc", "HIGHLEVEL_TOKEN": "pit-x", "HIGHLEVEL_BASE_URL": None}
-    args = ["plan", "--source", f"g-export:{archive}", "--workdir", str(tmp_path / "wd")]
-    result = CliRunner(env=env).invoke(main, [*args, "--base-url", "http://127.0.0.1:9"])
+    # Offline: the refusal is the export's own, whatever HighLevel would say (plan reads HighLevel first).
+    args = ["plan", "--offline", "--source", f"g-export:{archive}", "--workdir", str(tmp_path / "wd")]
+    result = CliRunner(env={"HIGHLEVEL_BASE_URL": None}).invoke(main, args)
     assert result.exit_code == 2, result.output
     assert (
         "v_patient.csv in export.zip does not match the size or CRC its zip headers declare" in result.output

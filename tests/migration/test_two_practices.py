@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.migration._engine_helpers import client, export, source
 
-from dentrix_highlevel import HighLevelError
+from dentrix_highlevel.errors import HighLevelError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus
 from dentrix_highlevel.sandbox import FaultConfig, Sandbox, SandboxConfig
 

@@ -483,16 +483,18 @@ def plan_command(
     resolved = destination.resolve(existing.destination if existing else None)
 
     async def go() -> MigrationPlan:
+        # The source is made (its settings and credentials checked) but not opened; then HighLevel is read
+        # (reads only): a wrong token or an unreachable location fails in seconds, before the export is
+        # staged.
+        source = open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy)
         async with resolved.client() as hl:
-            # HighLevel first (reads only): a wrong token or an unreachable location fails in seconds,
-            # before the export is staged.
             location = await LocationSnapshot.read(
                 hl,
                 folders=folder_ids,
                 pipeline_name=policies.pipeline_name,
                 users=policies.provider_users,
             )
-            async with open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy) as source:
+            async with source:
                 return await _checked_plan(source, hl, location)
 
     async def _checked_plan(source: Any, hl: HighLevelClient, location: LocationSnapshot) -> MigrationPlan:
