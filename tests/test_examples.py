@@ -1,4 +1,4 @@
-"""The ``examples/`` run: every script with ``--sandbox`` in a subprocess, the notebook's code cells in order.
+"""The ``examples/`` run: every script with ``--sandbox`` in a subprocess (notebooks: test_notebooks.py).
 
 The four scripts start at once (they mostly wait on the sandbox's scaled rate window, so running them side by
 side keeps this file fast) and each test then checks one script's exit code, its key lines, and that no value
@@ -8,16 +8,12 @@ of the synthetic practice (names, e-mails, phones, birthdates) and no sandbox to
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
-import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -221,42 +217,3 @@ def test_scripts_without_a_destination_say_what_to_set(tmp_path: Path) -> None:
         assert "HIGHLEVEL_TOKEN" in err, (name, err)
         assert "Traceback" not in err, (name, err)
     assert "ASCEND_CLIENT_SECRET" in errors["ascend_migration.py"]
-
-
-def _notebook() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "sandbox_walkthrough.ipynb").read_text("utf-8"))
-    return data
-
-
-def test_notebook_is_stored_without_outputs() -> None:
-    cells = [c for c in _notebook()["cells"] if c["cell_type"] == "code"]
-    assert len(cells) >= 8
-    for cell in cells:
-        assert cell["outputs"] == []
-        assert cell["execution_count"] is None
-
-
-def test_notebook_cells_run_in_order() -> None:
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buffer):
-            for index, cell in enumerate(_notebook()["cells"]):
-                if cell["cell_type"] == "code":
-                    exec(compile("".join(cell["source"]), f"<cell {index}>", "exec"), namespace)  # noqa: S102
-    finally:
-        server = namespace.get("server")
-        if server is not None:
-            server.stop()  # idempotent: the last cell stops it too
-    out = buffer.getvalue()
-    for line in (
-        r"export: 12 patients",
-        r"approved [0-9a-f]{12}",
-        r"field verdicts: \{'match': \d+",
-        r"reconciled: True \| contacts re-read: \d+ \| mismatches: 0",
-        r"rollback rollback-\S+ completed \| contacts left: 0",
-        r"sandbox stopped, work folder removed",
-    ):
-        assert re.search(line, out), f"no line matching {line!r} in:\n{out}"
-    assert leaked(out, patient_values(12, 7) | {sandbox_token()}) == []
-    assert not Path(namespace["folder"]).exists()
