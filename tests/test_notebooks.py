@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from test_examples import leaked, patient_values
+from test_examples import SANDBOX_TOKEN, leaked, patient_values
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -23,8 +23,6 @@ nbclient = pytest.importorskip("nbclient")
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "examples").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 CELL_TIMEOUT_S = 240
-#: Any Private Integration Token the sandbox minted (each sandbox mints fresh ones, so match the shape).
-_TOKEN = re.compile(r"pit-[0-9a-f]{8}-[0-9a-f]{4}-")
 _ENV_DROPPED = ("HIGHLEVEL_", "ASCEND_", "JPY_", "PYDEVD")
 
 # What each notebook must print (identifiers and counts only), by file name.
@@ -94,7 +92,7 @@ def test_notebook_runs_in_a_real_kernel(path: Path, tmp_path: Path) -> None:
     for line in EXPECTED[path.name]:
         assert re.search(line, out, re.M), f"no line matching {line!r} in:\n{out}"
     assert leaked(out, patient_values(12, 7)) == []
-    assert not _TOKEN.search(out)
+    assert not SANDBOX_TOKEN.search(out)
     # Everything it wrote went into the temporary folder, and the last cell removed it.
     assert list(cwd.iterdir()) == []
     assert list(scratch.iterdir()) == []
