@@ -29,3 +29,19 @@ def test_every_public_exception_derives_from_the_base() -> None:
         obj = getattr(dentrix_highlevel, name)
         if isinstance(obj, type) and issubclass(obj, BaseException):
             assert issubclass(obj, dentrix_highlevel.DentrixHighLevelError), name
+
+
+def test_the_types_an_embedding_program_names_are_exported() -> None:
+    # What a host's own signatures need: a contact read back, a custom field to create, its progress
+    # callback, and the source it hands to Migration.
+    for name in ("Contact", "CustomFieldInput", "MigrationSource", "ProgressCallback"):
+        assert name in dentrix_highlevel.__all__, name
+
+
+def test_the_library_logger_has_a_null_handler_and_nothing_else() -> None:
+    import logging
+
+    handlers = logging.getLogger("dentrix_highlevel").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+    # Where records go is the host's choice: we add no handler that prints.
+    assert all(isinstance(h, logging.NullHandler) for h in handlers)

@@ -5,6 +5,8 @@ The public API is what ``__all__`` lists; everything in a module whose name star
 
 from __future__ import annotations
 
+import logging
+
 from dentrix_highlevel._errors import (
     AmbiguousWriteError,
     AscendError,
@@ -33,7 +35,9 @@ from dentrix_highlevel._errors import (
 from dentrix_highlevel._version import __version__
 from dentrix_highlevel.highlevel import (
     AgencyLocationToken,
+    Contact,
     ContactInput,
+    CustomFieldInput,
     CustomFieldValue,
     HighLevelClient,
     HttpLimits,
@@ -78,7 +82,9 @@ from dentrix_highlevel.migration import (
     MigrationPlan,
     MigrationPolicies,
     MigrationProgress,
+    MigrationSource,
     PipelineSnapshot,
+    ProgressCallback,
     ReconcileResult,
     Reconciliation,
     RecordAction,
@@ -177,9 +183,11 @@ __all__ = [
     "CodeDefinition",
     "ColumnProfile",
     "ConfigurationError",
+    "Contact",
     "ContactInput",
     "Coverage",
     "CoverageRank",
+    "CustomFieldInput",
     "CustomFieldTarget",
     "CustomFieldValue",
     "DailyCapReachedError",
@@ -228,6 +236,7 @@ __all__ = [
     "MigrationPlan",
     "MigrationPolicies",
     "MigrationProgress",
+    "MigrationSource",
     "NotFoundError",
     "OAuthToken",
     "OAuthTokens",
@@ -249,6 +258,7 @@ __all__ = [
     "Procedure",
     "ProcedureCode",
     "ProcedureStatus",
+    "ProgressCallback",
     "Proposal",
     "Proposer",
     "Provider",
@@ -294,3 +304,7 @@ __all__ = [
     "save_map",
     "write_g_export",
 ]
+
+# A library does not configure logging: without a handler of the host's, its records go nowhere (not to
+# stderr through logging's last resort). Hosts that want them configure "dentrix_highlevel" as usual.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
