@@ -35,6 +35,7 @@ import attrs
 
 from dentrix_highlevel import GExportSource, HighLevelClient, Migration, MigrationProgress, RateBudget
 from dentrix_highlevel.errors import PlanNotApprovedError
+from dentrix_highlevel.migration import RunMode
 
 # The sandbox scales HighLevel's 10 s burst window down to 100 ms (and the client's budget with it).
 SANDBOX_WINDOW_MS = 100
@@ -56,10 +57,13 @@ class HostTool:
     def on_progress(self, event: MigrationProgress) -> None:
         """The migration's progress callback: runs in the event loop, so it must be quick."""
         eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
-        unit = "objects" if event.mode.value == "rollback" else "patients"  # a rollback counts what it undoes
+        if event.mode is RunMode.ROLLBACK:  # a rollback counts the objects it deletes and restores
+            counts = f"deleted {event.deleted}, restored {event.restored}, failed {event.failed}"
+        else:
+            counts = f"created {event.created}, updated {event.updated}, failed {event.failed}"
         self.status = (
-            f"{event.run_id} {event.phase}: {event.done}/{event.total} {unit}, {event.rate_per_s:.1f}/s, "
-            f"ETA {eta}; created {event.created}, updated {event.updated}, failed {event.failed}"
+            f"{event.run_id} {event.phase}: {event.done}/{event.total} {event.unit}, "
+            f"{event.rate_per_s:.1f}/s, ETA {eta}; {counts}"
         )
         if event.run_id != self._run_id:
             self._run_id, self._last_shown = event.run_id, -1

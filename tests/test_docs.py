@@ -347,9 +347,11 @@ def update_generated() -> list[str]:
 # ---- tests --------------------------------------------------------------------------------------------
 
 
-def runnable_blocks(page: str) -> list[tuple[str, str]]:
+def runnable_blocks(page: str | Path) -> list[tuple[str, str]]:
+    """(title, body) of every titled Python block of a docs page (by name) or of any Markdown file."""
+    path = page if isinstance(page, Path) else DOCS / page
     out = []
-    for info, body in fences((DOCS / page).read_text(encoding="utf-8")):
+    for info, body in fences(path.read_text(encoding="utf-8")):
         title = _TITLE.search(info)
         if info.startswith("python") and title:
             out.append((title.group(1), body))
@@ -382,6 +384,78 @@ def test_titled_python_blocks_run(
         "mapping.md": r"(?s)refused: .*unknown source column.*refused: .*Trim\(\) takes str",
     }[page]
     assert re.search(expected, out), out[-5000:]
+
+
+_README_ENV = (
+    "HIGHLEVEL_TOKEN",
+    "HIGHLEVEL_LOCATION_ID",
+    "HIGHLEVEL_BASE_URL",
+    "DENTRIX_EXPORT",
+    "APPROVED_BY",
+)
+
+
+def _run_readme_snippet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    (title, body), *others = runnable_blocks(REPO / "README.md")
+    assert (title, others) == ("migrate.py", [])
+    assert body in (REPO / "README.md").read_text(encoding="utf-8")  # exactly as printed
+    script = tmp_path / title
+    script.write_text(body, encoding="utf-8")
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except BaseException as exc:
+        pytest.fail(f"README.md: {title!r} failed: {type(exc).__name__}: {exc}")
+    return capsys.readouterr().out
+
+
+def _check_migrated(out: str, workdir: Path) -> None:
+    assert re.search(r"sample: completed; field diff in migrations/smile/\S+\.csv", out), out
+    assert "run: completed" in out
+    assert re.search(r"^contact\s+20\s", out, re.M), out
+    assert re.search(r"^total .* OK$", out, re.M), out
+    assert (workdir / "plan.md").is_file()  # where the text says it is
+
+
+def test_readme_library_snippet_runs_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's "Using the library" script, byte for byte, with no HighLevel in the environment: the
+    embedded sandbox. It writes the plan where the README says, samples, runs and reconciles."""
+    for name in _README_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    out = _run_readme_snippet(tmp_path, capsys)
+    assert re.search(r"plan: 20 patients, \d+ requests; read migrations/smile/plan\.md", out), out
+    _check_migrated(out, tmp_path / "migrations" / "smile")
+
+
+@pytest.mark.slow
+def test_readme_library_snippet_with_a_token_waits_for_a_person(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same script given a token, a location, an export and a base URL (a sandbox server on loopback,
+    standing in for HighLevel): the first run writes the plan and nothing else, the second, approved by a
+    person, migrates."""
+    from dentrix_highlevel.sandbox import SandboxServer
+    from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
+
+    for name in _README_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    write_g_export(SyntheticPractice(SynthConfig(patients=20, seed=9)), tmp_path / "practice-export")
+    with SandboxServer() as server:
+        assert server.location is not None
+        monkeypatch.setenv("HIGHLEVEL_BASE_URL", server.base_url)
+        monkeypatch.setenv("HIGHLEVEL_LOCATION_ID", server.location.location_id)
+        monkeypatch.setenv("HIGHLEVEL_TOKEN", server.location.token)
+        monkeypatch.setenv("DENTRIX_EXPORT", str(tmp_path / "practice-export"))
+        out = _run_readme_snippet(tmp_path, capsys)
+        assert "nothing written: read the plan" in out
+        assert (tmp_path / "migrations" / "smile" / "plan.md").is_file()
+        assert server.sandbox.dump()["locations"][server.location.location_id]["contacts"] == []
+        monkeypatch.setenv("APPROVED_BY", "office.manager@smile.example")
+        _check_migrated(_run_readme_snippet(tmp_path, capsys), tmp_path / "migrations" / "smile")
+    assert not (tmp_path / "smile-export").exists()  # no synthetic practice on the real path
 
 
 @pytest.mark.parametrize("page", all_pages(), ids=lambda p: p.relative_to(DOCS).as_posix())

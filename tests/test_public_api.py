@@ -132,3 +132,23 @@ def test_the_command_lines_help_loads_neither_client_engine_nor_sandbox() -> Non
         "rich",
     }
     assert not heavy & loaded, sorted(heavy & loaded)
+
+
+def test_the_types_an_embedding_program_names_are_exported() -> None:
+    # What a host's own signatures need: a contact read back, a custom field to create, its progress
+    # callback, and the source it hands to Migration.
+    from dentrix_highlevel import highlevel
+
+    for name in ("MigrationSource", "ProgressCallback"):
+        assert name in dentrix_highlevel.__all__, name
+    for name in ("Contact", "CustomFieldInput"):
+        assert name in highlevel.__all__, name
+
+
+def test_the_library_logger_has_a_null_handler_and_nothing_else() -> None:
+    import logging
+
+    handlers = logging.getLogger("dentrix_highlevel").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+    # Where records go is the host's choice: we add no handler that prints.
+    assert all(isinstance(h, logging.NullHandler) for h in handlers)

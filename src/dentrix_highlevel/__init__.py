@@ -23,6 +23,7 @@ for one release with a ``DeprecationWarning`` naming their new home.
 from __future__ import annotations
 
 import importlib
+import logging
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,12 @@ if TYPE_CHECKING:
         MigrationProgress as MigrationProgress,
     )
     from dentrix_highlevel.migration import (
+        MigrationSource as MigrationSource,
+    )
+    from dentrix_highlevel.migration import (
+        ProgressCallback as ProgressCallback,
+    )
+    from dentrix_highlevel.migration import (
         ReconcileResult as ReconcileResult,
     )
     from dentrix_highlevel.migration import (
@@ -121,9 +128,11 @@ __all__ = [
     "MigrationPlan",
     "MigrationPolicies",
     "MigrationProgress",
+    "MigrationSource",
     "OAuthToken",
     "PracticeSettings",
     "PrivateIntegrationToken",
+    "ProgressCallback",
     "RateBudget",
     "ReconcileResult",
     "Reconciliation",
@@ -153,9 +162,11 @@ _LAZY: dict[str, str] = {
     "MigrationPlan": "dentrix_highlevel.migration",
     "MigrationPolicies": "dentrix_highlevel.migration",
     "MigrationProgress": "dentrix_highlevel.migration",
+    "MigrationSource": "dentrix_highlevel.migration",
     "OAuthToken": "dentrix_highlevel.highlevel",
     "PracticeSettings": "dentrix_highlevel.mapping",
     "PrivateIntegrationToken": "dentrix_highlevel.highlevel",
+    "ProgressCallback": "dentrix_highlevel.migration",
     "RateBudget": "dentrix_highlevel.highlevel",
     "ReconcileResult": "dentrix_highlevel.migration",
     "Reconciliation": "dentrix_highlevel.migration",
@@ -280,6 +291,10 @@ _MOVED: dict[str, str] = {
     "plan_content_hash": "dentrix_highlevel.migration",
     "write_g_export": "dentrix_highlevel.synth",
 }
+
+# A library does not configure logging: without a handler of the host's, its records go nowhere (not to
+# the host's stderr through logging's last-resort handler).
+logging.getLogger("dentrix_highlevel").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

@@ -395,3 +395,39 @@ async def test_a_lower_advertised_max_lowers_the_clients_ceiling(
     rejected = statuses(scaled_sandbox).count(429)  # see the shared-limiter test for why not exactly 0
     assert rejected <= 2
     assert scaled_sandbox.max_requests_in_window() <= 8 + rejected
+
+
+async def test_a_closed_client_releases_its_limiter_for_another_budget(
+    make_client: MakeClient, budget: RateBudget
+) -> None:
+    other = RateBudget(max_requests=budget.max_requests // 2, window_ms=budget.window_ms, burst=2)
+    async with make_client() as first:
+        with pytest.raises(Exception, match="different RateBudget"):
+            make_client(budget=other)  # two open clients of one sub-account share one budget
+        await first.locations.get()
+    # The first client is closed but still referenced: its hold is released all the same.
+    async with make_client(budget=other) as second:
+        assert second.limiter is not first.limiter
+        assert second.limiter.budget == other
+        await second.locations.get()
+    async with make_client() as third:  # and back
+        assert third.limiter.budget == budget
+
+
+async def test_a_callers_http_client_is_used_and_left_open(
+    make_client: MakeClient, scaled_sandbox: Any
+) -> None:
+    recording = Recording(scaled_sandbox.transport())
+    async with httpx.AsyncClient(transport=recording, timeout=5.0) as mine:
+        async with make_client(transport=None, http_client=mine) as hl:
+            await hl.locations.get()
+        assert not mine.is_closed  # we do not close what we did not open
+        (sent,) = recording.requests
+        assert sent.headers["Accept"] == "application/json"
+        assert sent.headers["User-Agent"].startswith("dentrix-highlevel/")
+        assert sent.headers["Authorization"].startswith("Bearer ")
+        with pytest.raises(Exception, match="set them on the http_client"):
+            make_client(http_client=mine)  # a transport as well: which one would win?
+    async with httpx.AsyncClient(follow_redirects=True) as follows:
+        with pytest.raises(Exception, match="must not follow redirects"):
+            make_client(transport=None, http_client=follows)

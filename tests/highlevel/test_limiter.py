@@ -224,11 +224,31 @@ def test_registry_shares_one_limiter_per_base_url_and_location() -> None:
     b = registry.get("https://x.example", "loc2")
     assert b is not a
     with pytest.raises(ConfigurationError):
-        registry.get("https://x.example", "loc1", RateBudget(max_requests=5))
+        registry.get("https://x.example", "loc1", RateBudget(max_requests=5, burst=5))
     assert len(registry) == 2
     del a, b
     gc.collect()
     assert len(registry) == 0  # nobody holds them any more: the registry holds limiters weakly
+
+
+def test_a_held_limiter_is_gone_once_its_last_holder_releases_it() -> None:
+    registry = LimiterRegistry()
+    first = registry.hold("https://x.example", "loc1", RateBudget())
+    second = registry.hold("https://x.example/", "loc1")
+    assert second is first
+    with pytest.raises(ConfigurationError, match="close the others first"):
+        registry.hold("https://x.example", "loc1", RateBudget(max_requests=5, burst=5))
+    registry.release("https://x.example", "loc1", first)
+    with pytest.raises(ConfigurationError):  # one holder is still open
+        registry.hold("https://x.example", "loc1", RateBudget(max_requests=5, burst=5))
+    registry.release("https://x.example", "loc1", first)
+    registry.release("https://x.example", "loc1", first)  # a second release of the same hold: a no-op
+    # Released while the object is still referenced here: the next holder brings its own budget.
+    other = registry.hold("https://x.example", "loc1", RateBudget(max_requests=5, burst=5))
+    assert other is not first
+    assert other.budget.max_requests == 5
+    registry.release("https://x.example", "loc1", first)  # a stale release does not drop the new entry
+    assert registry.hold("https://x.example", "loc1") is other
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,16 @@ def test_dump_is_a_copy(sandbox: Sandbox) -> None:
     assert sandbox.dump()["locations"][loc.location_id]["pipelines"]
 
 
+def test_every_sandbox_mints_its_own_ids_unless_seeded() -> None:
+    from dentrix_highlevel.sandbox import SandboxConfig
+
+    first, second = Sandbox().create_location(), Sandbox().create_location()
+    assert first.location_id != second.location_id
+    assert first.token != second.token
+    seeded = [Sandbox(SandboxConfig(seed=11)).create_location() for _ in range(2)]
+    assert seeded[0] == seeded[1]  # a seed still makes a sandbox reproducible
+
+
 def test_reset_reseeds_ids(sandbox: Sandbox) -> None:
     first = sandbox.create_location()
     sandbox.reset()

@@ -56,7 +56,7 @@ from dentrix_highlevel._errors import (
 from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
-from dentrix_highlevel.migration import MigrationProgress, Reconciliation
+from dentrix_highlevel.migration import MigrationProgress, Reconciliation, RunMode
 from dentrix_highlevel.migration._ownership import OwnershipError
 
 __all__ = [
@@ -684,12 +684,15 @@ class ProgressReporter:
 
     def __call__(self, event: MigrationProgress) -> None:
         self.last = event
-        rate = f"{event.rate_per_s:.1f} patients/s"
+        rate = f"{event.rate_per_s:.1f} {event.unit}/s"
         eta = f"{event.eta_s:.0f}s" if event.eta_s is not None else "?"
-        counts = (
-            f"created {event.created} updated {event.updated} unchanged {event.unchanged} "
-            f"skipped {event.skipped} failed {event.failed}"
-        )
+        if event.mode is RunMode.ROLLBACK:  # a rollback undoes objects: it creates and updates nothing
+            counts = f"deleted {event.deleted} restored {event.restored} failed {event.failed}"
+        else:
+            counts = (
+                f"created {event.created} updated {event.updated} unchanged {event.unchanged} "
+                f"skipped {event.skipped} failed {event.failed}"
+            )
         description = f"{event.mode.value} {event.phase}"
         if self._task is None:
             self._task = self._progress.add_task(

@@ -23,6 +23,7 @@ import enum
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,9 @@ _TRACKER: contextvars.ContextVar[SendTracker | None] = contextvars.ContextVar(
 )
 
 
+_HEADERS = {"Accept": "application/json", "User-Agent": f"dentrix-highlevel/{__version__}"}
+
+
 class RequestKind(enum.Enum):
     READ = "read"
     IDEMPOTENT = "idempotent"
@@ -143,6 +147,8 @@ class HighLevelClient:
     ``https://`` unless its host is loopback (a sandbox on ``http://127.0.0.1``): the token would travel in
     clear. ``limits`` bounds every request and listing (:class:`HttpLimits`). The ``HTTP(S)_PROXY`` /
     ``ALL_PROXY`` environment is ignored unless ``trust_env=True``; ``proxy`` names one explicitly.
+    ``http_client`` runs every request through an ``httpx.AsyncClient`` of yours instead (its timeouts,
+    pool, proxy and TLS settings; it must not follow redirects); ``aclose()`` leaves it open.
     Requests to one (base URL,
     location) share one :class:`RateLimiter` taken from ``limiter_registry`` (the process-wide one by
     default) unless ``limiter`` is given.
@@ -168,6 +174,7 @@ class HighLevelClient:
         limits: HttpLimits | None = None,
         trust_env: bool = False,
         proxy: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         if not location_id:
@@ -175,6 +182,15 @@ class HighLevelClient:
         if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ConfigurationError("timeouts must be > 0 seconds")
         require_secure_url(base_url, what="HighLevel base_url")
+        if http_client is not None:
+            if transport is not None or proxy is not None or trust_env:
+                raise ConfigurationError(
+                    "transport=, proxy= and trust_env= configure the client's own httpx client: "
+                    "set them on the http_client you pass instead"
+                )
+            if http_client.follow_redirects:
+                # A redirect would carry the request (and its body) to wherever HighLevel's answer points.
+                raise ConfigurationError("the http_client must not follow redirects (follow_redirects=False)")
         self.location_id = location_id
         self.base_url = base_url.rstrip("/")
         self.limits = limits or HttpLimits()
@@ -185,19 +201,36 @@ class HighLevelClient:
             raise ConfigurationError("give exactly one of auth= (any Auth or a token) or token= (a PIT)")
         self.auth = as_auth(credential)
         self.retry = retry or RetryPolicy()
-        registry = limiter_registry if limiter_registry is not None else default_registry()
-        self.limiter = limiter or registry.get(self.base_url, location_id, budget)
+        # A limiter taken from a registry is held until aclose() (or until this client is collected,
+        # if nobody closed it): then a later client of the same sub-account may bring another budget.
+        # A limiter the caller passed is the caller's.
+        self._release_limiter: Callable[[], object] = lambda: None
+        if limiter is None:
+            registry = limiter_registry if limiter_registry is not None else default_registry()
+            limiter = registry.hold(self.base_url, location_id, budget)
+            self._release_limiter = weakref.finalize(
+                self, registry.release, self.base_url, location_id, limiter
+            )
+        self.limiter = limiter
         self._rng = self.retry.rng()
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"Accept": "application/json", "User-Agent": f"dentrix-highlevel/{__version__}"},
-            # A proxy from the environment would see every request (and, over http, the token): only
-            # when the caller asks for it.
-            trust_env=trust_env,
-            proxy=proxy,
+        #: Whether aclose() closes the httpx client: only the one this client opened, never the caller's.
+        self._owns_http = http_client is None
+        self._http = (
+            http_client
+            if http_client is not None
+            else httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+                limits=httpx.Limits(
+                    max_connections=max_connections, max_keepalive_connections=max_connections
+                ),
+                headers=_HEADERS,
+                # A proxy from the environment would see every request (and, over http, the token): only
+                # when the caller asks for it.
+                trust_env=trust_env,
+                proxy=proxy,
+            )
         )
         self._tokens = TokenEndpoint(self._http, self.base_url, limits=self.limits)
         self._closed = False
@@ -236,7 +269,9 @@ class HighLevelClient:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._http.aclose()
+            self._release_limiter()
+            if self._owns_http:
+                await self._http.aclose()
 
     @contextlib.contextmanager
     def track_sends(self) -> Iterator[SendTracker]:
@@ -317,7 +352,8 @@ class HighLevelClient:
                 params=call.params,
                 data=call.data,
                 files=call.files,
-                headers={"Authorization": f"Bearer {token}", "Version": version_for(call.path)},
+                # The defaults again: a caller's http_client has its own (or none).
+                headers={**_HEADERS, "Authorization": f"Bearer {token}", "Version": version_for(call.path)},
             )
             try:
                 response, content = await send_bounded(self._http, request, self.limits)

@@ -300,30 +300,68 @@ _Key = tuple[str, str]
 class LimiterRegistry:
     """Hands out one :class:`RateLimiter` per (base URL, location) while someone holds it.
 
+    A :class:`HighLevelClient` *holds* its limiter from construction to ``aclose()`` (:meth:`hold`,
+    :meth:`release`): clients open at the same time share one limiter (and must agree on its budget), and
+    once the last of them is closed the entry is gone, so the next client may bring another
+    :class:`RateBudget` without waiting for the garbage collector. :meth:`get` shares a limiter while the
+    caller keeps a reference to it (entries are held weakly).
+
     The process-wide registry is :func:`default_registry`; tests pass a fresh ``LimiterRegistry()`` to
     the client instead of reaching into module state.
     """
 
     def __init__(self) -> None:
         self._limiters: weakref.WeakValueDictionary[_Key, RateLimiter] = weakref.WeakValueDictionary()
+        # Open clients per key, with the limiter they hold (a strong reference: the entry lives until the
+        # last holder releases it, even if a holder dropped its own reference without closing).
+        self._holds: dict[_Key, tuple[RateLimiter, int]] = {}
         self._guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LimiterRegistry(limiters={len(self._limiters)})"
 
+    @staticmethod
+    def _key(base_url: str, location_id: str) -> _Key:
+        return (base_url.rstrip("/").lower(), location_id)
+
     def get(self, base_url: str, location_id: str, budget: RateBudget | None = None) -> RateLimiter:
-        key = (base_url.rstrip("/").lower(), location_id)
         with self._guard:
-            limiter = self._limiters.get(key)
-            if limiter is None:
-                limiter = RateLimiter(budget)
-                self._limiters[key] = limiter
-            elif budget is not None and budget != limiter.budget:
-                raise ConfigurationError(
-                    f"location {location_id} already has a limiter with a different RateBudget; "
-                    "every client of one sub-account must share one budget"
-                )
+            return self._get(self._key(base_url, location_id), location_id, budget)
+
+    def _get(self, key: _Key, location_id: str, budget: RateBudget | None) -> RateLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = RateLimiter(budget)
+            self._limiters[key] = limiter
+        elif budget is not None and budget != limiter.budget:
+            raise ConfigurationError(
+                f"location {location_id} already has a limiter with a different RateBudget; "
+                "every open client of one sub-account must share one budget (close the others first)"
+            )
+        return limiter
+
+    def hold(self, base_url: str, location_id: str, budget: RateBudget | None = None) -> RateLimiter:
+        """:meth:`get`, and count the caller as a holder until :meth:`release`."""
+        key = self._key(base_url, location_id)
+        with self._guard:
+            limiter = self._get(key, location_id, budget)
+            held, count = self._holds.get(key, (limiter, 0))
+            self._holds[key] = (limiter, count + 1 if held is limiter else 1)
             return limiter
+
+    def release(self, base_url: str, location_id: str, limiter: RateLimiter) -> None:
+        """One holder of ``limiter`` is done; the last one removes the entry (idempotent per hold)."""
+        key = self._key(base_url, location_id)
+        with self._guard:
+            held, count = self._holds.get(key, (None, 0))
+            if held is not limiter:
+                return  # already released, or the entry was replaced since
+            if count > 1:
+                self._holds[key] = (limiter, count - 1)
+                return
+            del self._holds[key]
+            if self._limiters.get(key) is limiter:
+                del self._limiters[key]
 
     def __len__(self) -> int:
         return len(self._limiters)

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -109,6 +110,8 @@ class Counters:
     skipped: int = 0
     failed: int = 0
     conflicts: int = 0
+    deleted: int = 0
+    restored: int = 0
 
     def add(self, action: RecordAction) -> None:
         name = "conflicts" if action is RecordAction.CONFLICT else action.value
@@ -144,6 +147,8 @@ class RunContext:
     done: int = 0
     phase: str = "setup"
     requests_at_start: int = 0
+    progress_failed: bool = False
+    """Whether the progress callback has raised in this run (its failure is logged once)."""
 
     def __attrs_post_init__(self) -> None:
         self.requests_at_start = self.hl.requests_sent
@@ -180,27 +185,44 @@ class RunContext:
         )
         self.counters.add(action)
 
-    def report(self) -> None:
+    async def report(self) -> None:
+        """Hand the callback the current counts; await it if it is async. A callback that raises does not
+        end the run: its first failure is logged (type only: its message may quote anything), the rest
+        are dropped. A cancellation from it is the caller's and propagates."""
         if self.progress is None:
             return
         c = self.counters
-        self.progress(
-            MigrationProgress(
-                run_id=self.run_id,
-                mode=self.mode,
-                phase=self.phase,
-                total=self.total,
-                done=self.done,
-                created=c.created,
-                updated=c.updated,
-                unchanged=c.unchanged,
-                skipped=c.skipped,
-                failed=c.failed,
-                conflicts=c.conflicts,
-                requests=self.hl.requests_sent - self.requests_at_start,
-                elapsed_s=max(0.0, self.clock() - self.started_s),
-            )
+        event = MigrationProgress(
+            run_id=self.run_id,
+            mode=self.mode,
+            phase=self.phase,
+            total=self.total,
+            done=self.done,
+            created=c.created,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            skipped=c.skipped,
+            failed=c.failed,
+            conflicts=c.conflicts,
+            deleted=c.deleted,
+            restored=c.restored,
+            requests=self.hl.requests_sent - self.requests_at_start,
+            elapsed_s=max(0.0, self.clock() - self.started_s),
         )
+        try:
+            pending = self.progress(event)
+            if inspect.isawaitable(pending):
+                await pending
+        except Exception as exc:
+            if not self.progress_failed:
+                self.progress_failed = True
+                _log.warning(
+                    "%s run %s: the progress callback raised %s; the run goes on (later failures of the "
+                    "callback are not logged)",
+                    self.mode.value,
+                    self.run_id,
+                    type(exc).__name__,
+                )
 
     # -- the write path ---------------------------------------------------------------------------------
 

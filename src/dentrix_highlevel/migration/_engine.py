@@ -195,7 +195,9 @@ class Migration:
     ``maps`` defaults to ``default_maps(options)``; ``options`` default to ``DefaultMapOptions`` whose
     ``as_of`` is the source export's time in practice-local time (so the plan hash is stable across
     processes). ``concurrency`` bounds patients in flight; the client's per-location limiter paces requests.
-    ``progress`` receives a :class:`MigrationProgress` after every patient.
+    ``progress`` receives a :class:`MigrationProgress` after every patient (and every object a rollback
+    deletes or restores): a plain function is called, an ``async def`` one awaited, both in the event
+    loop. One that raises is logged once per run (the exception's type only) and the run goes on.
     """
 
     def __init__(
@@ -465,16 +467,15 @@ class Migration:
             await run_rollback(ctx)
         except DailyCapReachedError as exc:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
-            return self._result(
+            return await self._result(
                 ctx, RunStatus.STOPPED, {}, stopped=f"daily cap reached ({type(exc).__name__})"
             )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+        except BaseException as exc:
+            await _finish_interrupted(ctx, exc)
             raise
         await release_location(self._hl, ledger, namespace=self.practice_namespace)
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
-        return self._result(ctx, RunStatus.COMPLETED, {})
+        return await self._result(ctx, RunStatus.COMPLETED, {})
 
     async def recover(self) -> int:
         """Rebuild a new or empty ledger from HighLevel; returns how many objects it adopted.
@@ -715,7 +716,7 @@ class Migration:
             prepared = await self._prepare_patients(ctx, bundles)
             assignments = await self._assign(ctx, prepared)
             ctx.total = len(prepared)
-            ctx.report()
+            await ctx.report()
             stopped = await self._patients(ctx, prepared, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
@@ -739,9 +740,8 @@ class Migration:
             if stopped is None and removed:
                 ctx.phase = "removed"
                 stopped = await self._removed(ctx, removed, lost)
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+        except BaseException as exc:
+            await _finish_interrupted(ctx, exc)
             raise
         counts = _source_counts(self, [p.bundle for p in prepared])
         if extra_relations:
@@ -749,7 +749,7 @@ class Migration:
         if stopped is not None:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
             return (
-                self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost),
+                await self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost),
                 ctx,
                 prepared,
                 assignments,
@@ -764,7 +764,7 @@ class Migration:
                 )
             )
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
-        return self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
+        return await self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
 
     async def _prepare_patients(self, ctx: RunContext, bundles: Sequence[PatientBundle]) -> list[_Prepared]:
         contact_map = ctx.maps["contact"]
@@ -837,7 +837,7 @@ class Migration:
                 await ctx.db(
                     ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
                 )
-            ctx.report()
+            await ctx.report()
 
         async with anyio.create_task_group() as group:
             for position, item in enumerate(prepared):
@@ -941,7 +941,7 @@ class Migration:
             gone.add(("contact", key))
         return None
 
-    def _result(
+    async def _result(
         self,
         ctx: RunContext,
         status: RunStatus,
@@ -957,7 +957,7 @@ class Migration:
         )
         write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
         csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
-        ctx.report()
+        await ctx.report()
         _log.info(
             "%s run %s %s: %s",
             ctx.mode.value,
@@ -1127,6 +1127,28 @@ def _setup_keys(migration: Migration, bundles: Sequence[PatientBundle]) -> dict[
     if policies.provider_users and "provider_user" in maps:
         out["user"] = frozenset(f"provider:{p.provider_id}" for p in providers)
     return out
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is the host cancelling us (a cancel scope, ``move_on_after``, a task group's
+    cancellation), alone or as every member of an exception group."""
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_cancellation(e) for e in exc.exceptions)
+    return False
+
+
+async def _finish_interrupted(ctx: RunContext, exc: BaseException) -> None:
+    """Record a run that ends by an exception: a cancellation is the caller stopping the run (STOPPED:
+    the same call resumes it), anything else a failure. Shielded, so the write happens although the
+    caller's scope is cancelled; the caller re-raises ``exc`` (anyio requires a cancellation to
+    propagate)."""
+    status = RunStatus.STOPPED if is_cancellation(exc) else RunStatus.FAILED
+    with anyio.CancelScope(shield=True):
+        await ctx.db(ctx.ledger.finish_run, ctx.run_id, status=status)
+    if status is RunStatus.STOPPED:
+        _log.info("%s run %s stopped: cancelled by the caller", ctx.mode.value, ctx.run_id)
 
 
 async def _close_source(source: object) -> None:

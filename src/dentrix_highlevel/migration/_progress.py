@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 
@@ -15,7 +16,11 @@ __all__ = ["MigrationProgress", "ProgressCallback", "RunResult"]
 
 @attrs.frozen(kw_only=True)
 class MigrationProgress:
-    """One progress event. ``done``/``total`` count patients; the action counts cover every object kind."""
+    """One progress event. ``done``/``total`` count patients; the action counts cover every object kind.
+
+    A rollback counts objects instead: ``done``/``total`` are the objects it deletes and restores,
+    ``deleted`` the objects of ours it removed, ``restored`` the practice's own it put back as they were.
+    """
 
     run_id: str
     mode: RunMode
@@ -28,6 +33,10 @@ class MigrationProgress:
     skipped: int = 0
     failed: int = 0
     conflicts: int = 0
+    deleted: int = 0
+    """Objects the migration had created that a rollback deleted."""
+    restored: int = 0
+    """The practice's own objects a rollback returned to their pre-migration state."""
     requests: int = 0
     """HTTP requests this run has sent so far (retries included)."""
     elapsed_s: float = 0.0
@@ -43,9 +52,20 @@ class MigrationProgress:
         rate = self.rate_per_s
         return (self.total - self.done) / rate if rate > 0 else None
 
+    @property
+    def unit(self) -> str:
+        """What ``done``/``total`` count: ``"objects"`` for a rollback, ``"patients"`` otherwise."""
+        return "objects" if self.mode is RunMode.ROLLBACK else "patients"
+
     def line(self) -> str:
         """A one-line rendering for terminals and notebooks."""
         eta = f"{self.eta_s:.0f}s" if self.eta_s is not None else "?"
+        if self.mode is RunMode.ROLLBACK:
+            return (
+                f"[{self.mode.value} {self.phase}] {self.done}/{self.total} objects, "
+                f"{self.rate_per_s:.1f}/s, ETA {eta}; deleted {self.deleted}, restored {self.restored}, "
+                f"failed {self.failed}; {self.requests} requests"
+            )
         return (
             f"[{self.mode.value} {self.phase}] {self.done}/{self.total} patients, {self.rate_per_s:.1f}/s, "
             f"ETA {eta}; created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -54,7 +74,15 @@ class MigrationProgress:
         )
 
 
-ProgressCallback = Callable[[MigrationProgress], None]
+class ProgressCallback(Protocol):
+    """What ``Migration(progress=...)`` takes: a function of one :class:`MigrationProgress`.
+
+    A plain function (``events.append``, a bound method) is called; an ``async def`` one is awaited. Both
+    run in the event loop between writes, so keep them quick. One that raises is logged once per run (the
+    exception's type, never its message) and the run goes on; a cancellation it raises stops the run.
+    """
+
+    def __call__(self, event: MigrationProgress, /) -> Awaitable[None] | None: ...
 
 
 @attrs.frozen(kw_only=True)

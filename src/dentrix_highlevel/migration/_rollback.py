@@ -48,13 +48,14 @@ _RESTORED = (
 
 async def run_rollback(ctx: RunContext) -> None:
     created = await ctx.db(ctx.ledger.created_objects)
-    ctx.total = len(created)
+    # Read before the deletes (which do not touch pre-images), so progress counts every step from the start.
+    restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind in ("contact", "opportunity")]
+    ctx.total = len(created) + len(restored)
     ctx.phase = "delete"
     for obj in created:
         if obj.kind not in _LAST:
             await _delete(ctx, obj)
     ctx.phase = "restore"
-    restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind in ("contact", "opportunity")]
     if restored:
         # A restore writes values back (and clears others) per field type: read the types once.
         types = {f.id: f.data_type for f in await ctx.hl.custom_fields.list(model="all")}
@@ -63,6 +64,9 @@ async def run_rollback(ctx: RunContext) -> None:
                 await _restore_contact(ctx, pre, types)
             else:
                 await _restore_opportunity(ctx, pre, types)
+            ctx.counters.restored += 1
+            ctx.done += 1
+            await ctx.report()
     # One pass over the contacts the location keeps: which custom fields and tags they still use.
     used, tagged = await _kept_usage(ctx, created, restored)
     for pre in await ctx.db(ctx.ledger.pre_images):
@@ -80,9 +84,9 @@ async def run_rollback(ctx: RunContext) -> None:
 
 async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
     await delete_created(ctx, obj.kind, obj.destination_id, obj.parent_id)
-    ctx.counters.updated += 1
+    ctx.counters.deleted += 1
     ctx.done += 1
-    ctx.report()
+    await ctx.report()
 
 
 async def delete_created(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:

@@ -91,7 +91,10 @@ class SandboxConfig:
     day_length_s: float = attrs.field(default=86_400.0, validator=_positive)
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
-    seed: int = 0
+    #: Fixes the ids a sandbox mints (and its fault draws). ``None`` (the default): every ``Sandbox`` draws
+    #: its own id seed, so two sandboxes in one process never hand out the same location or token; fault
+    #: draws then follow seed 0, so a fault scenario plays out the same on every run.
+    seed: int | None = None
     media_max_bytes: int = attrs.field(default=DEFAULT_MEDIA_MAX_BYTES, validator=_positive)
     #: HighLevel's search index lags writes ("a few seconds"); 0 makes writes searchable at once. Tests
     #: that seed pre-existing data call ``Sandbox.settle_search_index()`` instead of sleeping.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,7 +50,9 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None, *, faults: FaultConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         start = self.config.clock()
-        self.state = SandboxState(ids=IdFactory(self.config.seed))
+        #: The seed of this sandbox's ids: the configured one, or one of its own (fresh per instance).
+        self.seed: int = self.config.seed if self.config.seed is not None else secrets.randbits(64)
+        self.state = SandboxState(ids=IdFactory(self.seed))
         self.limiter = RateLimiter(
             window_ms=self.config.rate_window_ms,
             burst_max=self.config.rate_max,
@@ -57,7 +60,7 @@ class Sandbox:
             day_length_s=self.config.day_length_s,
             epoch_s=start,
         )
-        self.faults = FaultEngine(faults or FaultConfig(), seed=self.config.seed, set_at_s=start)
+        self.faults = FaultEngine(faults or FaultConfig(), seed=self._fault_seed, set_at_s=start)
         from dentrix_highlevel.sandbox._app import build_app
 
         self._app = build_app(self)
@@ -219,11 +222,16 @@ class Sandbox:
 
     def reset(self) -> None:
         """Drop every location, token, OAuth app and the request log; the rate budget starts afresh and the
-        RNGs are reseeded, so a reset sandbox mints the same ids as a new one. Faults stay configured."""
+        RNGs are reseeded, so a reset sandbox mints the same ids as it did when new.
+        Faults stay configured."""
         now = self.config.clock()
-        self.state = SandboxState(ids=IdFactory(self.config.seed))
+        self.state = SandboxState(ids=IdFactory(self.seed))
         self.limiter.reset(epoch_s=now)
-        self.faults = FaultEngine(self.faults.config, seed=self.config.seed, set_at_s=now)
+        self.faults = FaultEngine(self.faults.config, seed=self._fault_seed, set_at_s=now)
+
+    @property
+    def _fault_seed(self) -> int:
+        return self.config.seed if self.config.seed is not None else 0
 
     def settle_search_index(self, location_id: str | None = None) -> None:
         """Make everything written so far searchable now (one location, or all), as if the index lag had
