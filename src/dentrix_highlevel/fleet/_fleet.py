@@ -464,7 +464,7 @@ class Fleet:
                 opened,
                 status,
                 reason=reason,
-                counts={"source": plan.source.patients},
+                counts={"patients": plan.source.patients},
                 days_left=self._days_left(plan, None, completed=False),
                 plan_hash=plan.content_hash,
                 approved_by=approved.approved_by if is_approved and approved is not None else None,
@@ -507,7 +507,7 @@ class Fleet:
             return self._base(
                 opened,
                 OfficeStatus.OK,
-                counts={"source": plan.source.patients},
+                counts={"patients": plan.source.patients},
                 days_left=self._days_left(plan, None, completed=False),
                 plan_hash=approved.plan_hash,
                 approved_by=approved.approved_by,
@@ -586,7 +586,7 @@ class Fleet:
             return OfficeReport(
                 status=OfficeStatus.OK,
                 reason="planned, not approved",
-                counts={"source": plan.source.patients},
+                counts={"patients": plan.source.patients},
                 plan_hash=plan.content_hash,
                 days_left=self._days_left(plan, None, completed=False),
                 **base,
@@ -615,7 +615,7 @@ class Fleet:
             status=OfficeStatus.FAILED_RECORDS if failed else OfficeStatus.OK,
             reason=state,
             counts={
-                "source": plan.source.patients,
+                "patients": plan.source.patients,
                 **{name: actions.get(name, 0) for name in COUNT_NAMES[1:]},
             },
             failures=tuple(failed[:_MAX_FAILURES_LISTED]),
