@@ -45,7 +45,11 @@ def write_manifest(
 ) -> Path:
     """A fleet manifest (TOML) at ``path``; each office mapping may hold a ``policies`` mapping."""
     lines = ["[defaults]"]
-    for key, value in {**SCALED_DEFAULTS, **({"base_url": base_url} if base_url else {}), **(defaults or {})}.items():
+    for key, value in {
+        **SCALED_DEFAULTS,
+        **({"base_url": base_url} if base_url else {}),
+        **(defaults or {}),
+    }.items():
         lines.append(f"{key} = {_value(value)}")
     lines.append("[defaults.policies]")
     for key, value in {**FAST_POLICIES, **(policies or {})}.items():
