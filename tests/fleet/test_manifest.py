@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dentrix_highlevel.fleet import ManifestError, load_manifest
+from dentrix_highlevel.errors import ManifestError
+from dentrix_highlevel.fleet import load_manifest
 from dentrix_highlevel.migration import CalendarLayout
 
 

@@ -16,12 +16,11 @@ work directory, ledger and audit log); see ``docs/fleet.md``.
 
 from __future__ import annotations
 
-from dentrix_highlevel.fleet._fleet import Fleet
+from dentrix_highlevel.fleet._fleet import Fleet, FleetProgress
 from dentrix_highlevel.fleet._manifest import (
     AgencyCredentialSource,
     AscendCredentialSource,
     FleetManifest,
-    ManifestError,
     OfficeSpec,
     load_manifest,
 )
@@ -41,8 +40,8 @@ __all__ = [
     "AscendCredentialSource",
     "Fleet",
     "FleetManifest",
+    "FleetProgress",
     "FleetReport",
-    "ManifestError",
     "OfficeProgress",
     "OfficeReport",
     "OfficeSpec",

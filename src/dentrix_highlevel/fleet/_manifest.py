@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from dentrix_highlevel._errors import ConfigurationError
+from dentrix_highlevel._errors import ConfigurationError, ManifestError
 from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel.migration import MigrationPolicies
 
@@ -25,7 +25,6 @@ __all__ = [
     "AgencyCredentialSource",
     "AscendCredentialSource",
     "FleetManifest",
-    "ManifestError",
     "OfficeSpec",
     "load_manifest",
 ]
@@ -73,16 +72,6 @@ _AGENCY_KEYS = frozenset(
 )
 _ASCEND_KEYS = frozenset({"client_id_env", "client_secret_env", "token_url"})
 _POLICY_KEYS = frozenset(f.name for f in attrs.fields(MigrationPolicies))
-
-
-class ManifestError(ConfigurationError):
-    """The manifest is not valid; ``where`` is ``file: office 'name' (#n): key`` and the message says what
-    to change."""
-
-    def __init__(self, where: str, problem: str) -> None:
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
 
 
 @attrs.frozen(kw_only=True)
