@@ -1,7 +1,7 @@
 """How close does a fleet of offices come to the sum of their rate budgets, in one process?
 
 Writes ``--offices`` small synthetic practices as G exports, makes as many locations in one in-process
-sandbox with HighLevel's window scaled down (100 requests per ``--window-ms`` instead of per 10 s), and runs
+sandbox with 100 requests per ``--window-ms`` per location (HighLevel's 10 s by default), and runs
 ``Fleet`` plan → approve → run → reconcile → rollback over them. Prints a short table, then ONE JSON line:
 
 - ``fleet_rate_utilization``: requests the run sent per second over its sending period (first to last
