@@ -71,3 +71,35 @@ def test_entry_point_ends_with_one_json_object_of_sane_figures() -> None:
     machine = result["machine"]
     assert machine["cpu_count"] >= 1
     assert machine["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_fleet_benchmark_prints_one_json_line_of_sane_figures() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fleet",
+            "--offices",
+            "3",
+            "--patients",
+            "4",
+            "--window-ms",
+            "200",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert all(not line.lstrip().startswith("{") for line in lines[:-1])
+    assert result["offices"] == 3
+    assert 0 < result["fleet_rate_utilization"] <= 1.05
+    assert result["http_429"] == 0
+    assert result["peak_rss_mb_per_office"] > 0
+    assert result["completed_offices"] == result["reconciled_offices"] == 3
+    assert result["rolled_back_clean"] is True
+    assert result["max_in_window_per_location"] <= result["scale"]["rate_max"]

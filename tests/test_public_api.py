@@ -23,6 +23,7 @@ NAMESPACES = (
     "dentrix_highlevel.mapping",
     "dentrix_highlevel.highlevel",
     "dentrix_highlevel.migration",
+    "dentrix_highlevel.fleet",
     "dentrix_highlevel.synth",
     "dentrix_highlevel.sandbox",
     "dentrix_highlevel.ascend_emulator",

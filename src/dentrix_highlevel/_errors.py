@@ -4,6 +4,7 @@
 
     DentrixHighLevelError
     ├── ConfigurationError              a setting, flag or argument is wrong before any I/O
+    │   └── ManifestError               a fleet manifest is not valid (names file, office and key)
     ├── HighLevelError                  anything HighLevel (or the sandbox) answered badly
     │   ├── TransportError              no usable answer: connection refused/reset, timeout (after retries)
     │   ├── AuthenticationError         401: bad/expired token, missing or invalid Version header
@@ -48,6 +49,7 @@ __all__ = [
     "DuplicateContactError",
     "HighLevelError",
     "LedgerError",
+    "ManifestError",
     "MappingError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -85,6 +87,16 @@ class _ServerAnswer:
 
 class ConfigurationError(DentrixHighLevelError):
     """A setting, flag or argument is wrong; nothing was sent or read yet."""
+
+
+class ManifestError(ConfigurationError):
+    """A fleet manifest is not valid. ``where`` locates it (``fleet.toml: office 'north' (#2): key
+    'location_id'``), ``problem`` says what to change; a manifest names secrets, never holds them."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
 
 
 class HighLevelError(_ServerAnswer, DentrixHighLevelError):

@@ -93,6 +93,60 @@ async def test_agency_token_exchanges_for_location_token(sandbox: Sandbox) -> No
         assert ok.status_code == 200
 
 
+async def test_one_agency_mints_for_each_of_its_locations_and_no_other(sandbox: Sandbox) -> None:
+    company = "Company0000000000007"
+    offices = [sandbox.create_location(company_id=company, name=f"Office {i}") for i in range(3)]
+    foreign = sandbox.create_location(company_id="Company0000000000008")
+    sandbox.register_oauth_app(client_id="agency-app", client_secret="s")
+    code = sandbox.authorization_code(client_id="agency-app", company_id=company)
+    form = {"client_id": "agency-app", "client_secret": "s"}
+    async with make_client(sandbox) as client:
+        agency = (
+            await client.post("/oauth/token", data={**form, "grant_type": "authorization_code", "code": code})
+        ).json()
+        minted = {}
+        for loc in offices:
+            answer = await client.post(
+                "/oauth/locationToken",
+                data={"companyId": company, "locationId": loc.location_id},
+                headers=auth(agency["access_token"]),
+            )
+            assert answer.status_code == 200
+            minted[loc.location_id] = answer.json()["access_token"]
+        assert len(set(minted.values())) == 3
+        for location_id, token in minted.items():
+            own = await client.get(f"/locations/{location_id}", headers=auth(token))
+            assert own.status_code == 200
+            other = next(lid for lid in minted if lid != location_id)
+            assert (await client.get(f"/locations/{other}", headers=auth(token))).status_code in (401, 403)
+        refused = await client.post(
+            "/oauth/locationToken",
+            data={"companyId": company, "locationId": foreign.location_id},
+            headers=auth(agency["access_token"]),
+        )
+        assert refused.status_code == 400
+        # A minted token that expires is minted again; the agency token, once expired, refreshes.
+        sandbox.expire_token(agency["access_token"])
+        expired = await client.post(
+            "/oauth/locationToken",
+            data={"companyId": company, "locationId": offices[0].location_id},
+            headers=auth(agency["access_token"]),
+        )
+        assert expired.status_code == 401
+        renewed = (
+            await client.post(
+                "/oauth/token",
+                data={**form, "grant_type": "refresh_token", "refresh_token": agency["refresh_token"]},
+            )
+        ).json()
+        again = await client.post(
+            "/oauth/locationToken",
+            data={"companyId": company, "locationId": offices[0].location_id},
+            headers=auth(renewed["access_token"]),
+        )
+        assert again.status_code == 200
+
+
 async def test_expire_token_seam(sandbox: Sandbox) -> None:
     loc = sandbox.create_location()
     sandbox.expire_token(loc.token)

@@ -43,6 +43,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
             "pipeline, calendars, daily budget, workflows."
         ),
     ),
+    "fleet": (
+        "dentrix_highlevel.cli._fleet",
+        "fleet",
+        "Migrate many offices at once from a fleet manifest (one HighLevel sub-account per office).",
+    ),
     "plan": (
         "dentrix_highlevel.cli._migrate",
         "plan_command",
