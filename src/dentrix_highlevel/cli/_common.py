@@ -614,7 +614,8 @@ def _hint(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, AuthenticationError):
         return (
             EXIT_USAGE,
-            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes)",
+            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
+            "run the same command again to resume (the ledger keeps what was done)",
         )
     if isinstance(exc, PermissionDeniedError):
         return EXIT_USAGE, "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID"

@@ -32,11 +32,12 @@ import anyio
 import attrs
 
 from dentrix_highlevel._errors import (
+    AuthenticationError,
     ConfigurationError,
     DailyCapReachedError,
+    HighLevelError,
     NotFoundError,
     PlanError,
-    TransportError,
 )
 from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
@@ -57,7 +58,7 @@ from dentrix_highlevel.migration._approval import (
     save_components,
 )
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
-from dentrix_highlevel.migration._context import RunContext, SetupState
+from dentrix_highlevel.migration._context import CONNECTION_ERRORS, RunContext, SetupState
 from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
 from dentrix_highlevel.migration._documents import (
     DOCUMENT_KIND,
@@ -110,6 +111,10 @@ __all__ = ["Migration", "MigrationSource", "ReconcileResult"]
 
 _log = logging.getLogger("dentrix_highlevel.migration")
 _CHECKPOINT_EVERY = 25
+# Connection failures in a row (a revoked token, a dead host) after which a run stops at once: one may be a
+# blip the other patients get through; three in a row is the connection, and every further patient would
+# only wait out its retries.
+_CONNECTION_FAILURES_BOUND = 3
 SOURCE_HASH_KIND = "patient"
 
 
@@ -410,6 +415,13 @@ class Migration:
             return self._result(
                 ctx, RunStatus.STOPPED, {}, stopped=f"daily cap reached ({type(exc).__name__})"
             )
+        except CONNECTION_ERRORS as exc:
+            # Nothing is marked failed for the connection's sake: the rollback resumes where it stopped.
+            await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            result = self._result(ctx, RunStatus.STOPPED, {}, stopped=_connection_reason(exc))
+            if isinstance(exc, AuthenticationError):
+                raise
+            return result
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
@@ -544,6 +556,7 @@ class Migration:
         assignments: dict[str, ContactAssignment] = {}
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
         lost: set[tuple[str, str]] = set()  # (kind, key) this run recorded for records the source lost
+        refused: HighLevelError | None = None  # the connection failure that stopped the run, if one did
         try:
             ctx.setup = await run_setup(
                 ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
@@ -583,6 +596,11 @@ class Migration:
             if stopped is None and removed:
                 ctx.phase = "removed"
                 stopped = await self._removed(ctx, removed, lost)
+        except _ConnectionLost as exc:
+            stopped, refused = exc.reason, exc.error
+        except CONNECTION_ERRORS as exc:
+            # Setup, the family links or the removed patients lost the connection: stopped, resumable.
+            stopped, refused = _connection_reason(exc), exc
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
@@ -592,8 +610,13 @@ class Migration:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            result = self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost)
+            if isinstance(refused, AuthenticationError):
+                # The run is stopped and resumable, but only a new token helps: the caller must hear it
+                # as the credentials error it is (the command line's exit 2), not as a pause.
+                raise refused
             return (
-                self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost),
+                result,
                 ctx,
                 prepared,
                 assignments,
@@ -654,6 +677,10 @@ class Migration:
     ) -> str | None:
         limiter = anyio.CapacityLimiter(self._concurrency)
         stopped: list[str] = []
+        connection: list[HighLevelError] = []  # the connection failures in a row (a success clears it)
+        seen: list[HighLevelError] = []
+        stopped_by: list[HighLevelError] = []
+        left_behind: set[str] = set()
         finished: set[int] = set()
         prefix = 0
 
@@ -668,11 +695,19 @@ class Migration:
                     stopped.append("HighLevel's daily request cap reached: run again after the reset")
                     group.cancel_scope.cancel()
                     return
-                except TransportError:
-                    # No answer after every retry: the connection is at fault, not the patient.
-                    stopped.append("HighLevel unreachable (no answer after retries): run again to resume")
-                    group.cancel_scope.cancel()
+                except CONNECTION_ERRORS as exc:
+                    # The connection is at fault, not the patient: nothing is recorded failed, the patient
+                    # stays unfinished for the resume. Past a few in a row it is no blip: stop at once
+                    # rather than grind through every remaining patient.
+                    connection.append(exc)
+                    seen.append(exc)
+                    left_behind.add(item.key)
+                    if len(connection) >= _CONNECTION_FAILURES_BOUND and not stopped:
+                        stopped.append(_connection_reason(exc))
+                        stopped_by.append(exc)
+                        group.cancel_scope.cancel()
                     return
+            connection.clear()
             ctx.done += 1
             finished.add(position)
             while prefix in finished:
@@ -689,6 +724,13 @@ class Migration:
         if prefix:
             await ctx.db(
                 ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
+            )
+        if stopped_by:
+            raise _ConnectionLost(stopped[0], stopped_by[0])
+        if left_behind and not stopped:
+            # Fewer than the bound in a row, but those patients are not done: the run is not complete.
+            raise _ConnectionLost(
+                f"{len(left_behind)} patient(s) not finished ({_connection_reason(seen[-1])})", seen[-1]
             )
         return stopped[0] if stopped else None
 
@@ -890,6 +932,22 @@ class Migration:
                 )
             rows += await read_back_tasks(ctx, item.bundle)
         return rows
+
+
+class _ConnectionLost(Exception):
+    """The patient loop stopped for the connection's sake (``error``, the last such failure)."""
+
+    def __init__(self, reason: str, error: HighLevelError) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """Why a run stopped for the connection, and what to do (no values: an error type at most)."""
+    if isinstance(exc, AuthenticationError):
+        return "HighLevel refused the token (revoked or expired): give a valid token and run again to resume"
+    return "HighLevel unreachable (no answer after retries): run again to resume"
 
 
 def _head(source_key: str) -> str:
