@@ -12,9 +12,11 @@ environment for each command and never echoed nor written to the work directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -57,6 +59,7 @@ from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import MigrationProgress, Reconciliation
+from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -82,11 +85,13 @@ __all__ = [
     "error_console",
     "exit_code_for",
     "failed_lines",
+    "handle_termination",
     "open_source",
     "print_failed",
     "reconciliation_table",
     "rollback_counts",
     "run_async",
+    "sweep_staging",
 ]
 
 EXIT_OK: Final = 0
@@ -179,15 +184,32 @@ class AscendCredentials:
     token_url: str | None = None
 
 
-def open_source(spec: SourceSpec, credentials: AscendCredentials, *, use_env_proxy: bool = False) -> Any:
+def sweep_staging(workdir: Path) -> None:
+    """Remove the staging copies a killed command left in ``workdir`` (they hold the export's PHI), and
+    say so: one line on stderr with the folder's name, never its contents."""
+    for leftover in remove_leftover_staging(workdir / STAGING_DIRNAME):
+        error_console.print(
+            f"removed a staging copy of the export left by a stopped command: {leftover}", markup=False
+        )
+
+
+def open_source(
+    spec: SourceSpec,
+    credentials: AscendCredentials,
+    *,
+    use_env_proxy: bool = False,
+    workdir: Path | None = None,
+) -> Any:
     """The library source for ``spec`` (not yet opened: ``async with`` it); ``use_env_proxy`` lets an
-    Ascend client use the ``HTTP(S)_PROXY`` environment (``--use-env-proxy``)."""
+    Ascend client use the ``HTTP(S)_PROXY`` environment (``--use-env-proxy``). Its staging copy goes into
+    ``workdir``'s ``staging`` folder (never the shared temp directory)."""
+    staging = workdir / STAGING_DIRNAME if workdir is not None else None
     if spec.kind == "g-export":
         from dentrix_highlevel.sources import GExportSource
 
         if not Path(spec.location).exists():
             raise CliFailure(f"the G export {spec.location} is gone; restore it or pass --source again")
-        return GExportSource(spec.location, practice_timezone=spec.practice_timezone)
+        return GExportSource(spec.location, practice_timezone=spec.practice_timezone, staging_dir=staging)
     from dentrix_highlevel.sources import AscendSource
 
     organization = credentials.organization_id or spec.organization_id
@@ -212,6 +234,7 @@ def open_source(spec: SourceSpec, credentials: AscendCredentials, *, use_env_pro
         practice_timezone=spec.practice_timezone or "",
         token_url=credentials.token_url,
         trust_env=use_env_proxy,
+        staging_dir=staging,
     )
 
 
@@ -653,8 +676,47 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
     )
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def handle_termination() -> None:
+    """SIGTERM (what systemd, docker and ``timeout`` send) stops a command the way Ctrl-C does: the
+    ledger checkpoints, staging is removed, exit 4 with the resume hint, instead of dying mid-write.
+    Outside the event loop it raises ``KeyboardInterrupt``; inside it, :func:`run_async` cancels."""
+    if sys.platform != "win32":
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding caller): theirs to handle
+            signal.signal(signal.SIGTERM, _terminated)
+
+
 def run_async(function: Callable[[], Awaitable[T]]) -> T:
-    return anyio.run(function)
+    """Run ``function`` in an event loop; a SIGTERM meanwhile cancels it (every ``finally`` and
+    shielded ledger write runs, as after Ctrl-C) and then raises ``KeyboardInterrupt``."""
+    terminated: list[int] = []
+    results: list[T] = []
+
+    async def guarded() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+                    async for signum in signals:
+                        terminated.append(signum)
+                        group.cancel_scope.cancel()
+                        return
+
+            if sys.platform != "win32":
+                group.start_soon(watch)
+            results.append(await function())
+            group.cancel_scope.cancel()
+
+    try:
+        anyio.run(guarded)
+    finally:
+        handle_termination()  # the loop's own handler is gone with it: back to ours
+    if terminated or not results:
+        raise KeyboardInterrupt
+    return results[0]
 
 
 # --- output -----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from dentrix_highlevel.cli._common import (
     reconciliation_table,
     rollback_counts,
     run_async,
+    sweep_staging,
 )
 from dentrix_highlevel.mapping import (
     CdtHistoryMode,
@@ -124,8 +125,9 @@ async def _migration(
     policies = policies or (_policies(plan) if plan is not None else MigrationPolicies())
     source = source or config.source
     migration_id = config.migration_id
+    sweep_staging(workdir)
     async with (
-        open_source(source, ascend, use_env_proxy=destination.use_env_proxy) as opened,
+        open_source(source, ascend, use_env_proxy=destination.use_env_proxy, workdir=workdir) as opened,
         destination.client() as hl,
     ):
 
@@ -451,7 +453,7 @@ def plan_command(
 
     async def go() -> MigrationPlan:
         async with (
-            open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy) as source,
+            open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy, workdir=workdir) as source,
             resolved.client() as hl,
         ):
             migration = Migration(source, hl, workdir=workdir, policies=policies, migration_id=migration_id)
@@ -471,17 +473,28 @@ def plan_command(
             checked = await migration.preflight(plan=built)
             return attrs.evolve(built, preflight=checked.to_dict())
 
+    sweep_staging(workdir)
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
-    new = run_async(go)
-    previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
-    if previous is not None and previous.source.fingerprint != new.source.fingerprint:
-        raise CliFailure(
-            f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
-            f"{new.source.fingerprint}); use a new --workdir"
+    # The same lock as run: a plan rewritten under a running migration would change what it is running.
+    held = (
+        SqliteLedger.open_existing(workdir, exclusive=True) if (workdir / LEDGER_FILENAME).exists() else None
+    )
+    try:
+        new = run_async(go)
+        previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
+        if previous is not None and previous.source.fingerprint != new.source.fingerprint:
+            raise CliFailure(
+                f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
+                f"{new.source.fingerprint}); use a new --workdir"
+            )
+        new.save(workdir)
+        history = existing.history if existing is not None else ()
+        WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(
+            workdir
         )
-    new.save(workdir)
-    history = existing.history if existing is not None else ()
-    WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(workdir)
+    finally:
+        if held is not None:
+            held.close()
     summary = Table(show_header=False, title="Migration plan", title_justify="left")
     summary.add_row("patients", str(new.source.patients))
     summary.add_row("custom fields to create", str(sum(1 for f in new.custom_fields if f.action == "create")))
@@ -863,6 +876,7 @@ def _when(value: dt.datetime | None) -> str:
 @debug_option
 def report_command(workdir: Path) -> None:
     """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
+    sweep_staging(workdir)
     config = WorkdirConfig.load(workdir)
     plan = _load_plan(workdir)
     approved, runs, records, rows = None, [], [], []

@@ -106,6 +106,7 @@ from dentrix_highlevel.migration._setup import run_setup, setup_calendars
 from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
+from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
 __all__ = ["Migration", "MigrationSource", "ReconcileResult"]
 
@@ -229,6 +230,12 @@ class Migration:
         await self.aclose()
 
     async def open(self) -> None:
+        # The export's staged copy holds PHI: it goes into the work directory (never a shared temp dir),
+        # and one a killed process left there is removed now.
+        staging = self._workdir / STAGING_DIRNAME
+        for leftover in remove_leftover_staging(staging):
+            _log.warning("removed a staging directory a stopped process left behind: %s", leftover.name)
+        _stage_in(self._source, staging)
         opener = getattr(self._source, "open", None)
         if opener is not None:
             await opener()
@@ -391,6 +398,7 @@ class Migration:
                 with anyio.CancelScope(shield=True):
                     await _close_source(source)
                 raise
+            _stage_in(source, self._workdir / STAGING_DIRNAME)
             previous, self._handed_over = self._handed_over, source
             self._source = source
             if previous is not None and previous is not source:
@@ -422,9 +430,9 @@ class Migration:
             if isinstance(exc, AuthenticationError):
                 raise
             return result
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+                await ctx.db(ledger.finish_run, run.run_id, status=_ended_by(exc))
             raise
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return self._result(ctx, RunStatus.COMPLETED, {})
@@ -601,9 +609,9 @@ class Migration:
         except CONNECTION_ERRORS as exc:
             # Setup, the family links or the removed patients lost the connection: stopped, resumable.
             stopped, refused = _connection_reason(exc), exc
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.FAILED)
+                await ctx.db(ledger.finish_run, run.run_id, status=_ended_by(exc))
             raise
         counts = _source_counts(self, [p.bundle for p in prepared])
         if extra_relations:
@@ -943,6 +951,14 @@ class _ConnectionLost(Exception):
         self.error = error
 
 
+def _ended_by(exc: BaseException) -> RunStatus:
+    """The status of a run an exception ended: cancelled or interrupted (Ctrl-C, SIGTERM) is a clean stop
+    the next call resumes, anything else a failure."""
+    if isinstance(exc, KeyboardInterrupt | anyio.get_cancelled_exc_class()):
+        return RunStatus.STOPPED
+    return RunStatus.FAILED
+
+
 def _connection_reason(exc: BaseException) -> str:
     """Why a run stopped for the connection, and what to do (no values: an error type at most)."""
     if isinstance(exc, AuthenticationError):
@@ -1017,6 +1033,14 @@ def _setup_keys(migration: Migration, bundles: Sequence[PatientBundle]) -> dict[
     if policies.provider_users and "provider_user" in maps:
         out["user"] = frozenset(f"provider:{p.provider_id}" for p in providers)
     return out
+
+
+def _stage_in(source: object, directory: Path) -> None:
+    """Ask a source to stage under ``directory`` (a no-op for one given its own ``staging_dir``, or one
+    already staged)."""
+    use = getattr(source, "use_staging_dir", None)
+    if callable(use):
+        use(directory)
 
 
 async def _close_source(source: object) -> None:
