@@ -13,11 +13,15 @@ environment for each command and never echoed nor written to the work directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
+import re
 import signal
+import sqlite3
 import sys
+import tempfile
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -657,6 +661,25 @@ def _hint(exc: BaseException) -> tuple[int, str]:
     return EXIT_USAGE, "see the message above"
 
 
+# A disk or permission problem is the environment's, not a bug: exit 2 with the place named.
+_SQLITE_ENVIRONMENT = re.compile(r"disk is full|readonly database|read-only|disk I/O error")
+_ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
+def _environment_failure(exc: OSError) -> str:
+    """One sentence naming the place (a path of the work directory or the temp directory: no PHI) and
+    what is wrong with it."""
+    place = Path(str(exc.filename)) if exc.filename else None
+    temp = Path(tempfile.gettempdir()).resolve()
+    where = "the work directory"
+    if place is not None and (place.resolve() == temp or temp in place.resolve().parents):
+        where = "the temp directory (TMPDIR)"
+    what = "is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "is not writable (read-only)"
+    at = f" at {place}" if place is not None else ""
+    fix = "free space" if "full" in what else "make it writable"
+    return f"{where}{at} {what}; {fix}, or use another one, then run the same command again"
+
+
 def exit_code_for(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message for a failure (no traceback, no patient values)."""
     if isinstance(exc, CliFailure):
@@ -669,6 +692,15 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return code, f"{text}. {hint[0].upper()}{hint[1:]}."
     if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         return exit_code_for(exc.exceptions[0])
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        return EXIT_USAGE, _environment_failure(exc)
+    if isinstance(exc, sqlite3.OperationalError) and _SQLITE_ENVIRONMENT.search(str(exc)):
+        # SQLite's own fixed sentences (no values): a staging index or the ledger on a full or read-only
+        # disk, not a bug.
+        return EXIT_USAGE, (
+            f"the work directory's disk refused a write ({exc}); free space or make it writable, or use "
+            "another --workdir, then run the same command again"
+        )
     # Not ours: its message may hold anything, so only its type is shown.
     return (
         EXIT_INTERNAL,

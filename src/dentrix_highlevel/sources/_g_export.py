@@ -228,7 +228,9 @@ class GExportSource:
             raise ConfigurationError("chunk_size must be at least 1")
         self._path = Path(path)
         self._tz_override = practice_timezone
-        self._encoding_override = normalise_encoding(encoding) if encoding else None
+        self._encoding_override = (
+            normalise_encoding(encoding, where="the encoding option") if encoding is not None else None
+        )
         self._staging_parent = Path(staging_dir) if staging_dir is not None else None
         self._chunk_size = chunk_size
         self._max_bytes = max_uncompressed_bytes
@@ -405,10 +407,16 @@ class GExportSource:
         assert self._staging is not None
         encoding = self._encoding_override
         if encoding is None:
-            named = declared.get("encoding") or self._manifest.get("encoding")
-            encoding = (
-                normalise_encoding(named) if isinstance(named, str) else sniff_encoding(archive.head(member))
-            )
+            # A declared encoding is checked where it is declared (42, "rot13" or a typo is named with its
+            # key, never silently replaced by sniffing); only an absent one is sniffed.
+            if declared.get("encoding") is not None:
+                where = f'manifest.json key "files.{spec.name}.encoding"'
+                encoding = normalise_encoding(declared["encoding"], where=where, file="manifest.json")
+            elif self._manifest.get("encoding") is not None:
+                where = 'manifest.json key "encoding"'
+                encoding = normalise_encoding(self._manifest["encoding"], where=where, file="manifest.json")
+            else:
+                encoding = sniff_encoding(archive.head(member))
         sha = hashlib.sha256()
         stream = CsvStream(archive.lines(member, sha), file=member, encoding=encoding)
         staged = StagedFile(spec=spec, member=member, encoding=encoding)

@@ -32,6 +32,14 @@ def new_staging_dir(prefix: str, parent: Path | None) -> Path:
     not an internal one: the operator fixes the disk or points elsewhere.
     """
     where = parent if parent is not None else Path(tempfile.gettempdir())
+    wanted = os.environ.get("TMPDIR")
+    if parent is None and wanted and Path(wanted).resolve() != where.resolve():
+        # Python falls back to another temp directory when TMPDIR cannot take a file (full, read-only):
+        # the export's PHI would land somewhere the operator did not choose. Say so instead.
+        raise ConfigurationError(
+            f"the temp directory {wanted} (TMPDIR) is full or not writable: free space, fix it, or set "
+            "TMPDIR to a usable one (or give the source a staging_dir)"
+        )
     try:
         if parent is not None:
             parent.mkdir(mode=0o700, parents=True, exist_ok=True)
