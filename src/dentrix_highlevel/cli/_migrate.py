@@ -841,11 +841,15 @@ def rollback_command(
             ascend=ascend,
             plan=plan,
         ) as migration:
+            # This command's own totals: the ledger's are cumulative, and a rollback with nothing left
+            # to do must say 0, not repeat what an earlier one did.
+            before = rollback_counts(migration.ledger)
             result = await migration.rollback()
+            after = rollback_counts(migration.ledger)
             return (
                 result,
                 migration.ledger.audit_rows(run_id=result.run_id),
-                rollback_counts(migration.ledger),
+                (after[0] - before[0], after[1] - before[1]),
             )
 
     result, rows, (deleted, restored) = run_async(go)

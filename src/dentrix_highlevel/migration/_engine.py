@@ -495,7 +495,9 @@ class Migration:
                 withheld=assignment.withheld,
             )
             mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
-        records = await anyio.to_thread.run_sync(ledger.records)
+        records = _over_all_runs(
+            await anyio.to_thread.run_sync(ledger.records), await anyio.to_thread.run_sync(ledger.audit_rows)
+        )
         counts = _source_counts(self, bundles)
         # Calendars and provider users the current source no longer needs count as removed, like patients.
         keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
@@ -949,6 +951,29 @@ class _ConnectionLost(Exception):
         super().__init__(reason)
         self.reason = reason
         self.error = error
+
+
+# What a record's history says the migration did to it, most telling first (see ``_over_all_runs``).
+_DID = (RecordAction.CREATED, RecordAction.UPDATED, RecordAction.CONFLICT)
+
+
+def _over_all_runs(records: Sequence[Any], history: Sequence[Any]) -> list[Any]:
+    """Each record as the whole migration saw it, not as its latest action: a contact created by the
+    first attempt and found unchanged by a no-op rerun still counts as created, a conflict stays a
+    conflict. A record whose latest action is failed or skipped is that (its current state)."""
+    actions: dict[tuple[str, str], set[RecordAction]] = {}
+    for row in history:
+        actions.setdefault((row.kind, row.source_key), set()).add(row.action)
+    out = []
+    for record in records:
+        if record.action in (RecordAction.FAILED, RecordAction.SKIPPED):
+            out.append(record)
+            continue
+        seen = actions.get((record.kind, record.source_key), set())
+        did = next((action for action in _DID if action in seen), record.action)
+        outcome = RecordOutcome.NOT_APPLIED if did is RecordAction.CONFLICT else record.outcome
+        out.append(attrs.evolve(record, action=did, outcome=outcome))
+    return out
 
 
 def _ended_by(exc: BaseException) -> RunStatus:
