@@ -53,7 +53,11 @@ def _staging_anywhere(*places: Path) -> list[Path]:
 
 def _contacts_per_patient(server: Any, location_id: str) -> Counter[str]:
     state = server.sandbox.location(location_id)
-    field = next(f["id"] for f in state.custom_fields.values() if f["fieldKey"] == "contact.source_system_id")
+    field = next(
+        (f["id"] for f in state.custom_fields.values() if f["fieldKey"] == "contact.source_system_id"), None
+    )
+    if field is None:  # rolled back: the field went with the contacts
+        return Counter()
     return Counter(
         str(v["value"])
         for c in state.contacts.values()

@@ -23,7 +23,7 @@ import sqlite3
 import sys
 import tempfile
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
@@ -95,6 +95,7 @@ __all__ = [
     "reconciliation_table",
     "rollback_counts",
     "run_async",
+    "staged_in",
     "sweep_staging",
 ]
 
@@ -195,6 +196,17 @@ def sweep_staging(workdir: Path) -> None:
         error_console.print(
             f"removed a staging copy of the export left by a stopped command: {leftover}", markup=False
         )
+
+
+@contextlib.asynccontextmanager
+async def staged_in(workdir: Path) -> AsyncIterator[None]:
+    """Around a command's sources: the ``staging`` folder they used goes too once it is empty (each
+    source removes its own copy when it closes), so a work directory holds only the migration's files."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # not empty (another command's copy) or never made
+            (workdir / STAGING_DIRNAME).rmdir()
 
 
 def open_source(

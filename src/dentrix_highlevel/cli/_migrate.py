@@ -48,6 +48,7 @@ from dentrix_highlevel.cli._common import (
     reconciliation_table,
     rollback_counts,
     run_async,
+    staged_in,
     sweep_staging,
 )
 from dentrix_highlevel.mapping import (
@@ -127,6 +128,7 @@ async def _migration(
     migration_id = config.migration_id
     sweep_staging(workdir)
     async with (
+        staged_in(workdir),
         open_source(source, ascend, use_env_proxy=destination.use_env_proxy, workdir=workdir) as opened,
         destination.client() as hl,
     ):
@@ -453,6 +455,7 @@ def plan_command(
 
     async def go() -> MigrationPlan:
         async with (
+            staged_in(workdir),
             open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy, workdir=workdir) as source,
             resolved.client() as hl,
         ):
