@@ -13,6 +13,7 @@ summaries are the commands' own).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -92,7 +93,21 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class _LazyGroup(click.Group):
-    """A group whose commands are imported on first use (``_COMMANDS``)."""
+    """A group whose commands are imported on first use (``_COMMANDS``). An interrupt (Ctrl-C, SIGTERM)
+    anywhere is exit 4 with the resume hint, never a traceback (a command's own ``--debug`` handler sees it
+    first when it runs)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Imported here, not at the top: ``--help`` never reaches invoke and stays light.
+        from dentrix_highlevel.cli._common import error_console, exit_code_for, handle_termination
+
+        handle_termination()
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            code, message = exit_code_for(KeyboardInterrupt())
+            error_console.print(f"error: {message}", markup=False)
+            ctx.exit(code)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*_COMMANDS, *self.commands})

@@ -12,12 +12,18 @@ environment for each command and never echoed nor written to the work directory.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import os
+import re
+import signal
+import sqlite3
 import sys
+import tempfile
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
@@ -58,6 +64,7 @@ from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import MigrationProgress, Reconciliation, RunMode
 from dentrix_highlevel.migration._ownership import OwnershipError
+from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -83,11 +90,14 @@ __all__ = [
     "error_console",
     "exit_code_for",
     "failed_lines",
+    "handle_termination",
     "open_source",
     "print_failed",
     "reconciliation_table",
     "rollback_counts",
     "run_async",
+    "staged_in",
+    "sweep_staging",
 ]
 
 EXIT_OK: Final = 0
@@ -180,15 +190,43 @@ class AscendCredentials:
     token_url: str | None = None
 
 
-def open_source(spec: SourceSpec, credentials: AscendCredentials, *, use_env_proxy: bool = False) -> Any:
+def sweep_staging(workdir: Path) -> None:
+    """Remove the staging copies a killed command left in ``workdir`` (they hold the export's PHI), and
+    say so: one line on stderr with the folder's name, never its contents."""
+    for leftover in remove_leftover_staging(workdir / STAGING_DIRNAME):
+        error_console.print(
+            f"removed a staging copy of the export left by a stopped command: {leftover}", markup=False
+        )
+
+
+@contextlib.asynccontextmanager
+async def staged_in(workdir: Path) -> AsyncIterator[None]:
+    """Around a command's sources: the ``staging`` folder they used goes too once it is empty (each
+    source removes its own copy when it closes), so a work directory holds only the migration's files."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # not empty (another command's copy) or never made
+            (workdir / STAGING_DIRNAME).rmdir()
+
+
+def open_source(
+    spec: SourceSpec,
+    credentials: AscendCredentials,
+    *,
+    use_env_proxy: bool = False,
+    workdir: Path | None = None,
+) -> Any:
     """The library source for ``spec`` (not yet opened: ``async with`` it); ``use_env_proxy`` lets an
-    Ascend client use the ``HTTP(S)_PROXY`` environment (``--use-env-proxy``)."""
+    Ascend client use the ``HTTP(S)_PROXY`` environment (``--use-env-proxy``). Its staging copy goes into
+    ``workdir``'s ``staging`` folder (never the shared temp directory)."""
+    staging = workdir / STAGING_DIRNAME if workdir is not None else None
     if spec.kind == "g-export":
         from dentrix_highlevel.sources import GExportSource
 
         if not Path(spec.location).exists():
             raise CliFailure(f"the G export {spec.location} is gone; restore it or pass --source again")
-        return GExportSource(spec.location, practice_timezone=spec.practice_timezone)
+        return GExportSource(spec.location, practice_timezone=spec.practice_timezone, staging_dir=staging)
     from dentrix_highlevel.sources import AscendSource
 
     organization = credentials.organization_id or spec.organization_id
@@ -213,6 +251,7 @@ def open_source(spec: SourceSpec, credentials: AscendCredentials, *, use_env_pro
         practice_timezone=spec.practice_timezone or "",
         token_url=credentials.token_url,
         trust_env=use_env_proxy,
+        staging_dir=staging,
     )
 
 
@@ -618,7 +657,8 @@ def _hint(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, AuthenticationError):
         return (
             EXIT_USAGE,
-            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes)",
+            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
+            "run the same command again to resume (the ledger keeps what was done)",
         )
     if isinstance(exc, PermissionDeniedError):
         return EXIT_USAGE, "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID"
@@ -637,6 +677,25 @@ def _hint(exc: BaseException) -> tuple[int, str]:
     return EXIT_USAGE, "see the message above"
 
 
+# A disk or permission problem is the environment's, not a bug: exit 2 with the place named.
+_SQLITE_ENVIRONMENT = re.compile(r"disk is full|readonly database|read-only|disk I/O error")
+_ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
+def _environment_failure(exc: OSError) -> str:
+    """One sentence naming the place (a path of the work directory or the temp directory: no PHI) and
+    what is wrong with it."""
+    place = Path(str(exc.filename)) if exc.filename else None
+    temp = Path(tempfile.gettempdir()).resolve()
+    where = "the work directory"
+    if place is not None and (place.resolve() == temp or temp in place.resolve().parents):
+        where = "the temp directory (TMPDIR)"
+    what = "is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "is not writable (read-only)"
+    at = f" at {place}" if place is not None else ""
+    fix = "free space" if "full" in what else "make it writable"
+    return f"{where}{at} {what}; {fix}, or use another one, then run the same command again"
+
+
 def exit_code_for(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message for a failure (no traceback, no patient values)."""
     if isinstance(exc, CliFailure):
@@ -649,6 +708,15 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return code, f"{text}. {hint[0].upper()}{hint[1:]}."
     if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         return exit_code_for(exc.exceptions[0])
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        return EXIT_USAGE, _environment_failure(exc)
+    if isinstance(exc, sqlite3.OperationalError) and _SQLITE_ENVIRONMENT.search(str(exc)):
+        # SQLite's own fixed sentences (no values): a staging index or the ledger on a full or read-only
+        # disk, not a bug.
+        return EXIT_USAGE, (
+            f"the work directory's disk refused a write ({exc}); free space or make it writable, or use "
+            "another --workdir, then run the same command again"
+        )
     # Not ours: its message may hold anything, so only its type is shown.
     return (
         EXIT_INTERNAL,
@@ -656,8 +724,47 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
     )
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def handle_termination() -> None:
+    """SIGTERM (what systemd, docker and ``timeout`` send) stops a command the way Ctrl-C does: the
+    ledger checkpoints, staging is removed, exit 4 with the resume hint, instead of dying mid-write.
+    Outside the event loop it raises ``KeyboardInterrupt``; inside it, :func:`run_async` cancels."""
+    if sys.platform != "win32":
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding caller): theirs to handle
+            signal.signal(signal.SIGTERM, _terminated)
+
+
 def run_async(function: Callable[[], Awaitable[T]]) -> T:
-    return anyio.run(function)
+    """Run ``function`` in an event loop; a SIGTERM meanwhile cancels it (every ``finally`` and
+    shielded ledger write runs, as after Ctrl-C) and then raises ``KeyboardInterrupt``."""
+    terminated: list[int] = []
+    results: list[T] = []
+
+    async def guarded() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+                    async for signum in signals:
+                        terminated.append(signum)
+                        group.cancel_scope.cancel()
+                        return
+
+            if sys.platform != "win32":
+                group.start_soon(watch)
+            results.append(await function())
+            group.cancel_scope.cancel()
+
+    try:
+        anyio.run(guarded)
+    finally:
+        handle_termination()  # the loop's own handler is gone with it: back to ours
+    if terminated or not results:
+        raise KeyboardInterrupt
+    return results[0]
 
 
 # --- output -----------------------------------------------------------------------------------------------

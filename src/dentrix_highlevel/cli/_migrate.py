@@ -49,6 +49,8 @@ from dentrix_highlevel.cli._common import (
     reconciliation_table,
     rollback_counts,
     run_async,
+    staged_in,
+    sweep_staging,
 )
 from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.mapping import (
@@ -127,8 +129,10 @@ async def _migration(
     policies = policies or (_policies(plan) if plan is not None else MigrationPolicies())
     source = source or config.source
     migration_id = config.migration_id
+    sweep_staging(workdir)
     async with (
-        open_source(source, ascend, use_env_proxy=destination.use_env_proxy) as opened,
+        staged_in(workdir),
+        open_source(source, ascend, use_env_proxy=destination.use_env_proxy, workdir=workdir) as opened,
         destination.client() as hl,
     ):
 
@@ -485,8 +489,8 @@ def plan_command(
     async def go() -> MigrationPlan:
         # The source is made (its settings and credentials checked) but not opened; then HighLevel is read
         # (reads only): a wrong token or an unreachable location fails in seconds, before the export is
-        # staged.
-        source = open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy)
+        # staged (inside the work directory).
+        source = open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy, workdir=workdir)
         async with resolved.client() as hl:
             location = await LocationSnapshot.read(
                 hl,
@@ -494,7 +498,7 @@ def plan_command(
                 pipeline_name=policies.pipeline_name,
                 users=policies.provider_users,
             )
-            async with source:
+            async with staged_in(workdir), source:
                 return await _checked_plan(source, hl, location)
 
     async def _checked_plan(source: Any, hl: HighLevelClient, location: LocationSnapshot) -> MigrationPlan:
@@ -509,17 +513,28 @@ def plan_command(
         checked = await migration.preflight(plan=built)
         return attrs.evolve(built, preflight=checked.to_dict())
 
+    sweep_staging(workdir)
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
-    new = run_async(go)
-    previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
-    if previous is not None and previous.source.fingerprint != new.source.fingerprint:
-        raise CliFailure(
-            f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
-            f"{new.source.fingerprint}); use a new --workdir"
+    # The same lock as run: a plan rewritten under a running migration would change what it is running.
+    held = (
+        SqliteLedger.open_existing(workdir, exclusive=True) if (workdir / LEDGER_FILENAME).exists() else None
+    )
+    try:
+        new = run_async(go)
+        previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
+        if previous is not None and previous.source.fingerprint != new.source.fingerprint:
+            raise CliFailure(
+                f"{workdir} holds the migration of another practice ({previous.source.fingerprint}, not "
+                f"{new.source.fingerprint}); use a new --workdir"
+            )
+        new.save(workdir)
+        history = existing.history if existing is not None else ()
+        WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(
+            workdir
         )
-    new.save(workdir)
-    history = existing.history if existing is not None else ()
-    WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(workdir)
+    finally:
+        if held is not None:
+            held.close()
     summary = Table(show_header=False, title="Migration plan", title_justify="left")
     summary.add_row("patients", str(new.source.patients))
     summary.add_row("custom fields to create", str(sum(1 for f in new.custom_fields if f.action == "create")))
@@ -562,7 +577,10 @@ def _plan_offline(
         )
 
     async def go() -> MigrationPlan:
-        async with open_source(spec, ascend, use_env_proxy=use_env_proxy) as source:
+        async with (
+            staged_in(workdir),
+            open_source(spec, ascend, use_env_proxy=use_env_proxy, workdir=workdir) as source,
+        ):
             options = DefaultMapOptions(as_of=plan_date(source), **choices)
             return await build_plan(source, options=options, policies=policies)
 
@@ -908,11 +926,15 @@ def rollback_command(
             ascend=ascend,
             plan=plan,
         ) as migration:
+            # This command's own totals: the ledger's are cumulative, and a rollback with nothing left
+            # to do must say 0, not repeat what an earlier one did.
+            before = rollback_counts(migration.ledger)
             result = await migration.rollback()
+            after = rollback_counts(migration.ledger)
             return (
                 result,
                 migration.ledger.audit_rows(run_id=result.run_id),
-                rollback_counts(migration.ledger),
+                (after[0] - before[0], after[1] - before[1]),
             )
 
     result, rows, (deleted, restored) = run_async(go)
@@ -972,6 +994,7 @@ def _when(value: dt.datetime | None) -> str:
 @debug_option
 def report_command(workdir: Path) -> None:
     """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
+    sweep_staging(workdir)
     config = WorkdirConfig.load(workdir)
     plan = _load_plan(workdir)
     approved, runs, records, rows = None, [], [], []

@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from dentrix_highlevel._errors import AmbiguousWriteError, DailyCapReachedError, HighLevelError, NotFoundError
+from dentrix_highlevel._errors import (
+    AmbiguousWriteError,
+    AuthenticationError,
+    DailyCapReachedError,
+    HighLevelError,
+    NotFoundError,
+    TransportError,
+)
 from dentrix_highlevel._server_text import safe_code, shown_or_withheld
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
@@ -31,9 +38,11 @@ from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
 from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._progress import MigrationProgress, ProgressCallback
 
-__all__ = ["Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
+__all__ = ["CONNECTION_ERRORS", "Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
 
 _log = logging.getLogger("dentrix_highlevel.migration")
+#: Failures of the connection rather than of one record: they stop a run instead of failing records.
+CONNECTION_ERRORS = (TransportError, AuthenticationError)
 T = TypeVar("T")
 # Polling for a contact the search index may not show yet: waits grow by half each time, to 15 s at most.
 #: Kinds whose interrupted creates are looked up by a search, which lags writes (the rest: by reads).
@@ -394,6 +403,10 @@ class RunContext:
     async def fail(
         self, kind: str, key: str, exc: HighLevelError, *, destination_id: str | None = None
     ) -> None:
+        if isinstance(exc, CONNECTION_ERRORS):
+            # The connection's fault (a revoked token, no answer after every retry), not the record's:
+            # recording it failed would hide it from the resume. The engine counts it and stops the run.
+            raise exc
         reason = failure_reason(exc)
         _log.warning("%s %s failed: %s", kind, key, reason)
         await self.record(

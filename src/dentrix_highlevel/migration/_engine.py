@@ -32,11 +32,12 @@ import anyio
 import attrs
 
 from dentrix_highlevel._errors import (
+    AuthenticationError,
     ConfigurationError,
     DailyCapReachedError,
+    HighLevelError,
     NotFoundError,
     PlanError,
-    TransportError,
 )
 from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
@@ -57,7 +58,7 @@ from dentrix_highlevel.migration._approval import (
     save_components,
 )
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
-from dentrix_highlevel.migration._context import RunContext, SetupState
+from dentrix_highlevel.migration._context import CONNECTION_ERRORS, RunContext, SetupState
 from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
 from dentrix_highlevel.migration._documents import (
     DOCUMENT_KIND,
@@ -119,11 +120,16 @@ from dentrix_highlevel.migration._setup import run_setup, setup_calendars
 from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
+from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
 __all__ = ["Migration", "MigrationSource", "ReconcileResult", "plan_date"]
 
 _log = logging.getLogger("dentrix_highlevel.migration")
 _CHECKPOINT_EVERY = 25
+# Connection failures in a row (a revoked token, a dead host) after which a run stops at once: one may be a
+# blip the other patients get through; three in a row is the connection, and every further patient would
+# only wait out its retries.
+_CONNECTION_FAILURES_BOUND = 3
 SOURCE_HASH_KIND = "patient"
 
 
@@ -248,6 +254,12 @@ class Migration:
         await self.aclose()
 
     async def open(self) -> None:
+        # The export's staged copy holds PHI: it goes into the work directory (never a shared temp dir),
+        # and one a killed process left there is removed now.
+        staging = self._workdir / STAGING_DIRNAME
+        for leftover in remove_leftover_staging(staging):
+            _log.warning("removed a staging directory a stopped process left behind: %s", leftover.name)
+        _stage_in(self._source, staging)
         opener = getattr(self._source, "open", None)
         if opener is not None:
             await opener()
@@ -430,6 +442,7 @@ class Migration:
                 with anyio.CancelScope(shield=True):
                     await _close_source(source)
                 raise
+            _stage_in(source, self._workdir / STAGING_DIRNAME)
             previous, self._handed_over = self._handed_over, source
             self._source = source
             if previous is not None and previous is not source:
@@ -470,6 +483,13 @@ class Migration:
             return await self._result(
                 ctx, RunStatus.STOPPED, {}, stopped=f"daily cap reached ({type(exc).__name__})"
             )
+        except CONNECTION_ERRORS as exc:
+            # Nothing is marked failed for the connection's sake: the rollback resumes where it stopped.
+            await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            result = await self._result(ctx, RunStatus.STOPPED, {}, stopped=_connection_reason(exc))
+            if isinstance(exc, AuthenticationError):
+                raise
+            return result
         except BaseException as exc:
             await _finish_interrupted(ctx, exc)
             raise
@@ -619,7 +639,9 @@ class Migration:
                 withheld=assignment.withheld,
             )
             mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
-        records = await anyio.to_thread.run_sync(ledger.records)
+        records = _over_all_runs(
+            await anyio.to_thread.run_sync(ledger.records), await anyio.to_thread.run_sync(ledger.audit_rows)
+        )
         counts = _source_counts(self, bundles)
         # Calendars and provider users the current source no longer needs count as removed, like patients.
         keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
@@ -701,6 +723,7 @@ class Migration:
         assignments: dict[str, ContactAssignment] = {}
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
         lost: set[tuple[str, str]] = set()  # (kind, key) this run recorded for records the source lost
+        refused: HighLevelError | None = None  # the connection failure that stopped the run, if one did
         try:
             ctx.setup = await run_setup(
                 ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
@@ -740,6 +763,11 @@ class Migration:
             if stopped is None and removed:
                 ctx.phase = "removed"
                 stopped = await self._removed(ctx, removed, lost)
+        except _ConnectionLost as exc:
+            stopped, refused = exc.reason, exc.error
+        except CONNECTION_ERRORS as exc:
+            # Setup, the family links or the removed patients lost the connection: stopped, resumable.
+            stopped, refused = _connection_reason(exc), exc
         except BaseException as exc:
             await _finish_interrupted(ctx, exc)
             raise
@@ -748,8 +776,13 @@ class Migration:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
             await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.STOPPED)
+            result = await self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost)
+            if isinstance(refused, AuthenticationError):
+                # The run is stopped and resumable, but only a new token helps: the caller must hear it
+                # as the credentials error it is (the command line's exit 2), not as a pause.
+                raise refused
             return (
-                await self._result(ctx, RunStatus.STOPPED, counts, stopped=stopped, gone=lost),
+                result,
                 ctx,
                 prepared,
                 assignments,
@@ -810,6 +843,10 @@ class Migration:
     ) -> str | None:
         limiter = anyio.CapacityLimiter(self._concurrency)
         stopped: list[str] = []
+        connection: list[HighLevelError] = []  # the connection failures in a row (a success clears it)
+        seen: list[HighLevelError] = []
+        stopped_by: list[HighLevelError] = []
+        left_behind: set[str] = set()
         finished: set[int] = set()
         prefix = 0
 
@@ -824,11 +861,19 @@ class Migration:
                     stopped.append("HighLevel's daily request cap reached: run again after the reset")
                     group.cancel_scope.cancel()
                     return
-                except TransportError:
-                    # No answer after every retry: the connection is at fault, not the patient.
-                    stopped.append("HighLevel unreachable (no answer after retries): run again to resume")
-                    group.cancel_scope.cancel()
+                except CONNECTION_ERRORS as exc:
+                    # The connection is at fault, not the patient: nothing is recorded failed, the patient
+                    # stays unfinished for the resume. Past a few in a row it is no blip: stop at once
+                    # rather than grind through every remaining patient.
+                    connection.append(exc)
+                    seen.append(exc)
+                    left_behind.add(item.key)
+                    if len(connection) >= _CONNECTION_FAILURES_BOUND and not stopped:
+                        stopped.append(_connection_reason(exc))
+                        stopped_by.append(exc)
+                        group.cancel_scope.cancel()
                     return
+            connection.clear()
             ctx.done += 1
             finished.add(position)
             while prefix in finished:
@@ -845,6 +890,13 @@ class Migration:
         if prefix:
             await ctx.db(
                 ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
+            )
+        if stopped_by:
+            raise _ConnectionLost(stopped[0], stopped_by[0])
+        if left_behind and not stopped:
+            # Fewer than the bound in a row, but those patients are not done: the run is not complete.
+            raise _ConnectionLost(
+                f"{len(left_behind)} patient(s) not finished ({_connection_reason(seen[-1])})", seen[-1]
             )
         return stopped[0] if stopped else None
 
@@ -1059,6 +1111,54 @@ def _stamp(value: str | None) -> dt.datetime | None:
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=dt.UTC)
 
 
+class _ConnectionLost(Exception):
+    """The patient loop stopped for the connection's sake (``error``, the last such failure)."""
+
+    def __init__(self, reason: str, error: HighLevelError) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+# What a record's history says the migration did to it, most telling first (see ``_over_all_runs``).
+_DID = (RecordAction.CREATED, RecordAction.UPDATED, RecordAction.CONFLICT)
+
+
+def _over_all_runs(records: Sequence[Any], history: Sequence[Any]) -> list[Any]:
+    """Each record as the whole migration saw it, not as its latest action: a contact created by the
+    first attempt and found unchanged by a no-op rerun still counts as created, a conflict stays a
+    conflict. A record whose latest action is failed or skipped is that (its current state)."""
+    actions: dict[tuple[str, str], set[RecordAction]] = {}
+    for row in history:
+        actions.setdefault((row.kind, row.source_key), set()).add(row.action)
+    out = []
+    for record in records:
+        if record.action in (RecordAction.FAILED, RecordAction.SKIPPED):
+            out.append(record)
+            continue
+        seen = actions.get((record.kind, record.source_key), set())
+        did = next((action for action in _DID if action in seen), record.action)
+        outcome = RecordOutcome.NOT_APPLIED if did is RecordAction.CONFLICT else record.outcome
+        out.append(attrs.evolve(record, action=did, outcome=outcome))
+    return out
+
+
+def _ended_by(exc: BaseException) -> RunStatus:
+    """The status of a run an exception ended: cancelled (by the caller, or by Ctrl-C / SIGTERM, alone
+    or as a whole exception group) or interrupted is a clean stop the next call resumes, anything else a
+    failure."""
+    if isinstance(exc, KeyboardInterrupt) or is_cancellation(exc):
+        return RunStatus.STOPPED
+    return RunStatus.FAILED
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """Why a run stopped for the connection, and what to do (no values: an error type at most)."""
+    if isinstance(exc, AuthenticationError):
+        return "HighLevel refused the token (revoked or expired): give a valid token and run again to resume"
+    return "HighLevel unreachable (no answer after retries): run again to resume"
+
+
 def _head(source_key: str) -> str:
     """The key of the source record a key belongs to: ``patient:7`` of ``patient:7/opportunity``."""
     return source_key.split("/", 1)[0]
@@ -1144,11 +1244,19 @@ async def _finish_interrupted(ctx: RunContext, exc: BaseException) -> None:
     the same call resumes it), anything else a failure. Shielded, so the write happens although the
     caller's scope is cancelled; the caller re-raises ``exc`` (anyio requires a cancellation to
     propagate)."""
-    status = RunStatus.STOPPED if is_cancellation(exc) else RunStatus.FAILED
+    status = _ended_by(exc)
     with anyio.CancelScope(shield=True):
         await ctx.db(ctx.ledger.finish_run, ctx.run_id, status=status)
     if status is RunStatus.STOPPED:
         _log.info("%s run %s stopped: cancelled by the caller", ctx.mode.value, ctx.run_id)
+
+
+def _stage_in(source: object, directory: Path) -> None:
+    """Ask a source to stage under ``directory`` (a no-op for one given its own ``staging_dir``, or one
+    already staged)."""
+    use = getattr(source, "use_staging_dir", None)
+    if callable(use):
+        use(directory)
 
 
 async def _close_source(source: object) -> None:

@@ -335,9 +335,7 @@ class SqliteLedger:
             _configure(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise LedgerError(
-                f"the ledger at {path} is unreadable or corrupt ({exc.__class__.__name__}: {exc})"
-            ) from exc
+            raise LedgerError(_why_unopenable(path, exc)) from exc
         except BaseException:
             conn.close()
             raise
@@ -961,6 +959,20 @@ def _forget_destination(conn: sqlite3.Connection, kind: str, destination_id: str
 
 def _json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _why_unopenable(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """Read-only, unreadable or corrupt: three different fixes, so three different sentences (a read-only
+    work directory is not a damaged ledger, and must not send the operator to restore a backup)."""
+    readonly = "readonly" in str(exc).replace("-", "").replace(" ", "").lower()
+    if readonly or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        return (
+            f"the ledger at {path} is read-only (its work directory or file cannot be written): make "
+            "the work directory writable, or copy it to a writable place"
+        )
+    if not os.access(path, os.R_OK):
+        return f"the ledger at {path} is unreadable (permissions): give this user read and write access"
+    return f"the ledger at {path} is unreadable or corrupt ({exc.__class__.__name__}: {exc})"
 
 
 def _connect(path: Path) -> sqlite3.Connection:

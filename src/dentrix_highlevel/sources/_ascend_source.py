@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
@@ -60,6 +59,7 @@ from dentrix_highlevel.sources._ascend_convert import Converter, json_path
 from dentrix_highlevel.sources._g_export import FileCount
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 from dentrix_highlevel.sources._order import canonical_bundle, id_order
+from dentrix_highlevel.sources._staging_dirs import new_staging_dir
 
 __all__ = ["AscendSource"]
 
@@ -117,7 +117,7 @@ class _Staging:
     """Raw Ascend objects by patient in a private SQLite file (0o600 in a 0o700 directory; it holds PHI)."""
 
     def __init__(self, parent: Path | None) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="ascend-", dir=parent))  # created 0o700
+        self.dir = new_staging_dir("ascend-", parent)  # created 0o700
         path = self.dir / "staging.sqlite3"
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         # check_same_thread=False: worker threads take turns (anyio.to_thread), never run concurrently.
@@ -406,6 +406,12 @@ class AscendSource:
                     ),
                 )
             )
+
+    def use_staging_dir(self, directory: str | os.PathLike[str]) -> None:
+        """Stage under ``directory`` unless ``staging_dir`` was given (a migration passes its work
+        directory's ``staging`` folder, so the organisation's copy stays with its other private files)."""
+        if self._staging_dir is None:
+            self._staging_dir = Path(directory)
 
     # ---- shared tables ------------------------------------------------------------------------------------
 

@@ -51,12 +51,24 @@ class CsvReject:
     issue: SourceIssue
 
 
-def normalise_encoding(name: str) -> str:
-    """Python's codec name for a declared encoding (``UTF8`` → ``utf-8``, ``windows-1252`` → ``cp1252``)."""
+def normalise_encoding(name: object, *, where: str | None = None, file: str | None = None) -> str:
+    """Python's codec name for a declared encoding (``UTF8`` → ``utf-8``, ``windows-1252`` → ``cp1252``).
+
+    ``where`` names the setting (``manifest.json "encoding"``) and ``file`` the file it came from, so a
+    bad one is a located error: not a string, not a codec, or a codec that is no text encoding (``rot13``,
+    ``hex``, ``base64``, ``zlib_codec`` turn bytes into bytes or text into text, never bytes into text).
+    """
+    said = f"{where}: " if where else ""
+    if not isinstance(name, str) or not name.strip():
+        raise SourceFileError(f"{said}the encoding must be a name such as 'utf-8', not {name!r}", file=file)
     try:
         info = codecs.lookup(name)
     except LookupError as exc:
-        raise SourceFileError(f"unknown encoding declared: {name!r}") from exc
+        raise SourceFileError(f"{said}unknown encoding declared: {name!r}", file=file) from exc
+    if not getattr(info, "_is_text_encoding", True):
+        raise SourceFileError(
+            f"{said}{name!r} is not a text encoding (use e.g. 'utf-8' or 'windows-1252')", file=file
+        )
     return info.name
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -52,6 +51,7 @@ from dentrix_highlevel.sources._g_export_build import BundleBuilder, SharedTable
 from dentrix_highlevel.sources._g_export_specs import FILE_SPECS, REQUIRED_FILES, SPECS_BY_NAME, FileSpec
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 from dentrix_highlevel.sources._staging import StagedFile, Staging
+from dentrix_highlevel.sources._staging_dirs import new_staging_dir
 
 __all__ = ["FileCount", "GExportSource"]
 
@@ -228,7 +228,9 @@ class GExportSource:
             raise ConfigurationError("chunk_size must be at least 1")
         self._path = Path(path)
         self._tz_override = practice_timezone
-        self._encoding_override = normalise_encoding(encoding) if encoding else None
+        self._encoding_override = (
+            normalise_encoding(encoding, where="the encoding option") if encoding is not None else None
+        )
         self._staging_parent = Path(staging_dir) if staging_dir is not None else None
         self._chunk_size = chunk_size
         self._max_bytes = max_uncompressed_bytes
@@ -289,6 +291,14 @@ class GExportSource:
                 self._documents_zip.close()
                 self._documents_zip = None
 
+    def use_staging_dir(self, directory: str | os.PathLike[str]) -> None:
+        """Stage under ``directory`` unless ``staging_dir`` was given (a migration passes its work
+        directory's ``staging`` folder, so the export's copy stays with its other private files). No
+        effect once staged."""
+        with self._lock:
+            if self._staging_parent is None and self._staging is None:
+                self._staging_parent = Path(directory)
+
     # -------------------------------------------------------------------------------------- staging
 
     def stage(self) -> None:
@@ -348,11 +358,7 @@ class GExportSource:
             spec = SPECS_BY_NAME[name]
             if not any(archive.find(n) for n in (name, *spec.aliases)):
                 raise SourceFileError(f"the export lacks the required file {name}", file=name)
-        parent = self._staging_parent
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        # mkdtemp creates the directory 0o700: the index inside holds PHI.
-        self._staging_dir = Path(tempfile.mkdtemp(prefix="dentrix-highlevel-staging-", dir=parent))
+        self._staging_dir = new_staging_dir("dentrix-highlevel-staging-", self._staging_parent)
         self._staging = Staging(self._staging_dir / "staging.sqlite3")
         manifest_files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
         assert isinstance(manifest_files, dict)
@@ -401,10 +407,16 @@ class GExportSource:
         assert self._staging is not None
         encoding = self._encoding_override
         if encoding is None:
-            named = declared.get("encoding") or self._manifest.get("encoding")
-            encoding = (
-                normalise_encoding(named) if isinstance(named, str) else sniff_encoding(archive.head(member))
-            )
+            # A declared encoding is checked where it is declared (42, "rot13" or a typo is named with its
+            # key, never silently replaced by sniffing); only an absent one is sniffed.
+            if declared.get("encoding") is not None:
+                where = f'manifest.json key "files.{spec.name}.encoding"'
+                encoding = normalise_encoding(declared["encoding"], where=where, file="manifest.json")
+            elif self._manifest.get("encoding") is not None:
+                where = 'manifest.json key "encoding"'
+                encoding = normalise_encoding(self._manifest["encoding"], where=where, file="manifest.json")
+            else:
+                encoding = sniff_encoding(archive.head(member))
         sha = hashlib.sha256()
         stream = CsvStream(archive.lines(member, sha), file=member, encoding=encoding)
         staged = StagedFile(spec=spec, member=member, encoding=encoding)
