@@ -62,19 +62,23 @@ def test_an_offline_plan_maps_as_the_checked_plan_will(scaled_server: Any, tmp_p
     assert b["location_id"] == location.location_id
 
 
-def test_plan_asks_highlevel_before_it_stages_the_export(tmp_path: Path) -> None:
-    # A broken export (its patient file gone) and an unreachable HighLevel: asked first, HighLevel's
-    # failure is what the user sees (exit 4), not the export's (exit 2), and no staging time is spent.
-    export = _export(tmp_path)
-    (export / "v_patient.csv").unlink()
+def test_plan_checks_the_export_then_asks_highlevel_then_stages(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below: nothing listens there
     env = {"HIGHLEVEL_TOKEN": "pit-x"}
     args = ("--base-url", f"http://127.0.0.1:{port}", "--location-id", "loc1", *SCALED)
-    dead = cli("plan", "--source", f"g-export:{export}", "--workdir", str(tmp_path / "wd"), *args, env=env)
+    # The export's cheap checks come first: a missing required file is named before any request.
+    missing = _export(tmp_path / "missing")
+    (missing / "v_patient.csv").unlink()
+    first = cli("plan", "--source", f"g-export:{missing}", "--workdir", str(tmp_path / "w1"), *args, env=env)
+    assert first.code == EXIT_USAGE, str(first)
+    assert "v_patient.csv" in first.output
+    # What only staging finds (a bad value deep in a file) waits until HighLevel answered: an unreachable
+    # HighLevel is what the user sees (exit 4), and no staging time is spent on it.
+    broken = _export(tmp_path / "broken")
+    with (broken / "v_patient.csv").open("ab") as handle:
+        handle.write(b'"unterminated')
+    dead = cli("plan", "--source", f"g-export:{broken}", "--workdir", str(tmp_path / "w2"), *args, env=env)
     assert dead.code == EXIT_STOPPED, str(dead)
-    assert "v_patient.csv" not in dead.output
-    offline = cli("plan", "--offline", "--source", f"g-export:{export}", "--workdir", str(tmp_path / "o"))
-    assert offline.code == EXIT_USAGE, str(offline)  # the export's own error, located
-    assert "v_patient.csv" in offline.output
+    assert not (tmp_path / "w2" / "staging").exists()

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import attrs
 import click
 from rich.table import Table
@@ -491,6 +492,9 @@ def plan_command(
         # (reads only): a wrong token or an unreachable location fails in seconds, before the export is
         # staged (inside the work directory).
         source = open_source(spec, ascend, use_env_proxy=resolved.use_env_proxy, workdir=workdir)
+        check = getattr(source, "check", None)
+        if callable(check):  # the export's manifest, required files and encodings: cheap, located
+            await anyio.to_thread.run_sync(check)
         async with resolved.client() as hl:
             location = await LocationSnapshot.read(
                 hl,

@@ -763,6 +763,9 @@ class Migration:
             if stopped is None and removed:
                 ctx.phase = "removed"
                 stopped = await self._removed(ctx, removed, lost)
+        except DailyCapReachedError:
+            # Anywhere before the patients (setup, the index of existing contacts) as well as among them.
+            stopped = "HighLevel's daily request cap reached: run again after the reset"
         except _ConnectionLost as exc:
             stopped, refused = exc.reason, exc.error
         except CONNECTION_ERRORS as exc:

@@ -141,6 +141,8 @@ _PROBES: Mapping[str, _Probe] = {
     "locations/tags.write": _Probe("POST", "/locations/{location}/tags", json={}),
     "locations/customFields.readonly": _Probe("GET", "/locations/{location}/customFields"),
     "locations/customFields.write": _Probe("POST", "/locations/{location}/customFields", json={}),
+    "locations/customValues.readonly": _Probe("GET", "/locations/{location}/customValues"),
+    "locations/customValues.write": _Probe("POST", "/locations/{location}/customValues", json={}),
     "opportunities.readonly": _Probe("GET", "/opportunities/pipelines", params=_LOC),
     "opportunities.write": _Probe("POST", "/opportunities/", json={}),
     "calendars.readonly": _Probe("GET", "/calendars/", params=_LOC),

@@ -72,6 +72,15 @@ CUSTOM_FIELDS = _feature(
     "POST /locations/{locationId}/customFields",
     "DELETE /locations/{locationId}/customFields/{id}",
 )
+OWNER_RECORD = _feature(
+    "owner record",
+    "the location custom value that records which migration owns the location (a lost or copied ledger "
+    "is refused; recover rebuilds it); rollback deletes it",
+    "GET /locations/{locationId}/customValues",
+    "POST /locations/{locationId}/customValues",
+    "PUT /locations/{locationId}/customValues/{id}",
+    "DELETE /locations/{locationId}/customValues/{id}",
+)
 NOTES = _feature(
     "notes",
     "overflow, clinical and Office Journal notes on the contact",
@@ -152,6 +161,7 @@ FEATURES: tuple[Feature, ...] = (
     LOCATION,
     TAGS,
     CUSTOM_FIELDS,
+    OWNER_RECORD,
     NOTES,
     OPPORTUNITIES,
     APPOINTMENTS,
@@ -172,7 +182,7 @@ def features_for(
     def mapped(name: str) -> bool:
         return names is None or name in names
 
-    out = [CONTACTS, LOCATION, TAGS, CUSTOM_FIELDS]
+    out = [CONTACTS, LOCATION, TAGS, CUSTOM_FIELDS, OWNER_RECORD]
     if (policies.journal_notes or policies.overflow_notes) or mapped("clinical_note"):
         out.append(NOTES)
     if policies.pipeline_name is not None and mapped("opportunity"):

@@ -328,7 +328,36 @@ class GExportSource:
             finally:
                 archive.close()
 
-    def _stage(self, archive: _Archive, issues: list[SourceIssue]) -> None:
+    def check(self) -> None:
+        """The export's cheap checks, without staging it: the manifest, the practice's time zone, the
+        required files and every declared encoding (each error located as staging would locate it). A
+        command runs them before it asks HighLevel anything, and stages only after."""
+        with self._lock:
+            if self._builder is not None:
+                return
+            archive = _Archive(
+                self._path,
+                max_uncompressed_bytes=self._max_bytes,
+                max_compression_ratio=self._max_ratio,
+                issues=[],
+            )
+            try:
+                self._read_manifest(archive)
+                files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
+                assert isinstance(files, dict)
+                for spec in FILE_SPECS:
+                    member = next(
+                        (m for m in (archive.find(n) for n in (spec.name, *spec.aliases)) if m), None
+                    )
+                    if member is not None:
+                        declared = files.get(PurePosixPath(member).name) or files.get(spec.name) or {}
+                        self._declared_encoding(spec, declared if isinstance(declared, dict) else {})
+            finally:
+                archive.close()
+
+    def _read_manifest(self, archive: _Archive) -> str | None:
+        """Read and check ``manifest.json``, the time zone and the required files; returns the manifest's
+        member name (None: read without one)."""
         manifest_member = archive.find("manifest.json")
         if manifest_member is not None:
             try:
@@ -358,6 +387,12 @@ class GExportSource:
             spec = SPECS_BY_NAME[name]
             if not any(archive.find(n) for n in (name, *spec.aliases)):
                 raise SourceFileError(f"the export lacks the required file {name}", file=name)
+        return manifest_member
+
+    def _stage(self, archive: _Archive, issues: list[SourceIssue]) -> None:
+        manifest_member = self._read_manifest(archive)
+        timezone = self._timezone
+        assert timezone is not None  # set by _read_manifest
         self._staging_dir = new_staging_dir("dentrix-highlevel-staging-", self._staging_parent)
         self._staging = Staging(self._staging_dir / "staging.sqlite3")
         manifest_files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
@@ -396,6 +431,20 @@ class GExportSource:
         self._issues = issues
         self._builder = builder
 
+    def _declared_encoding(self, spec: FileSpec, declared: dict[str, Any]) -> str | None:
+        """The encoding a file is read with when one is given (None: sniff it). A declared encoding is
+        checked where it is declared (42, "rot13" or a typo is named with its key, never silently
+        replaced by sniffing)."""
+        if self._encoding_override is not None:
+            return self._encoding_override
+        if declared.get("encoding") is not None:
+            where = f'manifest.json key "files.{spec.name}.encoding"'
+            return normalise_encoding(declared["encoding"], where=where, file="manifest.json")
+        if self._manifest.get("encoding") is not None:
+            where = 'manifest.json key "encoding"'
+            return normalise_encoding(self._manifest["encoding"], where=where, file="manifest.json")
+        return None
+
     def _stage_file(
         self,
         archive: _Archive,
@@ -405,18 +454,7 @@ class GExportSource:
         issues: list[SourceIssue],
     ) -> None:
         assert self._staging is not None
-        encoding = self._encoding_override
-        if encoding is None:
-            # A declared encoding is checked where it is declared (42, "rot13" or a typo is named with its
-            # key, never silently replaced by sniffing); only an absent one is sniffed.
-            if declared.get("encoding") is not None:
-                where = f'manifest.json key "files.{spec.name}.encoding"'
-                encoding = normalise_encoding(declared["encoding"], where=where, file="manifest.json")
-            elif self._manifest.get("encoding") is not None:
-                where = 'manifest.json key "encoding"'
-                encoding = normalise_encoding(self._manifest["encoding"], where=where, file="manifest.json")
-            else:
-                encoding = sniff_encoding(archive.head(member))
+        encoding = self._declared_encoding(spec, declared) or sniff_encoding(archive.head(member))
         sha = hashlib.sha256()
         stream = CsvStream(archive.lines(member, sha), file=member, encoding=encoding)
         staged = StagedFile(spec=spec, member=member, encoding=encoding)
