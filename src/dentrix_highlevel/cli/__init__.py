@@ -59,6 +59,14 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "reconcile_command",
         "Account for every source record per kind and re-read every migrated contact against the plan.",
     ),
+    "recover": (
+        "dentrix_highlevel.cli._migrate",
+        "recover_command",
+        (
+            "Rebuild a lost (new or empty) ledger from HighLevel: contacts by Source System ID and Source "
+            "Practice ID, uploads by name; then `run` continues and `reconcile` / `rollback` work as before."
+        ),
+    ),
     "report": (
         "dentrix_highlevel.cli._migrate",
         "report_command",
