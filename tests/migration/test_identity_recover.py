@@ -110,3 +110,43 @@ async def test_a_copied_work_directory_run_beside_the_original_makes_no_duplicat
     ):
         assert (await migration.rollback()).status is RunStatus.COMPLETED
     assert _counts(sandbox, loc.location_id)["contacts"] == 0
+
+
+async def test_a_copy_made_while_a_run_writes_is_refused_and_makes_no_duplicate(tmp_path: Path) -> None:
+    """A copy of the work directory taken while a run writes (here: a run stopped by the daily cap, its
+    lease still on the location) is refused while the lease stands, and as stale once the original ended
+    its run; nothing is written for it, and the original finishes with one contact per patient."""
+    practice = export(tmp_path, patients=10, seed=5)
+    sandbox = _sandbox()
+    loc = sandbox.create_location(allow_duplicates=True)
+    original, copy = tmp_path / "wd", tmp_path / "wd-copy"
+    async with (
+        client(sandbox, loc, daily_max=60) as hl,
+        Migration(source(practice), hl, workdir=original, policies=POLICIES) as migration,
+    ):
+        migration.approve(by="manager")
+        assert (await migration.run()).status is RunStatus.STOPPED
+    shutil.copytree(original, copy)  # mid-run: the ledger lacks what the original creates next
+    sandbox.settle_search_index()
+
+    async def refused_copy(match: str) -> None:
+        writes = [r for r in sandbox.request_log if r.method != "GET"]
+        async with (
+            client(sandbox, loc) as hl,
+            Migration(source(practice), hl, workdir=copy, policies=POLICIES) as migration,
+        ):
+            with pytest.raises(OwnershipError, match=match) as refused:
+                await migration.run()
+            assert "recover --workdir" in str(refused.value) or "stale" in str(refused.value)
+        assert [r for r in sandbox.request_log if r.method != "GET"] == writes, "nothing written"
+
+    await refused_copy("being written by run .* from another work directory")
+    assert await _run(sandbox, loc, practice, original) is RunStatus.COMPLETED
+    await refused_copy("stale")
+    sandbox.settle_search_index()
+    assert all(len(v) == 1 for v in contacts_by_source_id(sandbox, loc.location_id).values())
+    assert len(contacts_by_source_id(sandbox, loc.location_id)) == 10
+    # The original's no-op re-run after its lease ended writes nothing (not even the owner record).
+    writes = [r for r in sandbox.request_log if r.method != "GET"]
+    assert await _run(sandbox, loc, practice, original) is RunStatus.COMPLETED
+    assert [r for r in sandbox.request_log if r.method != "GET"] == writes

@@ -105,6 +105,8 @@ class SendTracker:
     sent: int = 0
 
 
+# True inside a ``before_first_write`` hook: its own writes pass the gate they open.
+_IN_WRITE_HOOK: contextvars.ContextVar[bool] = contextvars.ContextVar("_IN_WRITE_HOOK", default=False)
 _TRACKER: contextvars.ContextVar[SendTracker | None] = contextvars.ContextVar(
     "dhl_send_tracker", default=None
 )
@@ -236,6 +238,8 @@ class HighLevelClient:
         self._closed = False
         #: HTTP requests this client has put on the wire (retries included; refused-before-send excluded).
         self.requests_sent = 0
+        self._write_hook: Callable[[], Awaitable[None]] | None = None
+        self._write_hook_lock = anyio.Lock()
         from dentrix_highlevel.highlevel import _resources as r
 
         self.contacts: Contacts = r.Contacts(self)
@@ -284,6 +288,26 @@ class HighLevelClient:
         finally:
             _TRACKER.reset(reset)
 
+    def before_first_write(self, hook: Callable[[], Awaitable[None]] | None) -> None:
+        """Await ``hook`` once, before the first write (any method but GET) this client sends from now on;
+        writes of other tasks wait for it, its own writes pass. A hook that raises is tried again by the
+        next write. ``None`` removes it. (The migration's lease on the location: a run that writes nothing
+        sends nothing.)"""
+        self._write_hook = hook
+
+    async def _pass_write_hook(self) -> None:
+        async with self._write_hook_lock:
+            hook = self._write_hook
+            if hook is None:
+                return
+            reset = _IN_WRITE_HOOK.set(True)
+            try:
+                await hook()
+            finally:
+                _IN_WRITE_HOOK.reset(reset)
+            if self._write_hook is hook:
+                self._write_hook = None
+
     @property
     def token_endpoint(self) -> TokenEndpoint:
         """The ``/oauth/*`` caller auth objects use (e.g. ``await auth.exchange(client.token_endpoint)``)."""
@@ -316,6 +340,8 @@ class HighLevelClient:
 
         ``path`` holds ids only (it is logged and put in exceptions); anything else goes in ``params``.
         """
+        if self._write_hook is not None and method.upper() != "GET" and not _IN_WRITE_HOOK.get():
+            await self._pass_write_hook()
         call = _Call(
             method=method.upper(),
             path=path,

@@ -19,11 +19,12 @@ Logs, exceptions, progress events and the audit log carry ids and reasons only, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -87,9 +88,11 @@ from dentrix_highlevel.migration._merge import expected_contact
 from dentrix_highlevel.migration._ownership import (
     OwnershipError,
     claim_location,
+    end_lease,
     ledger_is_empty,
     read_owner,
     release_location,
+    take_lease,
 )
 from dentrix_highlevel.migration._patients import (
     ContactAssignment,
@@ -156,6 +159,11 @@ class ReconcileResult:
     @property
     def ok(self) -> bool:
         return self.reconciliation.reconciles and not self.mismatches
+
+
+@attrs.define
+class _Lease:
+    taken: bool = False
 
 
 @attrs.define
@@ -475,6 +483,32 @@ class Migration:
             create=False,
         )
         run = await self._start_run(RunMode.ROLLBACK)
+        with self._leased(ledger, run.run_id):
+            return await self._rollback(ledger, run)
+
+    @contextlib.contextmanager
+    def _leased(self, ledger: Ledger, run_id: str) -> Iterator[_Lease]:
+        """The run's lease on the location (``take_lease``), taken before its first write, if it writes."""
+        state = _Lease()
+
+        async def lease() -> None:
+            await take_lease(
+                self._hl,
+                ledger,
+                namespace=self.practice_namespace,
+                migration_id=self._migration_id,
+                run_id=run_id,
+                workdir=self._workdir,
+            )
+            state.taken = True
+
+        self._hl.before_first_write(lease)
+        try:
+            yield state
+        finally:
+            self._hl.before_first_write(None)
+
+    async def _rollback(self, ledger: Ledger, run: Any) -> RunResult:
         ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
         try:
             await run_rollback(ctx)
@@ -704,7 +738,7 @@ class Migration:
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
         # Counted in the run's requests (the progress events' total matches HighLevel's log).
         requests_before = self._hl.requests_sent
-        await claim_location(
+        leased = await claim_location(
             self._hl,
             ledger,
             namespace=self.practice_namespace,
@@ -712,6 +746,24 @@ class Migration:
             workdir=self._workdir,
         )
         run = await self._start_run(mode)
+        with self._leased(ledger, run.run_id) as wrote:
+            out = await self._execute_run(mode, bundles, removed, ledger, run, requests_before)
+        if out[0].status is not RunStatus.STOPPED and (leased or wrote.taken):
+            # Stopped, the lease stays: the run resumes from this work directory, and no other.
+            await end_lease(
+                self._hl, ledger, namespace=self.practice_namespace, migration_id=self._migration_id
+            )
+        return out
+
+    async def _execute_run(
+        self,
+        mode: RunMode,
+        bundles: Sequence[PatientBundle],
+        removed: Sequence[str],
+        ledger: Ledger,
+        run: Any,
+        requests_before: int,
+    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
             await anyio.to_thread.run_sync(

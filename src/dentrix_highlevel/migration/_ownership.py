@@ -10,12 +10,21 @@ location that already holds its practice's migration is refused too, with the wa
 recover`` (``Migration.recover()``) rebuilds the ledger from HighLevel (contacts by Source System ID +
 Source Practice ID, uploads by their namespaced names, and every other object by its lookup before the next
 create).
+
+A copy made *while* a run writes shares that run's token, so the value also holds a lease while a run
+writes: ``<run id>@<work directory fingerprint>`` (a hash of the host name and the work directory's path),
+taken just before the run's first write (a re-run with nothing to do sends nothing) and cleared, with the
+token rotated, when the run ends. Another work directory is refused while a lease of another one stands (a
+run in flight, or one stopped or killed there: it resumes from there); a copy whose run's lease was cleared
+holds the old token and is refused as stale.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
+import socket
 from pathlib import Path
 
 import anyio
@@ -28,10 +37,13 @@ from dentrix_highlevel.migration._ledger import Ledger
 __all__ = [
     "OwnershipError",
     "claim_location",
+    "end_lease",
     "ledger_is_empty",
     "marker_name",
     "read_owner",
     "release_location",
+    "take_lease",
+    "workdir_fingerprint",
 ]
 
 
@@ -48,15 +60,28 @@ def ledger_is_empty(ledger: Ledger) -> bool:
     return not ledger.created_objects(include_rolled_back=True) and not ledger.records()
 
 
-async def read_owner(hl: HighLevelClient, namespace: str) -> tuple[str, str, str, str] | None:
-    """(custom value id, migration id, token, started) of the location's owner record, or None.
+def workdir_fingerprint(workdir: Path) -> str:
+    """Which work directory holds a lease: the host and the path (a ``cp -a`` copy has another path)."""
+    where = f"{socket.gethostname()}\0{workdir.resolve()}"
+    return hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+async def read_owner(hl: HighLevelClient, namespace: str) -> tuple[str, str, str, str, str] | None:
+    """(custom value id, migration id, token, started, lease) of the location's owner record, or None.
     ``started`` is when the migration first claimed the location (UTC ISO): ``recover`` counts a contact
-    added before it as the practice's own (merged into, never deleted by rollback)."""
+    added before it as the practice's own (merged into, never deleted by rollback). ``lease`` is
+    ``<run id>@<work directory fingerprint>`` while a run writes (or stopped writing there), else ``""``."""
     found = await hl.custom_values.find(name=marker_name(namespace))
     if found is None:
         return None
     parts = (found.value or "").split()
-    return (found.id, parts[0], parts[1], parts[2]) if len(parts) == 3 else (found.id, "", "", "")
+    if len(parts) in (3, 4):
+        return (found.id, parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else "")
+    return (found.id, "", "", "", "")
+
+
+def _lease_where(lease: str) -> str:
+    return lease.rpartition("@")[2]
 
 
 async def claim_location(
@@ -68,9 +93,10 @@ async def claim_location(
     workdir: Path,
     recovering: bool = False,
     create: bool = True,
-) -> None:
+) -> bool:
     """Refuse a ledger that does not own this practice's migration in the location; else rotate the token
-    (location first: a crash in between leaves the ledger's ``next`` token, accepted next time)."""
+    (location first: a crash in between leaves the ledger's ``next`` token, accepted next time). True when
+    the location holds a lease of this work directory (a run stopped here): the run ends it."""
     owner = await read_owner(hl, namespace)
     current = await anyio.to_thread.run_sync(ledger.note, "ledger_token")
     pending = await anyio.to_thread.run_sync(ledger.note, "ledger_token_next")
@@ -86,13 +112,24 @@ async def claim_location(
             f"{where}, written by another copy of this work directory: the ledger in {workdir} is "
             "stale; use the work directory that ran last, or start over with `recover` in a new one"
         )
+    if (
+        owner is not None
+        and owner[4]
+        and not recovering
+        and _lease_where(owner[4]) != workdir_fingerprint(workdir)
+    ):
+        raise OwnershipError(
+            f"location {hl.location_id} is being written by run {owner[4].partition('@')[0]} of migration "
+            f"{owner[1] or '?'} from another work directory (a copy of {workdir}, or the original of this "
+            "copy), or a run stopped there: finish it in that work directory; if it is lost, run "
+            f"`dentrix-highlevel recover --workdir NEW_DIR` in a new work directory"
+        )
     if owner is None and not create:
-        return  # a rollback: it never claims a location that records no owner (released, or pre-dating it)
+        return False  # a rollback never claims a location that records no owner (released, or pre-dating it)
     if owner is not None and owner[2] == current and not recovering:
-        # The owner already: nothing to write (a re-run with nothing to do sends no write at all). The
-        # token is not rotated per run for that reason, so a copy made of a work directory is only told
-        # apart once one of the two recovers or rolls back (see docs/reliability.md, known gaps).
-        return
+        # The owner already: nothing to write (a re-run with nothing to do sends no write at all). A run
+        # that writes takes a lease first (take_lease) and rotates the token at its end (end_lease).
+        return bool(owner[4])
     token = secrets.token_hex(12)
     await anyio.to_thread.run_sync(ledger.set_note, "ledger_token_next", token)
     started = (
@@ -104,6 +141,38 @@ async def claim_location(
     else:
         await hl.custom_values.update(owner[0], value)
     await anyio.to_thread.run_sync(ledger.set_note, "ledger_token", token)
+    return False
+
+
+async def _write_owner(
+    hl: HighLevelClient, ledger: Ledger, *, namespace: str, migration_id: str, lease: str
+) -> None:
+    """Rewrite the owner record with a new token and ``lease`` (location first, as in claim_location)."""
+    owner = await read_owner(hl, namespace)
+    if owner is None:
+        return
+    token = secrets.token_hex(12)
+    await anyio.to_thread.run_sync(ledger.set_note, "ledger_token_next", token)
+    words = [migration_id, token, owner[3] or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")]
+    value = CustomValueInput(
+        name=marker_name(namespace), value=" ".join([*words, *([lease] if lease else [])])
+    )
+    await hl.custom_values.update(owner[0], value)
+    await anyio.to_thread.run_sync(ledger.set_note, "ledger_token", token)
+
+
+async def take_lease(
+    hl: HighLevelClient, ledger: Ledger, *, namespace: str, migration_id: str, run_id: str, workdir: Path
+) -> None:
+    """Before a run's first write: the location says which run of which work directory is writing."""
+    lease = f"{run_id}@{workdir_fingerprint(workdir)}"
+    await _write_owner(hl, ledger, namespace=namespace, migration_id=migration_id, lease=lease)
+
+
+async def end_lease(hl: HighLevelClient, ledger: Ledger, *, namespace: str, migration_id: str) -> None:
+    """A run that wrote has ended: its lease goes and the token rotates, so a copy of the work directory
+    made while it ran (holding the old token) is refused as stale."""
+    await _write_owner(hl, ledger, namespace=namespace, migration_id=migration_id, lease="")
 
 
 async def release_location(hl: HighLevelClient, ledger: Ledger, *, namespace: str) -> None:
