@@ -239,7 +239,6 @@ class HighLevelClient:
         #: HTTP requests this client has put on the wire (retries included; refused-before-send excluded).
         self.requests_sent = 0
         self._write_hook: Callable[[], Awaitable[None]] | None = None
-        self._write_hook_lock = anyio.Lock()
         from dentrix_highlevel.highlevel import _resources as r
 
         self.contacts: Contacts = r.Contacts(self)
@@ -290,23 +289,26 @@ class HighLevelClient:
 
     def before_first_write(self, hook: Callable[[], Awaitable[None]] | None) -> None:
         """Await ``hook`` once, before the first write (any method but GET) this client sends from now on;
-        writes of other tasks wait for it, its own writes pass. A hook that raises is tried again by the
-        next write. ``None`` removes it. (The migration's lease on the location: a run that writes nothing
-        sends nothing.)"""
+        its own writes pass, and writes other tasks send meanwhile do not wait. A hook that raises is
+        tried again by the next write. ``None`` removes it. (The migration's lease on the location: a run
+        that writes nothing sends nothing.)"""
         self._write_hook = hook
 
     async def _pass_write_hook(self) -> None:
-        async with self._write_hook_lock:
-            hook = self._write_hook
-            if hook is None:
-                return
-            reset = _IN_WRITE_HOOK.set(True)
-            try:
-                await hook()
-            finally:
-                _IN_WRITE_HOOK.reset(reset)
-            if self._write_hook is hook:
-                self._write_hook = None
+        # Taken by the first writer; writes of other tasks in the meantime do not wait for it (a task
+        # the hook waits on may be one of them).
+        hook, self._write_hook = self._write_hook, None
+        if hook is None:
+            return
+        reset = _IN_WRITE_HOOK.set(True)
+        try:
+            await hook()
+        except BaseException:
+            if self._write_hook is None:
+                self._write_hook = hook
+            raise
+        finally:
+            _IN_WRITE_HOOK.reset(reset)
 
     @property
     def token_endpoint(self) -> TokenEndpoint:

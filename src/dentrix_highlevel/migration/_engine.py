@@ -24,7 +24,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -747,13 +747,17 @@ class Migration:
         )
         run = await self._start_run(mode)
         with self._leased(ledger, run.run_id) as wrote:
-            out = await self._execute_run(mode, bundles, removed, ledger, run, requests_before)
-        if out[0].status is not RunStatus.STOPPED and (leased or wrote.taken):
-            # Stopped, the lease stays: the run resumes from this work directory, and no other.
-            await end_lease(
-                self._hl, ledger, namespace=self.practice_namespace, migration_id=self._migration_id
-            )
-        return out
+
+            async def end() -> None:
+                # Only a run that ends (not one stopped: its lease stays, it resumes from this work
+                # directory and no other), and before its last progress event (which counts requests).
+                if leased or wrote.taken:
+                    self._hl.before_first_write(None)
+                    await end_lease(
+                        self._hl, ledger, namespace=self.practice_namespace, migration_id=self._migration_id
+                    )
+
+            return await self._execute_run(mode, bundles, removed, ledger, run, requests_before, end)
 
     async def _execute_run(
         self,
@@ -763,6 +767,7 @@ class Migration:
         ledger: Ledger,
         run: Any,
         requests_before: int,
+        end: Callable[[], Awaitable[None]],
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
@@ -851,6 +856,7 @@ class Migration:
                     run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone
                 )
             )
+        await end()
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return await self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
 

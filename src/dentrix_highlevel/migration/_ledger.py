@@ -56,6 +56,7 @@ from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOut
 
 __all__ = [
     "ApprovedPlan",
+    "Attempt",
     "CreatedObject",
     "Ledger",
     "LedgerIdentity",
@@ -161,6 +162,19 @@ class Run:
     cursor: str | None
     """The last checkpoint's cursor: an opaque, PHI-free position (a source key, a page token)."""
     checkpoint_at: datetime | None
+
+
+@attrs.frozen
+class Attempt:
+    """One process's part of a run: a run stopped and resumed is one run id with two attempts."""
+
+    run_id: str
+    attempt: int
+    """1 for the attempt that began the run, then 2, 3, … for each resume."""
+    status: RunStatus
+    """How the attempt ended (``STOPPED`` for one killed before it could say); ``RUNNING`` while it runs."""
+    started_at: datetime
+    ended_at: datetime | None
 
 
 @attrs.frozen
@@ -292,6 +306,10 @@ class Ledger(Protocol):
 
     def runs(self) -> list[Run]:
         """Every run, oldest first."""
+        ...
+
+    def attempts(self) -> list[Attempt]:
+        """Every attempt of every run (begun, then each resume), oldest first."""
         ...
 
     def save_checkpoint(self, run_id: str, *, phase: str, cursor: str | None) -> None:

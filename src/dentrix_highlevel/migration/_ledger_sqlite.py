@@ -53,6 +53,7 @@ from dentrix_highlevel._private_files import ensure_private_dir
 from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
+    Attempt,
     CreatedObject,
     LedgerIdentity,
     LedgerRecord,
@@ -89,6 +90,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Added after format 1 shipped: additive, so the format stays 1; a ledger without it gets it (filled from
+# ``runs``, one attempt per run) at its next begin or resume, and reads of it fall back to the same.
+_ATTEMPTS_TABLE = """CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    PRIMARY KEY (run_id, attempt)
+) WITHOUT ROWID;"""
+
 _SCHEMA = f"""
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -105,6 +117,8 @@ CREATE TABLE runs (
     cursor TEXT,
     checkpoint_at TEXT
 );
+
+{_ATTEMPTS_TABLE}
 
 CREATE TABLE records (
     kind TEXT NOT NULL,
@@ -436,6 +450,11 @@ class SqliteLedger:
                 )
             except sqlite3.IntegrityError:
                 raise LedgerError(f"run {run_id!r} already exists in the ledger") from None
+            self._ensure_attempts(conn, but=run_id)
+            conn.execute(
+                "INSERT INTO attempts (run_id, attempt, status, started_at) VALUES (?, 1, 'running', ?)",
+                (run_id, now),
+            )
             return self._run_row(conn, run_id)
 
     def resume_run(self, run_id: str) -> Run:
@@ -444,8 +463,56 @@ class SqliteLedger:
             run = self._run_row(conn, run_id)
             if run.status is RunStatus.COMPLETED:
                 raise LedgerError(f"run {run_id!r} completed; start a new run instead of resuming it")
+            self._ensure_attempts(conn)  # before the update: an old ledger's attempt keeps its status
             conn.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
+            # An attempt still "running" was killed before it could say how it ended: it stopped.
+            conn.execute(
+                "UPDATE attempts SET status = 'stopped' WHERE run_id = ? AND status = 'running'", (run_id,)
+            )
+            (last,) = conn.execute(
+                "SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO attempts (run_id, attempt, status, started_at) VALUES (?, ?, 'running', ?)",
+                (run_id, last + 1, self._now()),
+            )
             return self._run_row(conn, run_id)
+
+    @staticmethod
+    def _ensure_attempts(conn: sqlite3.Connection, *, but: str | None = None) -> None:
+        """The attempts table, made and filled from ``runs`` in a ledger written before it existed."""
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts'").fetchone():
+            return
+        conn.execute(_ATTEMPTS_TABLE)
+        conn.execute(
+            "INSERT INTO attempts (run_id, attempt, status, started_at, ended_at) "
+            "SELECT run_id, 1, status, started_at, finished_at FROM runs WHERE run_id IS NOT ?",
+            (but,),
+        )
+
+    def attempts(self) -> list[Attempt]:
+        with self._tx(write=False) as conn:
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts'"
+            ).fetchone():
+                rows = conn.execute(
+                    "SELECT a.run_id, a.attempt, a.status, a.started_at, a.ended_at FROM attempts a "
+                    "JOIN runs r ON r.run_id = a.run_id ORDER BY r.rowid, a.attempt"
+                ).fetchall()
+            else:  # a ledger older than the table, opened only to read: one attempt per run
+                rows = conn.execute(
+                    "SELECT run_id, 1, status, started_at, finished_at FROM runs ORDER BY rowid"
+                ).fetchall()
+        return [
+            Attempt(
+                run_id=row[0],
+                attempt=int(row[1]),
+                status=RunStatus(row[2]),
+                started_at=_dt(row[3]),
+                ended_at=_dt_or_none(row[4]),
+            )
+            for row in rows
+        ]
 
     def finish_run(self, run_id: str, *, status: RunStatus) -> Run:
         status = RunStatus(status)
@@ -453,9 +520,16 @@ class SqliteLedger:
             raise ConfigurationError("finish_run needs a final status, not 'running'")
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
+            now = self._now()
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
-                (status.value, self._now(), run_id),
+                (status.value, now, run_id),
+            )
+            self._ensure_attempts(conn)
+            conn.execute(
+                "UPDATE attempts SET status = ?, ended_at = ? WHERE run_id = ? AND attempt = "
+                "(SELECT MAX(attempt) FROM attempts WHERE run_id = ?)",
+                (status.value, now, run_id, run_id),
             )
             return self._run_row(conn, run_id)
 
