@@ -49,3 +49,30 @@ def test_reconcile_rollback_and_plan_tell_the_truth(scaled_server: Any, tmp_path
     again = cli("rollback", "--yes", "--workdir", str(wd), env=env)
     assert again.code == 0, str(again)
     assert "0 created object(s) deleted, 0 existing contact(s) restored" in again.stdout
+
+
+def test_a_stopped_and_resumed_run_keeps_both_attempts_in_the_report(
+    scaled_server: Any, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    write_g_export(SyntheticPractice(SynthConfig(patients=8, seed=62)), export)
+    location = scaled_server.sandbox.create_location()
+    env = {
+        "HIGHLEVEL_BASE_URL": scaled_server.base_url,
+        "HIGHLEVEL_LOCATION_ID": location.location_id,
+        "HIGHLEVEL_TOKEN": location.token,
+    }
+    wd = tmp_path / "wd"
+    plan = ("plan", "--source", f"g-export:{export}", "--workdir", str(wd), *SCALED)
+    assert cli(*plan, env=env).code == 0
+    assert cli("approve", "--by", "ops@practice.example", "--workdir", str(wd), env=env).code == 0
+    stopped = cli("run", "--workdir", str(wd), "--daily-max", "40", "--no-progress", env=env)
+    assert stopped.code == 4, str(stopped)
+    resumed = cli("run", "--workdir", str(wd), "--daily-max", "200000", "--no-progress", env=env)
+    assert resumed.code == 0, str(resumed)
+    reported = cli("report", "--workdir", str(wd), env=env)
+    assert reported.code == 0, str(reported)
+    report = (wd / "report.md").read_text("utf-8")
+    (run_id,) = {r.run_id for r in SqliteLedger.open_existing(wd).runs() if r.mode.value == "run"}
+    assert f"| {run_id} | 1 | stopped |" in report
+    assert f"| {run_id} | 2 | completed |" in report

@@ -1001,12 +1001,13 @@ def report_command(workdir: Path) -> None:
     sweep_staging(workdir)
     config = WorkdirConfig.load(workdir)
     plan = _load_plan(workdir)
-    approved, runs, records, rows = None, [], [], []
+    approved, runs, attempts, records, rows = None, [], [], [], []
     if (workdir / LEDGER_FILENAME).exists():  # no ledger yet: planned, nothing approved or run
         ledger = SqliteLedger.open_existing(workdir)
         try:
             approved = ledger.approved_plan()
             runs = ledger.runs()
+            attempts = ledger.attempts()
             records = ledger.records()
             rows = ledger.audit_rows()
         finally:
@@ -1043,6 +1044,18 @@ def report_command(workdir: Path) -> None:
             f"| {r.run_id} | {r.mode.value} | {r.status.value} | {_when(r.started_at)} "
             f"| {_when(r.finished_at)} |"
             for r in runs
+        ),
+        "",
+        "## Attempts",
+        "",
+        "A run stopped (Ctrl-C, SIGTERM, the daily cap, a lost connection) or killed and then resumed",
+        "keeps its run id, with one attempt per process.",
+        "",
+        "| run | attempt | status | started | ended |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {a.run_id} | {a.attempt} | {a.status.value} | {_when(a.started_at)} | {_when(a.ended_at)} |"
+            for a in attempts
         ),
         "",
         "## Latest state per kind and action",
