@@ -216,8 +216,10 @@ async def _kept_usage(
     """The custom fields holding a value, and the tags (case-folded), on some contact the location keeps.
     The search index lags writes (and deletes), so it still shows the contacts this rollback deleted and
     the values it just restored: the deleted ones are skipped, and a restored contact counts with its
-    pre-image's values."""
-    deleted = {o.destination_id for o in created if o.kind == "contact"}
+    pre-image's values. "Deleted" includes the contacts an earlier, interrupted attempt of this rollback
+    deleted (marked rolled back, so no longer among ``created``): the index may still show them too."""
+    every = await ctx.db(lambda: ctx.ledger.created_objects(include_rolled_back=True))
+    deleted = {o.destination_id for o in (*created, *every) if o.kind == "contact"}
     before = {p.destination_id: p.payload for p in restored if p.kind == "contact"}
     used: set[str] = set()
     tagged: set[str] = set()
