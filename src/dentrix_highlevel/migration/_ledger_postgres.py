@@ -68,7 +68,7 @@ from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FORMAT_VERSION, NO
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresLedger", "is_postgres_url", "postgres_location"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresLedger", "is_postgres_url", "postgres_location", "with_schema"]
 
 DEFAULT_SCHEMA = "dentrix_highlevel"
 #: What the ``meta`` table says about whose schema it is (the SQLite store's ``application_id``).
@@ -225,6 +225,13 @@ def _split_url(url: str) -> tuple[str, str]:
             "the ledger schema must be a lowercase identifier (letters, digits, underscores; at most 63)"
         )
     return urlunsplit(parts._replace(query=urlencode(rest))), schema
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` naming ``schema`` (replacing any schema it named)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
 
 
 def postgres_location(url: str) -> str:
