@@ -54,7 +54,8 @@ def cluster(locations: dict[str, Any]) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def locations(served: Any) -> Iterator[dict[str, Any]]:
     """Locations and their tokens, in the environment before the cluster starts its workers."""
-    names = ("north", "south", "east", "west")
+    # Per ledger backend its own offices (and sub-accounts): each test starts from empty locations.
+    names = [f"{office}{suffix}" for office in ("north", "south", "east", "west") for suffix in ("", "pg")]
     locations = {name: served.sandbox.create_location() for name in names}
     saved = {f"PIT_{n.upper()}": os.environ.get(f"PIT_{n.upper()}") for n in names}
     for name, location in locations.items():
@@ -114,11 +115,21 @@ def _reconciled_without_duplicates(fleet: Fleet, served: Any, names: tuple[str, 
         assert max(ids.values()) == 1, office.name  # no patient's contact created twice
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest) -> str | None:
+    """Each office's ledger in its work directory (SQLite), or a schema each on a PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    return str(server.url(server.create_database()))
+
+
 def test_one_task_per_office_on_worker_processes(
-    served: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path
+    served: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path, ledger_url: str | None
 ) -> None:
-    names = ("north", "south", "east")
-    fleet = Fleet(load_manifest(_manifest(tmp_path, served, locations, names)))
+    suffix = "pg" if ledger_url else ""
+    names = tuple(f"{n}{suffix}" for n in ("north", "south", "east"))
+    fleet = Fleet(load_manifest(_manifest(tmp_path, served, locations, names)), ledger_url=ledger_url)
     _prepare(fleet)
     _, client = cluster
     report: FleetReport = anyio.run(lambda: fleet.run_on_dask(client.scheduler.address))
@@ -128,9 +139,9 @@ def test_one_task_per_office_on_worker_processes(
 
 
 def test_a_worker_killed_mid_office_costs_no_duplicate(
-    served: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path
+    served: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path, ledger_url: str | None
 ) -> None:
-    names = ("west",)
+    names = ("westpg" if ledger_url else "west",)
     # A slow budget (10 requests per 100 ms) so the office is still running when its worker is killed.
     manifest = _manifest(
         tmp_path,
@@ -140,9 +151,10 @@ def test_a_worker_killed_mid_office_costs_no_duplicate(
         patients=40,
         defaults={"rate_max": 10, "concurrency": 2},
     )
-    fleet = Fleet(load_manifest(manifest))
+    fleet = Fleet(load_manifest(manifest), ledger_url=ledger_url)
     _prepare(fleet)
     office = fleet.manifest.offices[0]
+    where = fleet.office_ledger(office) or office.workdir
     _, client = cluster
     outcome: dict[str, Any] = {}
 
@@ -160,9 +172,9 @@ def test_a_worker_killed_mid_office_costs_no_duplicate(
         event = threading.Event()
         while not killed and driver.is_alive():
             event.wait(0.05)
-            if not ledger_exists(office.workdir):
+            if not ledger_exists(where):
                 continue
-            with open_existing_ledger(office.workdir) as reader:
+            with open_existing_ledger(where) as reader:
                 runs = [r for r in reader.runs() if r.mode.value == "run"]
                 done = len(reader.records("contact"))
             if not runs or runs[-1].status is not RunStatus.RUNNING or done < 3:
@@ -179,7 +191,7 @@ def test_a_worker_killed_mid_office_costs_no_duplicate(
     assert "error" not in outcome, outcome.get("error")
     report: FleetReport = outcome["report"]
     assert [o.status for o in report.offices] == [OfficeStatus.OK], report.offices
-    with open_existing_ledger(office.workdir) as reader:
+    with open_existing_ledger(where) as reader:
         runs = [r for r in reader.runs() if r.mode.value == "run"]
     assert len(runs) == 1  # the rescheduled task resumed the same run, it did not start another
     assert runs[0].status is RunStatus.COMPLETED
