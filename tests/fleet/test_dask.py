@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from tests.cli._cli import cli
 from tests.fleet._helpers import exports, write_manifest
 
 from dentrix_highlevel.fleet import Fleet, FleetReport, OfficeStatus, load_manifest
@@ -56,6 +57,7 @@ def locations(served: Any) -> Iterator[dict[str, Any]]:
     """Locations and their tokens, in the environment before the cluster starts its workers."""
     # Per ledger backend its own offices (and sub-accounts): each test starts from empty locations.
     names = [f"{office}{suffix}" for office in ("north", "south", "east", "west") for suffix in ("", "pg")]
+    names.append("hub")
     locations = {name: served.sandbox.create_location() for name in names}
     saved = {f"PIT_{n.upper()}": os.environ.get(f"PIT_{n.upper()}") for n in names}
     for name, location in locations.items():
@@ -196,3 +198,22 @@ def test_a_worker_killed_mid_office_costs_no_duplicate(
     assert len(runs) == 1  # the rescheduled task resumed the same run, it did not start another
     assert runs[0].status is RunStatus.COMPLETED
     _reconciled_without_duplicates(fleet, served, names)
+
+
+def test_fleet_run_dask_on_the_command_line(
+    served: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path
+) -> None:
+    manifest = _manifest(tmp_path, served, locations, ("hub",))
+    fleet = Fleet(load_manifest(manifest))
+    _prepare(fleet)
+    _, client = cluster
+    outcome = cli(
+        "fleet", "run", "--manifest", str(manifest), "--dask", client.scheduler.address, "--no-progress"
+    )
+    assert outcome.code == 0, str(outcome)
+    assert "Traceback" not in outcome.output
+    assert locations["hub"].token not in outcome.output
+    _reconciled_without_duplicates(fleet, served, ("hub",))
+    refused = cli("fleet", "run", "--manifest", str(manifest), "--ledger", "mysql://x/y")
+    assert refused.code == 2
+    assert "postgresql://" in refused.output
