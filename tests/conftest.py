@@ -212,10 +212,13 @@ class PostgresServer:
             text=True,
             check=False,
             timeout=120,
+            cwd=self._root,  # the server's user may not be able to read the test's working directory
             **self._as,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr[-2000:]}")
+            log = self._root / "server.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr[-2000:]}\n{tail}")
 
     def url(self, database: str = "postgres", schema: str | None = None) -> str:
         base = f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"

@@ -104,3 +104,17 @@ def test_describe_ledger_never_shows_a_password(tmp_path: Path) -> None:
     )
     assert shown == "postgresql://db.internal:6543/dhl schema smile"
     assert describe_ledger(tmp_path) == str(tmp_path / "ledger.sqlite3")
+
+
+def test_a_migration_takes_only_a_postgresql_ledger_url(tmp_path: Path) -> None:
+    from dentrix_highlevel.errors import ConfigurationError
+    from dentrix_highlevel.highlevel import HighLevelClient
+    from dentrix_highlevel.migration import Migration
+
+    with pytest.raises(ConfigurationError, match="postgresql://"):
+        Migration(
+            object(),  # type: ignore[arg-type]  # refused before the source is looked at
+            HighLevelClient(location_id="loc", token="t"),
+            workdir=tmp_path,
+            ledger_url=str(tmp_path / "ledger.sqlite3"),
+        )
