@@ -53,12 +53,26 @@ def cluster(locations: dict[str, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def locations(served: Any) -> Iterator[dict[str, Any]]:
+def capped() -> Iterator[Any]:
+    """A served sandbox whose day lasts 2 s and whose daily cap is 60 requests: an office needs days."""
+    from dentrix_highlevel.sandbox import Sandbox, SandboxConfig, SandboxServer
+
+    config = SandboxConfig(
+        rate_window_ms=100, rate_max=100, search_index_lag_ms=50, daily_max=60, day_length_s=2.0
+    )
+    with SandboxServer(Sandbox(config), create_location=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def locations(served: Any, capped: Any) -> Iterator[dict[str, Any]]:
     """Locations and their tokens, in the environment before the cluster starts its workers."""
     # Per ledger backend its own offices (and sub-accounts): each test starts from empty locations.
     names = [f"{office}{suffix}" for office in ("north", "south", "east", "west") for suffix in ("", "pg")]
     names.append("hub")
     locations = {name: served.sandbox.create_location() for name in names}
+    locations["capped"] = capped.sandbox.create_location()
+    names.append("capped")
     saved = {f"PIT_{n.upper()}": os.environ.get(f"PIT_{n.upper()}") for n in names}
     for name, location in locations.items():
         os.environ[f"PIT_{name.upper()}"] = location.token
@@ -217,3 +231,30 @@ def test_fleet_run_dask_on_the_command_line(
     refused = cli("fleet", "run", "--manifest", str(manifest), "--ledger", "mysql://x/y")
     assert refused.code == 2
     assert "postgresql://" in refused.output
+
+
+def test_an_office_paused_at_its_daily_cap_is_rescheduled_after_the_reset(
+    capped: Any, cluster: Any, locations: dict[str, Any], tmp_path: Path
+) -> None:
+    manifest = _manifest(
+        tmp_path, capped, locations, ("capped",), patients=10, defaults={"daily_max": 60, "rate_max": 10}
+    )
+    fleet = Fleet(load_manifest(manifest))
+    anyio.run(fleet.plan)
+    approved = anyio.run(lambda: fleet.approve(by="office.manager", force_reason="a scaled test day"))
+    assert approved.offices[0].status is OfficeStatus.OK, approved.offices
+    phases: list[str] = []
+    fleet_seen = Fleet(load_manifest(manifest), progress=lambda e: phases.append(e.phase))
+    _, client = cluster
+    # The sandbox's day is 2 s: the fleet submits the paused office again 2.5 s after each pause.
+    report: FleetReport = anyio.run(
+        lambda: fleet_seen.run_on_dask(client.scheduler.address, daily_reset_s=2.5)
+    )
+    assert [o.status for o in report.offices] == [OfficeStatus.OK], report.offices
+    assert any(p.startswith("paused until ") for p in phases), phases
+    office = fleet.manifest.offices[0]
+    with open_existing_ledger(office.workdir) as reader:
+        runs = [r for r in reader.runs() if r.mode.value == "run"]
+    assert len(runs) == 1  # each reschedule resumed the same run
+    assert runs[0].status is RunStatus.COMPLETED
+    _reconciled_without_duplicates(fleet, capped, ("capped",))

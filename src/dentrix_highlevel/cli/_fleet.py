@@ -40,6 +40,7 @@ from dentrix_highlevel.fleet import (
     OfficeStatus,
     load_manifest,
 )
+from dentrix_highlevel.fleet._dask import DAY_S
 from dentrix_highlevel.migration._ledger_postgres import is_postgres_url
 
 __all__ = ["fleet"]
@@ -268,27 +269,39 @@ _approve = click.option("--by", "approved_by", required=True, help="Who approves
 )
 
 
-def _run_body(offices: list[str], dask: str | None) -> Callable[[Fleet], Any]:
+def _run_body(offices: list[str], dask: str | None, wait_for_reset: bool) -> Callable[[Fleet], Any]:
     if dask is not None:
         if not dask.strip():
             raise CliFailure("--dask needs the scheduler's address (e.g. tcp://10.0.0.5:8786)")
-        return lambda f: f.run_on_dask(dask.strip(), offices=offices)
+        reset = DAY_S if wait_for_reset else None
+        return lambda f: f.run_on_dask(dask.strip(), offices=offices, daily_reset_s=reset)
+    if wait_for_reset:
+        raise CliFailure("--wait-for-reset goes with --dask")
     return lambda f: f.run(offices=offices)
 
 
 _run = click.option(
-    "--dask",
-    "dask",
-    default=None,
-    metavar="SCHEDULER_ADDRESS",
+    "--wait-for-reset",
+    is_flag=True,
     help=(
-        "Run one task per office on this Dask scheduler (tcp://host:8786) instead of in this process; "
-        "workers read the offices' tokens from their own environment."
+        "With --dask: an office paused at its daily cap is submitted again a day later, and the command "
+        "waits for it (default: it is reported paused until then, and the next run resumes it)."
     ),
 )(
-    _command(
-        "run", "Run every approved office at once; one not approved, or whose plan changed, is held back."
-    )(_run_body)
+    click.option(
+        "--dask",
+        "dask",
+        default=None,
+        metavar="SCHEDULER_ADDRESS",
+        help=(
+            "Run one task per office on this Dask scheduler (tcp://host:8786) instead of in this process; "
+            "workers read the offices' tokens from their own environment."
+        ),
+    )(
+        _command(
+            "run", "Run every approved office at once; one not approved, or whose plan changed, is held back."
+        )(_run_body)
+    )
 )
 
 

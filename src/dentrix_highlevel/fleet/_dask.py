@@ -21,24 +21,31 @@ paths, and a ledger they share: ``ledger_url`` (PostgreSQL); the SQLite default 
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.fleet._report import OfficeReport, OfficeStatus
 
 if TYPE_CHECKING:
     from dentrix_highlevel.fleet._fleet import Fleet
+    from dentrix_highlevel.fleet._manifest import OfficeSpec
 
 __all__ = ["run_office"]
 
 #: How the lease's holder is told apart from other failures (the ledgers' "in use" message).
 _LEASE_TAKEN = "in use by another process"
 _OPERATIONS = ("run", "delta", "reconcile", "rollback")
+#: How a stop at the daily cap is told from other stops (the engine's stopped reason).
+_DAILY_CAP = "daily request cap"
+#: HighLevel's daily budget resets within a day of the first request counted against it.
+DAY_S = 86_400.0
 
 
 def run_office(
@@ -78,6 +85,10 @@ async def _one(fleet: Fleet, operation: str, office: str) -> OfficeReport:
     return only
 
 
+def _paused_by_the_daily_cap(report: OfficeReport) -> bool:
+    return report.status is OfficeStatus.STOPPED and _DAILY_CAP in (report.reason or "")
+
+
 async def submit_offices(
     fleet: Fleet,
     scheduler: Any,
@@ -85,9 +96,15 @@ async def submit_offices(
     operation: str,
     offices: Sequence[str] | None,
     resubmits: int,
+    daily_reset_s: float | None = None,
+    max_pauses: int = 30,
 ) -> dict[str, OfficeReport]:
     """Each office of ``offices`` as one task on ``scheduler`` (an address, or a ``distributed.Client``);
-    the offices' reports by name. A task the cluster gave up on is resubmitted ``resubmits`` times."""
+    the offices' reports by name. A task the cluster gave up on is resubmitted ``resubmits`` times.
+
+    An office whose task stops at its daily cap is "paused until T" (``daily_reset_s`` after it stopped)
+    and submitted again at T, up to ``max_pauses`` times; ``daily_reset_s`` None reports it stopped, with
+    T in the reason, and leaves rescheduling to the next command."""
     try:
         # Untyped: reached through Any (the package ships no type information).
         distributed: Any = importlib.import_module("distributed")
@@ -101,46 +118,65 @@ async def submit_offices(
     own_client = not isinstance(scheduler, distributed.Client)
     client: Any = await distributed.Client(scheduler, asynchronous=True) if own_client else scheduler
     results: dict[str, OfficeReport] = {}
-    try:
 
-        def submit(name: str, attempt: int) -> Any:
-            return client.submit(
+    async def outcome(future: Any) -> OfficeReport:
+        if client.asynchronous:
+            report: OfficeReport = await future
+            return report
+        # A synchronous client (a notebook's): wait for it off the event loop.
+        done: OfficeReport = await anyio.to_thread.run_sync(future.result)
+        return done
+
+    async def drive(office: OfficeSpec) -> None:
+        """One office: its task, again after a lost worker, again after each daily reset."""
+        lost = pauses = attempt = 0
+        while True:
+            attempt += 1
+            future = client.submit(
                 run_office,
                 manifest_path,
-                name,
+                office.name,
                 operation,
                 ledger_url=fleet.ledger_url,
-                key=f"dentrix-highlevel-{operation}-{name}-{attempt}-{time.time_ns()}",
+                key=f"dentrix-highlevel-{operation}-{office.name}-{attempt}-{time.time_ns()}",
                 pure=False,
             )
-
-        attempts = {o.name: 0 for o in chosen}
-        futures = {submit(o.name, 0): o.name for o in chosen}
-        spec = {o.name: o for o in chosen}
-        done = distributed.as_completed(list(futures), with_results=False)
-        async for future in done:
-            name = futures.pop(future)
             try:
-                results[name] = await future
-                fleet._emit(spec[name], results[name].status.value)
+                report = await outcome(future)
             except distributed.KilledWorker:
-                if attempts[name] < resubmits:
-                    attempts[name] += 1
-                    fleet._emit(spec[name], f"resubmitted ({attempts[name]})")
-                    again = submit(name, attempts[name])
-                    futures[again] = name
-                    done.add(again)
-                else:
-                    results[name] = fleet._failure(
-                        spec[name],
-                        OfficeStatus.STOPPED,
-                        "its Dask task was lost with its worker too often; the ledger keeps what was "
-                        "done: run again to resume",
-                    )
-            except Exception as caught:  # one office's failure is its own line
-                results[name] = fleet._failure(
-                    spec[name], OfficeStatus.FAILED, f"its Dask task failed ({type(caught).__name__})"
+                if lost < resubmits:
+                    lost += 1
+                    fleet._emit(office, f"resubmitted ({lost})")
+                    continue
+                results[office.name] = fleet._failure(
+                    office,
+                    OfficeStatus.STOPPED,
+                    "its Dask task was lost with its worker too often; the ledger keeps what was done: "
+                    "run again to resume",
                 )
+                return
+            except Exception as caught:  # one office's failure is its own line
+                results[office.name] = fleet._failure(
+                    office, OfficeStatus.FAILED, f"its Dask task failed ({type(caught).__name__})"
+                )
+                return
+            if _paused_by_the_daily_cap(report):
+                delay = daily_reset_s if daily_reset_s is not None else DAY_S
+                until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)).isoformat(timespec="seconds")
+                report = attrs.evolve(report, reason=f"paused until {until} (the daily request cap)")
+                fleet._emit(office, f"paused until {until}")
+                if daily_reset_s is not None and pauses < max_pauses:
+                    pauses += 1
+                    await anyio.sleep(daily_reset_s)
+                    continue
+            results[office.name] = report
+            fleet._emit(office, report.status.value)
+            return
+
+    try:
+        async with anyio.create_task_group() as group:
+            for office in chosen:
+                group.start_soon(drive, office)
     finally:
         if own_client:
             await client.close()

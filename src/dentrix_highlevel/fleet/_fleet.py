@@ -559,20 +559,28 @@ class Fleet:
         offices: Sequence[str] | None = None,
         operation: str = "run",
         resubmits: int = 3,
+        daily_reset_s: float | None = None,
     ) -> FleetReport:
         """``operation`` (``run`` by default) with one Dask task per office on ``scheduler`` (a scheduler
         address such as ``tcp://10.0.0.5:8786``, or a ``distributed.Client``).
 
         Each task holds its office's lease (the ledger's lock) while it runs, so an office never runs twice
         at once; a task lost with its worker is rescheduled (by the scheduler, then ``resubmits`` times by
-        the fleet) and resumes from the ledger. Workers read tokens from their own environment. See
-        ``dentrix_highlevel.fleet._dask`` and the "many offices" page."""
+        the fleet) and resumes from the ledger. Workers read tokens from their own environment. An office
+        that stops at its daily cap is "paused until T"; with ``daily_reset_s`` (HighLevel's reset comes
+        within a day: 86400) the fleet submits it again at T, else the report says T and the next command
+        resumes it. See ``dentrix_highlevel.fleet._dask`` and the "many offices" page."""
         from dentrix_highlevel.fleet._dask import submit_offices
 
         started = _now()
         chosen = self.manifest.select(list(offices or ()))
         results = await submit_offices(
-            self, scheduler, operation=operation, offices=offices, resubmits=resubmits
+            self,
+            scheduler,
+            operation=operation,
+            offices=offices,
+            resubmits=resubmits,
+            daily_reset_s=daily_reset_s,
         )
         report = FleetReport(
             operation=operation,
