@@ -127,3 +127,158 @@ def sandbox_server() -> Iterator[Any]:
 
     with SandboxServer() as server:
         yield server
+
+
+# ---- a real PostgreSQL server (the PostgreSQL ledger's tests) ------------------------------------------
+
+
+def _postgres_bin_dirs() -> list[Path]:
+    """Where the server binaries may be: PATH first, then Debian's versioned directories, newest first."""
+    import glob
+    import shutil
+
+    found: list[Path] = []
+    on_path = shutil.which("initdb")
+    if on_path is not None:
+        found.append(Path(on_path).resolve().parent)
+    found.extend(
+        Path(d) for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True) if Path(d) not in found
+    )
+    return [d for d in found if all((d / name).is_file() for name in ("initdb", "pg_ctl", "postgres"))]
+
+
+class PostgresServer:
+    """One throw-away PostgreSQL cluster: ``initdb`` into a temporary directory, trust authentication on
+    a free loopback port (the socket in the same directory), stopped and deleted at the end."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        import pwd
+        import socket
+        import subprocess
+        import tempfile
+
+        self._bin = bin_dir
+        self._root = Path(tempfile.mkdtemp(prefix="dhl-pg-"))
+        self._as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            # The server refuses to run as root: run it as the `postgres` user (or nobody) instead.
+            for name in ("postgres", "nobody"):
+                try:
+                    entry = pwd.getpwnam(name)
+                except KeyError:
+                    continue
+                os.chown(self._root, entry.pw_uid, entry.pw_gid)
+                self._as = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+                break
+        self.user = "dhl_test"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._data = self._root / "data"
+        self._run = subprocess.run
+        self._pg(
+            "initdb",
+            "-D",
+            str(self._data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        # fsync off: a test server's durability is not under test (the ledger's SQL is), speed is welcome.
+        options = (
+            f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c full_page_writes=off -c max_connections=200"
+        )
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self._data),
+            "-l",
+            str(self._root / "server.log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+        self._databases = 0
+
+    def _pg(self, tool: str, *args: str) -> None:
+        result = self._run(
+            [str(self._bin / tool), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            cwd=self._root,  # the server's user may not be able to read the test's working directory
+            **self._as,
+        )
+        if result.returncode != 0:
+            log = self._root / "server.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr[-2000:]}\n{tail}")
+
+    def url(self, database: str = "postgres", schema: str | None = None) -> str:
+        base = f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+        return base if schema is None else f"{base}?schema={schema}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        self._databases += 1
+        name = f"dhl_test_{self._databases}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return name
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._pg("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session. Missing binaries or psycopg: a failure in CI (``.ci/run``
+    installs the server), a skip elsewhere."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _skip_or_fail("psycopg is not installed (pip install -e '.[dev]')")
+    dirs = _postgres_bin_dirs()
+    if not dirs:
+        _skip_or_fail(
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or in "
+            "/usr/lib/postgresql/*/bin: install them (e.g. apt-get install postgresql)"
+        )
+    server = PostgresServer(dirs[0])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_database(postgres_server: PostgresServer) -> str:
+    """A fresh database per test module on the session's server; tests take a schema each in it."""
+    return postgres_server.create_database()
+
+
+_SCHEMAS = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, postgres_database: str) -> str:
+    """A ledger URL naming a schema no other test uses."""
+    return postgres_server.url(postgres_database, f"t{next(_SCHEMAS)}")

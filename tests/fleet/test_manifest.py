@@ -133,3 +133,14 @@ def test_file_level_errors(tmp_path: Path) -> None:
         load_manifest(_write(tmp_path, "[defaults]\nrate_max = 10\n"))
     with pytest.raises(ManifestError, match=r"fleet.toml: key 'offices'"):
         load_manifest(_write(tmp_path, "[[offices]]\nname = 'x'\n"))
+
+
+def test_each_office_has_its_own_ledger_schema() -> None:
+    from dentrix_highlevel.fleet._fleet import office_schema
+    from dentrix_highlevel.migration._ledger_postgres import _SCHEMA_RE
+
+    names = ["north", "North", "north-1", "north_1", "Zahnarzt Müller & Söhne", "x" * 200]
+    schemas = [office_schema(n) for n in names]
+    assert len(set(schemas)) == len(names)
+    assert all(_SCHEMA_RE.fullmatch(s) for s in schemas)
+    assert office_schema("north") == office_schema("north")

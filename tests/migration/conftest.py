@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dentrix_highlevel.migration import LedgerIdentity, SqliteLedger
+from dentrix_highlevel.migration import LedgerIdentity, PostgresLedger, SqliteLedger
 
 
 class SteppingClock:
@@ -46,4 +47,38 @@ def clock() -> SteppingClock:
 @pytest.fixture
 def ledger(workdir: Path, clock: SteppingClock) -> Iterator[SqliteLedger]:
     with SqliteLedger.open(workdir, identity=IDENTITY, clock=clock) as opened:
+        yield opened
+
+
+class LedgerStore:
+    """One ledger backend under test: where its ledger lives, and how to open it there again."""
+
+    def __init__(self, backend: str, where: str | Path) -> None:
+        self.backend = backend
+        self.where = where
+
+    def open(self, identity: LedgerIdentity = IDENTITY, **kwargs: Any) -> Any:
+        if self.backend == "sqlite":
+            return SqliteLedger.open(self.where, identity=identity, **kwargs)
+        return PostgresLedger.open(str(self.where), identity=identity, **kwargs)
+
+    def open_existing(self, **kwargs: Any) -> Any:
+        if self.backend == "sqlite":
+            return SqliteLedger.open_existing(self.where, **kwargs)
+        return PostgresLedger.open_existing(str(self.where), **kwargs)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, workdir: Path) -> LedgerStore:
+    """The ledger contract's backends: SQLite in a work directory, and a schema on a real PostgreSQL
+    server (started once per session; see ``postgres_server``)."""
+    if request.param == "sqlite":
+        return LedgerStore("sqlite", workdir)
+    return LedgerStore("postgresql", request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def any_ledger(store: LedgerStore, clock: SteppingClock) -> Iterator[Any]:
+    """A fresh ledger on each backend (the contract tests' ``ledger``)."""
+    with store.open(clock=clock) as opened:
         yield opened

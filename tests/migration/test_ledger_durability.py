@@ -1,17 +1,19 @@
 """The ledger's durability contract: barrier writes are fsynced before they return, outcome writes are
-group-committed (committed and visible at once, fsynced by the next barrier or ``close``)."""
+group-committed (committed and visible at once, fsynced by the next barrier or ``close``), on every store:
+SQLite fsyncs its WAL, PostgreSQL commits with ``synchronous_commit`` on or off."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from tests.migration.conftest import LedgerStore
 
 from dentrix_highlevel.errors import LedgerError
 from dentrix_highlevel.migration import (
     LedgerIdentity,
+    PostgresLedger,
     RecordAction,
     RecordOutcome,
     RunMode,
@@ -20,9 +22,15 @@ from dentrix_highlevel.migration import (
 )
 
 RUN = "run-1"
+AnyLedger = SqliteLedger | PostgresLedger
 
 
-def _record(ledger: SqliteLedger, n: int = 1) -> None:
+@pytest.fixture
+def ledger(any_ledger: AnyLedger) -> AnyLedger:
+    return any_ledger
+
+
+def _record(ledger: AnyLedger, n: int = 1) -> None:
     ledger.record_result(
         RUN,
         "contact",
@@ -34,12 +42,12 @@ def _record(ledger: SqliteLedger, n: int = 1) -> None:
     )
 
 
-def _intent(ledger: SqliteLedger, n: int = 1) -> int:
+def _intent(ledger: AnyLedger, n: int = 1) -> int:
     return ledger.begin_intent("contact", f"patient:{n}", "create", {"source_id": str(n)}, run_id=RUN)
 
 
 # (name, write, durable): every write method of the ledger and the class the contract puts it in.
-WRITES: list[tuple[str, Callable[[SqliteLedger], object], bool]] = [
+WRITES: list[tuple[str, Callable[[AnyLedger], object], bool]] = [
     ("begin_intent", _intent, True),
     ("save_pre_image", lambda led: led.save_pre_image("contact", "X1", {"a": 1}, run_id=RUN), True),
     ("resume_run", lambda led: led.resume_run(RUN), True),
@@ -63,7 +71,7 @@ WRITES: list[tuple[str, Callable[[SqliteLedger], object], bool]] = [
 
 @pytest.mark.parametrize(("name", "write", "durable"), WRITES, ids=[w[0] for w in WRITES])
 def test_each_write_is_a_barrier_or_group_committed_as_the_contract_says(
-    ledger: SqliteLedger, name: str, write: Callable[[SqliteLedger], object], durable: bool
+    ledger: AnyLedger, name: str, write: Callable[[AnyLedger], object], durable: bool
 ) -> None:
     ledger.begin_run(RunMode.RUN, run_id=RUN)
     # complete/abandon need an intent first: count only the write under test.
@@ -74,7 +82,7 @@ def test_each_write_is_a_barrier_or_group_committed_as_the_contract_says(
     assert ledger.durable_writes - barriers == int(durable) + setup_writes
 
 
-def test_begin_run_is_a_barrier_and_outcomes_between_barriers_cost_no_fsync(ledger: SqliteLedger) -> None:
+def test_begin_run_is_a_barrier_and_outcomes_between_barriers_cost_no_fsync(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id=RUN)
     assert (ledger.writes, ledger.durable_writes) == (1, 1)
     for n in range(20):
@@ -84,7 +92,7 @@ def test_begin_run_is_a_barrier_and_outcomes_between_barriers_cost_no_fsync(ledg
     assert (ledger.writes, ledger.durable_writes) == (22, 2)
 
 
-def test_rollback_marks_are_group_committed(ledger: SqliteLedger) -> None:
+def test_rollback_marks_are_group_committed(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id=RUN)
     ledger.complete_intent(_intent(ledger), destination_id="C1", created=True)
     ledger.save_pre_image("contact", "X1", {"a": 1}, run_id=RUN)
@@ -97,14 +105,14 @@ def test_rollback_marks_are_group_committed(ledger: SqliteLedger) -> None:
 
 
 def test_group_committed_writes_are_visible_to_another_reader_at_once(
-    ledger: SqliteLedger, workdir: Path
+    ledger: AnyLedger, store: LedgerStore
 ) -> None:
     # Group commit is about fsync only: every write is its own committed transaction, so a report or
     # `reconcile` in another process sees the run's progress while it goes.
     ledger.begin_run(RunMode.RUN, run_id=RUN)
     _record(ledger, 1)
     ledger.save_checkpoint(RUN, phase="patients", cursor="patient:1")
-    with SqliteLedger.open_existing(workdir) as reader:
+    with store.open_existing() as reader:
         assert [r.source_key for r in reader.records("contact")] == ["patient:1"]
         run = reader.run(RUN)
         assert run is not None
@@ -112,7 +120,7 @@ def test_group_committed_writes_are_visible_to_another_reader_at_once(
 
 
 def test_close_keeps_group_committed_writes_and_a_failed_write_counts_nothing(
-    ledger: SqliteLedger, workdir: Path, identity: LedgerIdentity
+    ledger: AnyLedger, store: LedgerStore, identity: LedgerIdentity
 ) -> None:
     ledger.begin_run(RunMode.RUN, run_id=RUN)
     for n in range(5):
@@ -122,6 +130,6 @@ def test_close_keeps_group_committed_writes_and_a_failed_write_counts_nothing(
         ledger.save_checkpoint("no-such-run", phase="patients", cursor=None)
     assert ledger.writes == writes
     ledger.close()
-    with SqliteLedger.open(workdir, identity=identity) as reopened:
+    with store.open(identity) as reopened:
         assert len(reopened.records("contact")) == 5
         assert (reopened.writes, reopened.durable_writes) == (0, 0)

@@ -1,4 +1,5 @@
-"""The ledger file: permissions, pragmas, identity stamp, and refusal of anything we cannot trust."""
+"""The SQLite ledger's file: permissions, pragmas, identity stamp, and refusal of anything we cannot trust
+(what every store shares, one writer and identity refusal, is in ``test_ledger_stores.py``)."""
 
 from __future__ import annotations
 
@@ -45,28 +46,6 @@ def test_new_ledger_is_private(workdir: Path, identity: LedgerIdentity) -> None:
     # Nothing else was left behind (no temporary stamping files); the lock file is private too.
     assert sorted(p.name for p in workdir.iterdir()) == [LEDGER_FILENAME, LEDGER_FILENAME + ".lock"]
     assert _mode(workdir / (LEDGER_FILENAME + ".lock")) == 0o600
-
-
-def test_one_writing_process_at_a_time(workdir: Path, identity: LedgerIdentity) -> None:
-    with SqliteLedger.open(workdir, identity=identity) as first:
-        first.begin_run(RunMode.RUN, run_id="run-1")
-        with pytest.raises(LedgerError, match="in use by another process"):
-            SqliteLedger.open(workdir, identity=identity)
-        with pytest.raises(LedgerError, match="in use"):
-            SqliteLedger.open_existing(workdir, exclusive=True)
-        # A report may read while the run writes.
-        with SqliteLedger.open_existing(workdir) as reader:
-            assert [r.run_id for r in reader.runs()] == ["run-1"]
-    with SqliteLedger.open(workdir, identity=identity) as second:
-        assert [r.run_id for r in second.runs()] == ["run-1"]
-
-
-def test_a_refused_open_releases_the_lock(workdir: Path, identity: LedgerIdentity) -> None:
-    SqliteLedger.open(workdir, identity=identity).close()
-    other = LedgerIdentity(migration_id="other", location_id="loc", source_fingerprint="g:9")
-    with pytest.raises(LedgerError, match="another migration"):
-        SqliteLedger.open(workdir, identity=other)
-    SqliteLedger.open(workdir, identity=identity).close()
 
 
 def test_an_existing_loose_workdir_is_tightened(tmp_path: Path, identity: LedgerIdentity) -> None:
@@ -119,38 +98,6 @@ def test_the_stamp_is_readable_by_anyone_with_sqlite(ledger: SqliteLedger, ident
     assert meta["migration_id"] == identity.migration_id
     assert meta["location_id"] == identity.location_id
     assert meta["source_fingerprint"] == identity.source_fingerprint
-
-
-def test_reopening_keeps_everything(workdir: Path, identity: LedgerIdentity) -> None:
-    with SqliteLedger.open(workdir, identity=identity) as ledger:
-        ledger.begin_run(RunMode.RUN, run_id="run-1")
-        ledger.record_result(
-            "run-1",
-            "contact",
-            "patient:1",
-            action=RecordAction.CREATED,
-            outcome=RecordOutcome.APPLIED,
-            destination_id="C1",
-        )
-    with SqliteLedger.open(workdir, identity=identity) as again:
-        record = again.record("contact", "patient:1")
-    assert record is not None
-    assert record.destination_id == "C1"
-    with SqliteLedger.open_existing(workdir) as existing:
-        assert existing.identity == identity
-
-
-@pytest.mark.parametrize("field", ["migration_id", "location_id", "source_fingerprint"])
-def test_another_migrations_ledger_is_refused(workdir: Path, identity: LedgerIdentity, field: str) -> None:
-    SqliteLedger.open(workdir, identity=identity).close()
-    other = {
-        "migration_id": identity.migration_id,
-        "location_id": identity.location_id,
-        "source_fingerprint": identity.source_fingerprint,
-        field: "something-else",
-    }
-    with pytest.raises(LedgerError, match=f"another migration: {field} is"):
-        SqliteLedger.open(workdir, identity=LedgerIdentity(**other))
 
 
 def test_a_file_that_is_not_sqlite_is_refused(workdir: Path, identity: LedgerIdentity) -> None:
@@ -247,11 +194,6 @@ def test_a_corrupt_ledger_is_refused(
         SqliteLedger.open(workdir, identity=identity)
 
 
-def test_open_existing_needs_a_ledger(workdir: Path) -> None:
-    with pytest.raises(LedgerError, match="no ledger"):
-        SqliteLedger.open_existing(workdir)
-
-
 # PHI: keys, ids, hashes and reasons only, outside the payload columns ------------------------------------
 
 # Every column a non-payload table may have. A new column must be added here on purpose, after asking
@@ -292,6 +234,8 @@ _ALLOWED_COLUMNS = {
     "source_as_of",
     "taken_at",
     "source_hash",
+    "attempt",  # a number
+    "ended_at",
 }
 
 

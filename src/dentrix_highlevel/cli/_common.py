@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import attrs
@@ -62,7 +63,8 @@ from dentrix_highlevel._errors import (
 from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
-from dentrix_highlevel.migration import MigrationProgress, Reconciliation, RunMode
+from dentrix_highlevel.migration import LEDGER_FILENAME, MigrationProgress, Reconciliation, RunMode
+from dentrix_highlevel.migration._ledger_postgres import is_postgres_url, postgres_location
 from dentrix_highlevel.migration._ownership import OwnershipError
 from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
@@ -91,13 +93,16 @@ __all__ = [
     "exit_code_for",
     "failed_lines",
     "handle_termination",
+    "ledger_option",
     "open_source",
     "print_failed",
     "reconciliation_table",
+    "resolve_ledger",
     "rollback_counts",
     "run_async",
     "staged_in",
     "sweep_staging",
+    "url_without_password",
 ]
 
 EXIT_OK: Final = 0
@@ -371,6 +376,9 @@ class WorkdirConfig:
     source: SourceSpec
     destination: Destination
     history: tuple[str, ...] = ()
+    ledger: str | None = None
+    """The PostgreSQL ledger's URL, or None for ``ledger.sqlite3`` in the work directory. Saved without
+    its password (libpq takes it from ``PGPASSWORD`` or ``~/.pgpass``, or ``--ledger`` gives it again)."""
 
     @staticmethod
     def path(workdir: Path) -> Path:
@@ -399,6 +407,7 @@ class WorkdirConfig:
             source=SourceSpec.from_dict(data.get("source")),
             destination=Destination.from_dict(data.get("destination")),
             history=tuple(str(h) for h in data.get("history", ())),
+            ledger=str(data["ledger"]) if data.get("ledger") else None,
         )
 
     @classmethod
@@ -414,6 +423,7 @@ class WorkdirConfig:
             "source": self.source.to_dict(),
             "destination": self.destination.to_dict(),
             "history": list(self.history),
+            **({"ledger": url_without_password(self.ledger)} if self.ledger else {}),
         }
         path = self.path(workdir)
         with open_private(path) as handle:
@@ -891,3 +901,59 @@ def rollback_counts(ledger: Any) -> tuple[int, int]:
         if p.kind == "contact" and p.restored_at is not None
     )
     return deleted, restored
+
+
+# --- the ledger's place -----------------------------------------------------------------------------------
+
+
+def url_without_password(url: str) -> str:
+    """A ledger URL fit to keep in a file: the password (if any) dropped, everything else as given."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (
+        (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
+    )
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def resolve_ledger(workdir: Path, stored: str | None, given: str | None) -> str | None:
+    """The ledger URL a command uses: ``--ledger`` (which may carry the password) or the one the work
+    directory keeps; None means the SQLite ledger in the work directory. Refuses switching stores under a
+    migration: a run on a fresh, empty ledger would create every record again."""
+    if given is None or not given.strip():
+        return stored
+    given = given.strip()
+    if not is_postgres_url(given):
+        raise CliFailure("--ledger takes a postgresql:// URL (leave it out for the SQLite ledger)")
+    if stored is None and (workdir / LEDGER_FILENAME).exists():
+        raise CliFailure(
+            f"{workdir} keeps this migration's ledger in {LEDGER_FILENAME}: leave out --ledger, or plan "
+            "into a new --workdir to use a PostgreSQL ledger"
+        )
+    if stored is not None and postgres_location(stored) != postgres_location(given):
+        raise CliFailure(
+            f"{workdir} keeps this migration's ledger at {postgres_location(stored)}, not "
+            f"{postgres_location(given)}: leave out --ledger or give the same place"
+        )
+    return given
+
+
+def ledger_option(function: F) -> F:
+    """``--ledger URL`` (or ``DENTRIX_HIGHLEVEL_LEDGER``): a PostgreSQL ledger instead of the work
+    directory's SQLite file."""
+    return click.option(
+        "--ledger",
+        "ledger",
+        default=None,
+        envvar="DENTRIX_HIGHLEVEL_LEDGER",
+        show_envvar=True,
+        metavar="URL",
+        help=(
+            "Keep the ledger on a PostgreSQL server (postgresql://user@host/db?schema=NAME) instead of "
+            "ledger.sqlite3 in the work directory. Given to plan, it is remembered (without a password)."
+        ),
+    )(function)

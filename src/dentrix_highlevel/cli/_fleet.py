@@ -40,6 +40,8 @@ from dentrix_highlevel.fleet import (
     OfficeStatus,
     load_manifest,
 )
+from dentrix_highlevel.fleet._dask import DAY_S
+from dentrix_highlevel.migration._ledger_postgres import is_postgres_url
 
 __all__ = ["fleet"]
 
@@ -125,6 +127,18 @@ def _options(function: _F) -> _F:
                 help="Offices in flight at once (each has its own rate budget).",
             ),
             click.option("--no-progress", is_flag=True, help="Do not draw the per-office progress lines."),
+            click.option(
+                "--ledger",
+                "ledger_url",
+                default=None,
+                envvar="DENTRIX_HIGHLEVEL_LEDGER",
+                metavar="URL",
+                help=(
+                    "Keep every office's ledger on a PostgreSQL server, a schema per office "
+                    "(postgresql://user@host/db), instead of ledger.sqlite3 in each work directory "
+                    "[env DENTRIX_HIGHLEVEL_LEDGER]. Give the same URL to every fleet command."
+                ),
+            ),
         )
     ):
         function = decorator(function)
@@ -148,11 +162,20 @@ def _execute(
     call: Callable[[Fleet], Any],
     *,
     progress: bool = True,
+    ledger_url: str | None = None,
 ) -> FleetReport:
     manifest = load_manifest(manifest_path)
     chosen = manifest.select(list(offices))
     view = FleetProgressView([(o.name, o.location_id) for o in chosen], enabled=progress and not no_progress)
-    fleet = Fleet(manifest, max_offices=max_offices, progress=view, on_agency_refresh=_rotated)
+    if ledger_url is not None and not is_postgres_url(ledger_url):
+        raise CliFailure("--ledger takes a postgresql:// URL (leave it out for the SQLite ledgers)")
+    fleet = Fleet(
+        manifest,
+        max_offices=max_offices,
+        progress=view,
+        on_agency_refresh=_rotated,
+        ledger_url=ledger_url,
+    )
 
     async def go() -> FleetReport:
         with view.shown():
@@ -196,11 +219,22 @@ def _command(name: str, summary: str) -> Callable[[Callable[..., Any]], click.Co
 
     def build(body: Callable[..., Callable[[Fleet], Any]]) -> click.Command:
         def command(
-            manifest_path: Path, offices: tuple[str, ...], max_offices: int, no_progress: bool, **extra: Any
+            manifest_path: Path,
+            offices: tuple[str, ...],
+            max_offices: int,
+            no_progress: bool,
+            ledger_url: str | None,
+            **extra: Any,
         ) -> None:
             call = body(offices=list(offices), **extra)
             report = _execute(
-                manifest_path, offices, max_offices, no_progress, call, progress=name != "status"
+                manifest_path,
+                offices,
+                max_offices,
+                no_progress,
+                call,
+                progress=name != "status",
+                ledger_url=ledger_url,
             )
             sys.exit(_print(report, manifest_path))
 
@@ -235,9 +269,40 @@ _approve = click.option("--by", "approved_by", required=True, help="Who approves
 )
 
 
-@_command("run", "Run every approved office at once; one not approved, or whose plan changed, is held back.")
-def _run(offices: list[str]) -> Callable[[Fleet], Any]:
+def _run_body(offices: list[str], dask: str | None, wait_for_reset: bool) -> Callable[[Fleet], Any]:
+    if dask is not None:
+        if not dask.strip():
+            raise CliFailure("--dask needs the scheduler's address (e.g. tcp://10.0.0.5:8786)")
+        reset = DAY_S if wait_for_reset else None
+        return lambda f: f.run_on_dask(dask.strip(), offices=offices, daily_reset_s=reset)
+    if wait_for_reset:
+        raise CliFailure("--wait-for-reset goes with --dask")
     return lambda f: f.run(offices=offices)
+
+
+_run = click.option(
+    "--wait-for-reset",
+    is_flag=True,
+    help=(
+        "With --dask: an office paused at its daily cap is submitted again a day later, and the command "
+        "waits for it (default: it is reported paused until then, and the next run resumes it)."
+    ),
+)(
+    click.option(
+        "--dask",
+        "dask",
+        default=None,
+        metavar="SCHEDULER_ADDRESS",
+        help=(
+            "Run one task per office on this Dask scheduler (tcp://host:8786) instead of in this process; "
+            "workers read the offices' tokens from their own environment."
+        ),
+    )(
+        _command(
+            "run", "Run every approved office at once; one not approved, or whose plan changed, is held back."
+        )(_run_body)
+    )
+)
 
 
 @_command(

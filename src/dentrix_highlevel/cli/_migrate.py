@@ -45,9 +45,11 @@ from dentrix_highlevel.cli._common import (
     debug_option,
     destination_options,
     failed_lines,
+    ledger_option,
     open_source,
     print_failed,
     reconciliation_table,
+    resolve_ledger,
     rollback_counts,
     run_async,
     staged_in,
@@ -62,7 +64,6 @@ from dentrix_highlevel.mapping import (
     PatientPolicy,
 )
 from dentrix_highlevel.migration import (
-    LEDGER_FILENAME,
     MERGEABLE_FIELDS,
     PLAN_FILENAME,
     PLAN_REPORT_FILENAME,
@@ -76,12 +77,13 @@ from dentrix_highlevel.migration import (
     RemovedInSourcePolicy,
     RunResult,
     RunStatus,
-    SqliteLedger,
     build_plan,
     export_audit,
+    open_existing_ledger,
     options_from_dict,
     plan_date,
 )
+from dentrix_highlevel.migration._ledger_open import ledger_exists
 
 __all__ = ["COMMANDS", "report_path"]
 
@@ -147,6 +149,7 @@ async def _migration(
                 policies=policies,
                 migration_id=migration_id,
                 progress=progress,
+                ledger_url=config.ledger,
             )
 
         migration = build()
@@ -163,7 +166,9 @@ async def _migration(
             yield migration
 
 
-def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, Destination, MigrationPlan]:
+def _load(
+    workdir: Path, destination: DestinationFlags, ledger: str | None = None
+) -> tuple[WorkdirConfig, Destination, MigrationPlan]:
     offline = not (workdir / CONFIG_FILENAME).exists() and (workdir / PLAN_FILENAME).exists()
     if offline and _load_plan(workdir).location_id is None:
         raise CliFailure(
@@ -176,6 +181,8 @@ def _load(workdir: Path, destination: DestinationFlags) -> tuple[WorkdirConfig, 
     if not resolved.token:  # before reading anything else: the one thing every command needs
         raise CliFailure("no HighLevel token: pass --token or set HIGHLEVEL_TOKEN")
     plan = _load_plan(workdir)
+    # The ledger URL in use (with --ledger's password, if given): never saved back with it.
+    config = attrs.evolve(config, ledger=resolve_ledger(workdir, config.ledger, ledger))
     return config, resolved, plan
 
 
@@ -250,6 +257,7 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @click.command("plan")
 @click.option("--source", "source_text", required=True, help="g-export:PATH (folder or .zip) or ascend:URL.")
 @_WORKDIR
+@ledger_option
 @destination_options
 @ascend_options
 @click.option(
@@ -403,6 +411,7 @@ _MAP_DEFAULTS = DefaultMapOptions()
 def plan_command(
     source_text: str,
     workdir: Path,
+    ledger: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
@@ -462,6 +471,7 @@ def plan_command(
         raise CliFailure(
             f"this work directory holds migration {existing.migration_id!r}; use another --workdir",
         )
+    ledger_url = resolve_ledger(workdir, existing.ledger if existing is not None else None, ledger)
     policies = MigrationPolicies(
         removed_in_source=RemovedInSourcePolicy(removed_in_source),
         family_contacts=FamilyContactPolicy(family_contacts),
@@ -520,9 +530,8 @@ def plan_command(
     sweep_staging(workdir)
     console.print(f"planning {spec} -> HighLevel location {resolved.location_id} ...", markup=False)
     # The same lock as run: a plan rewritten under a running migration would change what it is running.
-    held = (
-        SqliteLedger.open_existing(workdir, exclusive=True) if (workdir / LEDGER_FILENAME).exists() else None
-    )
+    where = ledger_url if ledger_url is not None else workdir
+    held = open_existing_ledger(where, exclusive=True) if ledger_exists(where) else None
     try:
         new = run_async(go)
         previous = _load_plan(workdir) if (workdir / PLAN_FILENAME).exists() else None
@@ -533,9 +542,9 @@ def plan_command(
             )
         new.save(workdir)
         history = existing.history if existing is not None else ()
-        WorkdirConfig(migration_id=migration_id, source=spec, destination=resolved, history=history).save(
-            workdir
-        )
+        WorkdirConfig(
+            migration_id=migration_id, source=spec, destination=resolved, history=history, ledger=ledger_url
+        ).save(workdir)
     finally:
         if held is not None:
             held.close()
@@ -614,6 +623,7 @@ def _plan_offline(
 
 @click.command("approve")
 @_WORKDIR
+@ledger_option
 @click.option("--by", "approved_by", required=True, help="Who approves (a staff identity, e.g. an e-mail).")
 @click.option("--force", is_flag=True, help="Approve although the plan's preflight failed (needs --reason).")
 @click.option("--reason", default=None, help="Why a plan whose preflight failed is approved (with --force).")
@@ -622,6 +632,7 @@ def _plan_offline(
 @debug_option
 def approve_command(
     workdir: Path,
+    ledger: str | None,
     approved_by: str,
     force: bool,
     reason: str | None,
@@ -630,7 +641,7 @@ def approve_command(
     practice_timezone: str | None,
 ) -> None:
     """Record that NAME approved the plan in the work directory, exactly as it is now."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
     if not approved_by.strip():
         raise CliFailure("--by needs the approver's name or e-mail")
     if force and not (reason or "").strip():
@@ -676,18 +687,20 @@ def approve_command(
 
 @click.command("doctor")
 @_WORKDIR
+@ledger_option
 @destination_options
 @ascend_options
 @debug_option
 def doctor_command(
     workdir: Path,
+    ledger: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
 ) -> None:
     """Check, without writing, that the location can take the plan: token, scopes, settings, pipeline,
     calendars, daily budget, workflows. Records the result in the plan; exit 2 when a check fails."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
 
     async def go() -> Any:
         async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
@@ -719,6 +732,7 @@ def _sample_summary(path: Path) -> tuple[Counter[str], list[str]]:
 
 @click.command("sample")
 @_WORKDIR
+@ledger_option
 @click.option(
     "--size", type=click.IntRange(min=1), default=25, show_default=True, help="Patients in the sample."
 )
@@ -728,6 +742,7 @@ def _sample_summary(path: Path) -> tuple[Counter[str], list[str]]:
 @debug_option
 def sample_command(
     workdir: Path,
+    ledger: str | None,
     size: int,
     destination: DestinationFlags,
     ascend: AscendCredentials,
@@ -735,7 +750,7 @@ def sample_command(
     no_progress: bool,
 ) -> None:
     """Migrate a stratified sample, read it back and write the field-level diff report."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
     progress = ProgressReporter(enabled=not no_progress)
 
     async def go() -> tuple[RunResult, list[Any]]:
@@ -774,19 +789,21 @@ def sample_command(
 
 @click.command("run")
 @_WORKDIR
+@ledger_option
 @destination_options
 @ascend_options
 @_NO_PROGRESS
 @debug_option
 def run_command(
     workdir: Path,
+    ledger: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
     no_progress: bool,
 ) -> None:
     """The full run (resumes an unfinished one); refuses an unapproved or changed plan."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
     progress = ProgressReporter(enabled=not no_progress)
 
     async def go() -> tuple[RunResult, list[Any]]:
@@ -809,6 +826,7 @@ def run_command(
 
 @click.command("delta")
 @_WORKDIR
+@ledger_option
 @click.option("--source", "source_text", required=True, help="The newer export: g-export:PATH or ascend:URL.")
 @destination_options
 @ascend_options
@@ -816,6 +834,7 @@ def run_command(
 @debug_option
 def delta_command(
     workdir: Path,
+    ledger: str | None,
     source_text: str,
     destination: DestinationFlags,
     ascend: AscendCredentials,
@@ -823,7 +842,7 @@ def delta_command(
     no_progress: bool,
 ) -> None:
     """Send only what is new or changed in a newer export (patients gone from it per the plan's policy)."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
     spec = SourceSpec.parse(
         source_text, practice_timezone=practice_timezone or config.source.practice_timezone
     )
@@ -862,17 +881,19 @@ def delta_command(
 
 @click.command("reconcile")
 @_WORKDIR
+@ledger_option
 @destination_options
 @ascend_options
 @debug_option
 def reconcile_command(
     workdir: Path,
+    ledger: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
 ) -> None:
     """Account for every source record per kind and re-read every migrated contact against the plan."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
 
     async def go() -> Any:
         async with _migration(
@@ -902,6 +923,7 @@ def reconcile_command(
 
 @click.command("rollback")
 @_WORKDIR
+@ledger_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
 @destination_options
 @ascend_options
@@ -909,6 +931,7 @@ def reconcile_command(
 @debug_option
 def rollback_command(
     workdir: Path,
+    ledger: str | None,
     yes: bool,
     destination: DestinationFlags,
     ascend: AscendCredentials,
@@ -916,7 +939,7 @@ def rollback_command(
     no_progress: bool,
 ) -> None:
     """Delete what the migration created and restore what it changed (idempotent, resumable)."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
     if not yes and sys.stdin.isatty():
         click.confirm(
             f"Roll back everything this migration did in location {resolved.location_id}?", abort=True
@@ -958,18 +981,20 @@ def rollback_command(
 
 @click.command("recover")
 @_WORKDIR
+@ledger_option
 @destination_options
 @ascend_options
 @debug_option
 def recover_command(
     workdir: Path,
+    ledger: str | None,
     destination: DestinationFlags,
     ascend: AscendCredentials,
     practice_timezone: str | None,
 ) -> None:
     """Rebuild a lost (new or empty) ledger from HighLevel: contacts by Source System ID and Source
     Practice ID, uploads by name; then `run` continues and `reconcile` / `rollback` work as before."""
-    config, resolved, plan = _load(workdir, destination)
+    config, resolved, plan = _load(workdir, destination, ledger)
 
     async def go() -> int:
         async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
@@ -995,23 +1020,26 @@ def _when(value: dt.datetime | None) -> str:
 
 @click.command("report")
 @_WORKDIR
+@ledger_option
 @debug_option
-def report_command(workdir: Path) -> None:
+def report_command(workdir: Path, ledger: str | None) -> None:
     """Summarise the work directory offline (plan, approval, runs, failed records) into report.md."""
     sweep_staging(workdir)
     config = WorkdirConfig.load(workdir)
     plan = _load_plan(workdir)
     approved, runs, attempts, records, rows = None, [], [], [], []
-    if (workdir / LEDGER_FILENAME).exists():  # no ledger yet: planned, nothing approved or run
-        ledger = SqliteLedger.open_existing(workdir)
+    ledger_url = resolve_ledger(workdir, config.ledger, ledger)
+    where = ledger_url if ledger_url is not None else workdir
+    if ledger_exists(where):  # no ledger yet: planned, nothing approved or run
+        opened = open_existing_ledger(where)
         try:
-            approved = ledger.approved_plan()
-            runs = ledger.runs()
-            attempts = ledger.attempts()
-            records = ledger.records()
-            rows = ledger.audit_rows()
+            approved = opened.approved_plan()
+            runs = opened.runs()
+            attempts = opened.attempts()
+            records = opened.records()
+            rows = opened.audit_rows()
         finally:
-            ledger.close()
+            opened.close()
     export_audit(rows, workdir / "audit.csv")
     export_audit(rows, workdir / "audit.jsonl")
     saved = workdir / "reconciliation.json"

@@ -10,6 +10,7 @@ end of the others. The engine is reused as it is; the fleet only opens, runs and
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import os
 from collections import Counter
@@ -49,7 +50,6 @@ from dentrix_highlevel.highlevel import (
     RateLimiter,
 )
 from dentrix_highlevel.migration import (
-    LEDGER_FILENAME,
     PLAN_FILENAME,
     LocationSnapshot,
     Migration,
@@ -60,15 +60,25 @@ from dentrix_highlevel.migration import (
     RecordOutcome,
     RunResult,
     RunStatus,
-    SqliteLedger,
     build_plan,
+    open_existing_ledger,
 )
+from dentrix_highlevel.migration._ledger_open import ledger_exists
+from dentrix_highlevel.migration._ledger_postgres import is_postgres_url, with_schema
 
-__all__ = ["Fleet", "FleetProgress"]
+__all__ = ["Fleet", "FleetProgress", "office_schema"]
 
 FleetProgress = Callable[[OfficeProgress], None]
 AgencyRefresh = Callable[[OAuthTokens], Awaitable[None] | None]
 _MAX_FAILURES_LISTED = 50
+
+
+def office_schema(name: str) -> str:
+    """The PostgreSQL schema of one office's ledger: ``office_`` and the name as a plain identifier (a
+    short hash keeps two names that differ only in punctuation apart)."""
+    plain = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name.lower()).strip("_")
+    digest = hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    return f"office_{plain[:40]}_{digest}"
 
 
 def _now() -> str:
@@ -118,7 +128,9 @@ class Fleet:
     never logged or written. ``transport`` plugs in an httpx transport for every office (the sandbox's
     in-process one in tests and benchmarks). ``progress`` receives an :class:`OfficeProgress` per office
     event. ``on_agency_refresh`` receives the agency credential HighLevel rotated (persist it in a secret
-    store there; the fleet itself never writes it).
+    store there; the fleet itself never writes it). ``ledger_url`` (``postgresql://…/db``) keeps every
+    office's ledger on one PostgreSQL server, a schema per office (:func:`office_schema`), instead of
+    ``ledger.sqlite3`` in its work directory: what workers on several machines need (:meth:`run_on_dask`).
     """
 
     def __init__(
@@ -131,9 +143,13 @@ class Fleet:
         progress: FleetProgress | None = None,
         on_agency_refresh: AgencyRefresh | None = None,
         save_report: bool = True,
+        ledger_url: str | None = None,
     ) -> None:
         if max_offices < 1:
             raise ConfigurationError("max_offices must be at least 1")
+        if ledger_url is not None and not is_postgres_url(ledger_url):
+            raise ConfigurationError("ledger_url must be a postgresql:// URL (leave it out for SQLite)")
+        self.ledger_url = ledger_url
         self.manifest = manifest
         self.max_offices = max_offices
         self._environ = environ if environ is not None else os.environ
@@ -147,6 +163,16 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet(manifest={str(self.manifest.path)!r}, offices={len(self.manifest.offices)})"
+
+    def office_ledger(self, office: OfficeSpec) -> str | None:
+        """The office's PostgreSQL ledger URL, or None for the SQLite ledger in its work directory."""
+        if self.ledger_url is None:
+            return None
+        return with_schema(self.ledger_url, office_schema(office.name))
+
+    def _ledger_where(self, office: OfficeSpec) -> Any:
+        url = self.office_ledger(office)
+        return url if url is not None else office.workdir
 
     # -- credentials -----------------------------------------------------------------------------------
 
@@ -294,6 +320,7 @@ class Fleet:
                 migration_id=self.manifest.migration_id,
                 concurrency=self.manifest.concurrency,
                 progress=lambda event: self._emit(office, "", event),
+                ledger_url=self.office_ledger(office),
             )
             async with migration:
                 yield _Opened(office=office, migration=migration, client=client, source=source)
@@ -525,6 +552,46 @@ class Fleet:
 
         return await self._each("run", offices, work)
 
+    async def run_on_dask(
+        self,
+        scheduler: Any,
+        *,
+        offices: Sequence[str] | None = None,
+        operation: str = "run",
+        resubmits: int = 3,
+        daily_reset_s: float | None = None,
+    ) -> FleetReport:
+        """``operation`` (``run`` by default) with one Dask task per office on ``scheduler`` (a scheduler
+        address such as ``tcp://10.0.0.5:8786``, or a ``distributed.Client``).
+
+        Each task holds its office's lease (the ledger's lock) while it runs, so an office never runs twice
+        at once; a task lost with its worker is rescheduled (by the scheduler, then ``resubmits`` times by
+        the fleet) and resumes from the ledger. Workers read tokens from their own environment. An office
+        that stops at its daily cap is "paused until T"; with ``daily_reset_s`` (HighLevel's reset comes
+        within a day: 86400) the fleet submits it again at T, else the report says T and the next command
+        resumes it. See ``dentrix_highlevel.fleet._dask`` and the "many offices" page."""
+        from dentrix_highlevel.fleet._dask import submit_offices
+
+        started = _now()
+        chosen = self.manifest.select(list(offices or ()))
+        results = await submit_offices(
+            self,
+            scheduler,
+            operation=operation,
+            offices=offices,
+            resubmits=resubmits,
+            daily_reset_s=daily_reset_s,
+        )
+        report = FleetReport(
+            operation=operation,
+            started_at=started,
+            finished_at=_now(),
+            offices=tuple(results[o.name] for o in chosen),
+        )
+        if self._save_report:
+            report.save(self.manifest.directory)
+        return report
+
     async def delta(self, *, offices: Sequence[str] | None = None) -> FleetReport:
         """Send what is new or changed in each office's source (point ``source`` at the newer export)."""
 
@@ -582,7 +649,8 @@ class Fleet:
         }
         if plan is None:
             return OfficeReport(status=OfficeStatus.SKIPPED, reason="not planned", **base)
-        if not (office.workdir / LEDGER_FILENAME).exists():
+        where = self._ledger_where(office)
+        if not ledger_exists(where):
             return OfficeReport(
                 status=OfficeStatus.OK,
                 reason="planned, not approved",
@@ -591,7 +659,7 @@ class Fleet:
                 days_left=self._days_left(plan, None, completed=False),
                 **base,
             )
-        ledger = SqliteLedger.open_existing(office.workdir)
+        ledger = open_existing_ledger(where)
         try:
             approved = ledger.approved_plan()
             runs = ledger.runs()

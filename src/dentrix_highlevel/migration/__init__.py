@@ -1,7 +1,9 @@
 """The migration's durable state: the ledger, the audit log and the reconciliation of counts.
 
 ``Ledger`` is the interface the engine uses; ``SqliteLedger`` is the default store, one file in the
-migration's work directory. ``AuditRow`` rows export to CSV (escaped against formula injection) and JSONL;
+migration's work directory; ``PostgresLedger`` keeps the same state in a PostgreSQL schema that workers on
+several machines share, and ``open_ledger`` picks one by where it lives (a work directory or a
+``postgresql://`` URL). ``AuditRow`` rows export to CSV (escaped against formula injection) and JSONL;
 ``Reconciliation`` checks that every source record is accounted for, per object kind.
 
 ::
@@ -54,6 +56,8 @@ from dentrix_highlevel.migration._ledger import (
     SourceHash,
     Watermark,
 )
+from dentrix_highlevel.migration._ledger_open import open_existing_ledger, open_ledger
+from dentrix_highlevel.migration._ledger_postgres import PostgresLedger
 from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, LEDGER_FORMAT_VERSION, SqliteLedger
 from dentrix_highlevel.migration._plan import (
     PLAN_FILENAME,
@@ -123,6 +127,7 @@ __all__ = [
     "PipelinePlan",
     "PipelineSnapshot",
     "PlannedField",
+    "PostgresLedger",
     "PreImage",
     "Preflight",
     "PreflightCheck",
@@ -146,6 +151,8 @@ __all__ = [
     "escape_spreadsheet_cell",
     "export_audit",
     "features_for",
+    "open_existing_ledger",
+    "open_ledger",
     "options_from_dict",
     "options_to_dict",
     "plan_content_hash",

@@ -83,7 +83,8 @@ from dentrix_highlevel.migration._ledger import (
     RunStatus,
     SourceHash,
 )
-from dentrix_highlevel.migration._ledger_sqlite import SqliteLedger
+from dentrix_highlevel.migration._ledger_open import open_ledger
+from dentrix_highlevel.migration._ledger_postgres import is_postgres_url
 from dentrix_highlevel.migration._merge import expected_contact
 from dentrix_highlevel.migration._ownership import (
     OwnershipError,
@@ -212,6 +213,9 @@ class Migration:
     ``progress`` receives a :class:`MigrationProgress` after every patient (and every object a rollback
     deletes or restores): a plain function is called, an ``async def`` one awaited, both in the event
     loop. One that raises is logged once per run (the exception's type only) and the run goes on.
+    ``ledger_url`` keeps the ledger on a PostgreSQL server (``postgresql://user@host/db?schema=smile``)
+    instead of ``ledger.sqlite3`` in ``workdir``, so a resume on another machine finds it; the work
+    directory still holds the plan, staging and reports.
     """
 
     def __init__(
@@ -227,9 +231,13 @@ class Migration:
         migration_id: str = "dentrix-highlevel",
         progress: ProgressCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ledger_url: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        if ledger_url is not None and not is_postgres_url(ledger_url):
+            raise ConfigurationError("ledger_url must be a postgresql:// URL (leave it out for SQLite)")
+        self._ledger_url = ledger_url
         self._source = source
         self._hl = highlevel
         self._workdir = Path(workdir)
@@ -240,7 +248,7 @@ class Migration:
         self._migration_id = migration_id
         self._progress = progress
         self._clock = clock
-        self._ledger: SqliteLedger | None = None
+        self._ledger: Ledger | None = None
         self._options: DefaultMapOptions | None = None
         self._maps: dict[str, FieldMap] | None = None
         self._last_setup: SetupState | None = None
@@ -297,14 +305,15 @@ class Migration:
         finally:
             self.close()
 
-    def _prepare(self) -> SqliteLedger:
+    def _prepare(self) -> Ledger:
         if self._ledger is None:
             identity = LedgerIdentity(
                 migration_id=self._migration_id,
                 location_id=self._hl.location_id,
                 source_fingerprint=_fingerprint(self._source),
             )
-            self._ledger = SqliteLedger.open(self._workdir, identity=identity)
+            where = self._ledger_url if self._ledger_url is not None else self._workdir
+            self._ledger = open_ledger(where, identity=identity)
         return self._ledger
 
     @property

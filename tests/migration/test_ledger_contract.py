@@ -1,18 +1,20 @@
-"""SqliteLedger state operations: runs, records, audit, intents, pre-images, rollback marks, watermark."""
+"""The ledger contract, on every store (SQLite in a work directory, PostgreSQL on a real server): runs,
+records, audit, intents, pre-images, rollback marks, watermark."""
 
 from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import anyio
 import pytest
+from tests.migration.conftest import LedgerStore
 
 from dentrix_highlevel.errors import ConfigurationError, LedgerError
 from dentrix_highlevel.migration import (
     Ledger,
     LedgerIdentity,
+    PostgresLedger,
     RecordAction,
     RecordOutcome,
     RunMode,
@@ -23,9 +25,16 @@ from dentrix_highlevel.migration import (
 
 A = RecordAction
 Out = RecordOutcome
+AnyLedger = SqliteLedger | PostgresLedger
 
 
-def test_sqlite_ledger_satisfies_the_protocol(ledger: SqliteLedger) -> None:
+@pytest.fixture
+def ledger(any_ledger: AnyLedger) -> AnyLedger:
+    """Every test here runs on each store (see ``store`` in conftest)."""
+    return any_ledger
+
+
+def test_each_store_satisfies_the_protocol(ledger: AnyLedger) -> None:
     as_protocol: Ledger = ledger  # mypy checks the signatures here; isinstance only checks the names
     assert isinstance(as_protocol, Ledger)
     assert as_protocol.identity == ledger.identity
@@ -34,7 +43,7 @@ def test_sqlite_ledger_satisfies_the_protocol(ledger: SqliteLedger) -> None:
 # Runs and checkpoints ----------------------------------------------------------------------------------
 
 
-def test_runs_start_running_and_finish_with_a_status(ledger: SqliteLedger) -> None:
+def test_runs_start_running_and_finish_with_a_status(ledger: AnyLedger) -> None:
     run = ledger.begin_run(RunMode.RUN, run_id="run-1")
     assert run.status is RunStatus.RUNNING
     assert run.finished_at is None
@@ -45,20 +54,20 @@ def test_runs_start_running_and_finish_with_a_status(ledger: SqliteLedger) -> No
     assert [r.run_id for r in ledger.runs()] == ["run-1"]
 
 
-def test_generated_run_ids_are_unique_and_name_the_mode(ledger: SqliteLedger) -> None:
+def test_generated_run_ids_are_unique_and_name_the_mode(ledger: AnyLedger) -> None:
     first = ledger.begin_run(RunMode.DELTA)
     second = ledger.begin_run(RunMode.DELTA)
     assert first.run_id != second.run_id
     assert first.run_id.startswith("delta-20260301T")
 
 
-def test_a_run_id_cannot_be_reused(ledger: SqliteLedger) -> None:
+def test_a_run_id_cannot_be_reused(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(LedgerError, match="already exists"):
         ledger.begin_run(RunMode.RUN, run_id="run-1")
 
 
-def test_finish_run_refuses_running_and_unknown_runs(ledger: SqliteLedger) -> None:
+def test_finish_run_refuses_running_and_unknown_runs(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(ConfigurationError):
         ledger.finish_run("run-1", status=RunStatus.RUNNING)
@@ -67,20 +76,20 @@ def test_finish_run_refuses_running_and_unknown_runs(ledger: SqliteLedger) -> No
 
 
 def test_checkpoint_is_replaced_and_survives_reopening(
-    ledger: SqliteLedger, workdir: Path, identity: LedgerIdentity
+    ledger: AnyLedger, store: LedgerStore, identity: LedgerIdentity
 ) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.save_checkpoint("run-1", phase="patients", cursor="patient:10")
     ledger.save_checkpoint("run-1", phase="appointments", cursor="appointment:3")
     ledger.close()
-    with SqliteLedger.open(workdir, identity=identity) as reopened:
+    with store.open(identity) as reopened:
         run = reopened.run("run-1")
     assert run is not None
     assert (run.phase, run.cursor) == ("appointments", "appointment:3")
     assert run.checkpoint_at is not None
 
 
-def test_a_stopped_or_crashed_run_resumes_under_its_own_id(ledger: SqliteLedger) -> None:
+def test_a_stopped_or_crashed_run_resumes_under_its_own_id(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.save_checkpoint("run-1", phase="patients", cursor="patient:41")
     ledger.finish_run("run-1", status=RunStatus.STOPPED)  # daily cap
@@ -95,7 +104,28 @@ def test_a_stopped_or_crashed_run_resumes_under_its_own_id(ledger: SqliteLedger)
         ledger.resume_run("run-2")
 
 
-def test_writes_naming_an_unknown_run_are_refused(ledger: SqliteLedger) -> None:
+def test_every_attempt_of_a_run_is_kept_with_how_it_ended(ledger: AnyLedger) -> None:
+    ledger.begin_run(RunMode.RUN, run_id="run-1")
+    ledger.finish_run("run-1", status=RunStatus.STOPPED)  # daily cap
+    ledger.resume_run("run-1")
+    ledger.resume_run("run-1")  # the second attempt was killed while running
+    ledger.finish_run("run-1", status=RunStatus.COMPLETED)
+    ledger.begin_run(RunMode.ROLLBACK, run_id="rollback-1")
+    seen = [(a.run_id, a.attempt, a.status) for a in ledger.attempts()]
+    assert seen == [
+        ("run-1", 1, RunStatus.STOPPED),
+        ("run-1", 2, RunStatus.STOPPED),
+        ("run-1", 3, RunStatus.COMPLETED),
+        ("rollback-1", 1, RunStatus.RUNNING),
+    ]
+    first, _, last, running = ledger.attempts()
+    assert first.ended_at is not None
+    assert last.ended_at is not None
+    assert last.ended_at >= last.started_at
+    assert running.ended_at is None
+
+
+def test_writes_naming_an_unknown_run_are_refused(ledger: AnyLedger) -> None:
     with pytest.raises(LedgerError, match="begin_run first"):
         ledger.record_result("ghost", "contact", "patient:1", action=A.SKIPPED, outcome=Out.NOT_APPLIED)
     with pytest.raises(LedgerError):
@@ -107,7 +137,7 @@ def test_writes_naming_an_unknown_run_are_refused(ledger: SqliteLedger) -> None:
 # Records and the audit log -----------------------------------------------------------------------------
 
 
-def test_record_result_keeps_the_latest_state_and_one_audit_row_per_run(ledger: SqliteLedger) -> None:
+def test_record_result_keeps_the_latest_state_and_one_audit_row_per_run(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.record_result(
         "run-1",
@@ -138,7 +168,7 @@ def test_record_result_keeps_the_latest_state_and_one_audit_row_per_run(ledger: 
     assert [r.action for r in ledger.audit_rows(run_id="delta-1")] == [A.UPDATED]
 
 
-def test_a_resumed_run_keeps_the_stronger_action(ledger: SqliteLedger) -> None:
+def test_a_resumed_run_keeps_the_stronger_action(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.record_result(
         "run-1", "contact", "patient:1", action=A.CREATED, outcome=Out.APPLIED, destination_id="C1"
@@ -173,7 +203,7 @@ def test_a_resumed_run_keeps_the_stronger_action(ledger: SqliteLedger) -> None:
     assert after.action is A.UNCHANGED
 
 
-def test_a_failed_retry_keeps_the_known_destination_and_hash(ledger: SqliteLedger) -> None:
+def test_a_failed_retry_keeps_the_known_destination_and_hash(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.record_result(
         "run-1",
@@ -203,7 +233,7 @@ def test_a_failed_retry_keeps_the_known_destination_and_hash(ledger: SqliteLedge
     ],
 )
 def test_inconsistent_results_are_refused(
-    ledger: SqliteLedger, action: RecordAction, outcome: RecordOutcome, destination_id: str | None
+    ledger: AnyLedger, action: RecordAction, outcome: RecordOutcome, destination_id: str | None
 ) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(ConfigurationError):
@@ -217,13 +247,13 @@ def test_inconsistent_results_are_refused(
 @pytest.mark.parametrize(
     ("kind", "key"), [("Contact", "p:1"), ("contact", ""), ("contact", "p\n1"), ("", "p:1")]
 )
-def test_bad_kinds_and_keys_are_refused(ledger: SqliteLedger, kind: str, key: str) -> None:
+def test_bad_kinds_and_keys_are_refused(ledger: AnyLedger, kind: str, key: str) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(ConfigurationError):
         ledger.record_result("run-1", kind, key, action=A.SKIPPED, outcome=Out.NOT_APPLIED)
 
 
-def test_owner_of_finds_the_patient_a_contact_belongs_to(ledger: SqliteLedger) -> None:
+def test_owner_of_finds_the_patient_a_contact_belongs_to(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.record_result(
         "run-1", "contact", "patient:1", action=A.CREATED, outcome=Out.APPLIED, destination_id="C1"
@@ -239,7 +269,7 @@ def test_owner_of_finds_the_patient_a_contact_belongs_to(ledger: SqliteLedger) -
     assert ledger.destination_of("contact", "patient:3") is None
 
 
-def test_records_lists_by_kind(ledger: SqliteLedger) -> None:
+def test_records_lists_by_kind(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     for key in ("patient:2", "patient:1"):
         ledger.record_result("run-1", "contact", key, action=A.SKIPPED, outcome=Out.NOT_APPLIED)
@@ -251,7 +281,7 @@ def test_records_lists_by_kind(ledger: SqliteLedger) -> None:
 # Intents -----------------------------------------------------------------------------------------------
 
 
-def test_intents_are_pending_until_settled(ledger: SqliteLedger) -> None:
+def test_intents_are_pending_until_settled(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     first = ledger.begin_intent(
         "contact",
@@ -272,7 +302,7 @@ def test_intents_are_pending_until_settled(ledger: SqliteLedger) -> None:
     assert [p.intent_id for p in ledger.pending_intents()] == [second]
 
 
-def test_completing_is_idempotent_and_conflicting_settlements_are_refused(ledger: SqliteLedger) -> None:
+def test_completing_is_idempotent_and_conflicting_settlements_are_refused(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     intent = ledger.begin_intent("contact", "patient:1", "create", {}, run_id="run-1")
     ledger.complete_intent(intent, destination_id="C1", created=True)
@@ -291,7 +321,7 @@ def test_completing_is_idempotent_and_conflicting_settlements_are_refused(ledger
         ledger.complete_intent(999, destination_id="C2", created=True)
 
 
-def test_an_upsert_that_matched_an_existing_object_is_not_ours_to_delete(ledger: SqliteLedger) -> None:
+def test_an_upsert_that_matched_an_existing_object_is_not_ours_to_delete(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     intent = ledger.begin_intent("contact", "patient:1", "upsert", {}, run_id="run-1")
     ledger.complete_intent(intent, destination_id="PRE-EXISTING", created=False)
@@ -299,7 +329,7 @@ def test_an_upsert_that_matched_an_existing_object_is_not_ours_to_delete(ledger:
     assert ledger.owner_of("contact", "PRE-EXISTING") == "patient:1"
 
 
-def test_pending_intent_repr_hides_lookup_values(ledger: SqliteLedger) -> None:
+def test_pending_intent_repr_hides_lookup_values(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     ledger.begin_intent("contact", "patient:1", "upsert", {"email": "jane.doe@example.org"}, run_id="run-1")
     (pending,) = ledger.pending_intents()
@@ -311,7 +341,7 @@ def test_pending_intent_repr_hides_lookup_values(ledger: SqliteLedger) -> None:
 # Pre-images and rollback material ----------------------------------------------------------------------
 
 
-def test_pre_image_first_write_wins(ledger: SqliteLedger) -> None:
+def test_pre_image_first_write_wins(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     before = {"id": "X1", "tags": ["vip"], "customFields": [{"id": "cf1", "value": "old"}]}
     assert ledger.save_pre_image("contact", "X1", before, run_id="run-1") is True
@@ -327,7 +357,7 @@ def test_pre_image_first_write_wins(ledger: SqliteLedger) -> None:
     assert "vip" not in repr(image)
 
 
-def test_objects_we_created_get_no_pre_image(ledger: SqliteLedger) -> None:
+def test_objects_we_created_get_no_pre_image(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     intent = ledger.begin_intent("contact", "patient:1", "create", {}, run_id="run-1")
     ledger.complete_intent(intent, destination_id="C1", created=True)
@@ -335,7 +365,7 @@ def test_objects_we_created_get_no_pre_image(ledger: SqliteLedger) -> None:
     assert ledger.pre_images() == []
 
 
-def test_pre_images_must_be_json(ledger: SqliteLedger) -> None:
+def test_pre_images_must_be_json(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(ConfigurationError, match="JSON"):
         ledger.save_pre_image("contact", "X1", {"when": datetime.now(UTC)}, run_id="run-1")
@@ -343,7 +373,7 @@ def test_pre_images_must_be_json(ledger: SqliteLedger) -> None:
         ledger.save_pre_image("contact", "X1", float("nan"), run_id="run-1")
 
 
-def test_created_objects_come_newest_first_and_rollback_marks_are_idempotent(ledger: SqliteLedger) -> None:
+def test_created_objects_come_newest_first_and_rollback_marks_are_idempotent(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     created: list[tuple[str, str]] = []
     for n in range(3):
@@ -371,7 +401,7 @@ def test_created_objects_come_newest_first_and_rollback_marks_are_idempotent(led
         ledger.mark_rolled_back("contact", "X1")
 
 
-def test_rollback_marks_forget_what_pointed_at_the_object(ledger: SqliteLedger) -> None:
+def test_rollback_marks_forget_what_pointed_at_the_object(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     intent = ledger.begin_intent("contact", "patient:1", "create", {}, run_id="run-1")
     ledger.complete_intent(intent, destination_id="C1", created=True)
@@ -411,7 +441,7 @@ def test_rollback_marks_forget_what_pointed_at_the_object(ledger: SqliteLedger) 
     ]
 
 
-def test_migrating_a_restored_object_again_takes_a_fresh_pre_image(ledger: SqliteLedger) -> None:
+def test_migrating_a_restored_object_again_takes_a_fresh_pre_image(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     assert ledger.save_pre_image("contact", "X1", {"v": 1}, run_id="run-1")
     ledger.begin_run(RunMode.ROLLBACK, run_id="rollback-1")
@@ -424,7 +454,7 @@ def test_migrating_a_restored_object_again_takes_a_fresh_pre_image(ledger: Sqlit
     assert (image.payload, image.run_id, image.restored_at) == ({"v": 2}, "run-2", None)
 
 
-def test_restored_pre_images_drop_out_of_the_list(ledger: SqliteLedger) -> None:
+def test_restored_pre_images_drop_out_of_the_list(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     for n in range(3):
         ledger.save_pre_image("contact", f"X{n}", {"n": n}, run_id="run-1")
@@ -440,7 +470,7 @@ def test_restored_pre_images_drop_out_of_the_list(ledger: SqliteLedger) -> None:
 # Watermark and plan ------------------------------------------------------------------------------------
 
 
-def test_watermark_and_source_hashes(ledger: SqliteLedger) -> None:
+def test_watermark_and_source_hashes(ledger: AnyLedger) -> None:
     assert ledger.watermark() is None
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     as_of = datetime(2026, 2, 28, 23, 0, tzinfo=UTC)
@@ -463,13 +493,13 @@ def test_watermark_and_source_hashes(ledger: SqliteLedger) -> None:
     assert ledger.source_hashes("note") == {}
 
 
-def test_watermark_needs_an_aware_time(ledger: SqliteLedger) -> None:
+def test_watermark_needs_an_aware_time(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     with pytest.raises(ConfigurationError, match="timezone"):
         ledger.set_watermark(run_id="run-1", source_as_of=datetime(2026, 1, 1))
 
 
-def test_plan_approval_is_recorded(ledger: SqliteLedger) -> None:
+def test_plan_approval_is_recorded(ledger: AnyLedger) -> None:
     assert ledger.approved_plan() is None
     ledger.approve_plan("sha256:abc", approved_by="office.manager")
     ledger.approve_plan("sha256:def", approved_by="office.manager")
@@ -481,7 +511,7 @@ def test_plan_approval_is_recorded(ledger: SqliteLedger) -> None:
 # Lifecycle and threads ---------------------------------------------------------------------------------
 
 
-def test_a_closed_ledger_refuses_work(ledger: SqliteLedger) -> None:
+def test_a_closed_ledger_refuses_work(ledger: AnyLedger) -> None:
     ledger.close()
     ledger.close()
     with pytest.raises(LedgerError, match="closed"):
@@ -489,7 +519,7 @@ def test_a_closed_ledger_refuses_work(ledger: SqliteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_worker_threads_can_share_one_ledger(ledger: SqliteLedger) -> None:
+async def test_worker_threads_can_share_one_ledger(ledger: AnyLedger) -> None:
     ledger.begin_run(RunMode.RUN, run_id="run-1")
     limiter = anyio.CapacityLimiter(8)
 
