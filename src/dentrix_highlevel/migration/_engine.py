@@ -301,6 +301,8 @@ class Migration:
 
     @property
     def ledger(self) -> Ledger:
+        """The migration's ledger. ``open()`` (``async with``) has already opened it in a worker thread;
+        only a migration never opened opens it here, synchronously."""
         return self._prepare()
 
     @property
@@ -372,6 +374,15 @@ class Migration:
         approved = ledger.approve_plan(components.plan_hash, approved_by=by, forced_reason=reason)
         save_components(self._workdir, components)
         return approved
+
+    async def aapprove(
+        self, *, by: str, preflight: Preflight | None = None, force_reason: str | None = None
+    ) -> ApprovedPlan:
+        """:meth:`approve` for async code: hashing the plan and the SQLite and file writes run in a
+        worker thread, so an embedding program's event loop keeps serving while they do."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.approve(by=by, preflight=preflight, force_reason=force_reason)
+        )
 
     async def preflight(self, *, plan: MigrationPlan | None = None) -> Preflight:
         """Check, before any write, that the location can take this migration: the token, every scope
@@ -475,7 +486,7 @@ class Migration:
             create=False,
         )
         run = await self._start_run(RunMode.ROLLBACK)
-        ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
+        ctx = await anyio.to_thread.run_sync(lambda: self._context(run.run_id, RunMode.ROLLBACK, self.maps))
         try:
             await run_rollback(ctx)
         except DailyCapReachedError as exc:
@@ -647,7 +658,7 @@ class Migration:
         keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
         reconciliation = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
         path = self._workdir / "reconciliation.json"
-        write_private(path, reconciliation.to_json())
+        await anyio.to_thread.run_sync(write_private, path, reconciliation.to_json())
         return ReconcileResult(
             reconciliation=reconciliation, checked=checked, mismatches=tuple(mismatches), path=path
         )
@@ -659,6 +670,10 @@ class Migration:
         export_audit(rows, csv_path)
         export_audit(rows, jsonl_path)
         return csv_path, jsonl_path
+
+    async def aexport_audit(self, *, run_id: str | None = None) -> tuple[Path, Path]:
+        """:meth:`export_audit` with the ledger reads and file writes in a worker thread."""
+        return await anyio.to_thread.run_sync(lambda: self.export_audit(run_id=run_id))
 
     # -- the engine ----------------------------------------------------------------------------------------
 
@@ -699,8 +714,10 @@ class Migration:
     async def _execute(
         self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
-        ledger = self._prepare()
-        check_approved(ledger, self._workdir, self._components())
+        # The first open of the ledger, the plan hash and the approval check are SQLite and CPU work:
+        # off the event loop, like every other ledger call of a run.
+        ledger = await anyio.to_thread.run_sync(self._prepare)
+        await anyio.to_thread.run_sync(lambda: check_approved(ledger, self._workdir, self._components()))
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
         # Counted in the run's requests (the progress events' total matches HighLevel's log).
         requests_before = self._hl.requests_sent
@@ -717,7 +734,7 @@ class Migration:
             await anyio.to_thread.run_sync(
                 lambda: ledger.set_watermark(run_id=run.run_id, source_as_of=_source_as_of(self._source))
             )
-        ctx = self._context(run.run_id, mode, self.maps)
+        ctx = await anyio.to_thread.run_sync(lambda: self._context(run.run_id, mode, self.maps))
         ctx.requests_at_start = requests_before
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
@@ -731,7 +748,8 @@ class Migration:
             self._last_setup = ctx.setup
             if ctx.default_maps and ctx.setup.stage_ids:
                 staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
-                ctx.maps = default_maps(staged).all()
+                # Building and checking every map is CPU work: a worker thread, the loop stays free.
+                ctx.maps = await anyio.to_thread.run_sync(lambda: default_maps(staged).all())
             await ctx.resolve_pending()
             if self._policies.upload_documents:
                 self._documents = DocumentUploader(ctx, getattr(self._source, "read_document", None))
@@ -774,7 +792,8 @@ class Migration:
         except BaseException as exc:
             await _finish_interrupted(ctx, exc)
             raise
-        counts = _source_counts(self, [p.bundle for p in prepared])
+        # Applying every map to every bundle again to count what the source holds: CPU work, off the loop.
+        counts = await anyio.to_thread.run_sync(_source_counts, self, [p.bundle for p in prepared])
         if extra_relations:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
@@ -791,14 +810,15 @@ class Migration:
                 assignments,
             )
         if mode in (RunMode.RUN, RunMode.DELTA):
-            hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
             gone = [(SOURCE_HASH_KIND, k) for k in removed]
             as_of = _source_as_of(self._source)
-            await ctx.db(
-                lambda: ledger.set_watermark(
-                    run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone
-                )
-            )
+
+            def watermark() -> None:
+                # Hashing every bundle (canonical JSON, sha256) is CPU work: in the worker thread too.
+                hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
+                ledger.set_watermark(run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone)
+
+            await ctx.db(watermark)
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return await self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
 
@@ -1005,13 +1025,17 @@ class Migration:
         stopped: str | None = None,
         gone: Set[tuple[str, str]] = frozenset(),
     ) -> RunResult:
-        ledger = self._prepare()
-        rows = ledger.audit_rows(run_id=ctx.run_id)
-        reconciliation = Reconciliation.from_results(
-            rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
-        )
-        write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
-        csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
+        def write() -> tuple[Reconciliation, Path, Path]:
+            # Reading every audit row and writing three files takes long enough on a large practice to
+            # stall the caller's event loop: it runs in a worker thread.
+            rows = self._prepare().audit_rows(run_id=ctx.run_id)
+            reconciliation = Reconciliation.from_results(
+                rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
+            )
+            write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
+            return (reconciliation, *self.export_audit(run_id=ctx.run_id))
+
+        reconciliation, csv_path, jsonl_path = await anyio.to_thread.run_sync(write)
         await ctx.report()
         _log.info(
             "%s run %s %s: %s",
