@@ -40,6 +40,15 @@ from dentrix_highlevel.migration._availability import (
 )
 from dentrix_highlevel.migration._engine import Migration, MigrationSource, ReconcileResult, plan_date
 from dentrix_highlevel.migration._estimate import Estimate, RequestCounts
+from dentrix_highlevel.migration._events import (
+    EventStream,
+    Finished,
+    PhaseStarted,
+    ProgressEvent,
+    RateWait,
+    RecordDone,
+    Stopped,
+)
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     CreatedObject,
@@ -102,10 +111,12 @@ __all__ = [
     "CustomFieldPlan",
     "CutoverWarning",
     "Estimate",
+    "EventStream",
     "FamilyContactPolicy",
     "Feature",
     "FieldAvailability",
     "FileAvailability",
+    "Finished",
     "IssueSummary",
     "KindReconciliation",
     "Ledger",
@@ -120,6 +131,7 @@ __all__ = [
     "MigrationProgress",
     "MigrationSource",
     "PendingIntent",
+    "PhaseStarted",
     "PipelinePlan",
     "PipelineSnapshot",
     "PlannedField",
@@ -127,9 +139,12 @@ __all__ = [
     "Preflight",
     "PreflightCheck",
     "ProgressCallback",
+    "ProgressEvent",
+    "RateWait",
     "ReconcileResult",
     "Reconciliation",
     "RecordAction",
+    "RecordDone",
     "RecordOutcome",
     "RemovedInSourcePolicy",
     "RequestCounts",
@@ -140,6 +155,7 @@ __all__ = [
     "SourceHash",
     "SourceSummary",
     "SqliteLedger",
+    "Stopped",
     "Watermark",
     "WorkflowToRebuild",
     "build_plan",

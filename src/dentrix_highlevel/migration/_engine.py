@@ -41,6 +41,7 @@ from dentrix_highlevel._errors import (
 )
 from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
     ClinicalNotesMode,
@@ -67,6 +68,7 @@ from dentrix_highlevel.migration._documents import (
     source_document_count,
     with_document_urls,
 )
+from dentrix_highlevel.migration._events import EventStream, Finished, PhaseStarted, ProgressEvent, Stopped
 from dentrix_highlevel.migration._identity import (
     PRACTICE_ID_KEY,
     SOURCE_ID_KEY,
@@ -240,6 +242,10 @@ class Migration:
         self._preflight: Preflight | None = None
         self._handed_over: MigrationSource | None = None
         """The source the last ``delta(source)`` took over: the migration closes it."""
+        self._streams: set[EventStream] = set()
+        """The open ``events()`` streams: each hears every event, none can hold the run up."""
+        self._running: RunContext | None = None
+        """The run in progress (its RateWait events are counted on it)."""
 
     def __repr__(self) -> str:
         return f"Migration(location_id={self._hl.location_id!r}, workdir={str(self._workdir)!r})"
@@ -274,6 +280,8 @@ class Migration:
             if callable(closer):
                 self._handed_over = None
                 closer()
+        for stream in tuple(self._streams):
+            stream.close()
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
@@ -468,6 +476,14 @@ class Migration:
 
     async def rollback(self) -> RunResult:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
+        hook = RATE_WAIT_HOOK.set(self._note_rate_wait)  # as in a run: this rollback's RateWait events
+        try:
+            return await self._rollback()
+        finally:
+            RATE_WAIT_HOOK.reset(hook)
+            self._running = None
+
+    async def _rollback(self) -> RunResult:
         ledger = self._prepare()
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=False))
         if await anyio.to_thread.run_sync(ledger_is_empty, ledger):
@@ -707,11 +723,47 @@ class Migration:
             recovered=self._prepare().note("recovered_at") is not None,
             progress=self._progress,
             clock=self._clock,
+            publish=self._publish,
         )
         ctx.started_s = self._clock()
+        self._running = ctx
         return ctx
 
+    def _publish(self, event: ProgressEvent) -> None:
+        for stream in tuple(self._streams):
+            stream.publish(event)
+
+    def _note_rate_wait(self, waited_s: float) -> None:
+        if self._running is not None:
+            self._running.note_rate_wait(waited_s)
+
+    def events(self, *, max_buffered: int = 256) -> EventStream:
+        """Every progress event of this migration's runs from now on, for ``async for``.
+
+        Call it before the run starts (in the task that starts it, or before starting the consumer) so the
+        first :class:`PhaseStarted` is not missed. At most ``max_buffered`` events wait for a slow
+        consumer; beyond that the oldest are dropped (``EventStream.dropped`` counts them), so a consumer
+        never slows the run. The iteration ends when the migration closes or the stream is closed.
+        """
+        if max_buffered < 1:
+            raise ConfigurationError("max_buffered must be at least 1")
+        stream = EventStream(max_buffered, self._streams.discard)
+        self._streams.add(stream)
+        return stream
+
     async def _execute(
+        self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
+    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+        # The limiter is shared by every client of the location: a context variable (inherited by the
+        # run's tasks, reset after) tells it whose requests waited, for this run's RateWait events.
+        hook = RATE_WAIT_HOOK.set(self._note_rate_wait)
+        try:
+            return await self._execute_run(mode, bundles, removed=removed)
+        finally:
+            RATE_WAIT_HOOK.reset(hook)
+            self._running = None
+
+    async def _execute_run(
         self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         # The first open of the ledger, the plan hash and the approval check are SQLite and CPU work:
@@ -757,10 +809,11 @@ class Migration:
             prepared = await self._prepare_patients(ctx, bundles)
             assignments = await self._assign(ctx, prepared)
             ctx.total = len(prepared)
-            await ctx.report()
+            await ctx.report(PhaseStarted)
             stopped = await self._patients(ctx, prepared, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
+                await ctx.report(PhaseStarted)
                 doomed = await self._doomed(ctx, removed)
                 seen = {p.key for p in prepared}
                 # Unchanged members of a guarantor this delta deletes: their relation goes with it.
@@ -780,6 +833,7 @@ class Migration:
                     stopped = "HighLevel's daily request cap reached: run again after the reset"
             if stopped is None and removed:
                 ctx.phase = "removed"
+                await ctx.report(PhaseStarted)
                 stopped = await self._removed(ctx, removed, lost)
         except DailyCapReachedError:
             # Anywhere before the patients (setup, the index of existing contacts) as well as among them.
@@ -1036,7 +1090,10 @@ class Migration:
             return (reconciliation, *self.export_audit(run_id=ctx.run_id))
 
         reconciliation, csv_path, jsonl_path = await anyio.to_thread.run_sync(write)
-        await ctx.report()
+        if status is RunStatus.COMPLETED:
+            await ctx.report(Finished, reconciles=reconciliation.reconciles)
+        else:
+            await ctx.report(Stopped, reason=stopped)
         _log.info(
             "%s run %s %s: %s",
             ctx.mode.value,
@@ -1275,6 +1332,8 @@ async def _finish_interrupted(ctx: RunContext, exc: BaseException) -> None:
     with anyio.CancelScope(shield=True):
         await ctx.db(ctx.ledger.finish_run, ctx.run_id, status=status)
     if status is RunStatus.STOPPED:
+        # Nothing can be awaited in a cancelled scope: the streams hear of it, callbacks cannot.
+        ctx.report_nowait(Stopped)
         _log.info("%s run %s stopped: cancelled by the caller", ctx.mode.value, ctx.run_id)
 
 
