@@ -243,10 +243,43 @@ class ContactInput:
         default=None, repr=False, converter=_custom_values
     )
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, object]) -> ContactInput:
+        """The input for a contact payload in HighLevel's JSON names (camelCase), as
+        ``FieldMap.apply(...).payload`` produces it: ``customFields`` items become
+        :class:`CustomFieldValue`; ``locationId`` is dropped (the client adds its own).
+
+        Raises :class:`ConfigurationError` naming (never quoting) a field a contact input does not have.
+        """
+        from dentrix_highlevel.highlevel._convert import json_name
+
+        names = {json_name(a): a.name for a in attrs.fields(cls)}
+        fields: dict[str, Any] = {}
+        for key, value in payload.items():
+            if key == "locationId":
+                continue
+            if key not in names:
+                raise ConfigurationError(f"a contact input has no field {key!r}")
+            fields[names[key]] = value
+        custom = fields.get("custom_fields")
+        if custom is not None:
+            if isinstance(custom, str) or not isinstance(custom, Iterable):
+                raise ConfigurationError("customFields must be a list of custom field values")
+            fields["custom_fields"] = tuple(_custom_value_of(item) for item in custom)
+        return cls(**fields)
+
     def lookup(self) -> dict[str, str]:
         """What finds this contact again after an ambiguous create (e-mail and/or phone)."""
         found = {"email": self.email, "phone": self.phone}
         return {k: v for k, v in found.items() if v}
+
+
+def _custom_value_of(item: object) -> CustomFieldValue:
+    if isinstance(item, CustomFieldValue):
+        return item
+    if not isinstance(item, Mapping) or "field_value" not in item:
+        raise ConfigurationError("each customFields item needs id or key, and field_value")
+    return CustomFieldValue(id=item.get("id"), key=item.get("key"), field_value=item["field_value"])
 
 
 @attrs.frozen(kw_only=True)

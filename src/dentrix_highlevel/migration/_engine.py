@@ -23,7 +23,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -139,7 +139,7 @@ SOURCE_HASH_KIND = "patient"
 class MigrationSource(Protocol):
     """What the engine reads: a G export or an Ascend organisation (``GExportSource``, ``AscendSource``)."""
 
-    def bundles(self, *, modified_since: dt.datetime | None = None) -> Any: ...
+    def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]: ...
 
     @property
     def practice_timezone(self) -> str: ...
@@ -157,7 +157,8 @@ class ReconcileResult:
 
     @property
     def ok(self) -> bool:
-        return self.reconciliation.reconciles and not self.mismatches
+        """Everything reconciled: the counts balance and no object read back differs."""
+        return self.reconciliation.ok and not self.mismatches
 
 
 @attrs.define
@@ -173,7 +174,7 @@ def _fingerprint(source: Any) -> str:
     return source_fingerprint(source)
 
 
-def plan_date(source: Any) -> dt.datetime:
+def plan_date(source: MigrationSource) -> dt.datetime:
     """The plan date ("as of") a migration of ``source`` maps with: the export's time in the practice's
     zone, naive as Dentrix times are (now, where the source has no export time). ``plan --offline`` and
     :class:`Migration` use the same one, so an offline plan maps exactly as the run will."""

@@ -110,3 +110,9 @@ class RunResult:
     @property
     def completed(self) -> bool:
         return self.status is RunStatus.COMPLETED
+
+    @property
+    def ok(self) -> bool:
+        """Everything reconciled: the run completed and every source record is accounted for (the same
+        word as ``ReconcileResult.ok`` and ``Reconciliation.ok``)."""
+        return self.completed and self.reconciliation.ok
