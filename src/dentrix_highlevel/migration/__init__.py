@@ -22,6 +22,7 @@ migration's work directory. ``AuditRow`` rows export to CSV (escaped against for
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.migration._audit import (
     AuditRow,
     RecordAction,
@@ -171,3 +172,6 @@ __all__ = [
     "write_audit_csv",
     "write_audit_jsonl",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())
