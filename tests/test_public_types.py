@@ -124,6 +124,8 @@ def test_contact_input_from_the_maps_camelcase_payload(tmp_path: Path) -> None:
     )
     assert built.postal_code == "97201"
     assert built.custom_fields == (CustomFieldValue(key="contact.x", field_value="1"),)
+    consent = ContactInput.from_payload({"dndSettings": {"SMS": {"status": "active"}}})
+    assert consent.dnd_settings == {"SMS": {"status": "active"}}
     with pytest.raises(ConfigurationError, match="'nickname'"):
         ContactInput.from_payload({"nickname": "Ada"})
 

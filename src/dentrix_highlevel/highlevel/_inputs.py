@@ -212,6 +212,14 @@ def _phi(**kwargs: Any) -> Any:
     return attrs.field(default=None, repr=False, **kwargs)
 
 
+def _opt_dnd_settings(value: object) -> dict[str, dict[str, str]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ConfigurationError("dnd_settings must map each channel to its settings")
+    return {str(channel): {str(k): str(v) for k, v in setting.items()} for channel, setting in value.items()}
+
+
 @attrs.frozen(kw_only=True)
 class ContactInput:
     """Fields of a contact create/upsert/update (``locationId`` is added by the client).
@@ -242,6 +250,11 @@ class ContactInput:
     custom_fields: tuple[CustomFieldValue, ...] | None = attrs.field(
         default=None, repr=False, converter=_custom_values
     )
+    dnd_settings: Mapping[str, Mapping[str, str]] | None = attrs.field(
+        default=None, repr=False, converter=_opt_dnd_settings, hash=False
+    )
+    """Do-not-disturb per channel (``{"SMS": {"status": "active"}}``), as the contact map writes it: a
+    consent the practice recorded, so the typed input carries it rather than dropping it."""
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, object]) -> ContactInput:
