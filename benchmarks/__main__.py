@@ -120,6 +120,7 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
         },
         "wall_over_minimum": ours["wall_over_minimum"],
         "max_loop_stall_ms": ours["max_loop_stall_ms"],
+        "max_loop_stall_ms_by_phase": ours["max_loop_stall_ms_by_phase"],
         "reconciles": ours["reconciles"],
         "stage_records_per_s": round(first_stage["records_per_s"]),
         "stage_patients": sizes.staging_patients[0],

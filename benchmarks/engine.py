@@ -38,12 +38,16 @@ class LoopWatch:
 
     def __init__(self) -> None:
         self.max_stall_s = 0.0
+        self.phase = "plan"
+        self.by_phase: dict[str, float] = {}
 
     async def beat(self) -> None:
         while True:
             asked = time.perf_counter()
             await anyio.sleep(HEARTBEAT_S)
-            self.max_stall_s = max(self.max_stall_s, time.perf_counter() - asked - HEARTBEAT_S)
+            stall = time.perf_counter() - asked - HEARTBEAT_S
+            self.max_stall_s = max(self.max_stall_s, stall)
+            self.by_phase[self.phase] = max(self.by_phase.get(self.phase, 0.0), stall)
 
 
 def kind_of(method: str, path: str) -> str:
@@ -93,6 +97,7 @@ async def migrate(export: Path, workdir: Path, *, window_ms: int, concurrency: i
             beats.start_soon(watch.beat)
             await build_plan(source, options=migration.options)
             await migration.aapprove(by="benchmark")
+            watch.phase = "run"
             started = time.perf_counter()
             result = await migration.run()
             wall_s = time.perf_counter() - started
@@ -116,6 +121,7 @@ async def migrate(export: Path, workdir: Path, *, window_ms: int, concurrency: i
         "wall_over_minimum": round(wall_s / minimum_s, 3) if minimum_s else None,
         # The longest the event loop went without running the heartbeat, during plan and run.
         "max_loop_stall_ms": round(watch.max_stall_s * 1000, 1),
+        "max_loop_stall_ms_by_phase": {k: round(v * 1000, 1) for k, v in sorted(watch.by_phase.items())},
     }
 
 
