@@ -204,9 +204,12 @@ class Migration:
     ``maps`` defaults to ``default_maps(options)``; ``options`` default to ``DefaultMapOptions`` whose
     ``as_of`` is the source export's time in practice-local time (so the plan hash is stable across
     processes). ``concurrency`` bounds patients in flight; the client's per-location limiter paces requests.
-    ``progress`` receives a :class:`MigrationProgress` after every patient (and every object a rollback
-    deletes or restores): a plain function is called, an ``async def`` one awaited, both in the event
-    loop. One that raises is logged once per run (the exception's type only) and the run goes on.
+    ``progress`` receives a typed event (``PhaseStarted``, ``RecordDone`` after every patient and every
+    object a rollback deletes or restores, ``RateWait``, ``Stopped``, ``Finished``; each a
+    :class:`MigrationProgress`): a plain function is called, an ``async def`` one awaited, both in the
+    event loop. One that raises is logged once per run (the exception's type only) and the run goes on.
+    :meth:`events` hands the same events to ``async for``. File, SQLite and CPU-heavy work runs in worker
+    threads; :meth:`aapprove` and :meth:`aexport_audit` are the async twins of the two sync calls.
     """
 
     def __init__(
