@@ -38,6 +38,7 @@ REQUIRED_KEYS = (
     "peak_rss_mb_1m",
     "naive_requests_per_patient",
     "naive_wall_over_ours",
+    "max_loop_stall_ms",
     "machine",
     "scale",
 )
@@ -118,6 +119,8 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
             "naive": theirs["max_in_window"],
         },
         "wall_over_minimum": ours["wall_over_minimum"],
+        "max_loop_stall_ms": ours["max_loop_stall_ms"],
+        "max_loop_stall_ms_by_phase": ours["max_loop_stall_ms_by_phase"],
         "reconciles": ours["reconciles"],
         "stage_records_per_s": round(first_stage["records_per_s"]),
         "stage_patients": sizes.staging_patients[0],
@@ -163,6 +166,7 @@ def table(result: dict[str, Any]) -> list[str]:
         ("rate ÷ budget (client)", result["rate_utilization"]),
         ("max requests in a window", f"{result['max_requests_in_window']} (budget {result['rate_budget']})"),
         ("429 responses", result["http_429"]),
+        ("longest event-loop stall (plan, run)", f"{result['max_loop_stall_ms']} ms"),
         (f"staging records/s ({result['stage_patients']:,} patients)", result["stage_records_per_s"]),
         ("peak RSS 100k / 1m patients", rss),
     ]

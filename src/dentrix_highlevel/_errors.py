@@ -372,3 +372,13 @@ class PlanChangedError(PlanError):
 
 class LedgerError(DentrixHighLevelError):
     """The ledger cannot be trusted: corrupt, foreign, from another migration, or from a newer version."""
+
+
+def _publish_errors() -> None:
+    # Tracebacks and ``except`` clauses name the public path, dentrix_highlevel.errors.PlanError.
+    from dentrix_highlevel._public import publish
+
+    publish("dentrix_highlevel.errors", __all__, globals(), also=("dentrix_highlevel._errors",))
+
+
+_publish_errors()

@@ -8,6 +8,7 @@ It serves a synthetic practice (:mod:`dentrix_highlevel.synth`) with Ascend's OA
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.ascend_emulator._emulator import (
     DEFAULT_PATHS,
     AscendEmulator,
@@ -51,3 +52,6 @@ __all__ = [
     "recall_id",
     "utc",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

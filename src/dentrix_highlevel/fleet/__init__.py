@@ -16,6 +16,7 @@ work directory, ledger and audit log); see ``docs/fleet.md``.
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.fleet._fleet import Fleet, FleetProgress
 from dentrix_highlevel.fleet._manifest import (
     AgencyCredentialSource,
@@ -48,3 +49,6 @@ __all__ = [
     "OfficeStatus",
     "load_manifest",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

@@ -7,6 +7,7 @@
 """
 
 from dentrix_highlevel._http_limits import HttpLimits
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.highlevel._auth import (
     AgencyLocationToken,
     Auth,
@@ -67,6 +68,8 @@ from dentrix_highlevel.highlevel._models import (
 )
 from dentrix_highlevel.highlevel._operations import OPERATIONS, Operation, operation, operation_for
 from dentrix_highlevel.highlevel._resources._associations import Association, Relation
+from dentrix_highlevel.highlevel._resources._find import FoundObject
+from dentrix_highlevel.highlevel._resources._media import MediaFile
 from dentrix_highlevel.highlevel._retry import RetryPolicy
 
 __all__ = [
@@ -86,6 +89,7 @@ __all__ = [
     "CustomFieldValue",
     "CustomValue",
     "CustomValueInput",
+    "FoundObject",
     "HighLevelClient",
     "HttpLimits",
     "LimiterRegistry",
@@ -93,6 +97,7 @@ __all__ = [
     "LocationSettings",
     "LocationTag",
     "LocationToken",
+    "MediaFile",
     "Note",
     "NoteInput",
     "OAuthToken",
@@ -127,3 +132,6 @@ __all__ = [
     "value_for_write",
     "version_for",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals(), also=("dentrix_highlevel._http_limits",))

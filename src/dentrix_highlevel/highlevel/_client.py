@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         Users,
         Workflows,
     )
+    from dentrix_highlevel.highlevel._resources._find import FoundObject
 
 __all__ = ["DEFAULT_BASE_URL", "HighLevelClient", "RequestKind", "SendTracker", "version_for"]
 
@@ -149,6 +150,7 @@ class HighLevelClient:
     ``https://`` unless its host is loopback (a sandbox on ``http://127.0.0.1``): the token would travel in
     clear. ``limits`` bounds every request and listing (:class:`HttpLimits`). The ``HTTP(S)_PROXY`` /
     ``ALL_PROXY`` environment is ignored unless ``trust_env=True``; ``proxy`` names one explicitly.
+    ``timeout`` (an ``httpx.Timeout``) replaces ``timeout_s``/``connect_timeout_s`` when given.
     ``http_client`` runs every request through an ``httpx.AsyncClient`` of yours instead (its timeouts,
     pool, proxy and TLS settings; it must not follow redirects); ``aclose()`` leaves it open.
     Requests to one (base URL,
@@ -168,6 +170,7 @@ class HighLevelClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        timeout: httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         budget: RateBudget | None = None,
         limiter: RateLimiter | None = None,
@@ -185,6 +188,8 @@ class HighLevelClient:
             raise ConfigurationError("timeouts must be > 0 seconds")
         require_secure_url(base_url, what="HighLevel base_url")
         if http_client is not None:
+            if timeout is not None:
+                raise ConfigurationError("timeout= configures the client's own httpx client: set it on yours")
             if transport is not None or proxy is not None or trust_env:
                 raise ConfigurationError(
                     "transport=, proxy= and trust_env= configure the client's own httpx client: "
@@ -223,7 +228,10 @@ class HighLevelClient:
             if http_client is not None
             else httpx.AsyncClient(
                 transport=transport,
-                timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+                # An httpx.Timeout of the caller's wins over the two float seconds.
+                timeout=timeout
+                if timeout is not None
+                else httpx.Timeout(timeout_s, connect=connect_timeout_s),
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
@@ -506,7 +514,7 @@ class HighLevelClient:
             trace_id=trace_id,
         )
 
-    async def find_created(self, error: AmbiguousWriteError) -> Any:
+    async def find_created(self, error: AmbiguousWriteError) -> FoundObject | None:
         """Resolve an ambiguous create: the object if HighLevel has it, else None (safe to create again)."""
         from dentrix_highlevel.highlevel._resources import find_created
 

@@ -212,6 +212,14 @@ def _phi(**kwargs: Any) -> Any:
     return attrs.field(default=None, repr=False, **kwargs)
 
 
+def _opt_dnd_settings(value: object) -> dict[str, dict[str, str]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ConfigurationError("dnd_settings must map each channel to its settings")
+    return {str(channel): {str(k): str(v) for k, v in setting.items()} for channel, setting in value.items()}
+
+
 @attrs.frozen(kw_only=True)
 class ContactInput:
     """Fields of a contact create/upsert/update (``locationId`` is added by the client).
@@ -242,11 +250,49 @@ class ContactInput:
     custom_fields: tuple[CustomFieldValue, ...] | None = attrs.field(
         default=None, repr=False, converter=_custom_values
     )
+    dnd_settings: Mapping[str, Mapping[str, str]] | None = attrs.field(
+        default=None, repr=False, converter=_opt_dnd_settings, hash=False
+    )
+    """Do-not-disturb per channel (``{"SMS": {"status": "active"}}``), as the contact map writes it: a
+    consent the practice recorded, so the typed input carries it rather than dropping it."""
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, object]) -> ContactInput:
+        """The input for a contact payload in HighLevel's JSON names (camelCase), as
+        ``FieldMap.apply(...).payload`` produces it: ``customFields`` items become
+        :class:`CustomFieldValue`; ``locationId`` is dropped (the client adds its own).
+
+        Raises :class:`ConfigurationError` naming (never quoting) a field a contact input does not have.
+        """
+        from dentrix_highlevel.highlevel._convert import json_name
+
+        names = {json_name(a): a.name for a in attrs.fields(cls)}
+        fields: dict[str, Any] = {}
+        for key, value in payload.items():
+            if key == "locationId":
+                continue
+            if key not in names:
+                raise ConfigurationError(f"a contact input has no field {key!r}")
+            fields[names[key]] = value
+        custom = fields.get("custom_fields")
+        if custom is not None:
+            if isinstance(custom, str) or not isinstance(custom, Iterable):
+                raise ConfigurationError("customFields must be a list of custom field values")
+            fields["custom_fields"] = tuple(_custom_value_of(item) for item in custom)
+        return cls(**fields)
 
     def lookup(self) -> dict[str, str]:
         """What finds this contact again after an ambiguous create (e-mail and/or phone)."""
         found = {"email": self.email, "phone": self.phone}
         return {k: v for k, v in found.items() if v}
+
+
+def _custom_value_of(item: object) -> CustomFieldValue:
+    if isinstance(item, CustomFieldValue):
+        return item
+    if not isinstance(item, Mapping) or "field_value" not in item:
+        raise ConfigurationError("each customFields item needs id or key, and field_value")
+    return CustomFieldValue(id=item.get("id"), key=item.get("key"), field_value=item["field_value"])
 
 
 @attrs.frozen(kw_only=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextvars
 import logging
 import threading
 import time
@@ -29,6 +30,13 @@ __all__ = ["LimiterRegistry", "RateBudget", "RateLimiter", "SendTicket", "defaul
 _log = logging.getLogger("dentrix_highlevel.highlevel")
 
 _DAY_S = 86_400.0
+
+RATE_WAIT_HOOK: contextvars.ContextVar[Callable[[float], None] | None] = contextvars.ContextVar(
+    "dentrix_highlevel_rate_wait", default=None
+)
+"""Told each time a request waits for the window (seconds). A context variable, not a limiter
+attribute: one limiter serves every client of its location, and only the migration whose task waited
+should hear of it (child tasks inherit it)."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -172,6 +180,9 @@ class RateLimiter:
                 wait = max(self._paused_until - now, self._window_wait(now))
                 if wait <= 0:
                     break
+                hook = RATE_WAIT_HOOK.get()
+                if hook is not None:
+                    hook(wait)
                 await self._sleep(wait)
             self._book(now)
             in_window = len(self._sends) - bisect.bisect_right(self._sends, now - self._window_s)

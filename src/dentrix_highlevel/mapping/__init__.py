@@ -24,6 +24,7 @@ write and read maps as files a person can edit; ``FuzzyProposer`` proposes targe
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.mapping._conflicts import FieldMatch, match_custom_field
 from dentrix_highlevel.mapping._context import FieldContext, PracticeSettings
 from dentrix_highlevel.mapping._default_map import (
@@ -177,3 +178,6 @@ __all__ = [
     "registered_transforms",
     "save_map",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

@@ -8,6 +8,7 @@ raises for bad data: every field problem of that record is gathered into the res
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -212,7 +213,7 @@ class FieldMap:
 
     def apply(
         self,
-        record: Any,
+        record: builtins.object,  # a PatientBundle, an attrs record or a mapping: what SourcePath reads
         *,
         practice: PracticeSettings | None = None,
         field_ids: Mapping[str, str] | None = None,

@@ -223,6 +223,9 @@ def _runtime_type(hint: Any) -> type:
 
 
 def _field_hints(cls: type) -> dict[str, Any]:
+    if attrs.has(cls) and not any(isinstance(f.type, str) for f in attrs.fields(cls)):
+        # Already resolved (a public type's hints are, before its ``__module__`` moves to its namespace).
+        return {f.name: f.type for f in attrs.fields(cls)}
     try:
         return typing.get_type_hints(cls)
     except Exception:  # unresolved forward references: fall back to what attrs knows, unchecked

@@ -24,6 +24,7 @@ several machines share, and ``open_ledger`` picks one by where it lives (a work 
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.migration._audit import (
     AuditRow,
     RecordAction,
@@ -42,6 +43,15 @@ from dentrix_highlevel.migration._availability import (
 )
 from dentrix_highlevel.migration._engine import Migration, MigrationSource, ReconcileResult, plan_date
 from dentrix_highlevel.migration._estimate import Estimate, RequestCounts
+from dentrix_highlevel.migration._events import (
+    EventStream,
+    Finished,
+    PhaseStarted,
+    ProgressEvent,
+    RateWait,
+    RecordDone,
+    Stopped,
+)
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     CreatedObject,
@@ -106,10 +116,12 @@ __all__ = [
     "CustomFieldPlan",
     "CutoverWarning",
     "Estimate",
+    "EventStream",
     "FamilyContactPolicy",
     "Feature",
     "FieldAvailability",
     "FileAvailability",
+    "Finished",
     "IssueSummary",
     "KindReconciliation",
     "Ledger",
@@ -124,6 +136,7 @@ __all__ = [
     "MigrationProgress",
     "MigrationSource",
     "PendingIntent",
+    "PhaseStarted",
     "PipelinePlan",
     "PipelineSnapshot",
     "PlannedField",
@@ -132,9 +145,12 @@ __all__ = [
     "Preflight",
     "PreflightCheck",
     "ProgressCallback",
+    "ProgressEvent",
+    "RateWait",
     "ReconcileResult",
     "Reconciliation",
     "RecordAction",
+    "RecordDone",
     "RecordOutcome",
     "RemovedInSourcePolicy",
     "RequestCounts",
@@ -145,6 +161,7 @@ __all__ = [
     "SourceHash",
     "SourceSummary",
     "SqliteLedger",
+    "Stopped",
     "Watermark",
     "WorkflowToRebuild",
     "build_plan",
@@ -162,3 +179,6 @@ __all__ = [
     "write_audit_csv",
     "write_audit_jsonl",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

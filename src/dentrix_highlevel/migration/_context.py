@@ -34,9 +34,10 @@ from dentrix_highlevel._server_text import safe_code, shown_or_withheld
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._events import ProgressEvent, RateWait, RecordDone
 from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
 from dentrix_highlevel.migration._policies import MigrationPolicies
-from dentrix_highlevel.migration._progress import MigrationProgress, ProgressCallback
+from dentrix_highlevel.migration._progress import ProgressCallback
 
 __all__ = ["CONNECTION_ERRORS", "Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
 
@@ -158,6 +159,36 @@ class RunContext:
     requests_at_start: int = 0
     progress_failed: bool = False
     """Whether the progress callback has raised in this run (its failure is logged once)."""
+    publish: Callable[[ProgressEvent], None] | None = None
+    """Hands an event to the migration's ``events()`` streams without waiting."""
+    rate_waited_s: float = 0.0
+    """Time the limiter held this run's requests back since the last event (a :class:`RateWait`)."""
+
+    def note_rate_wait(self, waited_s: float) -> None:
+        """The limiter's hook (called in the event loop, inside its lock): only adds up, never waits."""
+        self.rate_waited_s += waited_s
+
+    def event(self, kind: type[ProgressEvent] = RecordDone, **extra: Any) -> ProgressEvent:
+        """The current counts as an event of type ``kind``."""
+        c = self.counters
+        return kind(
+            run_id=self.run_id,
+            mode=self.mode,
+            phase=self.phase,
+            total=self.total,
+            done=self.done,
+            created=c.created,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            skipped=c.skipped,
+            failed=c.failed,
+            conflicts=c.conflicts,
+            deleted=c.deleted,
+            restored=c.restored,
+            requests=self.hl.requests_sent - self.requests_at_start,
+            elapsed_s=max(0.0, self.clock() - self.started_s),
+            **extra,
+        )
 
     def __attrs_post_init__(self) -> None:
         self.requests_at_start = self.hl.requests_sent
@@ -194,30 +225,26 @@ class RunContext:
         )
         self.counters.add(action)
 
-    async def report(self) -> None:
-        """Hand the callback the current counts; await it if it is async. A callback that raises does not
-        end the run: its first failure is logged (type only: its message may quote anything), the rest
-        are dropped. A cancellation from it is the caller's and propagates."""
+    async def report(self, kind: type[ProgressEvent] = RecordDone, **extra: Any) -> None:
+        """Deliver an event of type ``kind`` (a :class:`RateWait` first, if requests waited since the last
+        one) to the ``events()`` streams and the callback; await the callback if it is async. A callback
+        that raises does not end the run: its first failure is logged (type only: its message may quote
+        anything), the rest are dropped. A cancellation from it is the caller's and propagates."""
+        if self.rate_waited_s > 0:
+            waited, self.rate_waited_s = self.rate_waited_s, 0.0
+            await self._deliver(self.event(RateWait, waited_s=round(waited, 3)))
+        await self._deliver(self.event(kind, **extra))
+
+    def report_nowait(self, kind: type[ProgressEvent], **extra: Any) -> None:
+        """An event for the ``events()`` streams only, where awaiting is impossible (a cancelled run)."""
+        if self.publish is not None:
+            self.publish(self.event(kind, **extra))
+
+    async def _deliver(self, event: ProgressEvent) -> None:
+        if self.publish is not None:
+            self.publish(event)
         if self.progress is None:
             return
-        c = self.counters
-        event = MigrationProgress(
-            run_id=self.run_id,
-            mode=self.mode,
-            phase=self.phase,
-            total=self.total,
-            done=self.done,
-            created=c.created,
-            updated=c.updated,
-            unchanged=c.unchanged,
-            skipped=c.skipped,
-            failed=c.failed,
-            conflicts=c.conflicts,
-            deleted=c.deleted,
-            restored=c.restored,
-            requests=self.hl.requests_sent - self.requests_at_start,
-            elapsed_s=max(0.0, self.clock() - self.started_s),
-        )
         try:
             pending = self.progress(event)
             if inspect.isawaitable(pending):

@@ -24,7 +24,7 @@ import datetime as dt
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence, Set
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ from dentrix_highlevel._errors import (
 )
 from dentrix_highlevel._private_files import write_private
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
+from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
     ClinicalNotesMode,
@@ -68,6 +69,7 @@ from dentrix_highlevel.migration._documents import (
     source_document_count,
     with_document_urls,
 )
+from dentrix_highlevel.migration._events import EventStream, Finished, PhaseStarted, ProgressEvent, Stopped
 from dentrix_highlevel.migration._identity import (
     PRACTICE_ID_KEY,
     SOURCE_ID_KEY,
@@ -141,7 +143,7 @@ SOURCE_HASH_KIND = "patient"
 class MigrationSource(Protocol):
     """What the engine reads: a G export or an Ascend organisation (``GExportSource``, ``AscendSource``)."""
 
-    def bundles(self, *, modified_since: dt.datetime | None = None) -> Any: ...
+    def bundles(self, *, modified_since: dt.datetime | None = None) -> AsyncIterator[PatientBundle]: ...
 
     @property
     def practice_timezone(self) -> str: ...
@@ -159,7 +161,8 @@ class ReconcileResult:
 
     @property
     def ok(self) -> bool:
-        return self.reconciliation.reconciles and not self.mismatches
+        """Everything reconciled: the counts balance and no object read back differs."""
+        return self.reconciliation.ok and not self.mismatches
 
 
 @attrs.define
@@ -180,7 +183,7 @@ def _fingerprint(source: Any) -> str:
     return source_fingerprint(source)
 
 
-def plan_date(source: Any) -> dt.datetime:
+def plan_date(source: MigrationSource) -> dt.datetime:
     """The plan date ("as of") a migration of ``source`` maps with: the export's time in the practice's
     zone, naive as Dentrix times are (now, where the source has no export time). ``plan --offline`` and
     :class:`Migration` use the same one, so an offline plan maps exactly as the run will."""
@@ -210,9 +213,12 @@ class Migration:
     ``maps`` defaults to ``default_maps(options)``; ``options`` default to ``DefaultMapOptions`` whose
     ``as_of`` is the source export's time in practice-local time (so the plan hash is stable across
     processes). ``concurrency`` bounds patients in flight; the client's per-location limiter paces requests.
-    ``progress`` receives a :class:`MigrationProgress` after every patient (and every object a rollback
-    deletes or restores): a plain function is called, an ``async def`` one awaited, both in the event
-    loop. One that raises is logged once per run (the exception's type only) and the run goes on.
+    ``progress`` receives a typed event (``PhaseStarted``, ``RecordDone`` after every patient and every
+    object a rollback deletes or restores, ``RateWait``, ``Stopped``, ``Finished``; each a
+    :class:`MigrationProgress`): a plain function is called, an ``async def`` one awaited, both in the
+    event loop. One that raises is logged once per run (the exception's type only) and the run goes on.
+    :meth:`events` hands the same events to ``async for``. File, SQLite and CPU-heavy work runs in worker
+    threads; :meth:`aapprove` and :meth:`aexport_audit` are the async twins of the two sync calls.
     ``ledger_url`` keeps the ledger on a PostgreSQL server (``postgresql://user@host/db?schema=smile``)
     instead of ``ledger.sqlite3`` in ``workdir``, so a resume on another machine finds it; the work
     directory still holds the plan, staging and reports.
@@ -256,6 +262,10 @@ class Migration:
         self._preflight: Preflight | None = None
         self._handed_over: MigrationSource | None = None
         """The source the last ``delta(source)`` took over: the migration closes it."""
+        self._streams: set[EventStream] = set()
+        """The open ``events()`` streams: each hears every event, none can hold the run up."""
+        self._running: RunContext | None = None
+        """The run in progress (its RateWait events are counted on it)."""
 
     def __repr__(self) -> str:
         return f"Migration(location_id={self._hl.location_id!r}, workdir={str(self._workdir)!r})"
@@ -290,6 +300,8 @@ class Migration:
             if callable(closer):
                 self._handed_over = None
                 closer()
+        for stream in tuple(self._streams):
+            stream.close()
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
@@ -318,6 +330,8 @@ class Migration:
 
     @property
     def ledger(self) -> Ledger:
+        """The migration's ledger. ``open()`` (``async with``) has already opened it in a worker thread;
+        only a migration never opened opens it here, synchronously."""
         return self._prepare()
 
     @property
@@ -389,6 +403,15 @@ class Migration:
         approved = ledger.approve_plan(components.plan_hash, approved_by=by, forced_reason=reason)
         save_components(self._workdir, components)
         return approved
+
+    async def aapprove(
+        self, *, by: str, preflight: Preflight | None = None, force_reason: str | None = None
+    ) -> ApprovedPlan:
+        """:meth:`approve` for async code: hashing the plan and the SQLite and file writes run in a
+        worker thread, so an embedding program's event loop keeps serving while they do."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.approve(by=by, preflight=preflight, force_reason=force_reason)
+        )
 
     async def preflight(self, *, plan: MigrationPlan | None = None) -> Preflight:
         """Check, before any write, that the location can take this migration: the token, every scope
@@ -474,7 +497,15 @@ class Migration:
 
     async def rollback(self) -> RunResult:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
-        ledger = self._prepare()
+        hook = RATE_WAIT_HOOK.set(self._note_rate_wait)  # as in a run: this rollback's RateWait events
+        try:
+            return await self._rollback()
+        finally:
+            RATE_WAIT_HOOK.reset(hook)
+            self._running = None
+
+    async def _rollback(self) -> RunResult:
+        ledger = await anyio.to_thread.run_sync(self._prepare)
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=False))
         if await anyio.to_thread.run_sync(ledger_is_empty, ledger):
             # Never "completed" for work this ledger did not do: the location may hold it all the same.
@@ -493,7 +524,7 @@ class Migration:
         )
         run = await self._start_run(RunMode.ROLLBACK)
         with self._leased(ledger, run.run_id):
-            return await self._rollback(ledger, run)
+            return await self._rollback_leased(ledger, run)
 
     @contextlib.contextmanager
     def _leased(self, ledger: Ledger, run_id: str) -> Iterator[_Lease]:
@@ -517,8 +548,8 @@ class Migration:
         finally:
             self._hl.before_first_write(None)
 
-    async def _rollback(self, ledger: Ledger, run: Any) -> RunResult:
-        ctx = self._context(run.run_id, RunMode.ROLLBACK, self.maps)
+    async def _rollback_leased(self, ledger: Ledger, run: Any) -> RunResult:
+        ctx = await anyio.to_thread.run_sync(lambda: self._context(run.run_id, RunMode.ROLLBACK, self.maps))
         try:
             await run_rollback(ctx)
         except DailyCapReachedError as exc:
@@ -690,7 +721,7 @@ class Migration:
         keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
         reconciliation = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
         path = self._workdir / "reconciliation.json"
-        write_private(path, reconciliation.to_json())
+        await anyio.to_thread.run_sync(write_private, path, reconciliation.to_json())
         return ReconcileResult(
             reconciliation=reconciliation, checked=checked, mismatches=tuple(mismatches), path=path
         )
@@ -702,6 +733,10 @@ class Migration:
         export_audit(rows, csv_path)
         export_audit(rows, jsonl_path)
         return csv_path, jsonl_path
+
+    async def aexport_audit(self, *, run_id: str | None = None) -> tuple[Path, Path]:
+        """:meth:`export_audit` with the ledger reads and file writes in a worker thread."""
+        return await anyio.to_thread.run_sync(lambda: self.export_audit(run_id=run_id))
 
     # -- the engine ----------------------------------------------------------------------------------------
 
@@ -735,15 +770,53 @@ class Migration:
             recovered=self._prepare().note("recovered_at") is not None,
             progress=self._progress,
             clock=self._clock,
+            publish=self._publish,
         )
         ctx.started_s = self._clock()
+        self._running = ctx
         return ctx
+
+    def _publish(self, event: ProgressEvent) -> None:
+        for stream in tuple(self._streams):
+            stream.publish(event)
+
+    def _note_rate_wait(self, waited_s: float) -> None:
+        if self._running is not None:
+            self._running.note_rate_wait(waited_s)
+
+    def events(self, *, max_buffered: int = 256) -> EventStream:
+        """Every progress event of this migration's runs from now on, for ``async for``.
+
+        Call it before the run starts (in the task that starts it, or before starting the consumer) so the
+        first :class:`PhaseStarted` is not missed. At most ``max_buffered`` events wait for a slow
+        consumer; beyond that the oldest are dropped (``EventStream.dropped`` counts them), so a consumer
+        never slows the run. The iteration ends when the migration closes or the stream is closed.
+        """
+        if max_buffered < 1:
+            raise ConfigurationError("max_buffered must be at least 1")
+        stream = EventStream(max_buffered, self._streams.discard)
+        self._streams.add(stream)
+        return stream
 
     async def _execute(
         self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
-        ledger = self._prepare()
-        check_approved(ledger, self._workdir, self._components())
+        # The limiter is shared by every client of the location: a context variable (inherited by the
+        # run's tasks, reset after) tells it whose requests waited, for this run's RateWait events.
+        hook = RATE_WAIT_HOOK.set(self._note_rate_wait)
+        try:
+            return await self._execute_run(mode, bundles, removed=removed)
+        finally:
+            RATE_WAIT_HOOK.reset(hook)
+            self._running = None
+
+    async def _execute_run(
+        self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
+    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+        # The first open of the ledger, the plan hash and the approval check are SQLite and CPU work:
+        # off the event loop, like every other ledger call of a run.
+        ledger = await anyio.to_thread.run_sync(self._prepare)
+        await anyio.to_thread.run_sync(lambda: check_approved(ledger, self._workdir, self._components()))
         await anyio.to_thread.run_sync(lambda: self._claim_namespace(write=True))
         # Counted in the run's requests (the progress events' total matches HighLevel's log).
         requests_before = self._hl.requests_sent
@@ -766,9 +839,9 @@ class Migration:
                         self._hl, ledger, namespace=self.practice_namespace, migration_id=self._migration_id
                     )
 
-            return await self._execute_run(mode, bundles, removed, ledger, run, requests_before, end)
+            return await self._run_leased(mode, bundles, removed, ledger, run, requests_before, end)
 
-    async def _execute_run(
+    async def _run_leased(
         self,
         mode: RunMode,
         bundles: Sequence[PatientBundle],
@@ -783,7 +856,7 @@ class Migration:
             await anyio.to_thread.run_sync(
                 lambda: ledger.set_watermark(run_id=run.run_id, source_as_of=_source_as_of(self._source))
             )
-        ctx = self._context(run.run_id, mode, self.maps)
+        ctx = await anyio.to_thread.run_sync(lambda: self._context(run.run_id, mode, self.maps))
         ctx.requests_at_start = requests_before
         prepared: list[_Prepared] = []
         assignments: dict[str, ContactAssignment] = {}
@@ -797,7 +870,8 @@ class Migration:
             self._last_setup = ctx.setup
             if ctx.default_maps and ctx.setup.stage_ids:
                 staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
-                ctx.maps = default_maps(staged).all()
+                # Building and checking every map is CPU work: a worker thread, the loop stays free.
+                ctx.maps = await anyio.to_thread.run_sync(lambda: default_maps(staged).all())
             await ctx.resolve_pending()
             if self._policies.upload_documents:
                 self._documents = DocumentUploader(ctx, getattr(self._source, "read_document", None))
@@ -805,10 +879,11 @@ class Migration:
             prepared = await self._prepare_patients(ctx, bundles)
             assignments = await self._assign(ctx, prepared)
             ctx.total = len(prepared)
-            await ctx.report()
+            await ctx.report(PhaseStarted)
             stopped = await self._patients(ctx, prepared, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
+                await ctx.report(PhaseStarted)
                 doomed = await self._doomed(ctx, removed)
                 seen = {p.key for p in prepared}
                 # Unchanged members of a guarantor this delta deletes: their relation goes with it.
@@ -828,6 +903,7 @@ class Migration:
                     stopped = "HighLevel's daily request cap reached: run again after the reset"
             if stopped is None and removed:
                 ctx.phase = "removed"
+                await ctx.report(PhaseStarted)
                 stopped = await self._removed(ctx, removed, lost)
         except DailyCapReachedError:
             # Anywhere before the patients (setup, the index of existing contacts) as well as among them.
@@ -840,7 +916,8 @@ class Migration:
         except BaseException as exc:
             await _finish_interrupted(ctx, exc)
             raise
-        counts = _source_counts(self, [p.bundle for p in prepared])
+        # Applying every map to every bundle again to count what the source holds: CPU work, off the loop.
+        counts = await anyio.to_thread.run_sync(_source_counts, self, [p.bundle for p in prepared])
         if extra_relations:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
@@ -857,14 +934,15 @@ class Migration:
                 assignments,
             )
         if mode in (RunMode.RUN, RunMode.DELTA):
-            hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
             gone = [(SOURCE_HASH_KIND, k) for k in removed]
             as_of = _source_as_of(self._source)
-            await ctx.db(
-                lambda: ledger.set_watermark(
-                    run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone
-                )
-            )
+
+            def watermark() -> None:
+                # Hashing every bundle (canonical JSON, sha256) is CPU work: in the worker thread too.
+                hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
+                ledger.set_watermark(run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone)
+
+            await ctx.db(watermark)
         await end()
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return await self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
@@ -1072,14 +1150,21 @@ class Migration:
         stopped: str | None = None,
         gone: Set[tuple[str, str]] = frozenset(),
     ) -> RunResult:
-        ledger = self._prepare()
-        rows = ledger.audit_rows(run_id=ctx.run_id)
-        reconciliation = Reconciliation.from_results(
-            rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
-        )
-        write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
-        csv_path, jsonl_path = self.export_audit(run_id=ctx.run_id)
-        await ctx.report()
+        def write() -> tuple[Reconciliation, Path, Path]:
+            # Reading every audit row and writing three files takes long enough on a large practice to
+            # stall the caller's event loop: it runs in a worker thread.
+            rows = self._prepare().audit_rows(run_id=ctx.run_id)
+            reconciliation = Reconciliation.from_results(
+                rows, source_counts=counts, removed=lambda kind, key: (kind, key) in gone
+            )
+            write_private(self._workdir / "reconciliation.json", reconciliation.to_json())
+            return (reconciliation, *self.export_audit(run_id=ctx.run_id))
+
+        reconciliation, csv_path, jsonl_path = await anyio.to_thread.run_sync(write)
+        if status is RunStatus.COMPLETED:
+            await ctx.report(Finished, reconciles=reconciliation.reconciles)
+        else:
+            await ctx.report(Stopped, reason=stopped)
         _log.info(
             "%s run %s %s: %s",
             ctx.mode.value,
@@ -1318,6 +1403,8 @@ async def _finish_interrupted(ctx: RunContext, exc: BaseException) -> None:
     with anyio.CancelScope(shield=True):
         await ctx.db(ctx.ledger.finish_run, ctx.run_id, status=status)
     if status is RunStatus.STOPPED:
+        # Nothing can be awaited in a cancelled scope: the streams hear of it, callbacks cannot.
+        ctx.report_nowait(Stopped)
         _log.info("%s run %s stopped: cancelled by the caller", ctx.mode.value, ctx.run_id)
 
 

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import anyio
 import attrs
 import cattrs
 
@@ -986,15 +987,30 @@ async def build_plan(
     policies = policies or MigrationPolicies()
     location = location or LocationSnapshot()
     proposer = proposer or FuzzyProposer()
-    field_maps = _as_maps(maps, options)
+    # Building and checking the default maps is CPU work: a worker thread.
+    field_maps = await anyio.to_thread.run_sync(_as_maps, maps, options)
     timezone = getattr(source, "practice_timezone", None)
     practice = PracticeSettings(timezone=timezone or "UTC", default_region=default_region)
     collector = AvailabilityCollector(profile_limit=sample_limit)
     tally = _Tally(field_maps, options, policies, practice, sample_limit)
     tally.can_read_documents = callable(getattr(source, "read_document", None))
+
+    # Profiling a bundle and applying the maps to it is CPU work: it runs in a worker thread, a batch at a
+    # time, so the caller's event loop is free while the plan is built (one thread hop per batch, not per
+    # bundle; only one thread touches the collector and the tally at a time).
+    def add(batch: Sequence[PatientBundle]) -> None:
+        for one in batch:
+            collector.add_bundle(one)
+            tally.add(one)
+
+    batch: list[PatientBundle] = []
     async for bundle in source.bundles():
-        collector.add_bundle(bundle)
-        tally.add(bundle)
+        batch.append(bundle)
+        if len(batch) >= _PLAN_BATCH:
+            await anyio.to_thread.run_sync(add, batch)
+            batch = []
+    if batch:
+        await anyio.to_thread.run_sync(add, batch)
     providers_of = getattr(source, "providers", None)
     providers: tuple[Provider, ...] = tuple(await _maybe(providers_of())) if callable(providers_of) else ()
     collector.add_providers(providers)
@@ -1002,92 +1018,101 @@ async def build_plan(
     unattached = len(await _maybe(unattached_of())) if callable(unattached_of) else 0
     counts = getattr(source, "counts", None)
     issues = tuple(source.issues)
-    inactive = _inactive_maps(field_maps, options, policies)
-    availability = collector.report(
-        {name: m for name, m in field_maps.items() if name not in inactive},
-        counts=counts if isinstance(counts, Mapping) else None,
-        issues=issues,
-        max_issue_lines=max_issue_lines,
-    )
-    extra_columns = availability.extra_columns()
-    proposals = proposer.propose(extra_columns, location.custom_fields) if extra_columns else []
-    custom_fields = _custom_field_plans(field_maps, location)
-    to_create = [f for f in custom_fields if f.action == "create"]
-    folders_to_create = sorted({f.folder for f in to_create if f.folder_id is None})
-    pipeline = _pipeline_plan(policies, location)
-    warnings = _warnings(tally, providers, unattached)
-    collisions = _collisions(
-        tally, location, policies, providers, custom_fields, field_maps.get("provider_user")
-    )
-    person_providers = [p for p in providers if not p.is_non_person and not p.inactive]
-    lookups = 4  # custom fields, pipelines, users and calendars are each read once
-    calendar_create = 1 if tally.appointments and policies.calendar_name is not None else 0
-    calendars = calendar_specs(policies, tally.calendar_groups.values(), providers=providers)
-    if policies.calendars is not CalendarLayout.SINGLE:
-        calendar_create = len(calendars)  # each one created (or found by name, its lookup already read)
-    counts_by_kind = RequestCounts(
-        setup=lookups + len(to_create) + calendar_create,
-        contact_upserts=tally.contacts,
-        notes=tally.notes + tally.overflow_notes,
-        appointments=tally.appointments,
-        opportunities=tally.opportunities,
-        users=len(person_providers) if "provider_user" in field_maps else 0,
-        documents=tally.documents["upload"],
-        tasks=tally.tasks,
-        associations=association_requests(tally.family_members) if policies.family_associations else 0,
-        # Merging into the practice's data: the run indexes the location's contacts once, reads each
-        # contact it merges into (its pre-image) and finds, reads and updates each opportunity it adopts.
-        existing_data=(
-            collisions.read_requests + collisions.merges + 2 * collisions.opportunities_adopted
-            if collisions is not None
-            else 0
-        ),
-    )
-    the_estimate = estimate(
-        counts_by_kind,
-        location.rate_budget,
-        ComplexityInputs(
-            patients=tally.patients,
-            source_records=tally.records,
-            source_issues=len(issues),
-            unmapped_columns=len(extra_columns),
-            contact_point_collisions=tally.collisions,
-            # Collisions are a factor of their own; count the other warnings.
-            warnings=sum(1 for w in warnings if w.code != "family_contact_point_collisions"),
-        ),
-    )
-    now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
-    return MigrationPlan(
-        generated_at=now.isoformat(timespec="seconds"),
-        source=SourceSummary(
-            kind=_source_kind(source),
-            fingerprint=fingerprint or source_fingerprint(source),
-            timezone=timezone,
-            patients=tally.patients,
-        ),
-        location_id=location.location_id,
-        allow_duplicates=location.allow_duplicates,
-        as_of=options.as_of.isoformat(timespec="seconds"),
-        options=options_to_dict(options),
-        policies=policies.to_dict(),
-        maps={name: map_to_dict(m) for name, m in field_maps.items()},
-        field_plan=tuple(_planned_fields(field_maps)),
-        inactive_maps=inactive,
-        custom_fields=tuple(custom_fields),
-        folders_to_create=tuple(folders_to_create),
-        pipeline=pipeline,
-        proposals=tuple(proposals),
-        workflows=tuple(_workflows(field_maps, policies)),
-        warnings=tuple(warnings),
-        field_issues=dict(sorted(tally.field_issues.items())),
-        mapped_patients=tally.mapped,
-        field_issue_lines=tuple(tally.field_issue_lines),
-        estimate=the_estimate,
-        availability=availability,
-        documents=tally.document_plan(),
-        calendars=tuple(spec.name for spec in calendars) if tally.appointments else (),
-        collisions=collisions,
-    )
+
+    # The report, the proposals and the collisions walk everything the tally kept: CPU work as well.
+    def finish() -> MigrationPlan:
+        inactive = _inactive_maps(field_maps, options, policies)
+        availability = collector.report(
+            {name: m for name, m in field_maps.items() if name not in inactive},
+            counts=counts if isinstance(counts, Mapping) else None,
+            issues=issues,
+            max_issue_lines=max_issue_lines,
+        )
+        extra_columns = availability.extra_columns()
+        proposals = proposer.propose(extra_columns, location.custom_fields) if extra_columns else []
+        custom_fields = _custom_field_plans(field_maps, location)
+        to_create = [f for f in custom_fields if f.action == "create"]
+        folders_to_create = sorted({f.folder for f in to_create if f.folder_id is None})
+        pipeline = _pipeline_plan(policies, location)
+        warnings = _warnings(tally, providers, unattached)
+        collisions = _collisions(
+            tally, location, policies, providers, custom_fields, field_maps.get("provider_user")
+        )
+        person_providers = [p for p in providers if not p.is_non_person and not p.inactive]
+        lookups = 4  # custom fields, pipelines, users and calendars are each read once
+        calendar_create = 1 if tally.appointments and policies.calendar_name is not None else 0
+        calendars = calendar_specs(policies, tally.calendar_groups.values(), providers=providers)
+        if policies.calendars is not CalendarLayout.SINGLE:
+            calendar_create = len(calendars)  # each one created (or found by name, its lookup already read)
+        counts_by_kind = RequestCounts(
+            setup=lookups + len(to_create) + calendar_create,
+            contact_upserts=tally.contacts,
+            notes=tally.notes + tally.overflow_notes,
+            appointments=tally.appointments,
+            opportunities=tally.opportunities,
+            users=len(person_providers) if "provider_user" in field_maps else 0,
+            documents=tally.documents["upload"],
+            tasks=tally.tasks,
+            associations=association_requests(tally.family_members) if policies.family_associations else 0,
+            # Merging into the practice's data: the run indexes the location's contacts once, reads each
+            # contact it merges into (its pre-image) and finds, reads and updates each opportunity it adopts.
+            existing_data=(
+                collisions.read_requests + collisions.merges + 2 * collisions.opportunities_adopted
+                if collisions is not None
+                else 0
+            ),
+        )
+        the_estimate = estimate(
+            counts_by_kind,
+            location.rate_budget,
+            ComplexityInputs(
+                patients=tally.patients,
+                source_records=tally.records,
+                source_issues=len(issues),
+                unmapped_columns=len(extra_columns),
+                contact_point_collisions=tally.collisions,
+                # Collisions are a factor of their own; count the other warnings.
+                warnings=sum(1 for w in warnings if w.code != "family_contact_point_collisions"),
+            ),
+        )
+        now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
+        return MigrationPlan(
+            generated_at=now.isoformat(timespec="seconds"),
+            source=SourceSummary(
+                kind=_source_kind(source),
+                fingerprint=fingerprint or source_fingerprint(source),
+                timezone=timezone,
+                patients=tally.patients,
+            ),
+            location_id=location.location_id,
+            allow_duplicates=location.allow_duplicates,
+            as_of=options.as_of.isoformat(timespec="seconds"),
+            options=options_to_dict(options),
+            policies=policies.to_dict(),
+            maps={name: map_to_dict(m) for name, m in field_maps.items()},
+            field_plan=tuple(_planned_fields(field_maps)),
+            inactive_maps=inactive,
+            custom_fields=tuple(custom_fields),
+            folders_to_create=tuple(folders_to_create),
+            pipeline=pipeline,
+            proposals=tuple(proposals),
+            workflows=tuple(_workflows(field_maps, policies)),
+            warnings=tuple(warnings),
+            field_issues=dict(sorted(tally.field_issues.items())),
+            mapped_patients=tally.mapped,
+            field_issue_lines=tuple(tally.field_issue_lines),
+            estimate=the_estimate,
+            availability=availability,
+            documents=tally.document_plan(),
+            calendars=tuple(spec.name for spec in calendars) if tally.appointments else (),
+            collisions=collisions,
+        )
+
+    return await anyio.to_thread.run_sync(finish)
+
+
+_PLAN_BATCH: Final = 200
+"""Bundles profiled per worker-thread hop while a plan is built."""
 
 
 # --- the plan -------------------------------------------------------------------------------------------

@@ -77,6 +77,10 @@ class MigrationProgress:
 class ProgressCallback(Protocol):
     """What ``Migration(progress=...)`` takes: a function of one :class:`MigrationProgress`.
 
+    What it receives is a typed event (``PhaseStarted``, ``RecordDone``, ``RateWait``, ``Stopped``,
+    ``Finished``, all in ``dentrix_highlevel.migration``), each a :class:`MigrationProgress` subclass
+    carrying the run's counts, so a callback that reads only the counts needs no change.
+
     A plain function (``events.append``, a bound method) is called; an ``async def`` one is awaited. Both
     run in the event loop between writes, so keep them quick. One that raises is logged once per run (the
     exception's type, never its message) and the run goes on; a cancellation it raises stops the run.
@@ -106,3 +110,9 @@ class RunResult:
     @property
     def completed(self) -> bool:
         return self.status is RunStatus.COMPLETED
+
+    @property
+    def ok(self) -> bool:
+        """Everything reconciled: the run completed and every source record is accounted for (the same
+        word as ``ReconcileResult.ok`` and ``Reconciliation.ok``)."""
+        return self.completed and self.reconciliation.ok

@@ -90,6 +90,11 @@ class KindReconciliation:
     def reconciles(self) -> bool:
         return self.difference == 0
 
+    @property
+    def ok(self) -> bool:
+        """This kind reconciles (the common name; see ``Reconciliation.ok``)."""
+        return self.reconciles
+
     def to_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind,
@@ -144,6 +149,12 @@ class Reconciliation:
     @property
     def reconciles(self) -> bool:
         return all(k.reconciles for k in self.kinds)
+
+    @property
+    def ok(self) -> bool:
+        """Every kind reconciles: the library's one word for "everything reconciled" (``RunResult.ok``,
+        ``ReconcileResult.ok``); ``reconciles`` stays as its older name."""
+        return self.reconciles
 
     @property
     def mismatched(self) -> tuple[KindReconciliation, ...]:

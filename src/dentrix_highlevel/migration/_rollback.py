@@ -19,6 +19,7 @@ from typing import Any
 from dentrix_highlevel._errors import NotFoundError
 from dentrix_highlevel.highlevel import RequestKind, clear_value, value_for_write
 from dentrix_highlevel.migration._context import RunContext
+from dentrix_highlevel.migration._events import PhaseStarted
 from dentrix_highlevel.migration._ledger import CreatedObject, PreImage
 from dentrix_highlevel.migration._setup import TAG_CATALOGUE
 
@@ -52,10 +53,12 @@ async def run_rollback(ctx: RunContext) -> None:
     restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind in ("contact", "opportunity")]
     ctx.total = len(created) + len(restored)
     ctx.phase = "delete"
+    await ctx.report(PhaseStarted)
     for obj in created:
         if obj.kind not in _LAST:
             await _delete(ctx, obj)
     ctx.phase = "restore"
+    await ctx.report(PhaseStarted)
     if restored:
         # A restore writes values back (and clears others) per field type: read the types once.
         types = {f.id: f.data_type for f in await ctx.hl.custom_fields.list(model="all")}
@@ -73,6 +76,7 @@ async def run_rollback(ctx: RunContext) -> None:
         if pre.kind == TAG_CATALOGUE:
             await _restore_tags(ctx, pre, tagged)
     ctx.phase = "fields"
+    await ctx.report(PhaseStarted)
     for obj in created:
         if obj.kind in _LAST:
             if obj.kind == "custom_field" and obj.destination_id in used:

@@ -6,6 +6,7 @@ See ``docs/sandbox.md`` for the three ways to use it, the admin routes, fault op
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.sandbox._config import FaultConfig, SandboxConfig, Strictness
 from dentrix_highlevel.sandbox._sandbox import Sandbox
 from dentrix_highlevel.sandbox._server import SandboxServer, free_port
@@ -23,3 +24,6 @@ __all__ = [
     "Strictness",
     "free_port",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

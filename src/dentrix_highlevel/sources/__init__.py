@@ -9,6 +9,7 @@ Bad rows never stop a read: they become :class:`SourceIssue` records (``source.i
 from __future__ import annotations
 
 from dentrix_highlevel._http_limits import HttpLimits
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources, AscendRetry
 from dentrix_highlevel.sources._ascend_source import AscendSource
 from dentrix_highlevel.sources._g_export import FileCount, GExportSource
@@ -26,3 +27,6 @@ __all__ = [
     "IssueCode",
     "SourceIssue",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

@@ -7,6 +7,7 @@ export (folder or ``.zip``, UTF-8 with or without BOM, or Windows-1252), optiona
 
 from __future__ import annotations
 
+from dentrix_highlevel._public import publish
 from dentrix_highlevel.synth._g_writer import DIRTY_RATES, ExportResult, InjectedDefect, write_g_export
 from dentrix_highlevel.synth._practice import Family, HealthItem, SynthConfig, SyntheticPractice
 
@@ -20,3 +21,6 @@ __all__ = [
     "SyntheticPractice",
     "write_g_export",
 ]
+
+# Public types report their public path (reveal_type, tracebacks, pickles); see _public.
+publish(__name__, __all__, globals())

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from dentrix_highlevel._errors import AmbiguousWriteError, ConfigurationError
+from dentrix_highlevel.highlevel._models import (
+    Appointment,
+    Calendar,
+    Contact,
+    CustomField,
+    CustomValue,
+    LocationTag,
+    Note,
+    Opportunity,
+    Task,
+    User,
+)
+from dentrix_highlevel.highlevel._resources._associations import Association, Relation
+from dentrix_highlevel.highlevel._resources._media import MediaFile
 
 if TYPE_CHECKING:
     from dentrix_highlevel.highlevel._client import HighLevelClient
 
-__all__ = ["find_created"]
+__all__ = ["FoundObject", "find_created"]
+
+FoundObject: TypeAlias = (
+    Contact
+    | Note
+    | Task
+    | CustomField
+    | CustomValue
+    | Opportunity
+    | Appointment
+    | User
+    | Calendar
+    | Association
+    | Relation
+    | MediaFile
+    | LocationTag
+)
+"""What ``HighLevelClient.find_created`` can find: the object an ambiguous create was making."""
 
 
-async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> Any:
+async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> FoundObject | None:
     """The object the failed create was making, if HighLevel has it; None when it does not exist.
 
     None means creating again is safe. Some lookups read from indexes that lag writes by seconds (contact
