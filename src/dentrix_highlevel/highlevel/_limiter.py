@@ -87,6 +87,8 @@ def _runqueue_wait_s() -> float | None:
         return int(os.pread(fd, 64, 0).split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return None
+
+
 _MIN_MARGIN_MS = 2
 """The default margin's floor: a stamp-to-count delay of a process on a busy machine, whatever the window."""
 
