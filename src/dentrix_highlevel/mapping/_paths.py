@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import functools
 import re
 import types
 import typing
@@ -222,7 +223,9 @@ def _runtime_type(hint: Any) -> type:
     return object
 
 
-def _field_hints(cls: type) -> dict[str, Any]:
+@functools.cache
+def _field_hints(cls: type) -> Mapping[str, Any]:
+    # Cached per class: resolving string annotations compiles every one of them (read-only for callers).
     try:
         return typing.get_type_hints(cls)
     except Exception:  # unresolved forward references: fall back to what attrs knows, unchecked
