@@ -80,7 +80,9 @@ async def _http_benchmarks(
     client = await client_rate.run(sizes.client_requests, 64, (150.0, 400.0), seed, 20)
     ours = await engine.migrate(export, workdir, window_ms=window_ms, concurrency=concurrency)
     theirs = await naive.run_naive(export, window_ms=window_ms, concurrency=concurrency, seed=seed)
-    return client, ours, theirs
+    # Client CPU per request: the same practice again, over loopback HTTP with the server's CPU taken out.
+    cpu = await engine.client_cpu(export, workdir.with_name("work-cpu"), concurrency=concurrency)
+    return client, {**ours, "client_cpu_ms_per_request": cpu["client_cpu_ms_per_request"]}, theirs
 
 
 def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quick: bool) -> dict[str, Any]:
@@ -121,6 +123,7 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
         "wall_over_minimum": ours["wall_over_minimum"],
         "max_loop_stall_ms": ours["max_loop_stall_ms"],
         "max_loop_stall_ms_by_phase": ours["max_loop_stall_ms_by_phase"],
+        "client_cpu_ms_per_request": _finite(ours["client_cpu_ms_per_request"]),
         "reconciles": ours["reconciles"],
         "stage_records_per_s": round(first_stage["records_per_s"]),
         "stage_patients": sizes.staging_patients[0],
@@ -163,6 +166,7 @@ def table(result: dict[str, Any]) -> list[str]:
         ("requests per patient (naive)", result["naive_requests_per_patient"]),
         ("naive wall ÷ ours", result["naive_wall_over_ours"]),
         ("wall ÷ minimum (engine)", result["wall_over_minimum"]),
+        ("client CPU ms per request", result["client_cpu_ms_per_request"]),
         ("rate ÷ budget (client)", result["rate_utilization"]),
         ("max requests in a window", f"{result['max_requests_in_window']} (budget {result['rate_budget']})"),
         ("429 responses", result["http_429"]),

@@ -374,23 +374,33 @@ class HighLevelClient:
         while True:
             attempt += 1
             last = attempt >= self.retry.max_attempts
-            ticket = await self.limiter.acquire()
-            token = await self.auth.token(self._tokens)
+            ticket = await self.limiter.admit()
+            try:
+                token = await self.auth.token(self._tokens)
+                request = self._http.build_request(
+                    call.method,
+                    self.base_url + call.path,
+                    json=call.json,
+                    params=call.params,
+                    data=call.data,
+                    files=call.files,
+                    # The defaults again: a caller's http_client has its own (or none).
+                    headers={
+                        **_HEADERS,
+                        "Authorization": f"Bearer {token}",
+                        "Version": version_for(call.path),
+                    },
+                )
+            except BaseException:
+                self.limiter.withdraw(ticket)  # nothing left: the slot goes back
+                raise
+            # The limiter's log holds the time the request leaves, not the time it was admitted.
+            ticket = self.limiter.sent(ticket)
             started = time.perf_counter()
             self.requests_sent += 1
             tracker = _TRACKER.get()
             if tracker is not None:
                 tracker.sent += 1
-            request = self._http.build_request(
-                call.method,
-                self.base_url + call.path,
-                json=call.json,
-                params=call.params,
-                data=call.data,
-                files=call.files,
-                # The defaults again: a caller's http_client has its own (or none).
-                headers={**_HEADERS, "Authorization": f"Bearer {token}", "Version": version_for(call.path)},
-            )
             try:
                 response, content = await send_bounded(self._http, request, self.limits)
             except ResponseTooLarge as too_large:

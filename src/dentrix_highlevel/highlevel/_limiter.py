@@ -1,11 +1,17 @@
-"""One rate limiter per HighLevel sub-account: a sliding-window guard with aiolimiter pacing in front.
+"""One rate limiter per HighLevel sub-account: a sliding-window log with aiolimiter pacing in front.
 
 HighLevel counts requests per (app, location) in a sliding burst window (100 per 10 s) and per day
-(200,000). The guard keeps the send times of the last ``max_requests`` requests and admits a request only
-when fewer than the ceiling were sent in the last window (plus a small margin for the jitter between our
-send and the server's count). That alone proves the invariant "never more than the ceiling in any window".
-aiolimiter's leaky bucket runs in front of the guard with a small capacity, so requests leave evenly paced
-instead of in bursts of 100: a burst arriving a few ms late on the server's clock would straddle two windows.
+(200,000); the server stamps a request when it arrives. The limiter keeps a log of the send times of the last
+``max_requests`` requests and admits a request only when fewer than the ceiling were sent in the last window
+(plus a small margin for the jitter between our stamp and the server's).
+
+A request's time in the log is taken when it *leaves* (:meth:`RateLimiter.sent`, called by the client just
+before the request goes to the transport), not when it was admitted: the server's stamp comes after our
+send stamp, never before it, so a request admitted at the end of one window but sent early in the next one
+is counted where the server counts it. Between admission and sending a request holds a slot that counts as
+"in every window" (it can only be stamped later than now). Together that proves the invariant "never more
+than the ceiling in any window" up to the one-way delay, which the margin absorbs. aiolimiter's leaky bucket
+runs in front of the guard with a small capacity, so requests leave evenly paced instead of in bursts.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextvars
+import gc
+import itertools
 import logging
+import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
@@ -38,6 +48,58 @@ RATE_WAIT_HOOK: contextvars.ContextVar[Callable[[float], None] | None] = context
 attribute: one limiter serves every client of its location, and only the migration whose task waited
 should hear of it (child tasks inherit it)."""
 
+# -- process stalls ---------------------------------------------------------------------------------
+# A garbage collection freezes every task of the process. One that falls between a request's send stamp and
+# the moment the request really leaves (or, with the in-process sandbox, is counted) delays the server's
+# stamp by the whole pause, which no margin of a scaled-down window covers: the pauses of a large heap reach
+# tens of milliseconds. So every pause is noted (monotonic start and end), and each limiter moves the
+# stamps of the requests sent just before it to its end. Only limiters on the real monotonic clock apply them.
+_STALL_MIN_S = 0.0002
+_STALL_LOOKBACK_S = 0.005
+"""How long before a pause a request may have been stamped and still not left when the pause began."""
+_STALLS: deque[tuple[int, float, float]] = deque(maxlen=64)
+_STALL_SEQ = itertools.count(1)
+_gc_started = 0.0
+
+
+def _on_gc(phase: str, info: Mapping[str, int]) -> None:
+    global _gc_started
+    now = time.monotonic()
+    if phase == "start":
+        _gc_started = now
+    elif now - _gc_started >= _STALL_MIN_S:
+        _STALLS.append((next(_STALL_SEQ), _gc_started, now))
+
+
+gc.callbacks.append(_on_gc)
+
+# The other process stall: the scheduler runs someone else (a busy machine). Linux counts, per thread, the
+# time it was runnable but waiting for a CPU (the second field of /proc/self/task/<tid>/schedstat); a request
+# sent before such a wait and still on its way when it began arrives late by at most that wait.
+_schedstat = threading.local()
+
+
+def _runqueue_wait_s() -> float | None:
+    """This thread's total time waiting for a CPU so far (seconds), or None where the OS does not say."""
+    fd = getattr(_schedstat, "fd", None)
+    if fd is None:
+        if getattr(_schedstat, "failed", False):
+            return None
+        try:
+            fd = os.open(f"/proc/self/task/{threading.get_native_id()}/schedstat", os.O_RDONLY)
+        except OSError:
+            _schedstat.failed = True
+            return None
+        _schedstat.fd = fd
+    try:
+        return int(os.pread(fd, 64, 0).split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+_MIN_MARGIN_MS = 2
+"""The default margin's floor: a stamp-to-count delay of a process on a busy machine, whatever the window."""
+
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value <= 0:
@@ -51,7 +113,8 @@ class RateBudget:
     ``max_requests`` per ``window_ms`` is HighLevel's burst limit; ``daily_max`` its daily cap. When the
     daily remaining budget (ours or the server's ``X-RateLimit-Daily-Remaining``) falls to
     ``daily_reserve`` the limiter raises :class:`DailyCapReachedError` so the engine can checkpoint.
-    ``margin_ms`` widens the window we enforce (default 1% of it) to absorb send-to-count jitter;
+    ``margin_ms`` widens the window we enforce (default 1% of it, at least 2 ms) to absorb the delay between
+    our send stamp and the server's count (which does not shrink with a scaled-down window);
     ``burst`` is the pacer's capacity (0 disables pacing). A 429 without ``Retry-After`` pauses all tasks
     for ``backoff_429_s``, doubling per consecutive 429 up to ``max_backoff_429_s``.
     """
@@ -77,20 +140,22 @@ class RateBudget:
 
     @property
     def effective_margin_ms(self) -> int:
-        return self.window_ms // 100 if self.margin_ms is None else self.margin_ms
+        return max(self.window_ms // 100, _MIN_MARGIN_MS) if self.margin_ms is None else self.margin_ms
 
 
 @attrs.frozen
 class SendTicket:
-    """One admitted request: when it was booked, and our own count at that moment.
+    """One admitted request: when it was sent (or admitted, until sent), and our own count at that moment.
 
     ``in_window`` is how many of our bookings (this one included) lay in the server's window at send time;
-    ``booked_before`` is the limiter's running total, so later bookings can be told apart.
+    ``booked_before`` is the limiter's running total, so later bookings can be told apart. ``pending`` is
+    true for a ticket from :meth:`RateLimiter.admit` until :meth:`RateLimiter.sent` stamps it.
     """
 
     sent_at: float
     in_window: int
     booked_before: int
+    pending: bool = False
 
 
 class RateLimiter:
@@ -115,6 +180,10 @@ class RateLimiter:
         self._pace = pace and self.budget.burst > 0
         self._sends: list[float] = []  # sorted send times (and phantoms), newest last
         self._booked = 0  # running total of our own bookings
+        self._pending = 0  # admitted, not sent yet: they count in every window
+        self._stall_seen = next(_STALL_SEQ)  # the pauses this limiter has applied (or predate it)
+        # Sends not checked for a CPU wait yet: (stamp, thread id, the thread's wait total at the stamp).
+        self._unchecked: list[tuple[float, int, float]] = []
         self._ceiling = self.budget.max_requests
         self._window_s = self.budget.window_ms / 1000.0
         self._margin_s = self.budget.effective_margin_ms / 1000.0
@@ -163,11 +232,23 @@ class RateLimiter:
     def sent_in_window(self, now: float | None = None) -> int:
         now = self._clock() if now is None else now
         start = now - self._window_s - self._margin_s
-        return len(self._sends) - bisect.bisect_right(self._sends, start)
+        return len(self._sends) - bisect.bisect_right(self._sends, start) + self._pending
 
     # -- admission -----------------------------------------------------------------------------------
     async def acquire(self) -> SendTicket:
-        """Wait until one request may be sent now, book it, and return its ticket."""
+        """Wait until one request may be sent now, book it as sent now, and return its ticket.
+
+        For callers that send at once; the client uses :meth:`admit` and :meth:`sent` so the log holds the
+        time the request actually left.
+        """
+        return self.sent(await self.admit())
+
+    async def admit(self) -> SendTicket:
+        """Wait until one request may be sent now and hold a slot for it; returns a pending ticket.
+
+        Pass the ticket to :meth:`sent` just before the request leaves, or to :meth:`withdraw` if it never
+        does. Until then the slot counts in every window.
+        """
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
@@ -175,6 +256,7 @@ class RateLimiter:
                 # Inside the lock the pacer sees one consumer, so it paces the queue, not a herd.
                 await self._pacer_for_loop().acquire()
             while True:
+                self._apply_stalls()
                 now = self._clock()
                 self._check_daily(now)
                 wait = max(self._paused_until - now, self._window_wait(now))
@@ -184,20 +266,77 @@ class RateLimiter:
                 if hook is not None:
                     hook(wait)
                 await self._sleep(wait)
-            self._book(now)
-            in_window = len(self._sends) - bisect.bisect_right(self._sends, now - self._window_s)
+            self._pending += 1
+            self._count_daily(now)
             self._booked += 1
-            return SendTicket(now, in_window, self._booked)
+            return SendTicket(now, 0, self._booked, pending=True)
+
+    def sent(self, ticket: SendTicket) -> SendTicket:
+        """Stamp a pending ticket with the time its request leaves (now); returns the stamped ticket."""
+        if not ticket.pending:
+            return ticket
+        now = self._clock()
+        self._pending = max(0, self._pending - 1)
+        if not self._sends or now >= self._sends[-1]:
+            self._sends.append(now)
+        else:
+            bisect.insort(self._sends, now)  # another clock (a test's) may step back; keep the log sorted
+        self._prune(now)
+        if self._clock is time.monotonic:
+            waited = _runqueue_wait_s()
+            if waited is not None:
+                self._unchecked.append((now, threading.get_ident(), waited))
+        in_window = len(self._sends) - bisect.bisect_right(self._sends, now - self._window_s)
+        return attrs.evolve(ticket, sent_at=now, in_window=in_window, pending=False)
+
+    def withdraw(self, ticket: SendTicket) -> None:
+        """Give back a pending ticket's slot: its request was never sent."""
+        if ticket.pending:
+            self._pending = max(0, self._pending - 1)
+            self._daily_sent = max(0, self._daily_sent - 1)
+
+    def _apply_stalls(self) -> None:
+        if self._clock is not time.monotonic:
+            return
+        if self._unchecked:
+            self._apply_cpu_waits()
+        if not _STALLS or _STALLS[-1][0] <= self._stall_seen:
+            return
+        lookback = max(self._margin_s, _STALL_LOOKBACK_S)
+        sends = self._sends
+        for seq, start, end in list(_STALLS):
+            if seq <= self._stall_seen:
+                continue
+            self._stall_seen = seq
+            # Sorted stays sorted: every later send is at or after the pause's end.
+            for k in range(bisect.bisect_left(sends, start - lookback), bisect.bisect_left(sends, end)):
+                sends[k] = end
+
+    def _apply_cpu_waits(self) -> None:
+        # Another task runs now, so each of these requests has left (or, in-process, been counted) since
+        # its stamp; if the thread waited for a CPU in between, it may have left that much later.
+        waited_now = _runqueue_wait_s()
+        thread = threading.get_ident()
+        for stamp, sent_by, waited_then in self._unchecked:
+            late = 0.0 if waited_now is None or sent_by != thread else waited_now - waited_then
+            if late >= _STALL_MIN_S:
+                k = bisect.bisect_left(self._sends, stamp)
+                if k < len(self._sends) and self._sends[k] == stamp:
+                    del self._sends[k]
+                    bisect.insort(self._sends, stamp + late)
+        self._unchecked.clear()
 
     def _window_wait(self, now: float) -> float:
-        if len(self._sends) < self._ceiling:
+        held = len(self._sends) + self._pending
+        if held < self._ceiling:
             return 0.0
-        # The ceiling-th newest send must have left the (margin-widened) window.
-        return self._sends[-self._ceiling] + self._window_s + self._margin_s - now
+        if self._pending >= self._ceiling:
+            # Every slot is held by a request not sent yet: each will be stamped now or later.
+            return self._window_s + self._margin_s
+        # The ceiling-th newest send (pending slots being the newest) must have left the widened window.
+        return self._sends[-(self._ceiling - self._pending)] + self._window_s + self._margin_s - now
 
-    def _book(self, now: float) -> None:
-        self._sends.append(now)
-        self._prune(now)
+    def _count_daily(self, now: float) -> None:
         if self._day_started is None or now - self._day_started >= _DAY_S:
             self._day_started = now
             self._daily_sent = 0

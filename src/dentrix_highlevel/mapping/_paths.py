@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import functools
 import re
 import types
 import typing
@@ -222,7 +223,9 @@ def _runtime_type(hint: Any) -> type:
     return object
 
 
-def _field_hints(cls: type) -> dict[str, Any]:
+@functools.cache
+def _field_hints(cls: type) -> Mapping[str, Any]:
+    # Cached per class: resolving string annotations compiles every one of them (read-only for callers).
     if attrs.has(cls) and not any(isinstance(f.type, str) for f in attrs.fields(cls)):
         # Already resolved (a public type's hints are, before its ``__module__`` moves to its namespace).
         return {f.name: f.type for f in attrs.fields(cls)}

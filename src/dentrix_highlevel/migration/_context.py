@@ -36,6 +36,7 @@ from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSetti
 from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._events import ProgressEvent, RateWait, RecordDone
 from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
+from dentrix_highlevel.migration._ledger_batch import IntentRequest, LedgerBatcher
 from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._progress import ProgressCallback
 
@@ -130,8 +131,9 @@ class Counters:
 
 @attrs.define
 class RunContext:
-    """One run's shared state. Ledger calls go through :meth:`db` (a worker thread: fsyncs never stall
-    the event loop, and a cancelled task still finishes the ledger write it started)."""
+    """One run's shared state. Ledger calls go through :meth:`db` and :meth:`begin_intent`: batched into a
+    worker thread (``_ledger_batch``: fsyncs never stall the event loop, one hop serves every task waiting,
+    and a cancelled task still finishes the ledger write it started)."""
 
     hl: HighLevelClient
     ledger: Ledger
@@ -193,8 +195,23 @@ class RunContext:
     def __attrs_post_init__(self) -> None:
         self.requests_at_start = self.hl.requests_sent
 
+    batcher: LedgerBatcher | None = None
+    """Runs :meth:`db` calls of all tasks in batches (one worker-thread hop, one fsync per batch)."""
+
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        return await self._batcher().call(fn, *args, **kwargs)
+
+    async def begin_intent(
+        self, kind: str, key: str, lookup: Mapping[str, str], *, parent_id: str | None = None
+    ) -> int:
+        """A durable create intent; it is on disk when this returns (committed with its batch)."""
+        request = IntentRequest(kind, key, "create", dict(lookup), self.run_id, parent_id)
+        return await self._batcher().begin_intent(request)
+
+    def _batcher(self) -> LedgerBatcher:
+        if self.batcher is None:
+            self.batcher = LedgerBatcher(self.ledger)
+        return self.batcher
 
     @property
     def state(self) -> SetupState:
@@ -298,9 +315,7 @@ class RunContext:
             # A rebuilt ledger (``recover``) does not know this object: HighLevel may already hold it.
             found = await self.find_existing(kind, lookup, poll=False)
             if found is not None:
-                intent = await self.db(
-                    self.ledger.begin_intent, kind, key, "create", dict(lookup), run_id=self.run_id
-                )
+                intent = await self.begin_intent(kind, key, lookup)
                 await self.db(self.ledger.complete_intent, intent, destination_id=found, created=True)
                 dest = found
         if (
@@ -364,15 +379,7 @@ class RunContext:
                     reason=reason,
                 )
             return dest
-        intent = await self.db(
-            self.ledger.begin_intent,
-            kind,
-            key,
-            "create",
-            dict(lookup),
-            run_id=self.run_id,
-            parent_id=parent_id,
-        )
+        intent = await self.begin_intent(kind, key, lookup, parent_id=parent_id)
         try:
             async with self.unsent_abandoned(intent):
                 new_id = await create()
