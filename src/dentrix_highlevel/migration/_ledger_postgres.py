@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
-from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOutcome
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Attempt,
@@ -63,6 +63,15 @@ from dentrix_highlevel.migration._ledger import (
     check_key,
     check_kind,
     check_reason,
+)
+from dentrix_highlevel.migration._ledger_rows import (
+    attempt_from,
+    audit_row_from,
+    checked_intent,
+    checked_result,
+    pre_image_from,
+    record_from,
+    run_from,
 )
 from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FORMAT_VERSION, NOTE_KEYS
 
@@ -538,12 +547,12 @@ class PostgresLedger:
     def run(self, run_id: str) -> Run | None:
         with self._tx(write=False) as conn:
             row = conn.execute(self._q("SELECT * FROM {s}.runs WHERE run_id = %s"), (run_id,)).fetchone()
-        return None if row is None else _run_from(row)
+        return None if row is None else run_from(row, _must_utc)
 
     def runs(self) -> list[Run]:
         with self._tx(write=False) as conn:
             rows = conn.execute(self._q("SELECT * FROM {s}.runs ORDER BY seq")).fetchall()
-        return [_run_from(row) for row in rows]
+        return [run_from(row, _must_utc) for row in rows]
 
     def attempts(self) -> list[Attempt]:
         with self._tx(write=False) as conn:
@@ -553,16 +562,7 @@ class PostgresLedger:
                     "JOIN {s}.runs r ON r.run_id = a.run_id ORDER BY r.seq, a.attempt"
                 )
             ).fetchall()
-        return [
-            Attempt(
-                run_id=row["run_id"],
-                attempt=int(row["attempt"]),
-                status=RunStatus(row["status"]),
-                started_at=_must_utc(row["started_at"]),
-                ended_at=_must_utc(row["ended_at"]) if row["ended_at"] is not None else None,
-            )
-            for row in rows
-        ]
+        return [attempt_from(row, _must_utc) for row in rows]
 
     def save_checkpoint(self, run_id: str, *, phase: str, cursor: str | None) -> None:
         check_key(phase, "phase")
@@ -582,7 +582,7 @@ class PostgresLedger:
     def _run_row(self, conn: psycopg.Connection[dict[str, Any]], run_id: str) -> Run:
         row = conn.execute(self._q("SELECT * FROM {s}.runs WHERE run_id = %s"), (run_id,)).fetchone()
         assert row is not None  # callers checked it exists in this transaction
-        return _run_from(row)
+        return run_from(row, _must_utc)
 
     # Records and audit -----------------------------------------------------------------------------------
 
@@ -598,19 +598,15 @@ class PostgresLedger:
         content_hash: str | None = None,
         reason: str | None = None,
     ) -> LedgerRecord:
-        check_kind(kind)
-        check_key(source_key, "source_key")
-        action = RecordAction(action)
-        outcome = RecordOutcome(outcome)
-        if outcome not in ALLOWED_OUTCOMES[action]:
-            raise ConfigurationError(f"outcome {outcome.value!r} cannot go with action {action.value!r}")
-        if destination_id is not None:
-            check_key(destination_id, "destination_id")
-        elif outcome is not RecordOutcome.NOT_APPLIED:
-            raise ConfigurationError(f"a record {outcome.value} in HighLevel needs its destination_id")
-        if content_hash is not None:
-            check_key(content_hash, "content_hash")
-        check_reason(reason)
+        action, outcome = checked_result(
+            kind,
+            source_key,
+            action=action,
+            outcome=outcome,
+            destination_id=destination_id,
+            content_hash=content_hash,
+            reason=reason,
+        )
         params = {
             "run_id": run_id,
             "kind": kind,
@@ -666,14 +662,14 @@ class PostgresLedger:
                 self._q("SELECT * FROM {s}.records WHERE kind = %s AND source_key = %s"), (kind, source_key)
             ).fetchone()
         assert row is not None  # written in this transaction
-        return _record_from(row)
+        return record_from(row, _must_utc)
 
     def record(self, kind: str, source_key: str) -> LedgerRecord | None:
         with self._tx(write=False) as conn:
             row = conn.execute(
                 self._q("SELECT * FROM {s}.records WHERE kind = %s AND source_key = %s"), (kind, source_key)
             ).fetchone()
-        return None if row is None else _record_from(row)
+        return None if row is None else record_from(row, _must_utc)
 
     def records(self, kind: str | None = None) -> list[LedgerRecord]:
         with self._tx(write=False) as conn:
@@ -687,7 +683,7 @@ class PostgresLedger:
                     self._q('SELECT * FROM {s}.records WHERE kind = %s ORDER BY source_key COLLATE "C"'),
                     (kind,),
                 ).fetchall()
-        return [_record_from(row) for row in rows]
+        return [record_from(row, _must_utc) for row in rows]
 
     def destination_of(self, kind: str, source_key: str) -> str | None:
         with self._tx(write=False) as conn:
@@ -735,19 +731,7 @@ class PostgresLedger:
                 rows = conn.execute(
                     self._q("SELECT * FROM {s}.audit WHERE run_id = %s ORDER BY seq"), (run_id,)
                 ).fetchall()
-        return [
-            AuditRow(
-                run_id=row["run_id"],
-                kind=row["kind"],
-                source_key=row["source_key"],
-                destination_id=row["destination_id"],
-                action=RecordAction(row["action"]),
-                outcome=RecordOutcome(row["outcome"]),
-                reason=row["reason"],
-                at=_must_utc(row["at"]),
-            )
-            for row in rows
-        ]
+        return [audit_row_from(row, _must_utc) for row in rows]
 
     # Intents ---------------------------------------------------------------------------------------------
 
@@ -761,14 +745,7 @@ class PostgresLedger:
         run_id: str,
         parent_id: str | None = None,
     ) -> int:
-        check_kind(kind)
-        check_key(source_key, "source_key")
-        check_key(operation, "operation")
-        if parent_id is not None:
-            check_key(parent_id, "parent_id")
-        lookup = dict(lookup_keys)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in lookup.items()):
-            raise ConfigurationError("lookup_keys must map names to strings")
+        lookup = checked_intent(kind, source_key, operation, lookup_keys, parent_id=parent_id)
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
             row = conn.execute(
@@ -900,7 +877,7 @@ class PostgresLedger:
             rows = conn.execute(
                 self._q(f"SELECT * FROM {{s}}.pre_images {where}ORDER BY seq DESC")  # noqa: S608
             ).fetchall()
-        return [_pre_image(row) for row in rows]
+        return [pre_image_from(row, _must_utc) for row in rows]
 
     def pre_image(self, kind: str, destination_id: str) -> PreImage | None:
         with self._tx(write=False) as conn:
@@ -911,7 +888,7 @@ class PostgresLedger:
                 ),
                 (kind, destination_id),
             ).fetchone()
-        return None if row is None else _pre_image(row)
+        return None if row is None else pre_image_from(row, _must_utc)
 
     def mark_restored(self, kind: str, destination_id: str) -> None:
         with self._tx(write=True) as conn:
@@ -1220,43 +1197,3 @@ def _verify(conn: psycopg.Connection[dict[str, Any]], schema: str, location: str
         )
     except ConfigurationError as exc:
         raise LedgerError(f"the ledger at {location} has an invalid identity in its meta table") from exc
-
-
-def _run_from(row: Mapping[str, Any]) -> Run:
-    return Run(
-        run_id=row["run_id"],
-        mode=RunMode(row["mode"]),
-        status=RunStatus(row["status"]),
-        started_at=_must_utc(row["started_at"]),
-        finished_at=_utc(row["finished_at"]),
-        phase=row["phase"],
-        cursor=row["cursor"],
-        checkpoint_at=_utc(row["checkpoint_at"]),
-    )
-
-
-def _record_from(row: Mapping[str, Any]) -> LedgerRecord:
-    return LedgerRecord(
-        kind=row["kind"],
-        source_key=row["source_key"],
-        destination_id=row["destination_id"],
-        content_hash=row["content_hash"],
-        action=RecordAction(row["action"]),
-        outcome=RecordOutcome(row["outcome"]),
-        reason=row["reason"],
-        run_id=row["run_id"],
-        first_recorded_at=_must_utc(row["first_recorded_at"]),
-        updated_at=_must_utc(row["updated_at"]),
-    )
-
-
-def _pre_image(row: Mapping[str, Any]) -> PreImage:
-    return PreImage(
-        seq=int(row["seq"]),
-        kind=row["kind"],
-        destination_id=row["destination_id"],
-        run_id=row["run_id"],
-        saved_at=_must_utc(row["saved_at"]),
-        restored_at=_utc(row["restored_at"]),
-        payload=json.loads(row["payload_json"]),
-    )

@@ -49,11 +49,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
 from dentrix_highlevel._private_files import ensure_private_dir
-from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOutcome
 from dentrix_highlevel.migration._ledger import (
     ApprovedPlan,
     Attempt,
@@ -73,6 +72,15 @@ from dentrix_highlevel.migration._ledger import (
     check_reason,
 )
 from dentrix_highlevel.migration._ledger_batch import IntentRequest
+from dentrix_highlevel.migration._ledger_rows import (
+    attempt_from,
+    audit_row_from,
+    checked_intent,
+    checked_result,
+    pre_image_from,
+    record_from,
+    run_from,
+)
 
 if sys.platform != "win32":
     import fcntl
@@ -505,18 +513,10 @@ class SqliteLedger:
                 ).fetchall()
             else:  # a ledger older than the table, opened only to read: one attempt per run
                 rows = conn.execute(
-                    "SELECT run_id, 1, status, started_at, finished_at FROM runs ORDER BY rowid"
+                    "SELECT run_id, 1 AS attempt, status, started_at, finished_at AS ended_at FROM runs "
+                    "ORDER BY rowid"
                 ).fetchall()
-        return [
-            Attempt(
-                run_id=row[0],
-                attempt=int(row[1]),
-                status=RunStatus(row[2]),
-                started_at=_dt(row[3]),
-                ended_at=_dt_or_none(row[4]),
-            )
-            for row in rows
-        ]
+        return [attempt_from(row, _dt) for row in rows]
 
     def finish_run(self, run_id: str, *, status: RunStatus) -> Run:
         status = RunStatus(status)
@@ -540,12 +540,12 @@ class SqliteLedger:
     def run(self, run_id: str) -> Run | None:
         with self._tx(write=False) as conn:
             row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _run_from(row)
+        return None if row is None else run_from(row, _dt)
 
     def runs(self) -> list[Run]:
         with self._tx(write=False) as conn:
             rows = conn.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
-        return [_run_from(row) for row in rows]
+        return [run_from(row, _dt) for row in rows]
 
     def save_checkpoint(self, run_id: str, *, phase: str, cursor: str | None) -> None:
         check_key(phase, "phase")
@@ -563,7 +563,7 @@ class SqliteLedger:
             raise LedgerError(f"run {run_id!r} is not in the ledger (begin_run first)")
 
     def _run_row(self, conn: sqlite3.Connection, run_id: str) -> Run:
-        return _run_from(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone())
+        return run_from(conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone(), _dt)
 
     # Records and audit -----------------------------------------------------------------------------------
 
@@ -579,19 +579,15 @@ class SqliteLedger:
         content_hash: str | None = None,
         reason: str | None = None,
     ) -> LedgerRecord:
-        check_kind(kind)
-        check_key(source_key, "source_key")
-        action = RecordAction(action)
-        outcome = RecordOutcome(outcome)
-        if outcome not in ALLOWED_OUTCOMES[action]:
-            raise ConfigurationError(f"outcome {outcome.value!r} cannot go with action {action.value!r}")
-        if destination_id is not None:
-            check_key(destination_id, "destination_id")
-        elif outcome is not RecordOutcome.NOT_APPLIED:
-            raise ConfigurationError(f"a record {outcome.value} in HighLevel needs its destination_id")
-        if content_hash is not None:
-            check_key(content_hash, "content_hash")
-        check_reason(reason)
+        action, outcome = checked_result(
+            kind,
+            source_key,
+            action=action,
+            outcome=outcome,
+            destination_id=destination_id,
+            content_hash=content_hash,
+            reason=reason,
+        )
         now = self._now()
         params = {
             "run_id": run_id,
@@ -642,14 +638,14 @@ class SqliteLedger:
             row = conn.execute(
                 "SELECT * FROM records WHERE kind = ? AND source_key = ?", (kind, source_key)
             ).fetchone()
-        return _record_from(row)
+        return record_from(row, _dt)
 
     def record(self, kind: str, source_key: str) -> LedgerRecord | None:
         with self._tx(write=False) as conn:
             row = conn.execute(
                 "SELECT * FROM records WHERE kind = ? AND source_key = ?", (kind, source_key)
             ).fetchone()
-        return None if row is None else _record_from(row)
+        return None if row is None else record_from(row, _dt)
 
     def records(self, kind: str | None = None) -> list[LedgerRecord]:
         with self._tx(write=False) as conn:
@@ -659,7 +655,7 @@ class SqliteLedger:
                 rows = conn.execute(
                     "SELECT * FROM records WHERE kind = ? ORDER BY source_key", (kind,)
                 ).fetchall()
-        return [_record_from(row) for row in rows]
+        return [record_from(row, _dt) for row in rows]
 
     def destination_of(self, kind: str, source_key: str) -> str | None:
         with self._tx(write=False) as conn:
@@ -697,19 +693,7 @@ class SqliteLedger:
                 rows = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
             else:
                 rows = conn.execute("SELECT * FROM audit WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
-        return [
-            AuditRow(
-                run_id=row["run_id"],
-                kind=row["kind"],
-                source_key=row["source_key"],
-                destination_id=row["destination_id"],
-                action=RecordAction(row["action"]),
-                outcome=RecordOutcome(row["outcome"]),
-                reason=row["reason"],
-                at=_dt(row["at"]),
-            )
-            for row in rows
-        ]
+        return [audit_row_from(row, _dt) for row in rows]
 
     # Intents ---------------------------------------------------------------------------------------------
 
@@ -723,14 +707,7 @@ class SqliteLedger:
         run_id: str,
         parent_id: str | None = None,
     ) -> int:
-        check_kind(kind)
-        check_key(source_key, "source_key")
-        check_key(operation, "operation")
-        if parent_id is not None:
-            check_key(parent_id, "parent_id")
-        lookup = dict(lookup_keys)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in lookup.items()):
-            raise ConfigurationError("lookup_keys must map names to strings")
+        lookup = checked_intent(kind, source_key, operation, lookup_keys, parent_id=parent_id)
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
             cursor = conn.execute(
@@ -880,7 +857,7 @@ class SqliteLedger:
         where = "" if include_restored else "WHERE restored_at IS NULL "
         with self._tx(write=False) as conn:
             rows = conn.execute(f"SELECT * FROM pre_images {where}ORDER BY seq DESC").fetchall()  # noqa: S608
-        return [_pre_image(row) for row in rows]
+        return [pre_image_from(row, _dt) for row in rows]
 
     def pre_image(self, kind: str, destination_id: str) -> PreImage | None:
         with self._tx(write=False) as conn:
@@ -888,7 +865,7 @@ class SqliteLedger:
                 "SELECT * FROM pre_images WHERE kind = ? AND destination_id = ? AND restored_at IS NULL",
                 (kind, destination_id),
             ).fetchone()
-        return None if row is None else _pre_image(row)
+        return None if row is None else pre_image_from(row, _dt)
 
     def mark_restored(self, kind: str, destination_id: str) -> None:
         with self._tx(write=True) as conn:
@@ -1043,18 +1020,6 @@ NOTE_KEYS = frozenset({"practice_namespace", "ledger_token", "ledger_token_next"
 def _check_note(key: str) -> None:
     if key not in NOTE_KEYS:
         raise LedgerError(f"unknown ledger note {key!r}")
-
-
-def _pre_image(row: sqlite3.Row) -> PreImage:
-    return PreImage(
-        seq=row["seq"],
-        kind=row["kind"],
-        destination_id=row["destination_id"],
-        run_id=row["run_id"],
-        saved_at=_dt(row["saved_at"]),
-        restored_at=_dt_or_none(row["restored_at"]),
-        payload=json.loads(row["payload_json"]),
-    )
 
 
 def _forget_destination(conn: sqlite3.Connection, kind: str, destination_id: str, now: str) -> None:
@@ -1273,31 +1238,3 @@ def _verify(conn: sqlite3.Connection, path: Path) -> LedgerIdentity:
         )
     except ConfigurationError as exc:
         raise LedgerError(f"the ledger at {path} has an invalid identity in its meta table") from exc
-
-
-def _run_from(row: Any) -> Run:
-    return Run(
-        run_id=row["run_id"],
-        mode=RunMode(row["mode"]),
-        status=RunStatus(row["status"]),
-        started_at=_dt(row["started_at"]),
-        finished_at=_dt_or_none(row["finished_at"]),
-        phase=row["phase"],
-        cursor=row["cursor"],
-        checkpoint_at=_dt_or_none(row["checkpoint_at"]),
-    )
-
-
-def _record_from(row: Any) -> LedgerRecord:
-    return LedgerRecord(
-        kind=row["kind"],
-        source_key=row["source_key"],
-        destination_id=row["destination_id"],
-        content_hash=row["content_hash"],
-        action=RecordAction(row["action"]),
-        outcome=RecordOutcome(row["outcome"]),
-        reason=row["reason"],
-        run_id=row["run_id"],
-        first_recorded_at=_dt(row["first_recorded_at"]),
-        updated_at=_dt(row["updated_at"]),
-    )
