@@ -343,17 +343,21 @@ class GExportSource:
             )
             try:
                 self._read_manifest(archive)
-                files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
-                assert isinstance(files, dict)
-                for spec in FILE_SPECS:
-                    member = next(
-                        (m for m in (archive.find(n) for n in (spec.name, *spec.aliases)) if m), None
-                    )
-                    if member is not None:
-                        declared = files.get(PurePosixPath(member).name) or files.get(spec.name) or {}
-                        self._declared_encoding(spec, declared if isinstance(declared, dict) else {})
+                for spec, _, declared in self._present_files(archive):
+                    self._declared_encoding(spec, declared)
             finally:
                 archive.close()
+
+    def _present_files(self, archive: _Archive) -> Iterator[tuple[FileSpec, str, dict[str, Any]]]:
+        """Each file of the format the export holds: its spec, its member and what the manifest declares
+        for it (by the member's own name, else the spec's)."""
+        files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
+        assert isinstance(files, dict)
+        for spec in FILE_SPECS:
+            member = next((m for m in (archive.find(n) for n in (spec.name, *spec.aliases)) if m), None)
+            if member is not None:
+                declared = files.get(PurePosixPath(member).name) or files.get(spec.name) or {}
+                yield spec, member, declared if isinstance(declared, dict) else {}
 
     def _read_manifest(self, archive: _Archive) -> str | None:
         """Read and check ``manifest.json``, the time zone and the required files; returns the manifest's
@@ -395,16 +399,10 @@ class GExportSource:
         assert timezone is not None  # set by _read_manifest
         self._staging_dir = new_staging_dir("dentrix-highlevel-staging-", self._staging_parent)
         self._staging = Staging(self._staging_dir / "staging.sqlite3")
-        manifest_files = self._manifest.get("files") if isinstance(self._manifest.get("files"), dict) else {}
-        assert isinstance(manifest_files, dict)
         known = set()
-        for spec in FILE_SPECS:
-            member = next((m for m in (archive.find(n) for n in (spec.name, *spec.aliases)) if m), None)
-            if member is None:
-                continue
+        for spec, member, declared in self._present_files(archive):
             known.add(member)
-            declared = manifest_files.get(PurePosixPath(member).name) or manifest_files.get(spec.name) or {}
-            self._stage_file(archive, spec, member, declared if isinstance(declared, dict) else {}, issues)
+            self._stage_file(archive, spec, member, declared, issues)
         for member in archive.names():
             if member not in known and member != manifest_member and member.lower().endswith(".csv"):
                 issues.append(
