@@ -71,7 +71,7 @@ async def run_rollback(ctx: RunContext) -> None:
             ctx.done += 1
             await ctx.report()
     # One pass over the contacts the location keeps: which custom fields and tags they still use.
-    used, tagged = await _kept_usage(ctx, created, restored)
+    used, tagged = await _kept_usage(ctx, restored)
     for pre in await ctx.db(ctx.ledger.pre_images):
         if pre.kind == TAG_CATALOGUE:
             await _restore_tags(ctx, pre, tagged)
@@ -214,16 +214,15 @@ async def _holds_events(ctx: RunContext, calendar_id: str) -> bool:
     return False
 
 
-async def _kept_usage(
-    ctx: RunContext, created: list[CreatedObject], restored: list[PreImage]
-) -> tuple[set[str], set[str]]:
+async def _kept_usage(ctx: RunContext, restored: list[PreImage]) -> tuple[set[str], set[str]]:
     """The custom fields holding a value, and the tags (case-folded), on some contact the location keeps.
     The search index lags writes (and deletes), so it still shows the contacts this rollback deleted and
     the values it just restored: the deleted ones are skipped, and a restored contact counts with its
-    pre-image's values. "Deleted" includes the contacts an earlier, interrupted attempt of this rollback
-    deleted (marked rolled back, so no longer among ``created``): the index may still show them too."""
+    pre-image's values. "Deleted" is every contact the migration ever created, those an earlier,
+    interrupted attempt of this rollback deleted (marked rolled back) included: the index may still show
+    them too."""
     every = await ctx.db(lambda: ctx.ledger.created_objects(include_rolled_back=True))
-    deleted = {o.destination_id for o in (*created, *every) if o.kind == "contact"}
+    deleted = {o.destination_id for o in every if o.kind == "contact"}
     before = {p.destination_id: p.payload for p in restored if p.kind == "contact"}
     used: set[str] = set()
     tagged: set[str] = set()
