@@ -16,7 +16,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -39,6 +39,7 @@ from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
 from dentrix_highlevel.migration._ledger_batch import IntentRequest, LedgerBatcher
 from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._progress import ProgressCallback
+from dentrix_highlevel.migration._setup_record import SetupRecord
 
 __all__ = ["CONNECTION_ERRORS", "Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
 
@@ -149,6 +150,8 @@ class RunContext:
     recovered: bool = False
     """The ledger was rebuilt from HighLevel: an object it lacks is looked up there before any create."""
     setup: SetupState | None = None
+    setup_record: SetupRecord | None = None
+    """The location's record of the setup objects the migration created (read at setup)."""
     counters: Counters = attrs.field(factory=Counters)
     progress: ProgressCallback | None = None
     clock: Callable[[], float] = time.monotonic
@@ -276,6 +279,16 @@ class RunContext:
                     self.run_id,
                     type(exc).__name__,
                 )
+
+    def made_in_setup(self, kind: str, key: str) -> bool:
+        """The location's setup record says the migration created this setup object (a rebuilt ledger
+        adopts it as created, so rollback deletes it, instead of reusing it as the practice's)."""
+        return self.setup_record is not None and self.setup_record.made(kind, key)
+
+    async def note_setup_created(self, entries: Iterable[tuple[str, str]]) -> None:
+        """Before setup objects are created: the location's setup record names them first."""
+        if self.setup_record is not None:
+            await self.setup_record.note(self.hl, created=entries)
 
     # -- the write path ---------------------------------------------------------------------------------
 

@@ -122,7 +122,8 @@ from dentrix_highlevel.migration._related import (
 from dentrix_highlevel.migration._rollback import delete_created, run_rollback
 from dentrix_highlevel.migration._sample import stratified_sample, write_report
 from dentrix_highlevel.migration._scopes import features_for
-from dentrix_highlevel.migration._setup import run_setup, setup_calendars
+from dentrix_highlevel.migration._setup import TAG_CATALOGUE, run_setup, setup_calendars
+from dentrix_highlevel.migration._setup_record import SetupRecord
 from dentrix_highlevel.migration._source_keys import SourceKeys
 from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
 from dentrix_highlevel.records import PatientBundle, Provider
@@ -639,6 +640,16 @@ class Migration:
                 adopt, DOCUMENT_KIND, f"{DOCUMENT_KIND}:{document_id}", item.id, {"name": name}, True
             )
             adopted += 1
+        # The tags the location had before the migration: rollback deletes the ones it added (the
+        # setup objects it created are adopted by the recovered run's setup, from the same record).
+        record = await SetupRecord.read(self._hl, namespace)
+        if record.tags_before is not None:
+            tags_before = sorted(record.tags_before)
+            await anyio.to_thread.run_sync(
+                lambda: ledger.save_pre_image(
+                    TAG_CATALOGUE, self._hl.location_id, tags_before, run_id=run.run_id
+                )
+            )
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         await anyio.to_thread.run_sync(ledger.set_note, "recovered_at", stamp)
         await claim_location(

@@ -33,6 +33,7 @@ from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.highlevel import CustomValueInput, HighLevelClient
 from dentrix_highlevel.migration._identity import namespace_slug
 from dentrix_highlevel.migration._ledger import Ledger
+from dentrix_highlevel.migration._setup_record import SetupRecord
 
 __all__ = [
     "OwnershipError",
@@ -176,8 +177,11 @@ async def end_lease(hl: HighLevelClient, ledger: Ledger, *, namespace: str, migr
 
 
 async def release_location(hl: HighLevelClient, ledger: Ledger, *, namespace: str) -> None:
-    """After a completed rollback the location no longer holds the migration: its owner record goes."""
+    """After a completed rollback the location no longer holds the migration: its owner record and its
+    setup record (``_setup_record``) go."""
     owner = await read_owner(hl, namespace)
     token = await anyio.to_thread.run_sync(ledger.note, "ledger_token")
     if owner is not None and owner[2] == token:
+        # The setup record first: a crash in between leaves the owner, and the next rollback ends this.
+        await (await SetupRecord.read(hl, namespace)).delete(hl)
         await hl.custom_values.delete(owner[0])

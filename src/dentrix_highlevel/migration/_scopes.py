@@ -74,8 +74,8 @@ CUSTOM_FIELDS = _feature(
 )
 OWNER_RECORD = _feature(
     "owner record",
-    "the location custom value that records which migration owns the location (a lost or copied ledger "
-    "is refused; recover rebuilds it); rollback deletes it",
+    "the location custom values that record which migration owns the location (a lost or copied ledger "
+    "is refused; recover rebuilds it) and which setup objects it created; rollback deletes them",
     "GET /locations/{locationId}/customValues",
     "POST /locations/{locationId}/customValues",
     "PUT /locations/{locationId}/customValues/{id}",

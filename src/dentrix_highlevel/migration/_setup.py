@@ -28,6 +28,7 @@ from dentrix_highlevel.migration._context import RunContext, SetupState, content
 from dentrix_highlevel.migration._identity import PRACTICE_ID_KEY, SOURCE_ID_KEY, identity_targets
 from dentrix_highlevel.migration._policies import MigrationPolicies
 from dentrix_highlevel.migration._related import appointment_migrates
+from dentrix_highlevel.migration._setup_record import SETUP_KINDS, SetupRecord
 from dentrix_highlevel.records import Appointment, Provider
 
 __all__ = [
@@ -77,6 +78,7 @@ async def run_setup(
         sorted({t.name for t in tags if t.name}),
         run_id=ctx.run_id,
     )
+    await _note_setup(ctx)
     listed = await hl.custom_fields.list(model="all")
     existing = {f.field_key: f for f in listed if f.field_key}
     known = [
@@ -98,6 +100,12 @@ async def run_setup(
     ]
     if conflicts:
         raise PlanError("custom field conflicts with the location: " + "; ".join(conflicts))
+    # The fields about to be created go into the location's setup record first (one write for all).
+    await ctx.note_setup_created(
+        ("custom_field", f"field:{t.field_key}")
+        for t in custom_field_targets(ctx)
+        if t.field_key not in existing
+    )
     field_ids: dict[str, str] = {}
     field_types: dict[str, str] = {}
     for target in custom_field_targets(ctx):
@@ -128,6 +136,23 @@ async def run_setup(
     )
 
 
+async def _note_setup(ctx: RunContext) -> None:
+    """Read the location's setup record, and add to it the tag catalogue before the migration and every
+    setup object this ledger records as created (a migration begun before the record existed gains one)."""
+    record = await SetupRecord.read(ctx.hl, ctx.namespace)
+    ctx.setup_record = record
+    if ctx.recovered:
+        return  # a rebuilt ledger knows less than the record: it reads it, never rewrites it from itself
+    before = await ctx.db(ctx.ledger.pre_image, TAG_CATALOGUE, ctx.hl.location_id)
+    payload = before.payload if before is not None else None
+    created = await ctx.db(ctx.ledger.created_objects)
+    await record.note(
+        ctx.hl,
+        tags_before=[str(t) for t in payload] if isinstance(payload, list) else None,
+        created=((o.kind, o.source_key) for o in created if o.kind in SETUP_KINDS),
+    )
+
+
 async def _ensure_field(
     ctx: RunContext, target: CustomFieldTarget, existing: dict[str, CustomField]
 ) -> str | None:
@@ -144,7 +169,7 @@ async def _ensure_field(
     if found is not None:
         found_id = found.id
         ours = await ctx.db(ctx.ledger.destination_of, "custom_field", key)
-        if ours != found_id:
+        if ours != found_id and not (ours is None and ctx.made_in_setup("custom_field", key)):
             # The practice's own field (or one from an earlier migration): reuse it, never delete it.
             await ctx.record(
                 "custom_field",
@@ -273,10 +298,12 @@ async def _calendar(
     ours = await ctx.db(ctx.ledger.destination_of, "calendar", key)
     practice: Calendar | None = None
     if ours is None:
-        practice = listed.get(name)
+        practice = None if ctx.made_in_setup("calendar", key) else listed.get(name)
     elif not await ctx.db(ctx._created_by_us, "calendar", ours):
         # Reused in an earlier run: still the practice's, never modified.
         practice = next((c for c in listed.values() if c.id == ours), None) or Calendar(id=ours, name=name)
+    if practice is None:
+        await ctx.note_setup_created([("calendar", key)])
     if practice is not None:
         # The practice's calendar: used, never modified, never deleted by rollback. Its team is what it
         # is: appointments are assigned only to users on it (the others go unassigned, and say so).
@@ -339,7 +366,7 @@ async def _provider_users(ctx: RunContext, providers: Sequence[Provider]) -> dic
         ours = await ctx.db(ctx.ledger.destination_of, "user", key)
         if ours is None:
             existing = await ctx.hl.users.find(email=email)
-            if existing is not None:
+            if existing is not None and not ctx.made_in_setup("user", key):
                 # The practice already has this person as a user: use it, never delete it.
                 await ctx.record(
                     "user",
@@ -352,6 +379,7 @@ async def _provider_users(ctx: RunContext, providers: Sequence[Provider]) -> dic
                 )
                 out[provider.provider_id] = existing.id
                 continue
+            await ctx.note_setup_created([("user", key)])
         phone = payload.get("phone")
 
         async def create(
