@@ -295,7 +295,7 @@ class Generated:
 
 
 def gen_scopes() -> str:
-    from dentrix_highlevel.migration._scopes import render_scope_table
+    from dentrix_highlevel.migration._plan.scopes import render_scope_table
 
     return render_scope_table()
 

@@ -16,8 +16,8 @@ import pytest
 
 from dentrix_highlevel import GExportSource, HighLevelClient, Migration, RunStatus, build_plan
 from dentrix_highlevel.migration import SqliteLedger, _engine
-from dentrix_highlevel.migration._availability import AvailabilityCollector
-from dentrix_highlevel.migration._plan import _Tally
+from dentrix_highlevel.migration._plan.availability import AvailabilityCollector
+from dentrix_highlevel.migration._plan.migration_plan import _Tally
 from dentrix_highlevel.sandbox import Sandbox
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 

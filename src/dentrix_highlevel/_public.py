@@ -1,6 +1,6 @@
 """Public paths for public types: ``reveal_type``, tracebacks and reprs name
 ``dentrix_highlevel.migration.Run``, never the private module it is written in
-(``dentrix_highlevel.migration._ledger.Run``)."""
+(``dentrix_highlevel.migration._state.ledger.Run``)."""
 
 from __future__ import annotations
 

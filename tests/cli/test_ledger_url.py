@@ -15,7 +15,7 @@ from tests.cli._cli import SCALED, Outcome, cli
 from dentrix_highlevel.cli._common import CliFailure, resolve_ledger, url_without_password
 from dentrix_highlevel.cli._demo import normalised_dump
 from dentrix_highlevel.migration import LEDGER_FILENAME
-from dentrix_highlevel.migration._ledger_postgres import _split_url
+from dentrix_highlevel.migration._state.postgres import _split_url
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
 # Without psycopg these are skipped here; CI installs it (the dev extra), and the server fixture fails there.

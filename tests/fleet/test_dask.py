@@ -19,7 +19,7 @@ from tests.fleet._helpers import exports, write_manifest
 
 from dentrix_highlevel.fleet import Fleet, FleetReport, OfficeStatus, load_manifest
 from dentrix_highlevel.migration import RunStatus, open_existing_ledger
-from dentrix_highlevel.migration._ledger_open import ledger_exists
+from dentrix_highlevel.migration._state.open import ledger_exists
 
 distributed = pytest.importorskip("distributed")
 

@@ -137,7 +137,7 @@ def test_file_level_errors(tmp_path: Path) -> None:
 
 def test_each_office_has_its_own_ledger_schema() -> None:
     from dentrix_highlevel.fleet._fleet import office_schema
-    from dentrix_highlevel.migration._ledger_postgres import _SCHEMA_RE
+    from dentrix_highlevel.migration._state.postgres import _SCHEMA_RE
 
     names = ["north", "North", "north-1", "north_1", "Zahnarzt Müller & Söhne", "x" * 200]
     schemas = [office_schema(n) for n in names]

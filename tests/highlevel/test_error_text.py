@@ -16,7 +16,7 @@ from dentrix_highlevel._server_text import WITHHELD, describe_messages, field_fa
 from dentrix_highlevel.errors import AscendError, DuplicateContactError, HighLevelError, ValidationError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, RequestKind, RetryPolicy
 from dentrix_highlevel.highlevel._failures import error_for
-from dentrix_highlevel.migration._context import failure_reason
+from dentrix_highlevel.migration._engine.context import failure_reason
 from dentrix_highlevel.sources._ascend_client import AscendClient
 
 PHI = "PHI-MARKER-Jane-Doe-1955"

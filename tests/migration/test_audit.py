@@ -26,7 +26,7 @@ from dentrix_highlevel.migration import (
     write_audit_csv,
     write_audit_jsonl,
 )
-from dentrix_highlevel.migration._audit import AUDIT_COLUMNS
+from dentrix_highlevel.migration._state.audit import AUDIT_COLUMNS
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

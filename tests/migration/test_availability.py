@@ -16,7 +16,7 @@ from dentrix_highlevel.mapping import (
 )
 from dentrix_highlevel.mapping._propose import ColumnProfile, ValueShape
 from dentrix_highlevel.migration import AvailabilityReport, MappingStatus
-from dentrix_highlevel.migration._availability import AvailabilityCollector, summarise_issues
+from dentrix_highlevel.migration._plan.availability import AvailabilityCollector, summarise_issues
 from dentrix_highlevel.records import (
     Appointment,
     GuarantorBalance,

@@ -32,9 +32,9 @@ from dentrix_highlevel.migration import (
     RunMode,
     RunStatus,
 )
-from dentrix_highlevel.migration._documents import document_key
-from dentrix_highlevel.migration._documents import media_name as _media_name
-from dentrix_highlevel.migration._plan import build_plan
+from dentrix_highlevel.migration._engine.writers.document import document_key
+from dentrix_highlevel.migration._engine.writers.document import media_name as _media_name
+from dentrix_highlevel.migration._plan.migration_plan import build_plan
 from dentrix_highlevel.records import Document, PatientBundle
 from dentrix_highlevel.sandbox import Sandbox
 from dentrix_highlevel.sources import GExportSource

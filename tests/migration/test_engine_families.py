@@ -9,7 +9,7 @@ import pytest
 from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 from dentrix_highlevel.migration import FamilyContactPolicy, Migration, MigrationPolicies, RecordAction
-from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
+from dentrix_highlevel.migration._engine.writers.contact import ContactIndex, plan_contact_points
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ import pytest
 from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 from dentrix_highlevel.migration import RequestCounts
-from dentrix_highlevel.migration._estimate import ComplexityInputs, estimate
+from dentrix_highlevel.migration._plan.estimate import ComplexityInputs, estimate
 
 BUDGET = RateBudget()  # 100 per 10 s, 200,000 a day, 1,000 kept in reserve
 

@@ -12,7 +12,7 @@ from dentrix_highlevel.errors import ConfigurationError
 from dentrix_highlevel.highlevel import RateBudget
 from dentrix_highlevel.mapping import DefaultMapOptions, patient_disposition
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RequestCounts, build_plan
-from dentrix_highlevel.migration._estimate import (
+from dentrix_highlevel.migration._plan.estimate import (
     ASSOCIATION_SETUP_REQUESTS,
     ComplexityInputs,
     association_requests,

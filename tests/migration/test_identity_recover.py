@@ -14,7 +14,7 @@ import pytest
 from tests.migration._engine_helpers import client, contacts_by_source_id, export, source
 
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus
-from dentrix_highlevel.migration._ownership import OwnershipError
+from dentrix_highlevel.migration._state.ownership import OwnershipError
 from dentrix_highlevel.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ import pytest
 
 from dentrix_highlevel.errors import LedgerError
 from dentrix_highlevel.migration import RunMode, SqliteLedger
-from dentrix_highlevel.migration._ledger_batch import IntentRequest, LedgerBatcher
+from dentrix_highlevel.migration._state.batch import IntentRequest, LedgerBatcher
 
 TASKS = 50
 

@@ -20,7 +20,7 @@ from dentrix_highlevel.migration import (
     RecordOutcome,
     RunMode,
 )
-from dentrix_highlevel.migration._ledger_postgres import PAYLOAD_COLUMNS, _split_url
+from dentrix_highlevel.migration._state.postgres import PAYLOAD_COLUMNS, _split_url
 
 # Without psycopg these are skipped here; CI installs it (the dev extra), and the server fixture fails there.
 psycopg = pytest.importorskip("psycopg")

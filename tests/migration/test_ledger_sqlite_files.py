@@ -20,7 +20,7 @@ from dentrix_highlevel.migration import (
     RunMode,
     SqliteLedger,
 )
-from dentrix_highlevel.migration._ledger_sqlite import APPLICATION_ID, PAYLOAD_COLUMNS
+from dentrix_highlevel.migration._state.sqlite import APPLICATION_ID, PAYLOAD_COLUMNS
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 

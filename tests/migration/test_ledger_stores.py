@@ -19,7 +19,7 @@ from dentrix_highlevel.migration import (
     open_existing_ledger,
     open_ledger,
 )
-from dentrix_highlevel.migration._ledger_open import describe_ledger, ledger_exists
+from dentrix_highlevel.migration._state.open import describe_ledger, ledger_exists
 
 
 def test_one_writing_process_at_a_time(store: LedgerStore, identity: LedgerIdentity) -> None:

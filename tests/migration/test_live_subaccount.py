@@ -19,7 +19,7 @@ import pytest
 from dentrix_highlevel import GExportSource, Migration, MigrationPolicies, RunStatus
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.migration import MergePolicy, build_plan
-from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
+from dentrix_highlevel.migration._engine.writers.contact import ContactIndex, plan_contact_points
 from dentrix_highlevel.sandbox import Sandbox
 
 from ._engine_helpers import client, contacts_by_source_id, export, normalised, scaled_sandbox, source

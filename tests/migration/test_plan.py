@@ -31,7 +31,7 @@ from dentrix_highlevel.migration import (
     build_plan,
     plan_content_hash,
 )
-from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
 from dentrix_highlevel.records import (
     Appointment,
     LedgerEntryType,

@@ -18,7 +18,7 @@ import pytest
 
 from dentrix_highlevel.mapping import DefaultMapOptions, ExistingCustomField
 from dentrix_highlevel.migration import LocationSnapshot, MigrationPlan, PipelineSnapshot, build_plan
-from dentrix_highlevel.migration._plan_report import render_markdown
+from dentrix_highlevel.migration._plan.report import render_markdown
 from dentrix_highlevel.sources import GExportSource
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 

@@ -21,7 +21,7 @@ from dentrix_highlevel.migration import (
     RunMode,
     SqliteLedger,
 )
-from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES
+from dentrix_highlevel.migration._state.audit import ALLOWED_OUTCOMES
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 

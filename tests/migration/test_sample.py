@@ -10,8 +10,8 @@ import pytest
 from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
 from dentrix_highlevel.migration import Migration, RunStatus
-from dentrix_highlevel.migration._diff import Verdict, compare_values
-from dentrix_highlevel.migration._sample import REPORT_COLUMNS, stratified_sample, stratum
+from dentrix_highlevel.migration._engine.diff import Verdict, compare_values
+from dentrix_highlevel.migration._engine.sample import REPORT_COLUMNS, stratified_sample, stratum
 from dentrix_highlevel.sources import GExportSource
 
 pytestmark = pytest.mark.anyio

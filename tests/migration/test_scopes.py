@@ -17,7 +17,7 @@ import pytest
 from dentrix_highlevel import Migration, MigrationPolicies
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, operation_for
 from dentrix_highlevel.mapping import DefaultMapOptions, PastAppointmentsMode
-from dentrix_highlevel.migration._scopes import (
+from dentrix_highlevel.migration._plan.scopes import (
     FEATURES,
     features_for,
     required_operations,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import attrs
 
-from dentrix_highlevel.migration._documents import document_key
-from dentrix_highlevel.migration._related import appointment_key, family_link_key
-from dentrix_highlevel.migration._source_keys import SourceKeys
-from dentrix_highlevel.migration._tasks import task_key
+from dentrix_highlevel.migration._engine.source_keys import SourceKeys
+from dentrix_highlevel.migration._engine.writers.document import document_key
+from dentrix_highlevel.migration._engine.writers.related import appointment_key, family_link_key
+from dentrix_highlevel.migration._engine.writers.task import task_key
 from dentrix_highlevel.records import PatientBundle
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 

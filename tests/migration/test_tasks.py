@@ -23,7 +23,12 @@ from tests.migration._engine_helpers import (
 from dentrix_highlevel._errors import HighLevelError
 from dentrix_highlevel.mapping import DefaultMapOptions, PracticeSettings, patient_disposition
 from dentrix_highlevel.migration import Migration, MigrationPolicies, RunStatus, build_plan
-from dentrix_highlevel.migration._tasks import open_case, task_count, task_due_date, task_payload
+from dentrix_highlevel.migration._engine.writers.task import (
+    open_case,
+    task_count,
+    task_due_date,
+    task_payload,
+)
 from dentrix_highlevel.records import Procedure, TreatmentCaseStatus, TreatmentPlanCase
 from dentrix_highlevel.sandbox import FaultConfig
 from dentrix_highlevel.sources import GExportSource

@@ -35,7 +35,7 @@ from dentrix_highlevel.migration import (
     RunStatus,
     build_plan,
 )
-from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, PAYLOAD_COLUMNS
+from dentrix_highlevel.migration._state.sqlite import LEDGER_FILENAME, PAYLOAD_COLUMNS
 from dentrix_highlevel.sandbox import FaultConfig
 from dentrix_highlevel.sources import GExportSource
 

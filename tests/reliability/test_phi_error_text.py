@@ -24,7 +24,7 @@ from dentrix_highlevel._loopback_server import LoopbackServer
 from dentrix_highlevel.errors import HighLevelError
 from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter
 from dentrix_highlevel.migration import LocationSnapshot, Migration, MigrationPolicies, build_plan
-from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, PAYLOAD_COLUMNS
+from dentrix_highlevel.migration._state.sqlite import LEDGER_FILENAME, PAYLOAD_COLUMNS
 from dentrix_highlevel.sandbox import Sandbox
 from dentrix_highlevel.sources import GExportSource
 

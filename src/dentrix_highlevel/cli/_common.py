@@ -64,8 +64,8 @@ from dentrix_highlevel._http_limits import require_secure_url
 from dentrix_highlevel._private_files import ensure_private_dir, open_private
 from dentrix_highlevel.highlevel import DEFAULT_BASE_URL, HighLevelClient, RateBudget
 from dentrix_highlevel.migration import LEDGER_FILENAME, MigrationProgress, Reconciliation, RunMode
-from dentrix_highlevel.migration._ledger_postgres import is_postgres_url, postgres_location
-from dentrix_highlevel.migration._ownership import OwnershipError
+from dentrix_highlevel.migration._state.ownership import OwnershipError
+from dentrix_highlevel.migration._state.postgres import is_postgres_url, postgres_location
 from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 
 __all__ = [

@@ -41,7 +41,7 @@ from dentrix_highlevel.fleet import (
     load_manifest,
 )
 from dentrix_highlevel.fleet._dask import DAY_S
-from dentrix_highlevel.migration._ledger_postgres import is_postgres_url
+from dentrix_highlevel.migration._state.postgres import is_postgres_url
 
 __all__ = ["fleet"]
 

@@ -83,7 +83,7 @@ from dentrix_highlevel.migration import (
     options_from_dict,
     plan_date,
 )
-from dentrix_highlevel.migration._ledger_open import ledger_exists
+from dentrix_highlevel.migration._state.open import ledger_exists
 
 __all__ = ["COMMANDS", "report_path"]
 

@@ -63,8 +63,8 @@ from dentrix_highlevel.migration import (
     build_plan,
     open_existing_ledger,
 )
-from dentrix_highlevel.migration._ledger_open import ledger_exists
-from dentrix_highlevel.migration._ledger_postgres import is_postgres_url, with_schema
+from dentrix_highlevel.migration._state.open import ledger_exists
+from dentrix_highlevel.migration._state.postgres import is_postgres_url, with_schema
 
 __all__ = ["Fleet", "FleetProgress", "office_schema"]
 

@@ -25,25 +25,7 @@ several machines share, and ``open_ledger`` picks one by where it lives (a work 
 from __future__ import annotations
 
 from dentrix_highlevel._public import publish
-from dentrix_highlevel.migration._audit import (
-    AuditRow,
-    RecordAction,
-    RecordOutcome,
-    escape_spreadsheet_cell,
-    export_audit,
-    write_audit_csv,
-    write_audit_jsonl,
-)
-from dentrix_highlevel.migration._availability import (
-    AvailabilityReport,
-    FieldAvailability,
-    FileAvailability,
-    IssueSummary,
-    MappingStatus,
-)
-from dentrix_highlevel.migration._engine import Migration, MigrationSource, ReconcileResult, plan_date
-from dentrix_highlevel.migration._estimate import Estimate, RequestCounts
-from dentrix_highlevel.migration._events import (
+from dentrix_highlevel.migration._engine.events import (
     EventStream,
     Finished,
     PhaseStarted,
@@ -52,24 +34,25 @@ from dentrix_highlevel.migration._events import (
     RecordDone,
     Stopped,
 )
-from dentrix_highlevel.migration._ledger import (
-    ApprovedPlan,
-    CreatedObject,
-    Ledger,
-    LedgerIdentity,
-    LedgerRecord,
-    PendingIntent,
-    PreImage,
-    Run,
-    RunMode,
-    RunStatus,
-    SourceHash,
-    Watermark,
+from dentrix_highlevel.migration._engine.policies import (
+    MERGEABLE_FIELDS,
+    CalendarLayout,
+    FamilyContactPolicy,
+    MergePolicy,
+    MigrationPolicies,
+    RemovedInSourcePolicy,
 )
-from dentrix_highlevel.migration._ledger_open import open_existing_ledger, open_ledger
-from dentrix_highlevel.migration._ledger_postgres import PostgresLedger
-from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, LEDGER_FORMAT_VERSION, SqliteLedger
-from dentrix_highlevel.migration._plan import (
+from dentrix_highlevel.migration._engine.progress import MigrationProgress, ProgressCallback, RunResult
+from dentrix_highlevel.migration._migration import Migration, MigrationSource, ReconcileResult, plan_date
+from dentrix_highlevel.migration._plan.availability import (
+    AvailabilityReport,
+    FieldAvailability,
+    FileAvailability,
+    IssueSummary,
+    MappingStatus,
+)
+from dentrix_highlevel.migration._plan.estimate import Estimate, RequestCounts
+from dentrix_highlevel.migration._plan.migration_plan import (
     PLAN_FILENAME,
     PLAN_REPORT_FILENAME,
     CustomFieldPlan,
@@ -87,18 +70,35 @@ from dentrix_highlevel.migration._plan import (
     plan_content_hash,
     source_fingerprint,
 )
-from dentrix_highlevel.migration._policies import (
-    MERGEABLE_FIELDS,
-    CalendarLayout,
-    FamilyContactPolicy,
-    MergePolicy,
-    MigrationPolicies,
-    RemovedInSourcePolicy,
+from dentrix_highlevel.migration._plan.preflight import CheckStatus, Preflight, PreflightCheck
+from dentrix_highlevel.migration._plan.scopes import FEATURES, Feature, features_for, required_scopes
+from dentrix_highlevel.migration._state.audit import (
+    AuditRow,
+    RecordAction,
+    RecordOutcome,
+    escape_spreadsheet_cell,
+    export_audit,
+    write_audit_csv,
+    write_audit_jsonl,
 )
-from dentrix_highlevel.migration._preflight import CheckStatus, Preflight, PreflightCheck
-from dentrix_highlevel.migration._progress import MigrationProgress, ProgressCallback, RunResult
-from dentrix_highlevel.migration._reconcile import KindReconciliation, Reconciliation
-from dentrix_highlevel.migration._scopes import FEATURES, Feature, features_for, required_scopes
+from dentrix_highlevel.migration._state.ledger import (
+    ApprovedPlan,
+    CreatedObject,
+    Ledger,
+    LedgerIdentity,
+    LedgerRecord,
+    PendingIntent,
+    PreImage,
+    Run,
+    RunMode,
+    RunStatus,
+    SourceHash,
+    Watermark,
+)
+from dentrix_highlevel.migration._state.open import open_existing_ledger, open_ledger
+from dentrix_highlevel.migration._state.postgres import PostgresLedger
+from dentrix_highlevel.migration._state.reconcile import KindReconciliation, Reconciliation
+from dentrix_highlevel.migration._state.sqlite import LEDGER_FILENAME, LEDGER_FORMAT_VERSION, SqliteLedger
 
 __all__ = [
     "FEATURES",

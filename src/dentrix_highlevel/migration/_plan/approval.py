@@ -1,6 +1,6 @@
 """The run gate: is the plan about to run the one a person approved, and if not, what changed?
 
-``plan_hash`` is :func:`~dentrix_highlevel.migration._plan.plan_content_hash` (the one definition of a plan's
+``plan_hash`` is ``plan_content_hash`` (``_plan/migration_plan.py``) (the one definition of a plan's
 identity, shared with the saved ``MigrationPlan``). Each component is also hashed on its own and kept in
 ``approval.json`` in the work directory when the plan is approved (hashes only, no values), so a refused run
 can name which of maps / options / policies / source changed.
@@ -19,9 +19,9 @@ import attrs
 from dentrix_highlevel._errors import PlanChangedError, PlanNotApprovedError
 from dentrix_highlevel._private_files import open_private
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, map_to_dict
-from dentrix_highlevel.migration._ledger import Ledger
-from dentrix_highlevel.migration._plan import options_to_dict, plan_content_hash
-from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
+from dentrix_highlevel.migration._plan.migration_plan import options_to_dict, plan_content_hash
+from dentrix_highlevel.migration._state.ledger import Ledger
 
 __all__ = ["APPROVAL_FILENAME", "PlanComponents", "check_approved", "plan_components", "save_components"]
 

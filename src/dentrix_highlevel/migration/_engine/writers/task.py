@@ -17,11 +17,11 @@ from typing import Any, Final
 from dentrix_highlevel._errors import DailyCapReachedError, HighLevelError
 from dentrix_highlevel.highlevel import RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, PracticeSettings
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._context import RunContext, content_hash, text_digest
-from dentrix_highlevel.migration._diff import FieldDiff, diff_payload
-from dentrix_highlevel.migration._patients import patient_key, patient_owner
-from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.context import RunContext, content_hash, text_digest
+from dentrix_highlevel.migration._engine.diff import FieldDiff, diff_payload
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.writers.contact import patient_key, patient_owner
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import PatientBundle, TreatmentCaseStatus, TreatmentPlanCase
 
 __all__ = [

@@ -5,7 +5,7 @@ Chosen by a URL (``postgresql://user@host:5432/dbname?schema=smile``); ``open_le
 ``dentrix_highlevel``) names the PostgreSQL schema that holds this ledger's tables, so one database holds
 one ledger per office; every other query parameter is psycopg's (``sslmode``, ``connect_timeout`` ...).
 
-The same contract as the SQLite store (see ``_ledger``), on the server's terms:
+The same contract as the SQLite store (see ``ledger``), on the server's terms:
 
 * Every write is one short transaction on one connection (psycopg 3, synchronous, behind a lock): nothing
   is held open across a request, so a client killed at any instant leaves the ledger at a commit boundary.
@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
-from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOutcome
-from dentrix_highlevel.migration._ledger import (
+from dentrix_highlevel.migration._state.audit import AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.ledger import (
     ApprovedPlan,
     Attempt,
     CreatedObject,
@@ -64,7 +64,7 @@ from dentrix_highlevel.migration._ledger import (
     check_kind,
     check_reason,
 )
-from dentrix_highlevel.migration._ledger_rows import (
+from dentrix_highlevel.migration._state.rows import (
     attempt_from,
     audit_row_from,
     checked_intent,
@@ -73,7 +73,7 @@ from dentrix_highlevel.migration._ledger_rows import (
     record_from,
     run_from,
 )
-from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FORMAT_VERSION, NOTE_KEYS
+from dentrix_highlevel.migration._state.sqlite import LEDGER_FORMAT_VERSION, NOTE_KEYS
 
 if TYPE_CHECKING:
     import psycopg

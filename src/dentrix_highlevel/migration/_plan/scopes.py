@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from dentrix_highlevel.highlevel import Operation, operation
-from dentrix_highlevel.migration._policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
 
 __all__ = [
     "FEATURES",

@@ -33,13 +33,13 @@ from dentrix_highlevel._errors import (
 from dentrix_highlevel._server_text import safe_code, shown_or_withheld
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.mapping import DefaultMapOptions, FieldMap, PracticeSettings
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._events import ProgressEvent, RateWait, RecordDone
-from dentrix_highlevel.migration._ledger import Ledger, PendingIntent, RunMode
-from dentrix_highlevel.migration._ledger_batch import IntentRequest, LedgerBatcher
-from dentrix_highlevel.migration._policies import MigrationPolicies
-from dentrix_highlevel.migration._progress import ProgressCallback
-from dentrix_highlevel.migration._setup_record import SetupRecord
+from dentrix_highlevel.migration._engine.events import ProgressEvent, RateWait, RecordDone
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.progress import ProgressCallback
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.batch import IntentRequest, LedgerBatcher
+from dentrix_highlevel.migration._state.ledger import Ledger, PendingIntent, RunMode
+from dentrix_highlevel.migration._state.setup_record import SetupRecord
 
 __all__ = ["CONNECTION_ERRORS", "Counters", "RunContext", "SetupState", "content_hash", "text_digest"]
 
@@ -133,7 +133,7 @@ class Counters:
 @attrs.define
 class RunContext:
     """One run's shared state. Ledger calls go through :meth:`db` and :meth:`begin_intent`: batched into a
-    worker thread (``_ledger_batch``: fsyncs never stall the event loop, one hop serves every task waiting,
+    worker thread (``batch``: fsyncs never stall the event loop, one hop serves every task waiting,
     and a cancelled task still finishes the ledger write it started)."""
 
     hl: HighLevelClient
@@ -146,7 +146,7 @@ class RunContext:
     practice: PracticeSettings
     default_maps: bool
     namespace: str = ""
-    """The practice namespace of this run's source keys (``_identity``): lookups match it too."""
+    """The practice namespace of this run's source keys (``identity``): lookups match it too."""
     recovered: bool = False
     """The ledger was rebuilt from HighLevel: an object it lacks is looked up there before any create."""
     setup: SetupState | None = None

@@ -4,7 +4,7 @@ Durability choices, and why:
 
 * ``journal_mode=WAL`` so a reader (a report, ``reconcile``) never blocks the run, and a commit is one
   append to the WAL instead of a rollback journal dance.
-* Group commit (the durability contract in ``_ledger``): the connection runs ``synchronous=NORMAL``, so an
+* Group commit (the durability contract in ``ledger``): the connection runs ``synchronous=NORMAL``, so an
   outcome write (``record_result``, ``complete_intent``, a checkpoint ...) is a WAL append without an
   fsync. A killed *process* loses none of them (the WAL is in the OS cache); a power cut or kernel panic
   may lose the ones since the last barrier. A *barrier* write (``begin_intent``, ``save_pre_image``, run
@@ -13,14 +13,14 @@ Durability choices, and why:
   prefix of the commits). ``close()`` fsyncs the WAL too. Measured on the benchmark machine:
   ``record_result`` ~670/s with an fsync per commit, ~3,500/s group-committed. The fsync that guards
   against duplicates is one per *batch* of creates: ``begin_intents`` commits the intents of every task
-  waiting at that moment in one transaction with one fsync (the engine's ``_ledger_batch`` gathers them),
+  waiting at that moment in one transaction with one fsync (the engine's ``batch`` gathers them),
   and each caller sends its create only after that commit returned, so an intent is still on disk before
   its request leaves.
 * Every write is one short ``BEGIN IMMEDIATE`` ... ``COMMIT``; nothing is held open across a request, so a
   kill -9 at any instant leaves the file at a commit boundary.
 * ``foreign_keys=ON``: every row names a run that exists; an intent's settlement names an intent.
 * One connection per ledger, guarded by a lock, ``check_same_thread=False``: the async engine calls the
-  methods from anyio worker threads, one batch of calls per hop (``_ledger_batch``), one at a time.
+  methods from anyio worker threads, one batch of calls per hop (``batch``), one at a time.
 * One writing process per work directory: ``open()`` holds an ``flock`` on ``ledger.sqlite3.lock`` until
   ``close()`` (the OS releases it when the process dies), so two runs cannot interleave their intents.
 
@@ -52,8 +52,9 @@ from pathlib import Path
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
 from dentrix_highlevel._private_files import ensure_private_dir
-from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOutcome
-from dentrix_highlevel.migration._ledger import (
+from dentrix_highlevel.migration._state.audit import AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.batch import IntentRequest
+from dentrix_highlevel.migration._state.ledger import (
     ApprovedPlan,
     Attempt,
     CreatedObject,
@@ -71,8 +72,7 @@ from dentrix_highlevel.migration._ledger import (
     check_kind,
     check_reason,
 )
-from dentrix_highlevel.migration._ledger_batch import IntentRequest
-from dentrix_highlevel.migration._ledger_rows import (
+from dentrix_highlevel.migration._state.rows import (
     attempt_from,
     audit_row_from,
     checked_intent,

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from dentrix_highlevel.migration._policies import MERGEABLE_FIELDS, MergePolicy
+from dentrix_highlevel.migration._engine.policies import MERGEABLE_FIELDS, MergePolicy
 
 __all__ = ["ContactMerge", "expected_contact", "is_blank", "merge_contact", "tags_of"]
 

@@ -29,7 +29,7 @@ from dentrix_highlevel._errors import (
     TransportError,
 )
 from dentrix_highlevel.highlevel import HighLevelClient, Location, RequestKind
-from dentrix_highlevel.migration._scopes import Feature, required_scopes
+from dentrix_highlevel.migration._plan.scopes import Feature, required_scopes
 
 __all__ = ["CheckStatus", "Preflight", "PreflightCheck", "run_preflight"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.migration._audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
-from dentrix_highlevel.migration._ledger import (
+from dentrix_highlevel.migration._state.audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.ledger import (
     Attempt,
     LedgerRecord,
     PreImage,

@@ -22,13 +22,13 @@ from dentrix_highlevel.mapping import (
     FieldMap,
     match_custom_field,
 )
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, CalendarSpec, calendar_specs
-from dentrix_highlevel.migration._context import RunContext, SetupState, content_hash
-from dentrix_highlevel.migration._identity import PRACTICE_ID_KEY, SOURCE_ID_KEY, identity_targets
-from dentrix_highlevel.migration._policies import MigrationPolicies
-from dentrix_highlevel.migration._related import appointment_migrates
-from dentrix_highlevel.migration._setup_record import SETUP_KINDS, SetupRecord
+from dentrix_highlevel.migration._engine.context import RunContext, SetupState, content_hash
+from dentrix_highlevel.migration._engine.identity import PRACTICE_ID_KEY, SOURCE_ID_KEY, identity_targets
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies
+from dentrix_highlevel.migration._engine.writers.calendar import SINGLE_CALENDAR, CalendarSpec, calendar_specs
+from dentrix_highlevel.migration._engine.writers.related import appointment_migrates
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.setup_record import SETUP_KINDS, SetupRecord
 from dentrix_highlevel.records import Appointment, Provider
 
 __all__ = [

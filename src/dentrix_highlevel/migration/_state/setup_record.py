@@ -5,7 +5,7 @@ it, are facts a rebuilt ledger (``recover``) cannot read off the objects: HighLe
 date, so a field the first run made looks exactly like one the practice made. Without this record, a
 recovered migration reuses them as the practice's own and its rollback keeps them.
 
-So the location holds a second custom value next to the owner record (``_ownership``),
+So the location holds a second custom value next to the owner record (``ownership``),
 ``dentrix_highlevel_setup_<namespace>``: compact JSON with the tag catalogue before the migration's first
 change (``tags``) and the ledger keys of the setup objects it created (``created``: ``[kind, key]``). A
 key is written before its create is sent (an intent, as in the ledger), so a crash between the two can only
@@ -23,7 +23,7 @@ import anyio
 import attrs
 
 from dentrix_highlevel.highlevel import CustomValueInput, HighLevelClient
-from dentrix_highlevel.migration._identity import namespace_slug
+from dentrix_highlevel.migration._engine.identity import namespace_slug
 
 __all__ = ["SETUP_KINDS", "SetupRecord", "setup_record_name"]
 

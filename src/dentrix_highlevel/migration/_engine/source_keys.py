@@ -24,16 +24,16 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from dentrix_highlevel.migration._documents import document_key
-from dentrix_highlevel.migration._patients import patient_key
-from dentrix_highlevel.migration._related import appointment_key
-from dentrix_highlevel.migration._tasks import task_key
+from dentrix_highlevel.migration._engine.writers.contact import patient_key
+from dentrix_highlevel.migration._engine.writers.document import document_key
+from dentrix_highlevel.migration._engine.writers.related import appointment_key
+from dentrix_highlevel.migration._engine.writers.task import task_key
 from dentrix_highlevel.records import PatientBundle
 
 __all__ = ["SourceKeys"]
 
 _PATIENT = patient_key("")
-# Prefixes of the related records' keys: what ``_related``, ``_tasks`` and ``_documents`` write.
+# Prefixes of the related records' keys: what ``related``, ``task`` and ``document`` write.
 _RELATED = ("appointment:", "clinical_note:", "journal:", "treatment_case:", document_key(""))
 
 

@@ -31,11 +31,11 @@ import attrs
 
 from dentrix_highlevel._errors import DocumentFileError, LedgerError, NotFoundError, SourceError
 from dentrix_highlevel.highlevel import HighLevelClient
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._context import RunContext
-from dentrix_highlevel.migration._identity import namespace_slug
-from dentrix_highlevel.migration._ledger import Ledger
-from dentrix_highlevel.migration._patients import patient_key
+from dentrix_highlevel.migration._engine.context import RunContext
+from dentrix_highlevel.migration._engine.identity import namespace_slug
+from dentrix_highlevel.migration._engine.writers.contact import patient_key
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.ledger import Ledger
 from dentrix_highlevel.records import Document, PatientBundle
 
 __all__ = [

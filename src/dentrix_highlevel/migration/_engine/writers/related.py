@@ -1,6 +1,6 @@
 """Objects that hang off a patient's contact and need their own requests: notes (overflow of long text,
 clinical notes, Office Journal entries), future appointments, the lifecycle opportunity and treatment-plan
-follow-up tasks (``_tasks``).
+follow-up tasks (``task``).
 
 Each has a stable ledger key, so it is written once: a re-run sends nothing for it, a changed one is
 updated in place, and an interrupted create is found again by lookup (note body hash; contact + pipeline;
@@ -23,12 +23,12 @@ from dentrix_highlevel.mapping import (
     lifecycle_stage,
     patient_disposition,
 )
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._calendars import SINGLE_CALENDAR, calendar_group
-from dentrix_highlevel.migration._context import RunContext, content_hash, text_digest
-from dentrix_highlevel.migration._patients import patient_key, patient_owner
-from dentrix_highlevel.migration._policies import CalendarLayout
-from dentrix_highlevel.migration._tasks import write_tasks
+from dentrix_highlevel.migration._engine.context import RunContext, content_hash, text_digest
+from dentrix_highlevel.migration._engine.policies import CalendarLayout
+from dentrix_highlevel.migration._engine.writers.calendar import SINGLE_CALENDAR, calendar_group
+from dentrix_highlevel.migration._engine.writers.contact import patient_key, patient_owner
+from dentrix_highlevel.migration._engine.writers.task import write_tasks
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import Appointment, AppointmentStatusMeaning, PatientBundle
 
 __all__ = [

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dentrix_highlevel._private_files import open_private
-from dentrix_highlevel.migration._audit import escape_spreadsheet_cell
-from dentrix_highlevel.migration._diff import FieldDiff
+from dentrix_highlevel.migration._engine.diff import FieldDiff
+from dentrix_highlevel.migration._state.audit import escape_spreadsheet_cell
 from dentrix_highlevel.records import PatientBundle
 
 __all__ = ["REPORT_COLUMNS", "stratified_sample", "stratum", "write_report"]

@@ -29,7 +29,7 @@ from typing import Protocol
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 
 __all__ = ["BUCKETS", "KindReconciliation", "Reconciliation"]
 

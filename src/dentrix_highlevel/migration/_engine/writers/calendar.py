@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
+from dentrix_highlevel.migration._engine.policies import CalendarLayout, MigrationPolicies
 from dentrix_highlevel.records import Appointment, Provider
 
 __all__ = ["SINGLE_CALENDAR", "CalendarSpec", "calendar_group", "calendar_specs"]

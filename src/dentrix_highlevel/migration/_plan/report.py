@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from dentrix_highlevel.migration._availability import FieldAvailability
-    from dentrix_highlevel.migration._plan import MigrationPlan
+    from dentrix_highlevel.migration._plan.availability import FieldAvailability
+    from dentrix_highlevel.migration._plan.migration_plan import MigrationPlan
 
 __all__ = ["render_markdown"]
 

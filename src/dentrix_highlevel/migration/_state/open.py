@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dentrix_highlevel._errors import LedgerError
-from dentrix_highlevel.migration._ledger import Ledger, LedgerIdentity
-from dentrix_highlevel.migration._ledger_postgres import PostgresLedger, is_postgres_url, postgres_location
-from dentrix_highlevel.migration._ledger_sqlite import LEDGER_FILENAME, SqliteLedger
+from dentrix_highlevel.migration._state.ledger import Ledger, LedgerIdentity
+from dentrix_highlevel.migration._state.postgres import PostgresLedger, is_postgres_url, postgres_location
+from dentrix_highlevel.migration._state.sqlite import LEDGER_FILENAME, SqliteLedger
 
 __all__ = ["describe_ledger", "ledger_exists", "open_existing_ledger", "open_ledger"]
 

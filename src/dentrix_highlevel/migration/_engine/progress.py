@@ -8,8 +8,8 @@ from typing import Protocol
 
 import attrs
 
-from dentrix_highlevel.migration._ledger import RunMode, RunStatus
-from dentrix_highlevel.migration._reconcile import Reconciliation
+from dentrix_highlevel.migration._state.ledger import RunMode, RunStatus
+from dentrix_highlevel.migration._state.reconcile import Reconciliation
 
 __all__ = ["MigrationProgress", "ProgressCallback", "RunResult"]
 

@@ -14,8 +14,8 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from dentrix_highlevel.migration._ledger import RunStatus
-from dentrix_highlevel.migration._progress import MigrationProgress
+from dentrix_highlevel.migration._engine.progress import MigrationProgress
+from dentrix_highlevel.migration._state.ledger import RunStatus
 
 __all__ = [
     "EventStream",

@@ -24,10 +24,10 @@ from dentrix_highlevel._errors import (
 )
 from dentrix_highlevel.highlevel import HighLevelClient, RequestKind, clear_value
 from dentrix_highlevel.mapping import MappingResult
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome
-from dentrix_highlevel.migration._context import RunContext, content_hash
-from dentrix_highlevel.migration._merge import merge_contact
-from dentrix_highlevel.migration._policies import FamilyContactPolicy
+from dentrix_highlevel.migration._engine.context import RunContext, content_hash
+from dentrix_highlevel.migration._engine.merge import merge_contact
+from dentrix_highlevel.migration._engine.policies import FamilyContactPolicy
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import PatientBundle
 
 __all__ = [
@@ -246,7 +246,7 @@ async def write_contact(
     ctx: RunContext, bundle: PatientBundle, result: MappingResult, assignment: ContactAssignment
 ) -> str | None:
     """One contact write per patient (a create, or a merge into a contact already there); returns the
-    contact id or None (recorded). See ``_merge`` for what a write into an existing contact keeps."""
+    contact id or None (recorded). See ``merge`` for what a write into an existing contact keeps."""
     key = patient_key(bundle.patient_id)
     body = contact_body(result, assignment)
     owner_user = patient_owner(ctx, bundle)
@@ -425,7 +425,7 @@ def with_namespace(ctx: RunContext, body: Mapping[str, Any]) -> dict[str, Any]:
 async def _put_merged(
     ctx: RunContext, contact_id: str, body: Mapping[str, Any], *, practice: Mapping[str, Any] | None
 ) -> tuple[str, ...]:
-    """Write ``body`` into a contact that exists, merged with what it holds (``_merge``); our own custom
+    """Write ``body`` into a contact that exists, merged with what it holds (``merge``); our own custom
     fields the source no longer has are cleared, each the way its dataType clears. Returns the fields that
     kept the practice's value."""
     state = ctx.state

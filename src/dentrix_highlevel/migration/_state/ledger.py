@@ -52,7 +52,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.migration._audit import AuditRow, RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.audit import AuditRow, RecordAction, RecordOutcome
 
 __all__ = [
     "ApprovedPlan",

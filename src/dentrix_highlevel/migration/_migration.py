@@ -53,51 +53,30 @@ from dentrix_highlevel.mapping import (
     default_maps,
     patient_disposition,
 )
-from dentrix_highlevel.migration._approval import (
-    PlanComponents,
-    check_approved,
-    plan_components,
-    save_components,
+from dentrix_highlevel.migration._engine.context import CONNECTION_ERRORS, RunContext, SetupState
+from dentrix_highlevel.migration._engine.diff import FieldDiff, Verdict, diff_object
+from dentrix_highlevel.migration._engine.events import (
+    EventStream,
+    Finished,
+    PhaseStarted,
+    ProgressEvent,
+    Stopped,
 )
-from dentrix_highlevel.migration._audit import RecordAction, RecordOutcome, export_audit
-from dentrix_highlevel.migration._context import CONNECTION_ERRORS, RunContext, SetupState
-from dentrix_highlevel.migration._diff import FieldDiff, Verdict, diff_object
-from dentrix_highlevel.migration._documents import (
-    DOCUMENT_KIND,
-    DocumentUploader,
-    known_document_urls,
-    source_document_count,
-    with_document_urls,
-)
-from dentrix_highlevel.migration._events import EventStream, Finished, PhaseStarted, ProgressEvent, Stopped
-from dentrix_highlevel.migration._identity import (
+from dentrix_highlevel.migration._engine.identity import (
     PRACTICE_ID_KEY,
     SOURCE_ID_KEY,
     identity_targets,
     namespace_slug,
     practice_namespace,
 )
-from dentrix_highlevel.migration._ledger import (
-    ApprovedPlan,
-    Ledger,
-    LedgerIdentity,
-    RunMode,
-    RunStatus,
-    SourceHash,
-)
-from dentrix_highlevel.migration._ledger_open import open_ledger
-from dentrix_highlevel.migration._ledger_postgres import is_postgres_url
-from dentrix_highlevel.migration._merge import expected_contact
-from dentrix_highlevel.migration._ownership import (
-    OwnershipError,
-    claim_location,
-    end_lease,
-    ledger_is_empty,
-    read_owner,
-    release_location,
-    take_lease,
-)
-from dentrix_highlevel.migration._patients import (
+from dentrix_highlevel.migration._engine.merge import expected_contact
+from dentrix_highlevel.migration._engine.policies import MigrationPolicies, RemovedInSourcePolicy
+from dentrix_highlevel.migration._engine.progress import ProgressCallback, RunResult
+from dentrix_highlevel.migration._engine.rollback import delete_created, run_rollback
+from dentrix_highlevel.migration._engine.sample import stratified_sample, write_report
+from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE, run_setup, setup_calendars
+from dentrix_highlevel.migration._engine.source_keys import SourceKeys
+from dentrix_highlevel.migration._engine.writers.contact import (
     ContactAssignment,
     ContactIndex,
     contact_body,
@@ -106,12 +85,14 @@ from dentrix_highlevel.migration._patients import (
     plan_contact_points,
     write_contact,
 )
-from dentrix_highlevel.migration._plan import MigrationPlan, source_fingerprint
-from dentrix_highlevel.migration._policies import MigrationPolicies, RemovedInSourcePolicy
-from dentrix_highlevel.migration._preflight import Preflight, run_preflight
-from dentrix_highlevel.migration._progress import ProgressCallback, RunResult
-from dentrix_highlevel.migration._reconcile import Reconciliation
-from dentrix_highlevel.migration._related import (
+from dentrix_highlevel.migration._engine.writers.document import (
+    DOCUMENT_KIND,
+    DocumentUploader,
+    known_document_urls,
+    source_document_count,
+    with_document_urls,
+)
+from dentrix_highlevel.migration._engine.writers.related import (
     APPOINTMENT_SERVER_DEFAULTS,
     OPPORTUNITY_KEYS,
     family_members,
@@ -119,13 +100,38 @@ from dentrix_highlevel.migration._related import (
     write_family_links,
     write_related,
 )
-from dentrix_highlevel.migration._rollback import delete_created, run_rollback
-from dentrix_highlevel.migration._sample import stratified_sample, write_report
-from dentrix_highlevel.migration._scopes import features_for
-from dentrix_highlevel.migration._setup import TAG_CATALOGUE, run_setup, setup_calendars
-from dentrix_highlevel.migration._setup_record import SetupRecord
-from dentrix_highlevel.migration._source_keys import SourceKeys
-from dentrix_highlevel.migration._tasks import read_back_tasks, task_count
+from dentrix_highlevel.migration._engine.writers.task import read_back_tasks, task_count
+from dentrix_highlevel.migration._plan.approval import (
+    PlanComponents,
+    check_approved,
+    plan_components,
+    save_components,
+)
+from dentrix_highlevel.migration._plan.migration_plan import MigrationPlan, source_fingerprint
+from dentrix_highlevel.migration._plan.preflight import Preflight, run_preflight
+from dentrix_highlevel.migration._plan.scopes import features_for
+from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome, export_audit
+from dentrix_highlevel.migration._state.ledger import (
+    ApprovedPlan,
+    Ledger,
+    LedgerIdentity,
+    RunMode,
+    RunStatus,
+    SourceHash,
+)
+from dentrix_highlevel.migration._state.open import open_ledger
+from dentrix_highlevel.migration._state.ownership import (
+    OwnershipError,
+    claim_location,
+    end_lease,
+    ledger_is_empty,
+    read_owner,
+    release_location,
+    take_lease,
+)
+from dentrix_highlevel.migration._state.postgres import is_postgres_url
+from dentrix_highlevel.migration._state.reconcile import Reconciliation
+from dentrix_highlevel.migration._state.setup_record import SetupRecord
 from dentrix_highlevel.records import PatientBundle, Provider
 from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
 

@@ -31,9 +31,9 @@ import anyio
 
 from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.highlevel import CustomValueInput, HighLevelClient
-from dentrix_highlevel.migration._identity import namespace_slug
-from dentrix_highlevel.migration._ledger import Ledger
-from dentrix_highlevel.migration._setup_record import SetupRecord
+from dentrix_highlevel.migration._engine.identity import namespace_slug
+from dentrix_highlevel.migration._state.ledger import Ledger
+from dentrix_highlevel.migration._state.setup_record import SetupRecord
 
 __all__ = [
     "OwnershipError",
@@ -178,7 +178,7 @@ async def end_lease(hl: HighLevelClient, ledger: Ledger, *, namespace: str, migr
 
 async def release_location(hl: HighLevelClient, ledger: Ledger, *, namespace: str) -> None:
     """After a completed rollback the location no longer holds the migration: its owner record and its
-    setup record (``_setup_record``) go."""
+    setup record (``setup_record``) go."""
     owner = await read_owner(hl, namespace)
     token = await anyio.to_thread.run_sync(ledger.note, "ledger_token")
     if owner is not None and owner[2] == token:

@@ -54,21 +54,21 @@ from dentrix_highlevel.mapping._map import FieldMap
 from dentrix_highlevel.mapping._propose import ExistingCustomField, FuzzyProposer, Proposal, Proposer
 from dentrix_highlevel.mapping._serialize import map_from_dict, map_to_dict
 from dentrix_highlevel.mapping._targets import CustomFieldTarget, DataType, StandardField
-from dentrix_highlevel.migration._availability import AvailabilityCollector, AvailabilityReport
-from dentrix_highlevel.migration._calendars import calendar_group, calendar_specs
-from dentrix_highlevel.migration._estimate import (
+from dentrix_highlevel.migration._engine.identity import identity_targets, practice_namespace
+from dentrix_highlevel.migration._engine.policies import CalendarLayout, MigrationPolicies
+from dentrix_highlevel.migration._engine.writers.calendar import calendar_group, calendar_specs
+from dentrix_highlevel.migration._engine.writers.contact import ContactIndex, plan_contact_points
+from dentrix_highlevel.migration._engine.writers.related import appointment_is_live, appointment_migrates
+from dentrix_highlevel.migration._engine.writers.task import open_case
+from dentrix_highlevel.migration._plan.availability import AvailabilityCollector, AvailabilityReport
+from dentrix_highlevel.migration._plan.estimate import (
     ComplexityInputs,
     Estimate,
     RequestCounts,
     association_requests,
     estimate,
 )
-from dentrix_highlevel.migration._identity import identity_targets, practice_namespace
-from dentrix_highlevel.migration._patients import ContactIndex, plan_contact_points
-from dentrix_highlevel.migration._policies import CalendarLayout, MigrationPolicies
-from dentrix_highlevel.migration._preflight import Preflight
-from dentrix_highlevel.migration._related import appointment_is_live, appointment_migrates
-from dentrix_highlevel.migration._tasks import open_case
+from dentrix_highlevel.migration._plan.preflight import Preflight
 from dentrix_highlevel.records import (
     Appointment,
     ClinicalNote,
@@ -1255,7 +1255,7 @@ class MigrationPlan:
         return plan
 
     def to_markdown(self) -> str:
-        from dentrix_highlevel.migration._plan_report import render_markdown
+        from dentrix_highlevel.migration._plan.report import render_markdown
 
         return render_markdown(self)
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from dentrix_highlevel._errors import NotFoundError
 from dentrix_highlevel.highlevel import RequestKind, clear_value, value_for_write
-from dentrix_highlevel.migration._context import RunContext
-from dentrix_highlevel.migration._events import PhaseStarted
-from dentrix_highlevel.migration._ledger import CreatedObject, PreImage
-from dentrix_highlevel.migration._setup import TAG_CATALOGUE
+from dentrix_highlevel.migration._engine.context import RunContext
+from dentrix_highlevel.migration._engine.events import PhaseStarted
+from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE
+from dentrix_highlevel.migration._state.ledger import CreatedObject, PreImage
 
 __all__ = ["delete_created", "run_rollback"]
 
