@@ -7,14 +7,82 @@ the field plan, then the evidence (availability, issues).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Protocol
 
-if TYPE_CHECKING:
-    from dentrix_highlevel.migration._plan.availability import FieldAvailability
-    from dentrix_highlevel.migration._plan.migration_plan import MigrationPlan
+from dentrix_highlevel.mapping import Proposal
+from dentrix_highlevel.migration._plan.availability import AvailabilityReport, FieldAvailability
+from dentrix_highlevel.migration._plan.estimate import Estimate
+from dentrix_highlevel.migration._plan.parts import (
+    CollisionReport,
+    CustomFieldPlan,
+    CutoverWarning,
+    DocumentPlan,
+    PipelinePlan,
+    PlannedField,
+    SourceSummary,
+    WorkflowToRebuild,
+)
+from dentrix_highlevel.migration._plan.preflight import Preflight
 
-__all__ = ["render_markdown"]
+__all__ = ["PlanView", "render_markdown"]
+
+
+class PlanView(Protocol):
+    """What the report reads of a plan (a :class:`MigrationPlan`): its parts, never the builder."""
+
+    @property
+    def generated_at(self) -> str: ...
+    @property
+    def source(self) -> SourceSummary: ...
+    @property
+    def location_id(self) -> str | None: ...
+    @property
+    def allow_duplicates(self) -> bool: ...
+    @property
+    def as_of(self) -> str: ...
+    @property
+    def options(self) -> Mapping[str, Any]: ...
+    @property
+    def policies(self) -> Mapping[str, Any]: ...
+    @property
+    def maps(self) -> Mapping[str, Mapping[str, Any]]: ...
+    @property
+    def field_plan(self) -> tuple[PlannedField, ...]: ...
+    @property
+    def inactive_maps(self) -> Mapping[str, str]: ...
+    @property
+    def custom_fields(self) -> tuple[CustomFieldPlan, ...]: ...
+    @property
+    def folders_to_create(self) -> tuple[str, ...]: ...
+    @property
+    def pipeline(self) -> PipelinePlan | None: ...
+    @property
+    def proposals(self) -> tuple[Proposal, ...]: ...
+    @property
+    def workflows(self) -> tuple[WorkflowToRebuild, ...]: ...
+    @property
+    def warnings(self) -> tuple[CutoverWarning, ...]: ...
+    @property
+    def field_issues(self) -> Mapping[str, int]: ...
+    @property
+    def mapped_patients(self) -> int: ...
+    @property
+    def estimate(self) -> Estimate: ...
+    @property
+    def availability(self) -> AvailabilityReport: ...
+    @property
+    def documents(self) -> DocumentPlan | None: ...
+    @property
+    def calendars(self) -> tuple[str, ...]: ...
+    @property
+    def collisions(self) -> CollisionReport | None: ...
+    @property
+    def practice_namespace(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+    def preflight_result(self) -> Preflight | None: ...
+
 
 _MAX_ISSUE_LINES: Final = 50
 
@@ -58,7 +126,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
-def render_markdown(plan: MigrationPlan) -> str:
+def render_markdown(plan: PlanView) -> str:
     out: list[str] = []
     add = out.append
     est = plan.estimate
