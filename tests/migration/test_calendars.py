@@ -22,12 +22,12 @@ from dentrix_highlevel.migration import (
     RunStatus,
     build_plan,
 )
-from dentrix_highlevel.migration._engine.setup import ALREADY_ON_TEAM
-from dentrix_highlevel.migration._engine.writers.calendar import (
+from dentrix_highlevel.migration._engine.calendar_layout import (
     SINGLE_CALENDAR,
     calendar_group,
     calendar_specs,
 )
+from dentrix_highlevel.migration._engine.writers.calendar import ALREADY_ON_TEAM
 from dentrix_highlevel.records import Appointment, Provider
 from dentrix_highlevel.sources import GExportSource
 

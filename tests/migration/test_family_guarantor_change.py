@@ -24,7 +24,7 @@ from dentrix_highlevel.migration import (
     RemovedInSourcePolicy,
     RunStatus,
 )
-from dentrix_highlevel.migration._engine.writers.related import family_link_key
+from dentrix_highlevel.migration._engine.writers.association import family_link_key
 from dentrix_highlevel.sources import GExportSource
 
 pytestmark = pytest.mark.anyio

@@ -21,7 +21,7 @@ from dentrix_highlevel.migration import (
     RemovedInSourcePolicy,
     RunStatus,
 )
-from dentrix_highlevel.migration._engine.writers.calendar import calendar_specs
+from dentrix_highlevel.migration._engine.calendar_layout import calendar_specs
 from dentrix_highlevel.records import Provider
 from dentrix_highlevel.sources import GExportSource
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import attrs
 
 from dentrix_highlevel.migration._engine.source_keys import SourceKeys
+from dentrix_highlevel.migration._engine.writers.appointment import appointment_key
+from dentrix_highlevel.migration._engine.writers.association import family_link_key
 from dentrix_highlevel.migration._engine.writers.document import document_key
-from dentrix_highlevel.migration._engine.writers.related import appointment_key, family_link_key
 from dentrix_highlevel.migration._engine.writers.task import task_key
 from dentrix_highlevel.records import PatientBundle
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice

@@ -45,7 +45,6 @@ from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
-    ClinicalNotesMode,
     DefaultMapOptions,
     FieldMap,
     MappingResult,
@@ -65,17 +64,20 @@ from dentrix_highlevel.migration._engine.events import (
 from dentrix_highlevel.migration._engine.identity import (
     PRACTICE_ID_KEY,
     SOURCE_ID_KEY,
-    identity_targets,
     namespace_slug,
     practice_namespace,
 )
 from dentrix_highlevel.migration._engine.merge import expected_contact
 from dentrix_highlevel.migration._engine.policies import MigrationPolicies, RemovedInSourcePolicy
 from dentrix_highlevel.migration._engine.progress import ProgressCallback, RunResult
-from dentrix_highlevel.migration._engine.rollback import delete_created, run_rollback
+from dentrix_highlevel.migration._engine.rollback import run_rollback
 from dentrix_highlevel.migration._engine.sample import stratified_sample, write_report
-from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE, run_setup, setup_calendars
+from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE, run_setup
 from dentrix_highlevel.migration._engine.source_keys import SourceKeys
+from dentrix_highlevel.migration._engine.writers.association import write_family_links
+from dentrix_highlevel.migration._engine.writers.base import CountScope, PatientObjects
+from dentrix_highlevel.migration._engine.writers.calendar import setup_calendars
+from dentrix_highlevel.migration._engine.writers.contact import KIND as CONTACT
 from dentrix_highlevel.migration._engine.writers.contact import (
     ContactAssignment,
     ContactIndex,
@@ -89,18 +91,17 @@ from dentrix_highlevel.migration._engine.writers.document import (
     DOCUMENT_KIND,
     DocumentUploader,
     known_document_urls,
-    source_document_count,
     with_document_urls,
 )
-from dentrix_highlevel.migration._engine.writers.related import (
-    APPOINTMENT_SERVER_DEFAULTS,
-    OPPORTUNITY_KEYS,
-    family_members,
-    migrated_appointment,
-    write_family_links,
-    write_related,
+from dentrix_highlevel.migration._engine.writers.registry import (
+    finders,
+    read_back_patient_objects,
+    searched_kinds,
+    setup_keys,
+    source_counts,
+    undo,
+    write_patient_objects,
 )
-from dentrix_highlevel.migration._engine.writers.task import read_back_tasks, task_count
 from dentrix_highlevel.migration._plan.approval import (
     PlanComponents,
     check_approved,
@@ -634,7 +635,7 @@ class Migration:
             created = started is None or added is None or added >= started
             lookup = {"source_id": str(source_id), "namespace": namespace}
             key = patient_key(str(source_id))
-            await anyio.to_thread.run_sync(adopt, "contact", key, contact.id, lookup, created)
+            await anyio.to_thread.run_sync(adopt, CONTACT, key, contact.id, lookup, created)
             adopted += 1
         prefix = f"dentrix-document-{namespace_slug(namespace)}-"
         async for item in self._hl.media.files(query=prefix):
@@ -698,13 +699,13 @@ class Migration:
         before = {
             p.destination_id: p.payload
             for p in await anyio.to_thread.run_sync(ledger.pre_images)
-            if p.kind == "contact" and isinstance(p.payload, dict)
+            if p.kind == CONTACT and isinstance(p.payload, dict)
         }
         mismatches: list[tuple[str, str]] = []
         checked = 0
         for bundle, result in prepared:
             key = patient_key(bundle.patient_id)
-            record = await anyio.to_thread.run_sync(ledger.record, "contact", key)
+            record = await anyio.to_thread.run_sync(ledger.record, CONTACT, key)
             if record is None or record.destination_id is None or record.outcome is RecordOutcome.NOT_APPLIED:
                 continue
             try:
@@ -785,6 +786,8 @@ class Migration:
             default_maps=self._maps_given is None,
             namespace=self.practice_namespace,
             recovered=self._prepare().note("recovered_at") is not None,
+            finders=finders(),
+            searched_kinds=searched_kinds(),
             progress=self._progress,
             clock=self._clock,
             publish=self._publish,
@@ -971,7 +974,7 @@ class Migration:
             key = patient_key(bundle.patient_id)
             wanted = not ctx.default_maps or patient_disposition(bundle, ctx.options).contact
             result = contact_map.apply(bundle, practice=ctx.practice, field_ids=ctx.state.field_ids)
-            migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
+            migrated = await ctx.db(ctx.ledger.destination_of, CONTACT, key) is not None
             out.append(_Prepared(bundle=bundle, key=key, contact=wanted, result=result, migrated=migrated))
         return out
 
@@ -989,7 +992,7 @@ class Migration:
                 result = ctx.maps["contact"].apply(
                     bundle, practice=ctx.practice, field_ids=ctx.state.field_ids
                 )
-                migrated = await ctx.db(ctx.ledger.destination_of, "contact", key) is not None
+                migrated = await ctx.db(ctx.ledger.destination_of, CONTACT, key) is not None
                 ordered[key] = _Prepared(bundle, key, True, result, migrated)
             everyone = ordered
         needs_index = any(p.contact and not p.migrated for p in prepared)
@@ -1069,11 +1072,11 @@ class Migration:
         if not item.contact:
             reason = patient_disposition(item.bundle, ctx.options).reason
             await ctx.record(
-                "contact", item.key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, reason=reason
+                CONTACT, item.key, RecordAction.SKIPPED, RecordOutcome.NOT_APPLIED, reason=reason
             )
             if self._documents is not None:
                 await self._documents.skip_all(item.bundle)
-            await write_related(ctx, item.bundle, None, ())
+            await write_patient_objects(ctx, PatientObjects(bundle=item.bundle, contact_id=None, overflow=()))
             return
         if self._documents is not None:
             # Uploads go first, so their URLs ride in the contact's one write (Document Links).
@@ -1085,16 +1088,18 @@ class Migration:
                     field_ids=ctx.state.field_ids,
                 )
         contact_id = await write_contact(ctx, item.bundle, item.result, assignment)
-        await write_related(ctx, item.bundle, contact_id, item.result.overflow)
+        await write_patient_objects(
+            ctx, PatientObjects(bundle=item.bundle, contact_id=contact_id, overflow=item.result.overflow)
+        )
 
     async def _doomed(self, ctx: RunContext, removed: Sequence[str]) -> frozenset[str]:
         """The removed patients whose contacts ``_removed`` deletes (policy delete, contact ours)."""
         if self._policies.removed_in_source is RemovedInSourcePolicy.KEEP or not removed:
             return frozenset()
-        created = {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == "contact"}
+        created = {o.destination_id for o in await ctx.db(ctx.ledger.created_objects) if o.kind == CONTACT}
         out = set()
         for key in removed:
-            dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
+            dest = await ctx.db(ctx.ledger.destination_of, CONTACT, key)
             if dest is not None and dest in created:
                 out.add(key)
         return frozenset(out)
@@ -1106,20 +1111,20 @@ class Migration:
         recorded here (the run's reconciliation counts them as removed, not as source records)."""
         created = {o.destination_id: o for o in await ctx.db(ctx.ledger.created_objects)}
         for key in removed:
-            dest = await ctx.db(ctx.ledger.destination_of, "contact", key)
+            dest = await ctx.db(ctx.ledger.destination_of, CONTACT, key)
             if (
                 self._policies.removed_in_source is RemovedInSourcePolicy.KEEP
                 or dest is None
                 or dest not in created
             ):
                 await ctx.record(
-                    "contact",
+                    CONTACT,
                     key,
                     RecordAction.SKIPPED,
                     RecordOutcome.NOT_APPLIED,
                     reason="no longer in the source: kept in HighLevel (policy)",
                 )
-                gone.add(("contact", key))
+                gone.add((CONTACT, key))
                 continue
             # The contact's children, and the patient's uploaded documents (their parent is the patient's
             # source key: they are uploaded before the contact exists).
@@ -1130,7 +1135,7 @@ class Migration:
             ]
             try:
                 for child in children:
-                    await delete_created(ctx, child.kind, child.destination_id, child.parent_id)
+                    await undo(ctx, child.kind, child.destination_id, child.parent_id)
                     # Deleting forgets the child's record (as a rollback does): say why in the audit log,
                     # and keep it accounted for. Recorded one by one, so a run stopped half-way has said so
                     # for each child it deleted. Another patient's key is theirs to record.
@@ -1143,19 +1148,19 @@ class Migration:
                             reason="no longer in the source: deleted with the contact (policy)",
                         )
                         gone.add((child.kind, child.source_key))
-                await delete_created(ctx, "contact", dest, None)
+                await undo(ctx, CONTACT, dest, None)
             except DailyCapReachedError:
                 return "HighLevel's daily request cap reached: run again after the reset"
             documents = sum(1 for o in children if o.kind == DOCUMENT_KIND)
             await ctx.record(
-                "contact",
+                CONTACT,
                 key,
                 RecordAction.SKIPPED,
                 RecordOutcome.NOT_APPLIED,
                 reason="no longer in the source: contact deleted (policy)"
                 + (f"; {documents} uploaded document(s) deleted" if documents else ""),
             )
-            gone.add(("contact", key))
+            gone.add((CONTACT, key))
         return None
 
     async def _result(
@@ -1207,10 +1212,10 @@ class Migration:
         practice = {
             p.destination_id: p.payload
             for p in await ctx.db(ctx.ledger.pre_images)
-            if p.kind == "contact" and isinstance(p.payload, dict)
+            if p.kind == CONTACT and isinstance(p.payload, dict)
         }
         for item in prepared:
-            dest = await ctx.db(ctx.ledger.destination_of, "contact", item.key)
+            dest = await ctx.db(ctx.ledger.destination_of, CONTACT, item.key)
             if dest is None:
                 continue
             assignment = assignments.get(item.key, ContactAssignment())
@@ -1230,45 +1235,7 @@ class Migration:
                 field_ids=state.field_ids,
                 withheld=assignment.withheld,
             )
-            opp_id = await ctx.db(ctx.ledger.destination_of, "opportunity", f"{item.key}/opportunity")
-            if opp_id is not None and "opportunity" in ctx.maps:
-                opp = (await self._hl.call("GET", f"/opportunities/{opp_id}", kind=RequestKind.READ)).get(
-                    "opportunity"
-                ) or {}
-                expected = ctx.maps["opportunity"].apply(item.bundle, practice=ctx.practice).payload
-                rows += diff_object(
-                    field_map=ctx.maps["opportunity"],
-                    record=item.bundle,
-                    source_key=f"{item.key}/opportunity",
-                    destination_id=opp_id,
-                    expected={k: v for k, v in expected.items() if k in OPPORTUNITY_KEYS},
-                    actual=opp,
-                    field_ids=state.field_ids,
-                    not_sent=[k for k in expected if k not in OPPORTUNITY_KEYS and k != "customFields"],
-                )
-            appt_map = ctx.maps.get("appointment")
-            for appointment in item.bundle.appointments:
-                event_id = await ctx.db(
-                    ctx.ledger.destination_of, "appointment", f"appointment:{appointment.appointment_id}"
-                )
-                if event_id is None or appt_map is None or not migrated_appointment(ctx, appointment):
-                    continue
-                event = await self._hl.call(
-                    "GET", f"/calendars/events/appointments/{event_id}", kind=RequestKind.READ
-                )
-                actual = event.get("event") or event
-                expected = appt_map.apply(appointment, practice=ctx.practice).payload
-                rows += diff_object(
-                    field_map=appt_map,
-                    record=appointment,
-                    source_key=f"appointment:{appointment.appointment_id}",
-                    destination_id=event_id,
-                    expected=expected,
-                    actual=actual,
-                    field_ids=state.field_ids,
-                    server_defaults=APPOINTMENT_SERVER_DEFAULTS,
-                )
-            rows += await read_back_tasks(ctx, item.bundle)
+            rows += await read_back_patient_objects(ctx, item.bundle)
         return rows
 
 
@@ -1343,62 +1310,30 @@ def _stage_map(stage_ids: Mapping[str, str]) -> dict[str, str]:
     return {stage: folded[stage.casefold()] for stage in LIFECYCLE_STAGES if stage.casefold() in folded}
 
 
+def _count_scope(migration: Migration, bundles: Sequence[PatientBundle], *, setup: bool = True) -> CountScope:
+    return CountScope(
+        bundles=bundles,
+        maps=migration.maps,
+        policies=migration._policies,
+        options=migration.options,
+        practice=PracticeSettings(timezone=migration._source.practice_timezone),
+        providers=migration._providers(),
+        setup=setup,
+    )
+
+
 def _source_counts(
     migration: Migration, bundles: Sequence[PatientBundle], *, setup: bool = True
 ) -> dict[str, int]:
     """How many source records of each kind the run had to account for (computed from the source alone:
-    records the source no longer has are the reconciliation's ``removed`` column)."""
-    maps = migration.maps
-    policies = migration._policies
-    options = migration.options
-    counts: dict[str, int] = {"contact": len(bundles)}
-    targets = {
-        t.field_key for name in ("contact", "opportunity") if name in maps for t in maps[name].custom_fields()
-    }
-    targets |= {t.field_key for t in identity_targets(maps)}
-    if targets and setup:
-        counts["custom_field"] = len(targets)
-    if setup:
-        for kind, keys in _setup_keys(migration, bundles).items():
-            if keys:
-                counts[kind] = len(keys)
-    if task_count(policies, bundles):
-        counts["task"] = task_count(policies, bundles)
-    if "opportunity" in maps and policies.pipeline_name is not None:
-        counts["opportunity"] = len(bundles)
-    if policies.family_associations:
-        counts["association"] = 1
-        counts["relation"] = len(family_members(bundles))
-    if "appointment" in maps:
-        counts["appointment"] = sum(len(b.appointments) for b in bundles)
-    if source_document_count(bundles, policies):
-        counts["document"] = source_document_count(bundles, policies)
-    notes = 0
-    practice = PracticeSettings(timezone=migration._source.practice_timezone)
-    for bundle in bundles:
-        if policies.overflow_notes:
-            notes += len(maps["contact"].apply(bundle, practice=practice).overflow)
-        if "clinical_note" in maps and options.clinical_notes is not ClinicalNotesMode.FIELD:
-            notes += len(bundle.clinical_notes)
-        if "journal_note" in maps and policies.journal_notes:
-            notes += len(bundle.journal)
-    if notes:
-        counts["note"] = notes
-    return counts
+    records the source no longer has are the reconciliation's ``removed`` column), per writer."""
+    return source_counts(_count_scope(migration, bundles, setup=setup))
 
 
 def _setup_keys(migration: Migration, bundles: Sequence[PatientBundle]) -> dict[str, frozenset[str]]:
     """The source keys of the calendars and provider users these bundles need (they come from the source:
     a calendar from migrated appointments, a user from the provider list); the source counts of both."""
-    maps = migration.maps
-    policies = migration._policies
-    providers = migration._providers()
-    appointments = [a for b in bundles for a in b.appointments]
-    calendars = setup_calendars(policies, migration.options, maps, appointments, providers)
-    out = {"calendar": frozenset(f"calendar:{c.name}" for c in calendars)}
-    if policies.provider_users and "provider_user" in maps:
-        out["user"] = frozenset(f"provider:{p.provider_id}" for p in providers)
-    return out
+    return setup_keys(_count_scope(migration, bundles))
 
 
 def is_cancellation(exc: BaseException) -> bool:

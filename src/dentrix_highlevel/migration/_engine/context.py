@@ -49,7 +49,6 @@ CONNECTION_ERRORS = (TransportError, AuthenticationError)
 T = TypeVar("T")
 # Polling for a contact the search index may not show yet: waits grow by half each time, to 15 s at most.
 #: Kinds whose interrupted creates are looked up by a search, which lags writes (the rest: by reads).
-_SEARCHED_KINDS = frozenset({"contact", "opportunity"})
 _FIRST_POLL_S = 1.0
 _POLL_BACKOFF = 1.5
 _MAX_POLL_S = 15.0
@@ -150,6 +149,12 @@ class RunContext:
     recovered: bool = False
     """The ledger was rebuilt from HighLevel: an object it lacks is looked up there before any create."""
     setup: SetupState | None = None
+    finders: Mapping[str, Callable[[RunContext, Mapping[str, str]], Awaitable[str | None]]] = attrs.field(
+        factory=dict
+    )
+    """Kind -> its writer's lookup of an interrupted create (other kinds: the client's ``find_created``)."""
+    searched_kinds: frozenset[str] = frozenset()
+    """The kinds found by searches that lag writes: looked for with backoff (the writers say which)."""
     setup_record: SetupRecord | None = None
     """The location's record of the setup objects the migration created (read at setup)."""
     counters: Counters = attrs.field(factory=Counters)
@@ -470,24 +475,19 @@ class RunContext:
     ) -> str | None:
         """Does the object an interrupted create was making exist? Its id, or None (safe to create).
 
-        Contacts (by their Source System ID) and opportunities (by contact and pipeline) are found by
-        searches, and HighLevel's search index lags writes (reports of a minute): a create begun at
-        ``since`` (default: now) is searched for with backoff until ``policies.ambiguous_lookup_s`` after it
-        began, so a create the index has not caught up with is never sent a second time. Other kinds are
-        found by reads that do not lag.
+        Some kinds (contacts by their Source System ID, opportunities by contact and pipeline: their
+        writers say which) are found by searches, and HighLevel's search index lags writes (reports of a
+        minute): a create begun at ``since`` (default: now) is searched for with backoff until
+        ``policies.ambiguous_lookup_s`` after it began, so a create the index has not caught up with is
+        never sent a second time. Other kinds are found by reads that do not lag.
         """
         probe: Callable[[], Awaitable[str | None]]
-        if kind == "contact":
-            source_id = lookup.get("source_id")
-            field_id = self.setup.source_id_field if self.setup is not None else None
-            if source_id is None or field_id is None:
-                return None
-            # An intent begun before namespaces existed has none: it is this run's practice's.
-            namespace = lookup.get("namespace") or self.namespace
-            probe = functools.partial(self._contact_by_source_id, field_id, source_id, namespace)
+        finder = self.finders.get(kind)
+        if finder is not None:
+            probe = functools.partial(finder, self, lookup)
         else:
             probe = functools.partial(self._created, kind, dict(lookup))
-        if kind not in _SEARCHED_KINDS or not poll:
+        if kind not in self.searched_kinds or not poll:
             return await probe()
         policies = self.policies
         began = since or self.wall_clock()
@@ -505,17 +505,6 @@ class RunContext:
             if remaining <= 0:
                 return None
             delay = min(max(delay, _FIRST_POLL_S) * _POLL_BACKOFF, _MAX_POLL_S, remaining)
-
-    async def _contact_by_source_id(self, field_id: str, source_id: str, namespace: str) -> str | None:
-        """The contact with this Source System ID *and* this practice's Source Practice ID (an AND of both
-        filters): another practice's patient with the same Dentrix id is never matched."""
-        filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
-        practice_field = self.setup.practice_field if self.setup is not None else None
-        if practice_field is not None and namespace:
-            filters.append({"field": f"customFields.{practice_field}", "operator": "eq", "value": namespace})
-        async for contact in self.hl.contacts.search(filters=filters, page_limit=10):
-            return contact.id
-        return None
 
     async def _created(self, kind: str, lookup: dict[str, str]) -> str | None:
         found = await self.hl.find_created(AmbiguousWriteError("resolve", resource=kind, lookup=lookup))

@@ -12,50 +12,28 @@ as done.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-from collections.abc import Mapping
-from typing import Any
 
 from dentrix_highlevel._errors import NotFoundError
-from dentrix_highlevel.highlevel import RequestKind, clear_value, value_for_write
 from dentrix_highlevel.migration._engine.context import RunContext
 from dentrix_highlevel.migration._engine.events import PhaseStarted
 from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE
+from dentrix_highlevel.migration._engine.writers.base import Usage
+from dentrix_highlevel.migration._engine.writers.contact import KIND as CONTACT
+from dentrix_highlevel.migration._engine.writers.registry import undo, writer
 from dentrix_highlevel.migration._state.ledger import CreatedObject, PreImage
 
-__all__ = ["delete_created", "run_rollback"]
-
-_LAST = ("custom_field", "calendar", "user")
-# What a contact's pre-image restores (everything a PUT accepts; derived fields follow from these).
-_RESTORED = (
-    "firstName",
-    "lastName",
-    "email",
-    "phone",
-    "address1",
-    "city",
-    "state",
-    "postalCode",
-    "website",
-    "timezone",
-    "dnd",
-    "dndSettings",
-    "source",
-    "country",
-    "assignedTo",
-    "dateOfBirth",
-)
+__all__ = ["run_rollback"]
 
 
 async def run_rollback(ctx: RunContext) -> None:
     created = await ctx.db(ctx.ledger.created_objects)
     # Read before the deletes (which do not touch pre-images), so progress counts every step from the start.
-    restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if pre.kind in ("contact", "opportunity")]
+    restored = [pre for pre in await ctx.db(ctx.ledger.pre_images) if _restorable(pre.kind)]
     ctx.total = len(created) + len(restored)
     ctx.phase = "delete"
     await ctx.report(PhaseStarted)
     for obj in created:
-        if obj.kind not in _LAST:
+        if not writer(obj.kind).setup:
             await _delete(ctx, obj)
     ctx.phase = "restore"
     await ctx.report(PhaseStarted)
@@ -63,10 +41,9 @@ async def run_rollback(ctx: RunContext) -> None:
         # A restore writes values back (and clears others) per field type: read the types once.
         types = {f.id: f.data_type for f in await ctx.hl.custom_fields.list(model="all")}
         for pre in restored:
-            if pre.kind == "contact":
-                await _restore_contact(ctx, pre, types)
-            else:
-                await _restore_opportunity(ctx, pre, types)
+            restore = writer(pre.kind).restore
+            assert restore is not None  # _restorable
+            await restore(ctx, pre, types)
             ctx.counters.restored += 1
             ctx.done += 1
             await ctx.report()
@@ -77,118 +54,30 @@ async def run_rollback(ctx: RunContext) -> None:
             await _restore_tags(ctx, pre, tagged)
     ctx.phase = "fields"
     await ctx.report(PhaseStarted)
+    usage = Usage(fields=frozenset(used))
     for obj in created:
-        if obj.kind in _LAST:
-            if obj.kind == "custom_field" and obj.destination_id in used:
-                continue  # a practice user (or another practice's migration) put values in it: keep it
-            if obj.kind == "calendar" and await _holds_events(ctx, obj.destination_id):
-                continue  # events this rollback did not create are in it (deleting it deletes them)
+        setup = writer(obj.kind)
+        if setup.setup:
+            if setup.keep is not None and await setup.keep(ctx, obj.destination_id, usage):
+                continue  # still in use by what the location keeps (the writer says why)
             await _delete(ctx, obj)
 
 
+def _restorable(kind: str) -> bool:
+    """A pre-image a writer restores (the tag catalogue's is restored last, from the usage scan)."""
+    if kind == TAG_CATALOGUE:
+        return False
+    try:
+        return writer(kind).restore is not None
+    except ValueError:
+        return False  # a pre-image no writer restores
+
+
 async def _delete(ctx: RunContext, obj: CreatedObject) -> None:
-    await delete_created(ctx, obj.kind, obj.destination_id, obj.parent_id)
+    await undo(ctx, obj.kind, obj.destination_id, obj.parent_id)
     ctx.counters.deleted += 1
     ctx.done += 1
     await ctx.report()
-
-
-async def delete_created(ctx: RunContext, kind: str, destination_id: str, parent_id: str | None) -> None:
-    """Delete one object the migration created and mark it rolled back in the ledger (rollback, and a delta
-    deleting a patient gone from the source). Already gone (404) counts as deleted: a resumed step, or
-    deleted by hand."""
-    with contextlib.suppress(NotFoundError):
-        if kind == "relation":
-            # The relation delete wants ?locationId, which the client's method adds.
-            await ctx.hl.associations.delete_relation(destination_id)
-        elif kind == "document":
-            # An uploaded document file: DELETE /medias/{id}?altType=location&altId=<location>.
-            await ctx.hl.media.delete(destination_id)
-        else:
-            await ctx.call(
-                "DELETE",
-                _delete_path(ctx, kind, destination_id, parent_id),
-                kind=RequestKind.IDEMPOTENT,
-                json={} if kind == "appointment" else None,
-            )
-    await ctx.db(ctx.ledger.mark_rolled_back, kind, destination_id)
-
-
-def _delete_path(ctx: RunContext, kind: str, oid: str, parent_id: str | None) -> str:
-    if kind == "note":
-        return f"/contacts/{parent_id}/notes/{oid}"
-    if kind == "task":
-        return f"/contacts/{parent_id}/tasks/{oid}"
-    if kind == "appointment":
-        return f"/calendars/events/{oid}"
-    if kind == "opportunity":
-        return f"/opportunities/{oid}"
-    if kind == "custom_field":
-        return f"/locations/{ctx.hl.location_id}/customFields/{oid}"
-    if kind == "user":
-        return f"/users/{oid}"
-    if kind == "calendar":
-        return f"/calendars/{oid}"
-    if kind == "association":
-        return f"/associations/{oid}"
-    return f"/contacts/{oid}"
-
-
-async def _restore_contact(ctx: RunContext, pre: PreImage, types: Mapping[str, str | None]) -> None:
-    before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
-    try:
-        now = (await ctx.call("GET", f"/contacts/{pre.destination_id}", kind=RequestKind.READ)).get("contact")
-    except NotFoundError:
-        await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)  # deleted by the practice since
-        return
-    current: dict[str, Any] = now if isinstance(now, dict) else {}
-    body: dict[str, Any] = {key: before.get(key) for key in _RESTORED}
-    body["tags"] = list(before.get("tags") or [])
-    old_values = {c["id"]: c.get("value") for c in before.get("customFields") or [] if isinstance(c, dict)}
-    fields = [
-        {"id": fid, "field_value": value_for_write(types.get(fid), value)}
-        for fid, value in old_values.items()
-    ]
-    fields += [
-        {"id": c["id"], "field_value": clear_value(types.get(c["id"]))}
-        for c in current.get("customFields") or []
-        if isinstance(c, dict) and c.get("id") not in old_values
-    ]
-    body["customFields"] = fields
-    await ctx.call("PUT", f"/contacts/{pre.destination_id}", kind=RequestKind.IDEMPOTENT, json=body)
-    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
-
-
-#: What an adopted opportunity's pre-image restores (UpdateOpportunityDto's fields).
-_OPPORTUNITY_RESTORED = ("name", "pipelineId", "pipelineStageId", "status", "monetaryValue", "assignedTo")
-
-
-def _field_values(raw: Any) -> dict[str, Any]:
-    """Opportunity custom fields as read (``fieldValue`` or ``value``): field id -> value."""
-    out: dict[str, Any] = {}
-    for item in raw or []:
-        if isinstance(item, dict) and item.get("id"):
-            out[str(item["id"])] = item.get("fieldValue", item.get("value"))
-    return out
-
-
-async def _restore_opportunity(ctx: RunContext, pre: PreImage, types: Mapping[str, str | None]) -> None:
-    before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
-    path = f"/opportunities/{pre.destination_id}"
-    try:
-        now = (await ctx.call("GET", path, kind=RequestKind.READ)).get("opportunity")
-    except NotFoundError:
-        await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)  # deleted by the practice since
-        return
-    current = _field_values(now.get("customFields") if isinstance(now, dict) else None)
-    old = _field_values(before.get("customFields"))
-    body: dict[str, Any] = {k: before[k] for k in _OPPORTUNITY_RESTORED if before.get(k) is not None}
-    fields = [{"id": fid, "field_value": value_for_write(types.get(fid), v)} for fid, v in old.items()]
-    fields += [{"id": fid, "field_value": clear_value(types.get(fid))} for fid in current if fid not in old]
-    if fields:
-        body["customFields"] = fields
-    await ctx.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=body)
-    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 
 async def _restore_tags(ctx: RunContext, pre: PreImage, tagged: set[str]) -> None:
@@ -204,16 +93,6 @@ async def _restore_tags(ctx: RunContext, pre: PreImage, tagged: set[str]) -> Non
     await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
 
 
-async def _holds_events(ctx: RunContext, calendar_id: str) -> bool:
-    """Does a calendar the migration created hold events it did not create (all of its own are deleted
-    by now)? The events read is not a search: it does not lag."""
-    start = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
-    end = dt.datetime.now(dt.UTC) + dt.timedelta(days=3660)
-    with contextlib.suppress(NotFoundError):
-        return bool(await ctx.hl.appointments.list(start=start, end=end, calendar_id=calendar_id))
-    return False
-
-
 async def _kept_usage(ctx: RunContext, restored: list[PreImage]) -> tuple[set[str], set[str]]:
     """The custom fields holding a value, and the tags (case-folded), on some contact the location keeps.
     The search index lags writes (and deletes), so it still shows the contacts this rollback deleted and
@@ -222,8 +101,8 @@ async def _kept_usage(ctx: RunContext, restored: list[PreImage]) -> tuple[set[st
     interrupted attempt of this rollback deleted (marked rolled back) included: the index may still show
     them too."""
     every = await ctx.db(lambda: ctx.ledger.created_objects(include_rolled_back=True))
-    deleted = {o.destination_id for o in every if o.kind == "contact"}
-    before = {p.destination_id: p.payload for p in restored if p.kind == "contact"}
+    deleted = {o.destination_id for o in every if o.kind == CONTACT}
+    before = {p.destination_id: p.payload for p in restored if p.kind == CONTACT}
     used: set[str] = set()
     tagged: set[str] = set()
     for payload in before.values():

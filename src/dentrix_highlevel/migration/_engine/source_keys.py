@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from dentrix_highlevel.migration._engine.writers.appointment import appointment_key
 from dentrix_highlevel.migration._engine.writers.contact import patient_key
 from dentrix_highlevel.migration._engine.writers.document import document_key
-from dentrix_highlevel.migration._engine.writers.related import appointment_key
 from dentrix_highlevel.migration._engine.writers.task import task_key
 from dentrix_highlevel.records import PatientBundle
 

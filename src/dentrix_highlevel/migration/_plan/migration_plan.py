@@ -54,11 +54,11 @@ from dentrix_highlevel.mapping._map import FieldMap
 from dentrix_highlevel.mapping._propose import ExistingCustomField, FuzzyProposer, Proposal, Proposer
 from dentrix_highlevel.mapping._serialize import map_from_dict, map_to_dict
 from dentrix_highlevel.mapping._targets import CustomFieldTarget, DataType, StandardField
+from dentrix_highlevel.migration._engine.calendar_layout import calendar_group, calendar_specs
 from dentrix_highlevel.migration._engine.identity import identity_targets, practice_namespace
 from dentrix_highlevel.migration._engine.policies import CalendarLayout, MigrationPolicies
-from dentrix_highlevel.migration._engine.writers.calendar import calendar_group, calendar_specs
+from dentrix_highlevel.migration._engine.writers.appointment import appointment_is_live, appointment_migrates
 from dentrix_highlevel.migration._engine.writers.contact import ContactIndex, plan_contact_points
-from dentrix_highlevel.migration._engine.writers.related import appointment_is_live, appointment_migrates
 from dentrix_highlevel.migration._engine.writers.task import open_case
 from dentrix_highlevel.migration._plan.availability import AvailabilityCollector, AvailabilityReport
 from dentrix_highlevel.migration._plan.estimate import (

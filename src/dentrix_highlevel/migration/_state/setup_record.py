@@ -25,10 +25,7 @@ import attrs
 from dentrix_highlevel.highlevel import CustomValueInput, HighLevelClient
 from dentrix_highlevel.migration._engine.identity import namespace_slug
 
-__all__ = ["SETUP_KINDS", "SetupRecord", "setup_record_name"]
-
-SETUP_KINDS = frozenset({"custom_field", "calendar", "user"})
-"""The setup objects whose creation the record keeps (tags are kept as the catalogue before)."""
+__all__ = ["SetupRecord", "setup_record_name"]
 
 
 def setup_record_name(namespace: str) -> str:

@@ -21,16 +21,21 @@ from dentrix_highlevel._errors import (
     DailyCapReachedError,
     DuplicateContactError,
     HighLevelError,
+    NotFoundError,
 )
-from dentrix_highlevel.highlevel import HighLevelClient, RequestKind, clear_value
+from dentrix_highlevel.highlevel import HighLevelClient, RequestKind, clear_value, value_for_write
 from dentrix_highlevel.mapping import MappingResult
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
 from dentrix_highlevel.migration._engine.merge import merge_contact
 from dentrix_highlevel.migration._engine.policies import FamilyContactPolicy
+from dentrix_highlevel.migration._engine.writers.base import Writer, delete_at, feature
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
+from dentrix_highlevel.migration._state.ledger import PreImage
 from dentrix_highlevel.records import PatientBundle
 
 __all__ = [
+    "KIND",
+    "WRITER",
     "ContactAssignment",
     "ContactIndex",
     "contact_body",
@@ -38,6 +43,7 @@ __all__ = [
     "patient_key",
     "patient_owner",
     "plan_contact_points",
+    "restore_contact",
     "source_claim",
     "with_namespace",
     "write_contact",
@@ -516,3 +522,95 @@ def _opportunity_fields(ctx: RunContext) -> set[str]:
 
 async def _never() -> str:
     raise AssertionError("a known contact is updated, never created")
+
+
+KIND = "contact"
+
+# What a contact's pre-image restores (everything a PUT accepts; derived fields follow from these).
+_RESTORED = (
+    "firstName",
+    "lastName",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "dnd",
+    "dndSettings",
+    "source",
+    "country",
+    "assignedTo",
+    "dateOfBirth",
+)
+
+
+async def restore_contact(ctx: RunContext, pre: PreImage, types: Mapping[str, str | None]) -> None:
+    before: dict[str, Any] = dict(pre.payload) if isinstance(pre.payload, dict) else {}
+    try:
+        now = (await ctx.call("GET", f"/contacts/{pre.destination_id}", kind=RequestKind.READ)).get("contact")
+    except NotFoundError:
+        await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)  # deleted by the practice since
+        return
+    current: dict[str, Any] = now if isinstance(now, dict) else {}
+    body: dict[str, Any] = {key: before.get(key) for key in _RESTORED}
+    body["tags"] = list(before.get("tags") or [])
+    old_values = {c["id"]: c.get("value") for c in before.get("customFields") or [] if isinstance(c, dict)}
+    fields = [
+        {"id": fid, "field_value": value_for_write(types.get(fid), value)}
+        for fid, value in old_values.items()
+    ]
+    fields += [
+        {"id": c["id"], "field_value": clear_value(types.get(c["id"]))}
+        for c in current.get("customFields") or []
+        if isinstance(c, dict) and c.get("id") not in old_values
+    ]
+    body["customFields"] = fields
+    await ctx.call("PUT", f"/contacts/{pre.destination_id}", kind=RequestKind.IDEMPOTENT, json=body)
+    await ctx.db(ctx.ledger.mark_restored, pre.kind, pre.destination_id)
+
+
+async def find_contact(ctx: RunContext, lookup: Mapping[str, str]) -> str | None:
+    """The contact with this Source System ID *and* this practice's Source Practice ID (an AND of both
+    filters): another practice's patient with the same Dentrix id is never matched."""
+    source_id = lookup.get("source_id")
+    field_id = ctx.setup.source_id_field if ctx.setup is not None else None
+    if source_id is None or field_id is None:
+        return None
+    # An intent begun before namespaces existed has none: it is this run's practice's.
+    namespace = lookup.get("namespace") or ctx.namespace
+    filters = [{"field": f"customFields.{field_id}", "operator": "eq", "value": source_id}]
+    practice_field = ctx.setup.practice_field if ctx.setup is not None else None
+    if practice_field is not None and namespace:
+        filters.append({"field": f"customFields.{practice_field}", "operator": "eq", "value": namespace})
+    async for contact in ctx.hl.contacts.search(filters=filters, page_limit=10):
+        return contact.id
+    return None
+
+
+FEATURE = feature(
+    "contacts",
+    "upsert, read back, update and (rollback) delete patients' contacts; find an interrupted create",
+    "POST /contacts/upsert",
+    "POST /contacts/",
+    "GET /contacts/{contactId}",
+    "PUT /contacts/{contactId}",
+    "DELETE /contacts/{contactId}",
+    "POST /contacts/search",
+    "GET /contacts/search/duplicate",
+)
+
+
+WRITER = Writer(
+    kind=KIND,
+    delete=delete_at(lambda _ctx, contact_id, _parent: f"/contacts/{contact_id}"),
+    count=lambda scope: len(scope.bundles),
+    counted_when_none=True,
+    find=find_contact,
+    searched=True,
+    restore=restore_contact,
+    feature=FEATURE,
+    in_plan=lambda policies, mapped: True,
+)

@@ -33,6 +33,7 @@ from dentrix_highlevel._errors import DocumentFileError, LedgerError, NotFoundEr
 from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.migration._engine.context import RunContext
 from dentrix_highlevel.migration._engine.identity import namespace_slug
+from dentrix_highlevel.migration._engine.writers.base import Writer, feature
 from dentrix_highlevel.migration._engine.writers.contact import patient_key
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._state.ledger import Ledger
@@ -40,6 +41,7 @@ from dentrix_highlevel.records import Document, PatientBundle
 
 __all__ = [
     "DOCUMENT_KIND",
+    "WRITER",
     "DocumentUploader",
     "document_key",
     "known_document_urls",
@@ -271,3 +273,26 @@ class DocumentUploader:
 def source_document_count(bundles: Iterable[PatientBundle], policies: Any) -> int:
     """How many ``document`` records a run accounts for (0 with the policy off)."""
     return sum(len(b.documents) for b in bundles) if getattr(policies, "upload_documents", False) else 0
+
+
+async def _delete(ctx: RunContext, media_id: str, _parent: str | None) -> None:
+    # An uploaded document file: DELETE /medias/{id}?altType=location&altId=<location>.
+    await ctx.hl.media.delete(media_id)
+
+
+FEATURE = feature(
+    "document uploads",
+    "upload document files to the media library; find an interrupted upload; rollback deletes them",
+    "POST /medias/upload-file",
+    "GET /medias/files",
+    "DELETE /medias/{id}",
+)
+
+
+WRITER = Writer(
+    kind=DOCUMENT_KIND,
+    delete=_delete,
+    count=lambda scope: source_document_count(scope.bundles, scope.policies),
+    feature=FEATURE,
+    in_plan=lambda policies, mapped: policies.upload_documents,
+)
