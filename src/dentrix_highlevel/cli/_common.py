@@ -654,36 +654,50 @@ def debug_option(function: F) -> F:
     return decorated
 
 
+# Our errors' exit code and what to do next, the first that ``isinstance`` matches: a subclass before its
+# base (a TransportError is a HighLevelError with its own advice).
+_HINTS: Final[tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...]] = (
+    (
+        PlanNotApprovedError,
+        EXIT_REFUSED,
+        "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`",
+    ),
+    (PlanChangedError, EXIT_REFUSED, "review the changes, then approve again"),
+    # Its message says what to do (recover, or which work directory owns the location).
+    (OwnershipError, EXIT_REFUSED, "nothing was written"),
+    (PlanError, EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"),
+    (
+        AuthenticationError,
+        EXIT_USAGE,
+        "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
+        "run the same command again to resume (the ledger keeps what was done)",
+    ),
+    (
+        PermissionDeniedError,
+        EXIT_USAGE,
+        "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID",
+    ),
+    (
+        TransportError,
+        EXIT_STOPPED,
+        "check --base-url and the network, then run the same command again to resume",
+    ),
+    (HighLevelError, EXIT_STOPPED, "run the same command again to resume (the ledger keeps what was done)"),
+    (
+        AscendError,
+        EXIT_USAGE,
+        "check the Ascend URL and credentials (ASCEND_CLIENT_ID, ASCEND_CLIENT_SECRET)",
+    ),
+    (SourceError, EXIT_USAGE, "check the --source export"),
+    (LedgerError, EXIT_USAGE, "use the work directory of this migration, or a new --workdir"),
+    ((MappingError, ConfigurationError), EXIT_USAGE, "fix the setting named above"),
+)
+
+
 def _hint(exc: BaseException) -> tuple[int, str]:
-    if isinstance(exc, PlanNotApprovedError):
-        return EXIT_REFUSED, "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`"
-    if isinstance(exc, PlanChangedError):
-        return EXIT_REFUSED, "review the changes, then approve again"
-    if isinstance(exc, OwnershipError):
-        # Its message says what to do (recover, or which work directory owns the location).
-        return EXIT_REFUSED, "nothing was written"
-    if isinstance(exc, PlanError):
-        return EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"
-    if isinstance(exc, AuthenticationError):
-        return (
-            EXIT_USAGE,
-            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
-            "run the same command again to resume (the ledger keeps what was done)",
-        )
-    if isinstance(exc, PermissionDeniedError):
-        return EXIT_USAGE, "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID"
-    if isinstance(exc, TransportError):
-        return EXIT_STOPPED, "check --base-url and the network, then run the same command again to resume"
-    if isinstance(exc, HighLevelError):
-        return EXIT_STOPPED, "run the same command again to resume (the ledger keeps what was done)"
-    if isinstance(exc, AscendError):
-        return EXIT_USAGE, "check the Ascend URL and credentials (ASCEND_CLIENT_ID, ASCEND_CLIENT_SECRET)"
-    if isinstance(exc, SourceError):
-        return EXIT_USAGE, "check the --source export"
-    if isinstance(exc, LedgerError):
-        return EXIT_USAGE, "use the work directory of this migration, or a new --workdir"
-    if isinstance(exc, MappingError | ConfigurationError):
-        return EXIT_USAGE, "fix the setting named above"
+    for kind, code, hint in _HINTS:
+        if isinstance(exc, kind):
+            return code, hint
     return EXIT_USAGE, "see the message above"
 
 
