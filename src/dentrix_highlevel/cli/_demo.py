@@ -38,6 +38,7 @@ from dentrix_highlevel.cli._common import (
     rollback_counts,
     run_async,
 )
+from dentrix_highlevel.cli._options import shown_option
 
 __all__ = ["DEFAULT_PATIENTS", "demo", "normalised_dump"]
 
@@ -167,12 +168,8 @@ def _out_dir(out: Path | None) -> Path:
 
 
 @click.command("demo")
-@click.option(
-    "--patients",
-    type=click.IntRange(min=5, max=5_000),
-    default=DEFAULT_PATIENTS,
-    show_default=True,
-    help="Size of the synthetic practice.",
+@shown_option(
+    "--patients", click.IntRange(min=5, max=5_000), DEFAULT_PATIENTS, "Size of the synthetic practice."
 )
 @click.option(
     "--out",

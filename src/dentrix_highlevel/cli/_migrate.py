@@ -56,6 +56,7 @@ from dentrix_highlevel.cli._common import (
     staged_in,
     sweep_staging,
 )
+from dentrix_highlevel.cli._options import enum_option, shown_option
 from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.mapping import (
     CdtHistoryMode,
@@ -341,13 +342,12 @@ def _tracked_codes(values: Sequence[str]) -> tuple[str, ...] | None:
 
 
 def _patient_policy(flag: str, default: PatientPolicy, what: str) -> Callable[[_F], _F]:
-    return click.option(
+    return enum_option(
         flag,
-        type=click.Choice([p.value for p in PatientPolicy]),
-        default=default.value,
-        show_default=True,
-        help=f"{what}: a contact (with or without the lifecycle opportunity), a contact DND on every "
-        "channel, or skipped.",
+        PatientPolicy,
+        default,
+        f"{what}: a contact (with or without the lifecycle opportunity), a contact DND on every channel, "
+        "or skipped.",
     )
 
 
@@ -360,19 +360,14 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @ledger_option
 @destination_options
 @ascend_options
-@click.option(
+@enum_option(
     "--removed-in-source",
-    type=click.Choice([p.value for p in RemovedInSourcePolicy]),
-    default=RemovedInSourcePolicy.KEEP.value,
-    show_default=True,
-    help="What a delta does with a migrated patient gone from the export.",
+    RemovedInSourcePolicy,
+    RemovedInSourcePolicy.KEEP,
+    "What a delta does with a migrated patient gone from the export.",
 )
-@click.option(
-    "--family-contacts",
-    type=click.Choice([p.value for p in FamilyContactPolicy]),
-    default=FamilyContactPolicy.AUTO.value,
-    show_default=True,
-    help="Patients sharing an e-mail or phone.",
+@enum_option(
+    "--family-contacts", FamilyContactPolicy, FamilyContactPolicy.AUTO, "Patients sharing an e-mail or phone."
 )
 @click.option(
     "--pipeline-name", default="Patient Lifecycle", show_default=True, help="Existing pipeline ('' for none)."
@@ -380,23 +375,21 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @click.option(
     "--calendar-name", default="Dentrix Appointments", show_default=True, help="Calendar ('' for none)."
 )
-@click.option(
+@enum_option(
     "--calendars",
-    type=click.Choice([c.value for c in CalendarLayout]),
-    default=CalendarLayout.SINGLE.value,
-    show_default=True,
-    help="One calendar (--calendar-name), or one per provider / operatory.",
+    CalendarLayout,
+    CalendarLayout.SINGLE,
+    "One calendar (--calendar-name), or one per provider / operatory.",
 )
 @click.option("--provider-users", is_flag=True, help="Create a HighLevel user per provider with an e-mail.")
 @click.option(
     "--treatment-tasks", is_flag=True, help="A follow-up task per open treatment-plan case, on the contact."
 )
-@click.option(
+@shown_option(
     "--task-due-days",
-    type=click.IntRange(min=0),
-    default=7,
-    show_default=True,
-    help="Treatment tasks fall due this many days after the plan date, 09:00 practice time.",
+    click.IntRange(min=0),
+    7,
+    "Treatment tasks fall due this many days after the plan date, 09:00 practice time.",
 )
 @click.option(
     "--upload-documents",
@@ -424,19 +417,17 @@ _MAP_DEFAULTS = DefaultMapOptions()
     is_flag=True,
     help="Do not write a Note with what a long-text field cuts off (the field keeps the first part).",
 )
-@click.option(
+@enum_option(
     "--past-appointments",
-    type=click.Choice([m.value for m in PastAppointmentsMode]),
-    default=_MAP_DEFAULTS.past_appointments.value,
-    show_default=True,
-    help="Past appointments as a Visit History field on the contact, or as calendar events too.",
+    PastAppointmentsMode,
+    _MAP_DEFAULTS.past_appointments,
+    "Past appointments as a Visit History field on the contact, or as calendar events too.",
 )
-@click.option(
+@enum_option(
     "--cdt-history",
-    type=click.Choice([m.value for m in CdtHistoryMode]),
-    default=_MAP_DEFAULTS.cdt_history.value,
-    show_default=True,
-    help="Completed procedures as one CDT Code History field, or one date field per tracked code.",
+    CdtHistoryMode,
+    _MAP_DEFAULTS.cdt_history,
+    "Completed procedures as one CDT Code History field, or one date field per tracked code.",
 )
 @click.option(
     "--tracked-code",
@@ -446,36 +437,32 @@ _MAP_DEFAULTS = DefaultMapOptions()
     help="A CDT code with its own last-date field under --cdt-history per_code (repeat; replaces the "
     f"default list {' '.join(_MAP_DEFAULTS.tracked_codes)}).",
 )
-@click.option(
+@enum_option(
     "--clinical-notes",
-    type=click.Choice([m.value for m in ClinicalNotesMode]),
-    default=_MAP_DEFAULTS.clinical_notes.value,
-    show_default=True,
-    help="Clinical notes into a Clinical Notes field, one contact Note each, or both.",
+    ClinicalNotesMode,
+    _MAP_DEFAULTS.clinical_notes,
+    "Clinical notes into a Clinical Notes field, one contact Note each, or both.",
 )
-@click.option(
+@shown_option(
     "--long-text-limit-chars",
-    type=click.IntRange(min=200),
-    default=_MAP_DEFAULTS.long_text_limit_chars,
-    show_default=True,
-    help="Characters a long-text summary field keeps; the rest goes to a Note.",
+    click.IntRange(min=200),
+    _MAP_DEFAULTS.long_text_limit_chars,
+    "Characters a long-text summary field keeps; the rest goes to a Note.",
 )
-@click.option(
+@shown_option(
     "--inactive-after-months",
-    type=click.IntRange(min=1),
-    default=_MAP_DEFAULTS.inactive_after_months,
-    show_default=True,
-    help="Months since the last visit after which the lifecycle opportunity is at stage Inactive.",
+    click.IntRange(min=1),
+    _MAP_DEFAULTS.inactive_after_months,
+    "Months since the last visit after which the lifecycle opportunity is at stage Inactive.",
 )
 @_patient_policy("--non-patient", _MAP_DEFAULTS.non_patient, "Non-patient guarantors")
 @_patient_policy("--archived", _MAP_DEFAULTS.archived, "Archived (incl. deceased) patients")
 @_patient_policy("--inactive", _MAP_DEFAULTS.inactive, "Inactive patients")
-@click.option(
+@shown_option(
     "--dedupe-order",
-    type=click.Choice(["email,phone", "phone,email", "email", "phone"]),
-    default="email,phone",
-    show_default=True,
-    help="The location's Contact Deduplication Preferences (Settings → Business Profile): the contact "
+    click.Choice(["email,phone", "phone,email", "email", "phone"]),
+    "email,phone",
+    "The location's Contact Deduplication Preferences (Settings → Business Profile): the contact "
     "point HighLevel matches first. The API does not expose it; the preflight checks it where it can.",
 )
 @click.option(
