@@ -116,20 +116,15 @@ class HighLevelError(_ServerAnswer, DentrixHighLevelError):
     and HighLevel's ``traceId`` so support can find the request. Never the request or response body.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, **request: Unpack[_Request]) -> None:
+        # Typed callers are checked by mypy; the rest get the TypeError an explicit keyword list gave.
+        if unknown := sorted(request.keys() - _Request.__optional_keys__):
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {unknown}")
         self.message = message
-        self.method = method
-        self.path = path
-        self.status_code = status_code
-        self.trace_id = trace_id
+        self.method = request.get("method")
+        self.path = request.get("path")
+        self.status_code = request.get("status_code")
+        self.trace_id = request.get("trace_id")
         super().__init__(self._render())
 
     def _render(self) -> str:
