@@ -196,14 +196,7 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     )
     sandbox = Sandbox(SandboxConfig(rate_window_ms=_SCALED_WINDOW_MS, rate_max=_SCALED_MAX, seed=seed))
     location = sandbox.create_location(allow_duplicates=False)
-    runner = _Demo(
-        folder=folder,
-        patients=patients,
-        seed=seed,
-        sandbox=sandbox,
-        location=location,
-        progress=not no_progress,
-    )
+    runner = _Demo(folder, patients, seed, sandbox, location, progress=not no_progress)
     started = time.monotonic()
     ok = run_async(runner.run)
     table = compact_table("demo summary")
@@ -233,24 +226,25 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     sys.exit(EXIT_OK if ok else EXIT_FAILED_RECORDS)
 
 
+@attrs.define
 class _Demo:
     """The demo's steps, run in one event loop; the results land in ``steps``/``artefacts``."""
 
-    def __init__(
-        self, *, folder: Path, patients: int, seed: int, sandbox: Any, location: Any, progress: bool
-    ) -> None:
-        self.folder = folder
-        self.workdir = folder / "workdir"
-        self.patients = patients
-        self.seed = seed
-        self.sandbox = sandbox
-        self.location = location
-        self.progress = progress
-        self.steps: list[Step] = []
-        self.artefacts: dict[str, Path] = {}
-        self.restored = False
-        self.leftovers: list[str] = []
-        self._last: tuple[int, float] = (0, 0.0)
+    folder: Path
+    patients: int
+    seed: int
+    sandbox: Any
+    location: Any
+    progress: bool = attrs.field(kw_only=True)
+    workdir: Path = attrs.field(init=False)
+    steps: list[Step] = attrs.field(init=False, factory=list)
+    artefacts: dict[str, Path] = attrs.field(init=False, factory=dict)
+    restored: bool = attrs.field(init=False, default=False)
+    leftovers: list[str] = attrs.field(init=False, factory=list)
+    _last: tuple[int, float] = attrs.field(init=False, default=(0, 0.0))
+
+    def __attrs_post_init__(self) -> None:
+        self.workdir = self.folder / "workdir"
 
     async def _measured(self, action: Callable[[], Awaitable[Any]]) -> Any:
         """Run one step; remember its request count and seconds for the summary row."""
