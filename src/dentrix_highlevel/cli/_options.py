@@ -1,5 +1,5 @@
-"""Option shapes the commands repeat. Only click here: the synth command imports it without the client or
-the engine."""
+"""Option shapes the commands repeat. Only click here, so a command module can use them without loading
+``_common`` (the client, the engine)."""
 
 from __future__ import annotations
 
