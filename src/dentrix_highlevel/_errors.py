@@ -37,6 +37,7 @@ names of the fields at fault. The server's own answer is kept in memory as ``deb
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 __all__ = [
     "AmbiguousWriteError",
@@ -99,6 +100,15 @@ class ManifestError(ConfigurationError):
         super().__init__(f"{where}: {problem}")
 
 
+class _Request(TypedDict, total=False):
+    """Where a HighLevel error happened: the keywords every :class:`HighLevelError` takes and passes up."""
+
+    method: str | None
+    path: str | None
+    status_code: int | None
+    trace_id: str | None
+
+
 class HighLevelError(_ServerAnswer, DentrixHighLevelError):
     """HighLevel (or the sandbox) gave no usable answer to one request.
 
@@ -106,20 +116,15 @@ class HighLevelError(_ServerAnswer, DentrixHighLevelError):
     and HighLevel's ``traceId`` so support can find the request. Never the request or response body.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, **request: Unpack[_Request]) -> None:
+        # Typed callers are checked by mypy; the rest get the TypeError an explicit keyword list gave.
+        if unknown := sorted(request.keys() - _Request.__optional_keys__):
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {unknown}")
         self.message = message
-        self.method = method
-        self.path = path
-        self.status_code = status_code
-        self.trace_id = trace_id
+        self.method = request.get("method")
+        self.path = request.get("path")
+        self.status_code = request.get("status_code")
+        self.trace_id = request.get("trace_id")
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -150,13 +155,10 @@ class AuthenticationError(HighLevelError):
         message: str,
         *,
         reason: str = "unknown",
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.reason = reason
-        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **request)
 
 
 class PermissionDeniedError(HighLevelError):
@@ -182,14 +184,11 @@ class ValidationError(HighLevelError):
         *,
         messages: Sequence[str] = (),
         fields: Sequence[str] = (),
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.messages = tuple(messages)
         self.fields = tuple(fields)
-        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **request)
 
 
 class DuplicateContactError(ValidationError):
@@ -203,22 +202,11 @@ class DuplicateContactError(ValidationError):
         matching_field: str | None = None,
         messages: Sequence[str] = (),
         fields: Sequence[str] = (),
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.contact_id = contact_id
         self.matching_field = matching_field
-        super().__init__(
-            message,
-            messages=messages,
-            fields=fields,
-            method=method,
-            path=path,
-            status_code=status_code,
-            trace_id=trace_id,
-        )
+        super().__init__(message, messages=messages, fields=fields, **request)
 
 
 class RateLimitedError(HighLevelError):
@@ -229,13 +217,10 @@ class RateLimitedError(HighLevelError):
         message: str,
         *,
         retry_after_s: float | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.retry_after_s = retry_after_s
-        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **request)
 
 
 class DailyCapReachedError(RateLimitedError):
@@ -247,20 +232,10 @@ class DailyCapReachedError(RateLimitedError):
         *,
         remaining: int | None = None,
         retry_after_s: float | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.remaining = remaining
-        super().__init__(
-            message,
-            retry_after_s=retry_after_s,
-            method=method,
-            path=path,
-            status_code=status_code,
-            trace_id=trace_id,
-        )
+        super().__init__(message, retry_after_s=retry_after_s, **request)
 
 
 class AmbiguousWriteError(HighLevelError):
@@ -280,15 +255,12 @@ class AmbiguousWriteError(HighLevelError):
         resource: str,
         lookup: dict[str, str] | None = None,
         cause: str | None = None,
-        method: str | None = None,
-        path: str | None = None,
-        status_code: int | None = None,
-        trace_id: str | None = None,
+        **request: Unpack[_Request],
     ) -> None:
         self.resource = resource
         self.lookup = dict(lookup or {})
         self.cause = cause
-        super().__init__(message, method=method, path=path, status_code=status_code, trace_id=trace_id)
+        super().__init__(message, **request)
 
     def __repr__(self) -> str:
         # The lookup values can be a patient's e-mail or phone: show only which keys we have.

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, ClassVar, Final, Literal, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -279,15 +279,11 @@ class Destination:
     rate_window_ms: int = 10_000
     daily_max: int = 200_000
 
+    #: What ``migration.json`` keeps, named one by one: the token (and the proxy choice) never reach it.
+    _SAVED: ClassVar[tuple[str, ...]] = ("base_url", "location_id", "rate_max", "rate_window_ms", "daily_max")
+
     def to_dict(self) -> dict[str, Any]:
-        # Deliberately field by field: the token must never reach the work directory.
-        return {
-            "base_url": self.base_url,
-            "location_id": self.location_id,
-            "rate_max": self.rate_max,
-            "rate_window_ms": self.rate_window_ms,
-            "daily_max": self.daily_max,
-        }
+        return {name: getattr(self, name) for name in self._SAVED}
 
     @classmethod
     def from_dict(cls, data: Any) -> Destination:
@@ -446,6 +442,15 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+_Gathered = TypeVar("_Gathered", bound=attrs.AttrsInstance)
+
+
+def _gathered(cls: type[_Gathered], options: dict[str, Any], *, prefix: str = "") -> _Gathered:
+    """A ``cls`` made of the options named ``prefix`` + each of its fields, taken out of ``options`` (the
+    command's keyword arguments): the command gets the one object, not the flags."""
+    return cls(**{field.name: options.pop(prefix + field.name) for field in attrs.fields(cls)})
+
+
 def destination_options(function: F) -> F:
     """``--base-url``/``--location-id``/``--token`` (each also from the environment) and the rate budget.
 
@@ -453,27 +458,8 @@ def destination_options(function: F) -> F:
     """
 
     @functools.wraps(function)
-    def wrapper(
-        *args: Any,
-        base_url: str | None,
-        location_id: str | None,
-        token: str | None,
-        rate_max: int | None,
-        rate_window_ms: int | None,
-        daily_max: int | None,
-        use_env_proxy: bool,
-        **kwargs: Any,
-    ) -> Any:
-        flags = DestinationFlags(
-            base_url=base_url,
-            location_id=location_id,
-            token=token,
-            rate_max=rate_max,
-            rate_window_ms=rate_window_ms,
-            daily_max=daily_max,
-            use_env_proxy=use_env_proxy,
-        )
-        return function(*args, destination=flags, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return function(*args, destination=_gathered(DestinationFlags, kwargs), **kwargs)
 
     decorated: F = _compose(
         click.option(
@@ -541,22 +527,9 @@ def ascend_options(function: F) -> F:
     """Ascend credentials (flags or ``ASCEND_*`` environment) and the practice's time zone."""
 
     @functools.wraps(function)
-    def wrapper(
-        *args: Any,
-        ascend_client_id: str | None,
-        ascend_client_secret: str | None,
-        ascend_organization_id: str | None,
-        ascend_token_url: str | None,
-        practice_timezone: str | None,
-        **kwargs: Any,
-    ) -> Any:
-        credentials = AscendCredentials(
-            client_id=ascend_client_id,
-            client_secret=ascend_client_secret,
-            organization_id=ascend_organization_id,
-            token_url=ascend_token_url,
-        )
-        return function(*args, ascend=credentials, practice_timezone=practice_timezone, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # --practice-timezone stays a parameter of its own.
+        return function(*args, ascend=_gathered(AscendCredentials, kwargs, prefix="ascend_"), **kwargs)
 
     decorated: F = _compose(
         click.option(
@@ -654,36 +627,50 @@ def debug_option(function: F) -> F:
     return decorated
 
 
+# Our errors' exit code and what to do next, the first that ``isinstance`` matches: a subclass before its
+# base (a TransportError is a HighLevelError with its own advice).
+_HINTS: Final[tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...]] = (
+    (
+        PlanNotApprovedError,
+        EXIT_REFUSED,
+        "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`",
+    ),
+    (PlanChangedError, EXIT_REFUSED, "review the changes, then approve again"),
+    # Its message says what to do (recover, or which work directory owns the location).
+    (OwnershipError, EXIT_REFUSED, "nothing was written"),
+    (PlanError, EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"),
+    (
+        AuthenticationError,
+        EXIT_USAGE,
+        "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
+        "run the same command again to resume (the ledger keeps what was done)",
+    ),
+    (
+        PermissionDeniedError,
+        EXIT_USAGE,
+        "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID",
+    ),
+    (
+        TransportError,
+        EXIT_STOPPED,
+        "check --base-url and the network, then run the same command again to resume",
+    ),
+    (HighLevelError, EXIT_STOPPED, "run the same command again to resume (the ledger keeps what was done)"),
+    (
+        AscendError,
+        EXIT_USAGE,
+        "check the Ascend URL and credentials (ASCEND_CLIENT_ID, ASCEND_CLIENT_SECRET)",
+    ),
+    (SourceError, EXIT_USAGE, "check the --source export"),
+    (LedgerError, EXIT_USAGE, "use the work directory of this migration, or a new --workdir"),
+    ((MappingError, ConfigurationError), EXIT_USAGE, "fix the setting named above"),
+)
+
+
 def _hint(exc: BaseException) -> tuple[int, str]:
-    if isinstance(exc, PlanNotApprovedError):
-        return EXIT_REFUSED, "review plan.md, then run `dentrix-highlevel approve --workdir DIR --by NAME`"
-    if isinstance(exc, PlanChangedError):
-        return EXIT_REFUSED, "review the changes, then approve again"
-    if isinstance(exc, OwnershipError):
-        # Its message says what to do (recover, or which work directory owns the location).
-        return EXIT_REFUSED, "nothing was written"
-    if isinstance(exc, PlanError):
-        return EXIT_USAGE, "run `dentrix-highlevel plan` again for this work directory"
-    if isinstance(exc, AuthenticationError):
-        return (
-            EXIT_USAGE,
-            "check --token / HIGHLEVEL_TOKEN (a Private Integration token with the needed scopes), then "
-            "run the same command again to resume (the ledger keeps what was done)",
-        )
-    if isinstance(exc, PermissionDeniedError):
-        return EXIT_USAGE, "check that the token belongs to --location-id / HIGHLEVEL_LOCATION_ID"
-    if isinstance(exc, TransportError):
-        return EXIT_STOPPED, "check --base-url and the network, then run the same command again to resume"
-    if isinstance(exc, HighLevelError):
-        return EXIT_STOPPED, "run the same command again to resume (the ledger keeps what was done)"
-    if isinstance(exc, AscendError):
-        return EXIT_USAGE, "check the Ascend URL and credentials (ASCEND_CLIENT_ID, ASCEND_CLIENT_SECRET)"
-    if isinstance(exc, SourceError):
-        return EXIT_USAGE, "check the --source export"
-    if isinstance(exc, LedgerError):
-        return EXIT_USAGE, "use the work directory of this migration, or a new --workdir"
-    if isinstance(exc, MappingError | ConfigurationError):
-        return EXIT_USAGE, "fix the setting named above"
+    for kind, code, hint in _HINTS:
+        if isinstance(exc, kind):
+            return code, hint
     return EXIT_USAGE, "see the message above"
 
 

@@ -38,6 +38,7 @@ from dentrix_highlevel.cli._common import (
     rollback_counts,
     run_async,
 )
+from dentrix_highlevel.cli._options import shown_option
 
 __all__ = ["DEFAULT_PATIENTS", "demo", "normalised_dump"]
 
@@ -87,18 +88,18 @@ def _differences(before: Any, after: Any, path: str = "") -> list[str]:
     return [] if before == after else [f"{path or '/'} differs"]
 
 
+#: The reconciliation buckets a summary row shows, in the table's column order.
+_COUNTED: Final = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+
+
 @attrs.frozen(kw_only=True)
 class Step:
     """One row of the summary table (counts and ids only)."""
 
     name: str
     status: str
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    conflict: int = 0
-    skipped: int = 0
-    failed: int = 0
+    counts: tuple[int, ...]
+    """The step's reconciliation totals, one per ``_COUNTED``."""
     requests: int = 0
     seconds: float = 0.0
     summary: str = ""
@@ -167,12 +168,8 @@ def _out_dir(out: Path | None) -> Path:
 
 
 @click.command("demo")
-@click.option(
-    "--patients",
-    type=click.IntRange(min=5, max=5_000),
-    default=DEFAULT_PATIENTS,
-    show_default=True,
-    help="Size of the synthetic practice.",
+@shown_option(
+    "--patients", click.IntRange(min=5, max=5_000), DEFAULT_PATIENTS, "Size of the synthetic practice."
 )
 @click.option(
     "--out",
@@ -199,37 +196,16 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     )
     sandbox = Sandbox(SandboxConfig(rate_window_ms=_SCALED_WINDOW_MS, rate_max=_SCALED_MAX, seed=seed))
     location = sandbox.create_location(allow_duplicates=False)
-    runner = _Demo(
-        folder=folder,
-        patients=patients,
-        seed=seed,
-        sandbox=sandbox,
-        location=location,
-        progress=not no_progress,
-    )
+    runner = _Demo(folder, patients, seed, sandbox, location, progress=not no_progress)
     started = time.monotonic()
     ok = run_async(runner.run)
     table = compact_table("demo summary")
-    for name in (
-        "step",
-        "status",
-        "created",
-        "updated",
-        "unchanged",
-        "conflict",
-        "skipped",
-        "failed",
-        "requests",
-        "s",
-    ):
+    for name in ("step", "status", *_COUNTED, "requests", "s"):
         table.add_column(name, justify="left" if name in ("step", "status") else "right")
-    numbers = ("created", "updated", "unchanged", "conflict", "skipped", "failed", "requests")
     for step in runner.steps:
         # A rollback's own results are deletions and restores (in its summary), not created/updated counts.
-        cells = [
-            str(getattr(step, n)) if step.name != "rollback" or n == "requests" else "-" for n in numbers
-        ]
-        table.add_row(step.name, step.status, *cells, f"{step.seconds:.1f}")
+        counts = ["-"] * len(_COUNTED) if step.name == "rollback" else [str(n) for n in step.counts]
+        table.add_row(step.name, step.status, *counts, str(step.requests), f"{step.seconds:.1f}")
     console.print(table)
     for step in runner.steps:
         if step.summary:
@@ -250,24 +226,25 @@ def demo(patients: int, out: Path | None, seed: int, no_progress: bool) -> None:
     sys.exit(EXIT_OK if ok else EXIT_FAILED_RECORDS)
 
 
+@attrs.define
 class _Demo:
     """The demo's steps, run in one event loop; the results land in ``steps``/``artefacts``."""
 
-    def __init__(
-        self, *, folder: Path, patients: int, seed: int, sandbox: Any, location: Any, progress: bool
-    ) -> None:
-        self.folder = folder
-        self.workdir = folder / "workdir"
-        self.patients = patients
-        self.seed = seed
-        self.sandbox = sandbox
-        self.location = location
-        self.progress = progress
-        self.steps: list[Step] = []
-        self.artefacts: dict[str, Path] = {}
-        self.restored = False
-        self.leftovers: list[str] = []
-        self._last: tuple[int, float] = (0, 0.0)
+    folder: Path
+    patients: int
+    seed: int
+    sandbox: Any
+    location: Any
+    progress: bool = attrs.field(kw_only=True)
+    workdir: Path = attrs.field(init=False)
+    steps: list[Step] = attrs.field(init=False, factory=list)
+    artefacts: dict[str, Path] = attrs.field(init=False, factory=dict)
+    restored: bool = attrs.field(init=False, default=False)
+    leftovers: list[str] = attrs.field(init=False, factory=list)
+    _last: tuple[int, float] = attrs.field(init=False, default=(0, 0.0))
+
+    def __attrs_post_init__(self) -> None:
+        self.workdir = self.folder / "workdir"
 
     async def _measured(self, action: Callable[[], Awaitable[Any]]) -> Any:
         """Run one step; remember its request count and seconds for the summary row."""
@@ -277,25 +254,19 @@ class _Demo:
         self._last = (len(self.sandbox.request_log) - before, time.monotonic() - started)
         return value
 
-    def _record(self, name: str, result: Any, *, summary: str = "") -> bool:
+    def _add(self, name: str, status: str, reconciliation: Any, summary: str) -> int:
+        """The summary row of the step just measured; returns its failed count."""
         requests, seconds = self._last
-        totals = result.reconciliation.totals()
+        totals = reconciliation.totals()
+        counts = tuple(int(getattr(totals, bucket)) for bucket in _COUNTED)
         self.steps.append(
-            Step(
-                name=name,
-                status=result.status.value,
-                created=totals.created,
-                updated=totals.updated,
-                unchanged=totals.unchanged,
-                conflict=totals.conflict,
-                skipped=totals.skipped,
-                failed=totals.failed,
-                requests=requests,
-                seconds=seconds,
-                summary=summary,
-            )
+            Step(name=name, status=status, counts=counts, requests=requests, seconds=seconds, summary=summary)
         )
-        return bool(result.completed and totals.failed == 0)
+        return int(totals.failed)
+
+    def _record(self, name: str, result: Any, *, summary: str = "") -> bool:
+        failed = self._add(name, result.status.value, result.reconciliation, summary)
+        return bool(result.completed and failed == 0)
 
     async def run(self) -> bool:
         from dentrix_highlevel.highlevel import HighLevelClient, RateBudget, RateLimiter, RequestKind
@@ -406,23 +377,11 @@ class _Demo:
                         history=(str(config.source),),
                     ).save(self.workdir)
                     reconciled = await self._measured(migration.reconcile)
-                    requests, seconds = self._last
-                    totals = reconciled.reconciliation.totals()
-                    self.steps.append(
-                        Step(
-                            name="reconcile",
-                            status="ok" if reconciled.ok else "MISMATCH",
-                            created=totals.created,
-                            updated=totals.updated,
-                            unchanged=totals.unchanged,
-                            conflict=totals.conflict,
-                            skipped=totals.skipped,
-                            failed=totals.failed,
-                            requests=requests,
-                            seconds=seconds,
-                            summary=f"{reconciled.checked} contacts re-read, "
-                            f"{len(reconciled.mismatches)} mismatches",
-                        )
+                    self._add(
+                        "reconcile",
+                        "ok" if reconciled.ok else "MISMATCH",
+                        reconciled.reconciliation,
+                        f"{reconciled.checked} contacts re-read, {len(reconciled.mismatches)} mismatches",
                     )
                     ok &= reconciled.ok
                     self.artefacts["reconciliation"] = reconciled.path

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import re
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +56,7 @@ from dentrix_highlevel.cli._common import (
     staged_in,
     sweep_staging,
 )
+from dentrix_highlevel.cli._options import enum_option, shown_option
 from dentrix_highlevel.highlevel import HighLevelClient
 from dentrix_highlevel.mapping import (
     CdtHistoryMode,
@@ -88,6 +90,7 @@ from dentrix_highlevel.migration._state.open import ledger_exists
 __all__ = ["COMMANDS", "report_path"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 _WORKDIR = click.option(
     "--workdir",
@@ -209,6 +212,104 @@ def _print_result(result: RunResult, label: str, ledger_rows: Sequence[Any]) -> 
     return EXIT_OK
 
 
+@attrs.frozen
+class _Opened:
+    """A work directory as a command on it found it (:func:`_load`): ``migration.json`` with the ledger in
+    use, the destination resolved from the flags, the plan; and the Ascend flags."""
+
+    workdir: Path
+    config: WorkdirConfig
+    destination: Destination
+    plan: MigrationPlan
+    ascend: AscendCredentials
+    practice_timezone: str | None
+
+    def on_migration(
+        self,
+        body: Callable[[Migration], Awaitable[_T]],
+        *,
+        source: SourceSpec | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> _T:
+        """``body`` on the work directory's migration, in an event loop; then the destination that worked
+        is remembered."""
+
+        async def go() -> _T:
+            async with _migration(
+                self.workdir,
+                self.config,
+                destination=self.destination,
+                ascend=self.ascend,
+                plan=self.plan,
+                source=source,
+                progress=progress,
+            ) as migration:
+                return await body(migration)
+
+        result = run_async(go)
+        _remember(self.workdir, self.config, self.destination)
+        return result
+
+    def runbook_step(
+        self,
+        no_progress: bool,
+        step: Callable[[Migration], Awaitable[RunResult]],
+        *,
+        source: SourceSpec | None = None,
+    ) -> tuple[RunResult, list[Any]]:
+        """The body sample, run and delta share: ``step`` under the progress bars, then its result and the
+        audit rows of its run."""
+        progress = ProgressReporter(enabled=not no_progress)
+
+        async def body(migration: Migration) -> tuple[RunResult, list[Any]]:
+            with progress.shown():
+                result = await step(migration)
+            return result, migration.ledger.audit_rows(run_id=result.run_id)
+
+        return self.on_migration(body, source=source, progress=progress)
+
+
+def _workdir_command(
+    name: str, *own: Callable[[Any], Any], progress: bool = False
+) -> Callable[[Callable[..., None]], click.Command]:
+    """A command on an existing work directory. Its options, in the order ``--help`` lists them: --workdir,
+    --ledger, the command's ``own``, the destination and Ascend options, --no-progress (where it draws
+    bars), --debug. The function gets the work directory loaded (an :class:`_Opened`, first) and its
+    ``own`` options (and ``no_progress``)."""
+
+    def make(function: Callable[..., None]) -> click.Command:
+        # Inside --debug: a work directory that does not load is one sentence and an exit code.
+        @functools.wraps(function)
+        def loaded(
+            *,
+            workdir: Path,
+            ledger: str | None,
+            destination: DestinationFlags,
+            ascend: AscendCredentials,
+            practice_timezone: str | None,
+            **kwargs: Any,
+        ) -> None:
+            config, resolved, plan = _load(workdir, destination, ledger)
+            function(_Opened(workdir, config, resolved, plan, ascend, practice_timezone), **kwargs)
+
+        decorated: Callable[..., None] = loaded
+        for decorate in reversed(
+            (
+                _WORKDIR,
+                ledger_option,
+                *own,
+                destination_options,
+                ascend_options,
+                *((_NO_PROGRESS,) if progress else ()),
+                debug_option,
+            )
+        ):  # the innermost first, as stacked decorators apply
+            decorated = decorate(decorated)
+        return click.command(name)(decorated)
+
+    return make
+
+
 # --- plan -------------------------------------------------------------------------------------------------
 
 
@@ -241,13 +342,12 @@ def _tracked_codes(values: Sequence[str]) -> tuple[str, ...] | None:
 
 
 def _patient_policy(flag: str, default: PatientPolicy, what: str) -> Callable[[_F], _F]:
-    return click.option(
+    return enum_option(
         flag,
-        type=click.Choice([p.value for p in PatientPolicy]),
-        default=default.value,
-        show_default=True,
-        help=f"{what}: a contact (with or without the lifecycle opportunity), a contact DND on every "
-        "channel, or skipped.",
+        PatientPolicy,
+        default,
+        f"{what}: a contact (with or without the lifecycle opportunity), a contact DND on every channel, "
+        "or skipped.",
     )
 
 
@@ -260,19 +360,14 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @ledger_option
 @destination_options
 @ascend_options
-@click.option(
+@enum_option(
     "--removed-in-source",
-    type=click.Choice([p.value for p in RemovedInSourcePolicy]),
-    default=RemovedInSourcePolicy.KEEP.value,
-    show_default=True,
-    help="What a delta does with a migrated patient gone from the export.",
+    RemovedInSourcePolicy,
+    RemovedInSourcePolicy.KEEP,
+    "What a delta does with a migrated patient gone from the export.",
 )
-@click.option(
-    "--family-contacts",
-    type=click.Choice([p.value for p in FamilyContactPolicy]),
-    default=FamilyContactPolicy.AUTO.value,
-    show_default=True,
-    help="Patients sharing an e-mail or phone.",
+@enum_option(
+    "--family-contacts", FamilyContactPolicy, FamilyContactPolicy.AUTO, "Patients sharing an e-mail or phone."
 )
 @click.option(
     "--pipeline-name", default="Patient Lifecycle", show_default=True, help="Existing pipeline ('' for none)."
@@ -280,23 +375,21 @@ _MAP_DEFAULTS = DefaultMapOptions()
 @click.option(
     "--calendar-name", default="Dentrix Appointments", show_default=True, help="Calendar ('' for none)."
 )
-@click.option(
+@enum_option(
     "--calendars",
-    type=click.Choice([c.value for c in CalendarLayout]),
-    default=CalendarLayout.SINGLE.value,
-    show_default=True,
-    help="One calendar (--calendar-name), or one per provider / operatory.",
+    CalendarLayout,
+    CalendarLayout.SINGLE,
+    "One calendar (--calendar-name), or one per provider / operatory.",
 )
 @click.option("--provider-users", is_flag=True, help="Create a HighLevel user per provider with an e-mail.")
 @click.option(
     "--treatment-tasks", is_flag=True, help="A follow-up task per open treatment-plan case, on the contact."
 )
-@click.option(
+@shown_option(
     "--task-due-days",
-    type=click.IntRange(min=0),
-    default=7,
-    show_default=True,
-    help="Treatment tasks fall due this many days after the plan date, 09:00 practice time.",
+    click.IntRange(min=0),
+    7,
+    "Treatment tasks fall due this many days after the plan date, 09:00 practice time.",
 )
 @click.option(
     "--upload-documents",
@@ -324,19 +417,17 @@ _MAP_DEFAULTS = DefaultMapOptions()
     is_flag=True,
     help="Do not write a Note with what a long-text field cuts off (the field keeps the first part).",
 )
-@click.option(
+@enum_option(
     "--past-appointments",
-    type=click.Choice([m.value for m in PastAppointmentsMode]),
-    default=_MAP_DEFAULTS.past_appointments.value,
-    show_default=True,
-    help="Past appointments as a Visit History field on the contact, or as calendar events too.",
+    PastAppointmentsMode,
+    _MAP_DEFAULTS.past_appointments,
+    "Past appointments as a Visit History field on the contact, or as calendar events too.",
 )
-@click.option(
+@enum_option(
     "--cdt-history",
-    type=click.Choice([m.value for m in CdtHistoryMode]),
-    default=_MAP_DEFAULTS.cdt_history.value,
-    show_default=True,
-    help="Completed procedures as one CDT Code History field, or one date field per tracked code.",
+    CdtHistoryMode,
+    _MAP_DEFAULTS.cdt_history,
+    "Completed procedures as one CDT Code History field, or one date field per tracked code.",
 )
 @click.option(
     "--tracked-code",
@@ -346,36 +437,32 @@ _MAP_DEFAULTS = DefaultMapOptions()
     help="A CDT code with its own last-date field under --cdt-history per_code (repeat; replaces the "
     f"default list {' '.join(_MAP_DEFAULTS.tracked_codes)}).",
 )
-@click.option(
+@enum_option(
     "--clinical-notes",
-    type=click.Choice([m.value for m in ClinicalNotesMode]),
-    default=_MAP_DEFAULTS.clinical_notes.value,
-    show_default=True,
-    help="Clinical notes into a Clinical Notes field, one contact Note each, or both.",
+    ClinicalNotesMode,
+    _MAP_DEFAULTS.clinical_notes,
+    "Clinical notes into a Clinical Notes field, one contact Note each, or both.",
 )
-@click.option(
+@shown_option(
     "--long-text-limit-chars",
-    type=click.IntRange(min=200),
-    default=_MAP_DEFAULTS.long_text_limit_chars,
-    show_default=True,
-    help="Characters a long-text summary field keeps; the rest goes to a Note.",
+    click.IntRange(min=200),
+    _MAP_DEFAULTS.long_text_limit_chars,
+    "Characters a long-text summary field keeps; the rest goes to a Note.",
 )
-@click.option(
+@shown_option(
     "--inactive-after-months",
-    type=click.IntRange(min=1),
-    default=_MAP_DEFAULTS.inactive_after_months,
-    show_default=True,
-    help="Months since the last visit after which the lifecycle opportunity is at stage Inactive.",
+    click.IntRange(min=1),
+    _MAP_DEFAULTS.inactive_after_months,
+    "Months since the last visit after which the lifecycle opportunity is at stage Inactive.",
 )
 @_patient_policy("--non-patient", _MAP_DEFAULTS.non_patient, "Non-patient guarantors")
 @_patient_policy("--archived", _MAP_DEFAULTS.archived, "Archived (incl. deceased) patients")
 @_patient_policy("--inactive", _MAP_DEFAULTS.inactive, "Inactive patients")
-@click.option(
+@shown_option(
     "--dedupe-order",
-    type=click.Choice(["email,phone", "phone,email", "email", "phone"]),
-    default="email,phone",
-    show_default=True,
-    help="The location's Contact Deduplication Preferences (Settings → Business Profile): the contact "
+    click.Choice(["email,phone", "phone,email", "email", "phone"]),
+    "email,phone",
+    "The location's Contact Deduplication Preferences (Settings → Business Profile): the contact "
     "point HighLevel matches first. The API does not expose it; the preflight checks it where it can.",
 )
 @click.option(
@@ -621,27 +708,21 @@ def _plan_offline(
 # --- approve ----------------------------------------------------------------------------------------------
 
 
-@click.command("approve")
-@_WORKDIR
-@ledger_option
-@click.option("--by", "approved_by", required=True, help="Who approves (a staff identity, e.g. an e-mail).")
-@click.option("--force", is_flag=True, help="Approve although the plan's preflight failed (needs --reason).")
-@click.option("--reason", default=None, help="Why a plan whose preflight failed is approved (with --force).")
-@destination_options
-@ascend_options
-@debug_option
-def approve_command(
-    workdir: Path,
-    ledger: str | None,
-    approved_by: str,
-    force: bool,
-    reason: str | None,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-) -> None:
+@_workdir_command(
+    "approve",
+    click.option(
+        "--by", "approved_by", required=True, help="Who approves (a staff identity, e.g. an e-mail)."
+    ),
+    click.option(
+        "--force", is_flag=True, help="Approve although the plan's preflight failed (needs --reason)."
+    ),
+    click.option(
+        "--reason", default=None, help="Why a plan whose preflight failed is approved (with --force)."
+    ),
+)
+def approve_command(opened: _Opened, approved_by: str, force: bool, reason: str | None) -> None:
     """Record that NAME approved the plan in the work directory, exactly as it is now."""
-    config, resolved, plan = _load(workdir, destination, ledger)
+    workdir, plan = opened.workdir, opened.plan
     if not approved_by.strip():
         raise CliFailure("--by needs the approver's name or e-mail")
     if force and not (reason or "").strip():
@@ -657,26 +738,18 @@ def approve_command(
             exit_code=EXIT_REFUSED,
         )
 
-    async def go() -> str:
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            plan=plan,
-        ) as migration:
-            if migration.plan_hash() != plan.content_hash:
-                raise CliFailure(
-                    f"{PLAN_FILENAME} no longer matches the source or its maps are not valid for it; "
-                    "run plan again and review it before approving",
-                    exit_code=EXIT_REFUSED,
-                )
-            return migration.approve(
-                by=approved_by.strip(), preflight=checked, force_reason=reason if force else None
-            ).plan_hash
+    async def approve(migration: Migration) -> str:
+        if migration.plan_hash() != plan.content_hash:
+            raise CliFailure(
+                f"{PLAN_FILENAME} no longer matches the source or its maps are not valid for it; "
+                "run plan again and review it before approving",
+                exit_code=EXIT_REFUSED,
+            )
+        return migration.approve(
+            by=approved_by.strip(), preflight=checked, force_reason=reason if force else None
+        ).plan_hash
 
-    approved = run_async(go)
-    _remember(workdir, config, resolved)
+    approved = opened.on_migration(approve)
     forced = " (forced past a failed preflight)" if force and checked is not None and not checked.ok else ""
     console.print(f"plan {approved} approved by {approved_by.strip()}{forced}", markup=False)
     console.print(f"next: dentrix-highlevel sample --workdir {workdir} --size 25", markup=False)
@@ -685,31 +758,14 @@ def approve_command(
 # --- doctor ---------------------------------------------------------------------------------------------
 
 
-@click.command("doctor")
-@_WORKDIR
-@ledger_option
-@destination_options
-@ascend_options
-@debug_option
-def doctor_command(
-    workdir: Path,
-    ledger: str | None,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-) -> None:
+@_workdir_command("doctor")
+def doctor_command(opened: _Opened) -> None:
     """Check, without writing, that the location can take the plan: token, scopes, settings, pipeline,
     calendars, daily budget, workflows. Records the result in the plan; exit 2 when a check fails."""
-    config, resolved, plan = _load(workdir, destination, ledger)
-
-    async def go() -> Any:
-        async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
-            return await migration.preflight(plan=plan)
-
-    checked = run_async(go)
+    plan = opened.plan
+    checked = opened.on_migration(lambda migration: migration.preflight(plan=plan))
     # The result goes into the plan (plan.json and plan.md); the content hash, and so an approval, stays.
-    attrs.evolve(plan, preflight=checked.to_dict()).save(workdir)
-    _remember(workdir, config, resolved)
+    attrs.evolve(plan, preflight=checked.to_dict()).save(opened.workdir)
     console.print(checked.render(), markup=False)
     sys.exit(EXIT_OK if checked.ok else EXIT_USAGE)
 
@@ -730,44 +786,16 @@ def _sample_summary(path: Path) -> tuple[Counter[str], list[str]]:
     return verdicts, problems
 
 
-@click.command("sample")
-@_WORKDIR
-@ledger_option
-@click.option(
-    "--size", type=click.IntRange(min=1), default=25, show_default=True, help="Patients in the sample."
+@_workdir_command(
+    "sample",
+    click.option(
+        "--size", type=click.IntRange(min=1), default=25, show_default=True, help="Patients in the sample."
+    ),
+    progress=True,
 )
-@destination_options
-@ascend_options
-@_NO_PROGRESS
-@debug_option
-def sample_command(
-    workdir: Path,
-    ledger: str | None,
-    size: int,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-    no_progress: bool,
-) -> None:
+def sample_command(opened: _Opened, size: int, no_progress: bool) -> None:
     """Migrate a stratified sample, read it back and write the field-level diff report."""
-    config, resolved, plan = _load(workdir, destination, ledger)
-    progress = ProgressReporter(enabled=not no_progress)
-
-    async def go() -> tuple[RunResult, list[Any]]:
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            plan=plan,
-            progress=progress,
-        ) as migration:
-            with progress.shown():
-                result = await migration.sample(size)
-            return result, migration.ledger.audit_rows(run_id=result.run_id)
-
-    result, rows = run_async(go)
-    _remember(workdir, config, resolved)
+    result, rows = opened.runbook_step(no_progress, lambda migration: migration.sample(size))
     code = _print_result(result, "sample", rows)
     if result.report is not None:
         verdicts, problems = _sample_summary(result.report)
@@ -787,126 +815,52 @@ def sample_command(
     sys.exit(code)
 
 
-@click.command("run")
-@_WORKDIR
-@ledger_option
-@destination_options
-@ascend_options
-@_NO_PROGRESS
-@debug_option
-def run_command(
-    workdir: Path,
-    ledger: str | None,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-    no_progress: bool,
-) -> None:
+@_workdir_command("run", progress=True)
+def run_command(opened: _Opened, no_progress: bool) -> None:
     """The full run (resumes an unfinished one); refuses an unapproved or changed plan."""
-    config, resolved, plan = _load(workdir, destination, ledger)
-    progress = ProgressReporter(enabled=not no_progress)
-
-    async def go() -> tuple[RunResult, list[Any]]:
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            plan=plan,
-            progress=progress,
-        ) as migration:
-            with progress.shown():
-                result = await migration.run()
-            return result, migration.ledger.audit_rows(run_id=result.run_id)
-
-    result, rows = run_async(go)
-    _remember(workdir, config, resolved)
+    result, rows = opened.runbook_step(no_progress, lambda migration: migration.run())
     sys.exit(_print_result(result, "run", rows))
 
 
-@click.command("delta")
-@_WORKDIR
-@ledger_option
-@click.option("--source", "source_text", required=True, help="The newer export: g-export:PATH or ascend:URL.")
-@destination_options
-@ascend_options
-@_NO_PROGRESS
-@debug_option
-def delta_command(
-    workdir: Path,
-    ledger: str | None,
-    source_text: str,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-    no_progress: bool,
-) -> None:
+@_workdir_command(
+    "delta",
+    click.option(
+        "--source", "source_text", required=True, help="The newer export: g-export:PATH or ascend:URL."
+    ),
+    progress=True,
+)
+def delta_command(opened: _Opened, source_text: str, no_progress: bool) -> None:
     """Send only what is new or changed in a newer export (patients gone from it per the plan's policy)."""
-    config, resolved, plan = _load(workdir, destination, ledger)
+    config = opened.config
     spec = SourceSpec.parse(
-        source_text, practice_timezone=practice_timezone or config.source.practice_timezone
+        source_text, practice_timezone=opened.practice_timezone or config.source.practice_timezone
     )
     if spec.kind != config.source.kind:
         raise CliFailure(
             f"this migration reads a {config.source.kind} source; give --source {config.source.kind}:..."
         )
     if spec.kind == "ascend":
-        spec = attrs.evolve(spec, organization_id=ascend.organization_id or config.source.organization_id)
-    progress = ProgressReporter(enabled=not no_progress)
-
-    async def go() -> tuple[RunResult, list[Any]]:
-        # Built on the newer source: the ledger (keyed on the practice) refuses another practice's export.
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            source=spec,
-            plan=plan,
-            progress=progress,
-        ) as migration:
-            with progress.shown():
-                result = await migration.delta()
-            return result, migration.ledger.audit_rows(run_id=result.run_id)
-
-    result, rows = run_async(go)
-    _remember(workdir, config, resolved)
+        spec = attrs.evolve(
+            spec, organization_id=opened.ascend.organization_id or config.source.organization_id
+        )
+    # Built on the newer source: the ledger (keyed on the practice) refuses another practice's export.
+    result, rows = opened.runbook_step(no_progress, lambda migration: migration.delta(), source=spec)
     history = config.history if str(config.source) == str(spec) else (*config.history, str(config.source))
-    attrs.evolve(config, source=spec, destination=resolved, history=history).save(workdir)
+    attrs.evolve(config, source=spec, destination=opened.destination, history=history).save(opened.workdir)
     sys.exit(_print_result(result, "delta", rows))
 
 
 # --- reconcile / rollback / report ------------------------------------------------------------------------
 
 
-@click.command("reconcile")
-@_WORKDIR
-@ledger_option
-@destination_options
-@ascend_options
-@debug_option
-def reconcile_command(
-    workdir: Path,
-    ledger: str | None,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-) -> None:
+@_workdir_command("reconcile")
+def reconcile_command(opened: _Opened) -> None:
     """Account for every source record per kind and re-read every migrated contact against the plan."""
-    config, resolved, plan = _load(workdir, destination, ledger)
 
-    async def go() -> Any:
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            plan=plan,
-        ) as migration:
-            return await migration.reconcile(), migration.ledger.records()
+    async def reconcile(migration: Migration) -> Any:
+        return await migration.reconcile(), migration.ledger.records()
 
-    result, records = run_async(go)
-    _remember(workdir, config, resolved)
+    result, records = opened.on_migration(reconcile)
     console.print(reconciliation_table(result.reconciliation, title="reconciliation (all runs)"))
     console.print(
         f"{result.checked} contact(s) re-read; {len(result.mismatches)} field mismatch(es)", markup=False
@@ -921,51 +875,32 @@ def reconcile_command(
     sys.exit(EXIT_OK if result.ok and not failed else EXIT_FAILED_RECORDS)
 
 
-@click.command("rollback")
-@_WORKDIR
-@ledger_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal.")
-@destination_options
-@ascend_options
-@_NO_PROGRESS
-@debug_option
-def rollback_command(
-    workdir: Path,
-    ledger: str | None,
-    yes: bool,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-    no_progress: bool,
-) -> None:
+@_workdir_command(
+    "rollback",
+    click.option("--yes", is_flag=True, help="Do not ask for confirmation on a terminal."),
+    progress=True,
+)
+def rollback_command(opened: _Opened, yes: bool, no_progress: bool) -> None:
     """Delete what the migration created and restore what it changed (idempotent, resumable)."""
-    config, resolved, plan = _load(workdir, destination, ledger)
     if not yes and sys.stdin.isatty():
         click.confirm(
-            f"Roll back everything this migration did in location {resolved.location_id}?", abort=True
+            f"Roll back everything this migration did in location {opened.destination.location_id}?",
+            abort=True,
         )
 
-    async def go() -> tuple[RunResult, list[Any], tuple[int, int]]:
-        async with _migration(
-            workdir,
-            config,
-            destination=resolved,
-            ascend=ascend,
-            plan=plan,
-        ) as migration:
-            # This command's own totals: the ledger's are cumulative, and a rollback with nothing left
-            # to do must say 0, not repeat what an earlier one did.
-            before = rollback_counts(migration.ledger)
-            result = await migration.rollback()
-            after = rollback_counts(migration.ledger)
-            return (
-                result,
-                migration.ledger.audit_rows(run_id=result.run_id),
-                (after[0] - before[0], after[1] - before[1]),
-            )
+    async def rollback(migration: Migration) -> tuple[RunResult, list[Any], tuple[int, int]]:
+        # This command's own totals: the ledger's are cumulative, and a rollback with nothing left to do
+        # must say 0, not repeat what an earlier one did.
+        before = rollback_counts(migration.ledger)
+        result = await migration.rollback()
+        after = rollback_counts(migration.ledger)
+        return (
+            result,
+            migration.ledger.audit_rows(run_id=result.run_id),
+            (after[0] - before[0], after[1] - before[1]),
+        )
 
-    result, rows, (deleted, restored) = run_async(go)
-    _remember(workdir, config, resolved)
+    result, rows, (deleted, restored) = opened.on_migration(rollback)
     if result.status is RunStatus.STOPPED:
         console.print(f"rollback stopped: {result.stopped_reason}; run it again to finish", markup=False)
         sys.exit(EXIT_STOPPED)
@@ -979,32 +914,14 @@ def rollback_command(
     sys.exit(EXIT_FAILED_RECORDS if failed else EXIT_OK)
 
 
-@click.command("recover")
-@_WORKDIR
-@ledger_option
-@destination_options
-@ascend_options
-@debug_option
-def recover_command(
-    workdir: Path,
-    ledger: str | None,
-    destination: DestinationFlags,
-    ascend: AscendCredentials,
-    practice_timezone: str | None,
-) -> None:
+@_workdir_command("recover")
+def recover_command(opened: _Opened) -> None:
     """Rebuild a lost (new or empty) ledger from HighLevel: contacts by Source System ID and Source
     Practice ID, uploads by name; then `run` continues and `reconcile` / `rollback` work as before."""
-    config, resolved, plan = _load(workdir, destination, ledger)
-
-    async def go() -> int:
-        async with _migration(workdir, config, destination=resolved, ascend=ascend, plan=plan) as migration:
-            return await migration.recover()
-
-    adopted = run_async(go)
-    _remember(workdir, config, resolved)
+    adopted = opened.on_migration(lambda migration: migration.recover())
     console.print(
-        f"recovered {adopted} object(s) from location {resolved.location_id}; approve the plan and run "
-        "`dentrix-highlevel run` to finish (objects HighLevel already holds are not created again)",
+        f"recovered {adopted} object(s) from location {opened.destination.location_id}; approve the plan "
+        "and run `dentrix-highlevel run` to finish (objects HighLevel already holds are not created again)",
         markup=False,
     )
     sys.exit(EXIT_OK)

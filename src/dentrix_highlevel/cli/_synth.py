@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from dentrix_highlevel._errors import DentrixHighLevelError
+from dentrix_highlevel.cli._options import shown_option
 from dentrix_highlevel.sources._g_export_specs import REQUIRED_FILES
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
@@ -27,26 +28,23 @@ __all__ = ["synth"]
     "--patients", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of patients."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same practice.")
-@click.option(
+@shown_option(
     "--encoding",
-    type=click.Choice(["utf-8", "utf-8-sig", "cp1252"]),
-    default="utf-8",
-    show_default=True,
-    help="utf-8-sig writes a BOM; cp1252 leaves out names the code page cannot hold.",
+    click.Choice(["utf-8", "utf-8-sig", "cp1252"]),
+    "utf-8",
+    "utf-8-sig writes a BOM; cp1252 leaves out names the code page cannot hold.",
 )
-@click.option(
+@shown_option(
     "--dirty",
-    type=click.IntRange(0, 3),
-    default=0,
-    show_default=True,
-    help="Defect level: bad dates, broken rows, invalid bytes, dangling references, duplicates.",
+    click.IntRange(0, 3),
+    0,
+    "Defect level: bad dates, broken rows, invalid bytes, dangling references, duplicates.",
 )
-@click.option(
+@shown_option(
     "--date-style",
-    type=click.Choice(["iso", "us", "mixed"]),
-    default="iso",
-    show_default=True,
-    help="YYYY-MM-DD, MM/DD/YYYY, or a mix of both (as after an Excel round trip).",
+    click.Choice(["iso", "us", "mixed"]),
+    "iso",
+    "YYYY-MM-DD, MM/DD/YYYY, or a mix of both (as after an Excel round trip).",
 )
 @click.option("--minimal", is_flag=True, help="Only the minimum file set a CRM migration needs.")
 @click.option(
