@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import attrs
@@ -37,18 +37,13 @@ from dentrix_highlevel.sandbox import (
     _routes_workflows,
 )
 from dentrix_highlevel.sandbox._faults import FaultDraw, faultable
+from dentrix_highlevel.sandbox._host import IN_PROCESS_HEADER, SandboxHost
 from dentrix_highlevel.sandbox._http import KNOWN_VERSIONS, ApiError, ApiRoute, Ctx, Reply, check_body
 from dentrix_highlevel.sandbox._ratelimit import RateDecision
 from dentrix_highlevel.sandbox._routes_admin import admin_routes
 from dentrix_highlevel.sandbox._state import RequestRecord, TokenInfo
 
-if TYPE_CHECKING:
-    from dentrix_highlevel.sandbox._sandbox import Sandbox
-
 __all__ = ["IN_PROCESS_HEADER", "build_app"]
-
-#: Set by :class:`SandboxTransport` so the app leaves timeouts/resets to the transport.
-IN_PROCESS_HEADER = "x-sandbox-in-process"
 
 INVALID_TOKEN = "Invalid token: access token is invalid"  # noqa: S105 (a message, not a secret)
 NO_SCOPE = "The token is not authorized for this scope."
@@ -97,7 +92,7 @@ def _error_response(status: int) -> tuple[bytes, str]:
 
 
 class _Pipeline:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxHost) -> None:
         self.sandbox = sandbox
 
     def endpoint(self, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
@@ -294,7 +289,7 @@ class _Pipeline:
         )
 
 
-def attrs_evolve_storm(decision: RateDecision, sandbox: Sandbox, now_s: float) -> RateDecision:
+def attrs_evolve_storm(decision: RateDecision, sandbox: SandboxHost, now_s: float) -> RateDecision:
     """A 429 storm refuses everything for its duration; the budget itself is untouched."""
     wait = max(sandbox.faults.config.storm_retry_after_s, 0.001)
     wait = min(wait, max(sandbox.faults.storm_remaining_s(now_s), 0.001))
@@ -318,7 +313,7 @@ def _created_anyway(status: int) -> Reply:
     return Reply(400, {"statusCode": 400, "message": "Bad Request"})
 
 
-def _not_found(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]]:
+def _not_found(sandbox: SandboxHost) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         # NestJS's answer for an unknown route.
         body = {
@@ -333,7 +328,7 @@ def _not_found(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]]:
     return handle
 
 
-def build_app(sandbox: Sandbox) -> Starlette:
+def build_app(sandbox: SandboxHost) -> Starlette:
     pipeline = _Pipeline(sandbox)
     routes: list[BaseRoute] = list(admin_routes(sandbox))
     for route in ALL_ROUTES:
