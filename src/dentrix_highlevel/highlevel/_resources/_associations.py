@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from dentrix_highlevel._errors import NotFoundError, ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Association", "Associations", "Relation"]

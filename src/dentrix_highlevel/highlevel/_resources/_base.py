@@ -1,19 +1,23 @@
-"""What every resource group shares: the client, the location, and typed reads of answers."""
+"""What every resource group shares: the client, the location, and typed reads of answers.
+
+A group reads the client through :class:`ApiCaller` (what it calls) rather than importing
+``HighLevelClient``, which builds the groups: the dependency runs one way only.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from dentrix_highlevel._http_limits import PageGuard
 from dentrix_highlevel.highlevel._convert import read
-
-if TYPE_CHECKING:
-    from dentrix_highlevel.highlevel._client import HighLevelClient
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 
 T = TypeVar("T")
 
-__all__ = ["Resource", "digest", "seg"]
+__all__ = ["ApiCaller", "Resource", "digest", "seg"]
 
 
 def seg(value: str) -> str:
@@ -26,8 +30,33 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class ApiCaller(Protocol):
+    """The client as a resource group sees it: its location, its one request path and page guards."""
+
+    @property
+    def location_id(self) -> str: ...
+
+    # Keyword-only after ``kind``, so listed alphabetically; the defaults are the client's.
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind,
+        ambiguous_statuses: frozenset[int] = ...,
+        data: Mapping[str, str] | None = ...,
+        files: Any = ...,
+        json: Any = ...,
+        lookup: Mapping[str, str] | None = ...,
+        params: Mapping[str, Any] | None = ...,
+        resource: str = ...,
+    ) -> dict[str, Any]: ...
+
+    def page_guard(self, method: str, path: str) -> PageGuard: ...
+
+
 class Resource:
-    def __init__(self, client: HighLevelClient) -> None:
+    def __init__(self, client: ApiCaller) -> None:
         self._client = client
 
     def __repr__(self) -> str:

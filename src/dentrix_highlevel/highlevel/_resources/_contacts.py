@@ -8,11 +8,12 @@ from typing import Any
 import phonenumbers
 
 from dentrix_highlevel._errors import ConfigurationError, ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import ContactInput
 from dentrix_highlevel.highlevel._models import Appointment, Contact, UpsertResult
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
+from dentrix_highlevel.highlevel._resources._tags import Tags
 
 __all__ = ["Contacts"]
 
@@ -188,7 +189,7 @@ class Contacts(Resource):
 
     async def add_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         """``POST /contacts/{id}/tags``: adds (unlike ``tags`` on upsert/update, which replaces)."""
-        return await self._client.tags.add(contact_id, tags)
+        return await Tags(self._client).add(contact_id, tags)
 
     async def remove_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        return await self._client.tags.remove(contact_id, tags)
+        return await Tags(self._client).remove(contact_id, tags)

@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import UploadedFile
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["MAX_UPLOAD_BYTES", "Media", "MediaFile"]

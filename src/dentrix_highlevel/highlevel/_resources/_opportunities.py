@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import OpportunityInput
 from dentrix_highlevel.highlevel._models import Opportunity, OpportunityUpsertResult, Pipeline
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Opportunities", "Pipelines"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import TaskInput
 from dentrix_highlevel.highlevel._models import Task
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, digest, seg
 
 __all__ = ["Tasks"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from dentrix_highlevel._errors import ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import UserInput
 from dentrix_highlevel.highlevel._models import User
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
+from dentrix_highlevel.highlevel._resources._locations import Locations
 
 __all__ = ["Users"]
 
@@ -20,7 +21,7 @@ class Users(Resource):
     async def company_id(self) -> str:
         """The location's ``companyId`` (HighLevel wants it even with a location token); cached."""
         if self._company_id is None:
-            location = await self._client.locations.get()
+            location = await Locations(self._client).get()
             if not location.company_id:
                 raise ResponseFormatError("location has no companyId", method="GET", path="/locations/{id}")
             self._company_id = location.company_id
