@@ -35,6 +35,21 @@ def _loc(ctx: Ctx) -> LocationState:
     return ctx.location(ctx.path_params["locationId"])
 
 
+def _item(ctx: Ctx, store: str, param: str, what: str) -> tuple[LocationState, Json]:
+    """One object of the location's ``store`` by the path parameter ``param``; 404 when there is none."""
+    loc = _loc(ctx)
+    item: Json | None = getattr(loc, store).get(ctx.path_params[param])
+    if item is None:
+        raise ApiError.not_found(f"{what} not found")
+    return loc, item
+
+
+def _delete(ctx: Ctx, store: str, param: str, what: str) -> Reply:
+    loc, item = _item(ctx, store, param, what)
+    del getattr(loc, store)[item["id"]]
+    return Reply(200, {"succeded": True})
+
+
 def get_location(ctx: Ctx) -> Reply:
     loc = _loc(ctx)
     location = {
@@ -54,11 +69,7 @@ _TAG_BODY = {"name": Field(required=True)}
 
 
 def _tag(ctx: Ctx) -> tuple[LocationState, Json]:
-    loc = _loc(ctx)
-    tag = loc.tags.get(ctx.path_params["tagId"])
-    if tag is None:
-        raise ApiError.not_found("Tag not found")
-    return loc, tag
+    return _item(ctx, "tags", "tagId", "Tag")
 
 
 def list_tags(ctx: Ctx) -> Reply:
@@ -88,9 +99,7 @@ def update_tag(ctx: Ctx) -> Reply:
 
 
 def delete_tag(ctx: Ctx) -> Reply:
-    loc, tag = _tag(ctx)
-    del loc.tags[tag["id"]]
-    return Reply(200, {"succeded": True})
+    return _delete(ctx, "tags", "tagId", "Tag")
 
 
 # ---- custom fields -------------------------------------------------------------------------------
@@ -211,11 +220,7 @@ _VALUE_BODY = {"name": Field(required=True), "value": Field(required=True)}
 
 
 def _custom_value(ctx: Ctx) -> tuple[LocationState, Json]:
-    loc = _loc(ctx)
-    value = loc.custom_values.get(ctx.path_params["id"])
-    if value is None:
-        raise ApiError.not_found("Custom value not found")
-    return loc, value
+    return _item(ctx, "custom_values", "id", "Custom value")
 
 
 def list_custom_values(ctx: Ctx) -> Reply:
@@ -249,9 +254,7 @@ def update_custom_value(ctx: Ctx) -> Reply:
 
 
 def delete_custom_value(ctx: Ctx) -> Reply:
-    loc, value = _custom_value(ctx)
-    del loc.custom_values[value["id"]]
-    return Reply(200, {"succeded": True})
+    return _delete(ctx, "custom_values", "id", "Custom value")
 
 
 _L = "/locations/{locationId}"
