@@ -69,3 +69,50 @@ class Resource:
     @staticmethod
     def _read(body: Any, cls: type[T], *, key: str | None, method: str, path: str) -> T:
         return read(body, cls, key=key, method=method, path=path)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        cls: type[T],
+        *,
+        key: str | None,
+        kind: RequestKind,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Any = None,
+        resource: str = "object",
+        lookup: Mapping[str, str] | None = None,
+        ambiguous_statuses: frozenset[int] = frozenset(),
+    ) -> T:
+        """One request through the client, its answer read as ``cls`` (under ``key``, or the whole body)."""
+        body = await self._client.call(
+            method,
+            path,
+            kind=kind,
+            json=json,
+            params=params,
+            data=data,
+            files=files,
+            resource=resource,
+            lookup=lookup,
+            ambiguous_statuses=ambiguous_statuses,
+        )
+        return self._read(body, cls, key=key, method=method, path=path)
+
+    async def _get(
+        self, path: str, cls: type[T], *, key: str | None, params: Mapping[str, Any] | None = None
+    ) -> T:
+        return await self._request("GET", path, cls, key=key, kind=RequestKind.READ, params=params)
+
+    async def _put(self, path: str, cls: type[T], *, key: str | None, json: Any) -> T:
+        return await self._request("PUT", path, cls, key=key, kind=RequestKind.IDEMPOTENT, json=json)
+
+    async def _create(
+        self, path: str, cls: type[T], *, key: str | None, json: Any, resource: str, lookup: Mapping[str, str]
+    ) -> T:
+        """A create: ``resource`` and ``lookup`` find the object again if the answer is lost."""
+        return await self._request(
+            "POST", path, cls, key=key, kind=RequestKind.CREATE, json=json, resource=resource, lookup=lookup
+        )

@@ -24,32 +24,28 @@ class CustomFields(Resource):
         if model not in ("all", "contact", "opportunity"):
             raise ConfigurationError("model must be all|contact|opportunity")
         path = self._path()
-        body = await self._client.call("GET", path, kind=RequestKind.READ, params={"model": model})
-        return self._read(body, tuple[CustomField, ...], key="customFields", method="GET", path=path)
+        return await self._get(path, tuple[CustomField, ...], key="customFields", params={"model": model})
 
     async def get(self, id_or_field_key: str) -> CustomField:
         """By id or by ``fieldKey`` (``contact.insurance_carrier``): HighLevel accepts both in the path."""
         path = self._path(id_or_field_key)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, CustomField, key="customField", method="GET", path=path)
+        return await self._get(path, CustomField, key="customField")
 
     async def create(self, field: CustomFieldInput) -> CustomField:
         path = self._path()
-        body = await self._client.call(
-            "POST",
+        return await self._create(
             path,
-            kind=RequestKind.CREATE,
+            CustomField,
+            key="customField",
             json=write(field),
             resource="custom_field",
             lookup={"name": field.name, "model": field.model or "contact"},
         )
-        return self._read(body, CustomField, key="customField", method="POST", path=path)
 
     async def update(self, field_id: str, field: CustomFieldInput) -> CustomField:
         payload = {k: v for k, v in write(field).items() if k not in _CREATE_ONLY}
         path = self._path(field_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, CustomField, key="customField", method="PUT", path=path)
+        return await self._put(path, CustomField, key="customField", json=payload)
 
     async def delete(self, field_id: str) -> None:
         await self._client.call("DELETE", self._path(field_id), kind=RequestKind.IDEMPOTENT)

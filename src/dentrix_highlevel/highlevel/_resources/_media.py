@@ -55,16 +55,17 @@ class Media(Resource):
 
     async def _send(self, *, data: dict[str, str], files: object, name: str) -> UploadedFile:
         path = "/medias/upload-file"
-        body = await self._client.call(
+        return await self._request(
             "POST",
             path,
+            UploadedFile,
             kind=RequestKind.CREATE,
+            key=None,
             data=data,
             files=files,
             resource="media",
             lookup={"name": name},
         )
-        return self._read(body, UploadedFile, key=None, method="POST", path=path)
 
     async def files(self, *, query: str | None = None, page_size: int = _PAGE) -> AsyncIterator[MediaFile]:
         """Every file of the location (``type=file``), oldest first, paged by ``offset``/``limit``;

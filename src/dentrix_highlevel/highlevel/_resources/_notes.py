@@ -18,30 +18,26 @@ class Notes(Resource):
 
     async def list(self, contact_id: str) -> tuple[Note, ...]:
         path = self._path(contact_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[Note, ...], key="notes", method="GET", path=path)
+        return await self._get(path, tuple[Note, ...], key="notes")
 
     async def get(self, contact_id: str, note_id: str) -> Note:
         path = self._path(contact_id, note_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Note, key="note", method="GET", path=path)
+        return await self._get(path, Note, key="note")
 
     async def create(self, contact_id: str, note: NoteInput) -> Note:
         path = self._path(contact_id)
-        body = await self._client.call(
-            "POST",
+        return await self._create(
             path,
-            kind=RequestKind.CREATE,
+            Note,
+            key="note",
             json=write(note),
             resource="note",
             lookup={"contactId": contact_id, "bodySha256": digest(note.body)},
         )
-        return self._read(body, Note, key="note", method="POST", path=path)
 
     async def update(self, contact_id: str, note_id: str, note: NoteInput) -> Note:
         path = self._path(contact_id, note_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=write(note))
-        return self._read(body, Note, key="note", method="PUT", path=path)
+        return await self._put(path, Note, key="note", json=write(note))
 
     async def delete(self, contact_id: str, note_id: str) -> None:
         await self._client.call("DELETE", self._path(contact_id, note_id), kind=RequestKind.IDEMPOTENT)

@@ -20,34 +20,32 @@ _STATUSES = frozenset({"open", "won", "lost", "abandoned"})
 class Opportunities(Resource):
     async def create(self, opportunity: OpportunityInput) -> Opportunity:
         path = "/opportunities/"
-        body = await self._client.call(
-            "POST",
+        return await self._create(
             path,
-            kind=RequestKind.CREATE,
+            Opportunity,
+            key="opportunity",
             json={**write(opportunity), "locationId": self._location_id},
             resource="opportunity",
             lookup=opportunity.lookup(),
         )
-        return self._read(body, Opportunity, key="opportunity", method="POST", path=path)
 
     async def upsert(self, opportunity: OpportunityInput) -> OpportunityUpsertResult:
         """``POST /opportunities/upsert`` (sends ``contactId``: HighLevel answers 422 without it)."""
         payload = {**write(opportunity), "locationId": self._location_id}
         payload.pop("customFields", None)  # not part of UpsertOpportunityDto
         path = "/opportunities/upsert"
-        body = await self._client.call("POST", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, OpportunityUpsertResult, key=None, method="POST", path=path)
+        return await self._request(
+            "POST", path, OpportunityUpsertResult, key=None, kind=RequestKind.IDEMPOTENT, json=payload
+        )
 
     async def get(self, opportunity_id: str) -> Opportunity:
         path = f"/opportunities/{seg(opportunity_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Opportunity, key="opportunity", method="GET", path=path)
+        return await self._get(path, Opportunity, key="opportunity")
 
     async def update(self, opportunity_id: str, opportunity: OpportunityInput) -> Opportunity:
         payload = {k: v for k, v in write(opportunity).items() if k != "contactId"}
         path = f"/opportunities/{seg(opportunity_id)}"
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, Opportunity, key="opportunity", method="PUT", path=path)
+        return await self._put(path, Opportunity, key="opportunity", json=payload)
 
     async def set_status(
         self, opportunity_id: str, status: str, *, lost_reason_id: str | None = None
@@ -107,10 +105,9 @@ class Pipelines(Resource):
 
     async def list(self) -> tuple[Pipeline, ...]:
         path = "/opportunities/pipelines"
-        body = await self._client.call(
-            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
+        return await self._get(
+            path, tuple[Pipeline, ...], key="pipelines", params={"locationId": self._location_id}
         )
-        return self._read(body, tuple[Pipeline, ...], key="pipelines", method="GET", path=path)
 
     async def find(self, *, name: str) -> Pipeline | None:
         folded = name.casefold()

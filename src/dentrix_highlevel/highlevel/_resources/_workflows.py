@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dentrix_highlevel.highlevel._models import Workflow
-from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource
 
 __all__ = ["Workflows"]
@@ -13,7 +12,6 @@ class Workflows(Resource):
     async def list(self) -> tuple[Workflow, ...]:
         """Every workflow of the location, published or draft (the API offers no filter)."""
         path = "/workflows/"
-        body = await self._client.call(
-            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
+        return await self._get(
+            path, tuple[Workflow, ...], key="workflows", params={"locationId": self._location_id}
         )
-        return self._read(body, tuple[Workflow, ...], key="workflows", method="GET", path=path)
