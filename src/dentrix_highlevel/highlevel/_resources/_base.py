@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 from dentrix_highlevel._http_limits import PageGuard
@@ -17,7 +17,7 @@ from dentrix_highlevel.highlevel._request_kind import RequestKind
 
 T = TypeVar("T")
 
-__all__ = ["ApiCaller", "Resource", "digest", "seg"]
+__all__ = ["ApiCaller", "CallOptions", "Resource", "digest", "seg"]
 
 
 def seg(value: str) -> str:
@@ -30,26 +30,27 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class CallOptions(TypedDict, total=False):
+    """What a request may carry besides its method, path and kind (``HighLevelClient.call``'s keywords;
+    a key left out takes the client's default)."""
+
+    json: Any
+    params: Mapping[str, Any] | None
+    data: Mapping[str, str] | None
+    files: Any
+    resource: str
+    lookup: Mapping[str, str] | None
+    ambiguous_statuses: frozenset[int]
+
+
 class ApiCaller(Protocol):
     """The client as a resource group sees it: its location, its one request path and page guards."""
 
     @property
     def location_id(self) -> str: ...
 
-    # Keyword-only after ``kind``, so listed alphabetically; the defaults are the client's.
     async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        kind: RequestKind,
-        ambiguous_statuses: frozenset[int] = ...,
-        data: Mapping[str, str] | None = ...,
-        files: Any = ...,
-        json: Any = ...,
-        lookup: Mapping[str, str] | None = ...,
-        params: Mapping[str, Any] | None = ...,
-        resource: str = ...,
+        self, method: str, path: str, *, kind: RequestKind, **options: Unpack[CallOptions]
     ) -> dict[str, Any]: ...
 
     def page_guard(self, method: str, path: str) -> PageGuard: ...
@@ -78,33 +79,20 @@ class Resource:
         *,
         key: str | None,
         kind: RequestKind,
-        json: Any = None,
-        params: Mapping[str, Any] | None = None,
-        data: Mapping[str, str] | None = None,
-        files: Any = None,
-        resource: str = "object",
-        lookup: Mapping[str, str] | None = None,
-        ambiguous_statuses: frozenset[int] = frozenset(),
+        **options: Unpack[CallOptions],
     ) -> T:
         """One request through the client, its answer read as ``cls`` (under ``key``, or the whole body)."""
-        body = await self._client.call(
-            method,
-            path,
-            kind=kind,
-            json=json,
-            params=params,
-            data=data,
-            files=files,
-            resource=resource,
-            lookup=lookup,
-            ambiguous_statuses=ambiguous_statuses,
-        )
+        body = await self._client.call(method, path, kind=kind, **options)
         return self._read(body, cls, key=key, method=method, path=path)
 
     async def _get(
         self, path: str, cls: type[T], *, key: str | None, params: Mapping[str, Any] | None = None
     ) -> T:
         return await self._request("GET", path, cls, key=key, kind=RequestKind.READ, params=params)
+
+    async def _list_location(self, path: str, cls: type[T], *, key: str) -> T:
+        """A listing of the client's location, named by ``?locationId=``."""
+        return await self._get(path, cls, key=key, params={"locationId": self._location_id})
 
     async def _put(self, path: str, cls: type[T], *, key: str | None, json: Any) -> T:
         return await self._request("PUT", path, cls, key=key, kind=RequestKind.IDEMPOTENT, json=json)

@@ -13,10 +13,7 @@ __all__ = ["Calendars"]
 
 class Calendars(Resource):
     async def list(self) -> tuple[Calendar, ...]:
-        path = "/calendars/"
-        return await self._get(
-            path, tuple[Calendar, ...], key="calendars", params={"locationId": self._location_id}
-        )
+        return await self._list_location("/calendars/", tuple[Calendar, ...], key="calendars")
 
     async def get(self, calendar_id: str) -> Calendar:
         path = f"/calendars/{seg(calendar_id)}"

@@ -104,10 +104,7 @@ class Pipelines(Resource):
     """Pipelines are read-only through the public API (they are set up in HighLevel's UI)."""
 
     async def list(self) -> tuple[Pipeline, ...]:
-        path = "/opportunities/pipelines"
-        return await self._get(
-            path, tuple[Pipeline, ...], key="pipelines", params={"locationId": self._location_id}
-        )
+        return await self._list_location("/opportunities/pipelines", tuple[Pipeline, ...], key="pipelines")
 
     async def find(self, *, name: str) -> Pipeline | None:
         folded = name.casefold()

@@ -20,28 +20,19 @@ def _tag_list(tags: Iterable[str]) -> list[str]:
 
 
 class Tags(Resource):
-    async def add(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        """Add tags to a contact (adding twice is harmless, so it is retried like a read)."""
+    async def _contact_tags(self, method: str, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         path = f"/contacts/{seg(contact_id)}/tags"
+        body = {"tags": _tag_list(tags)}
         return await self._request(
-            "POST",
-            path,
-            tuple[str, ...],
-            key="tags",
-            kind=RequestKind.IDEMPOTENT,
-            json={"tags": _tag_list(tags)},
+            method, path, tuple[str, ...], key="tags", kind=RequestKind.IDEMPOTENT, json=body
         )
 
+    async def add(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
+        """Add tags to a contact (adding twice is harmless, so it is retried like a read)."""
+        return await self._contact_tags("POST", contact_id, tags)
+
     async def remove(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        path = f"/contacts/{seg(contact_id)}/tags"
-        return await self._request(
-            "DELETE",
-            path,
-            tuple[str, ...],
-            key="tags",
-            kind=RequestKind.IDEMPOTENT,
-            json={"tags": _tag_list(tags)},
-        )
+        return await self._contact_tags("DELETE", contact_id, tags)
 
     async def bulk(self, contact_ids: Iterable[str], tags: Iterable[str], *, action: str = "add") -> int:
         """``POST /contacts/bulk/tags/update/{add|remove}``; returns HighLevel's ``errorCount``."""

@@ -11,7 +11,4 @@ __all__ = ["Workflows"]
 class Workflows(Resource):
     async def list(self) -> tuple[Workflow, ...]:
         """Every workflow of the location, published or draft (the API offers no filter)."""
-        path = "/workflows/"
-        return await self._get(
-            path, tuple[Workflow, ...], key="workflows", params={"locationId": self._location_id}
-        )
+        return await self._list_location("/workflows/", tuple[Workflow, ...], key="workflows")
