@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none, fields
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["DATA_TYPES", "ROUTES"]
@@ -120,9 +120,7 @@ _FIELD_CREATE = {
     **_FIELD_COMMON,
     "dataType": Field(required=True, enum=DATA_TYPES),
     # Undocumented but accepted (issue highlevel-api-docs#300, listed in _undocumented).
-    "fieldKey": Field(),
-    "parentId": Field(),
-    "description": Field(),
+    **fields(Field(), "fieldKey", "parentId", "description"),
 }
 _FIELD_UPDATE = dict(_FIELD_COMMON)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none, fields
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
 
 __all__ = ["ROUTES"]
@@ -13,18 +13,13 @@ __all__ = ["ROUTES"]
 Json = dict[str, Any]
 
 _NOTE_FIELDS = {
-    "userId": Field(),
-    "body": Field(),
-    "title": Field(),
-    "color": Field(),
+    **fields(Field(), "userId", "body", "title", "color"),
     "pinned": Field(kind="bool"),
 }
 _NOTE_CREATE = {**_NOTE_FIELDS, "body": Field(required=True)}
 
 _TASK_FIELDS = {
-    "title": Field(),
-    "body": Field(),
-    "dueDate": Field(),
+    **fields(Field(), "title", "body", "dueDate"),
     "completed": Field(kind="bool"),
     "assignedTo": Field(),
 }
