@@ -35,13 +35,8 @@ class Appointments(Resource):
     async def create(self, appointment: AppointmentInput) -> Appointment:
         """``POST /calendars/events/appointments`` (200, flat body)."""
         path = "/calendars/events/appointments"
-        return await self._create(
-            path,
-            Appointment,
-            key=None,
-            json={**write(appointment), "locationId": self._location_id},
-            resource="appointment",
-            lookup=appointment.lookup(),
+        return await self._create_located(
+            path, Appointment, key=None, item=appointment, resource="appointment"
         )
 
     async def get(self, event_id: str) -> Appointment:

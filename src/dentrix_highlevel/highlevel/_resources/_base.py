@@ -12,12 +12,12 @@ from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 from dentrix_highlevel._http_limits import PageGuard
-from dentrix_highlevel.highlevel._convert import read
+from dentrix_highlevel.highlevel._convert import read, write
 from dentrix_highlevel.highlevel._request_kind import RequestKind
 
 T = TypeVar("T")
 
-__all__ = ["ApiCaller", "CallOptions", "Resource", "digest", "seg"]
+__all__ = ["ApiCaller", "CallOptions", "Findable", "Resource", "digest", "seg"]
 
 
 def seg(value: str) -> str:
@@ -56,6 +56,12 @@ class ApiCaller(Protocol):
     def page_guard(self, method: str, path: str) -> PageGuard: ...
 
 
+class Findable(Protocol):
+    """A request model that says how to find its object again after an ambiguous create."""
+
+    def lookup(self) -> dict[str, str]: ...
+
+
 class Resource:
     def __init__(self, client: ApiCaller) -> None:
         self._client = client
@@ -89,6 +95,29 @@ class Resource:
         self, path: str, cls: type[T], *, key: str | None, params: Mapping[str, Any] | None = None
     ) -> T:
         return await self._request("GET", path, cls, key=key, kind=RequestKind.READ, params=params)
+
+    async def _create_located(
+        self,
+        path: str,
+        cls: type[T],
+        *,
+        key: str | None,
+        item: Findable,
+        resource: str,
+        ambiguous_statuses: frozenset[int] = frozenset(),
+    ) -> T:
+        """A create of ``item`` in the client's location, found again by ``item.lookup()``."""
+        return await self._request(
+            "POST",
+            path,
+            cls,
+            key=key,
+            kind=RequestKind.CREATE,
+            json={**write(item), "locationId": self._location_id},
+            resource=resource,
+            lookup=item.lookup(),
+            ambiguous_statuses=ambiguous_statuses,
+        )
 
     async def _list_location(self, path: str, cls: type[T], *, key: str) -> T:
         """A listing of the client's location, named by ``?locationId=``."""

@@ -23,6 +23,8 @@ MAX_PAGE_LIMIT = 500
 # The deprecated GET /contacts/ caps `limit` at 100.
 LEGACY_MAX_LIMIT = 100
 _NOT_ON_UPDATE = ("companyName", "gender")
+# A contact create HighLevel answers 400/422 may have created the contact anyway.
+_CREATED_ANYWAY = frozenset({400, 422})
 
 
 def e164(phone: str, *, region: str = "US") -> str:
@@ -40,16 +42,8 @@ class Contacts(Resource):
     async def create(self, contact: ContactInput) -> Contact:
         """``POST /contacts/``. A 400/422/5xx/timeout may still have created it: AmbiguousWriteError."""
         path = "/contacts/"
-        return await self._request(
-            "POST",
-            path,
-            Contact,
-            kind=RequestKind.CREATE,
-            key="contact",
-            json={**write(contact), "locationId": self._client.location_id},
-            resource="contact",
-            lookup=contact.lookup(),
-            ambiguous_statuses=frozenset({400, 422}),
+        return await self._create_located(
+            path, Contact, key="contact", item=contact, resource="contact", ambiguous_statuses=_CREATED_ANYWAY
         )
 
     async def get(self, contact_id: str) -> Contact:

@@ -19,14 +19,8 @@ _STATUSES = frozenset({"open", "won", "lost", "abandoned"})
 
 class Opportunities(Resource):
     async def create(self, opportunity: OpportunityInput) -> Opportunity:
-        path = "/opportunities/"
-        return await self._create(
-            path,
-            Opportunity,
-            key="opportunity",
-            json={**write(opportunity), "locationId": self._location_id},
-            resource="opportunity",
-            lookup=opportunity.lookup(),
+        return await self._create_located(
+            "/opportunities/", Opportunity, key="opportunity", item=opportunity, resource="opportunity"
         )
 
     async def upsert(self, opportunity: OpportunityInput) -> OpportunityUpsertResult:
