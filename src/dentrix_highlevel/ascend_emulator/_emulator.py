@@ -29,7 +29,7 @@ from dentrix_highlevel.ascend_emulator._shapes import LOCATION_ID, practice_obje
 from dentrix_highlevel.sources._order import id_order
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
-__all__ = ["DEFAULT_PATHS", "AscendEmulator", "AscendEmulatorConfig", "AscendRequestRecord"]
+__all__ = ["AscendEmulator"]
 
 Json = dict[str, Any]
 
