@@ -32,14 +32,10 @@ class CustomFields(Resource):
         return await self._get(path, CustomField, key="customField")
 
     async def create(self, field: CustomFieldInput) -> CustomField:
+        lookup = {"name": field.name, "model": field.model or "contact"}
         path = self._path()
         return await self._create(
-            path,
-            CustomField,
-            key="customField",
-            json=write(field),
-            resource="custom_field",
-            lookup={"name": field.name, "model": field.model or "contact"},
+            path, CustomField, key="customField", json=write(field), resource="custom_field", lookup=lookup
         )
 
     async def update(self, field_id: str, field: CustomFieldInput) -> CustomField:

@@ -25,14 +25,10 @@ class CustomValues(Resource):
         return await self._get(path, CustomValue, key="customValue")
 
     async def create(self, value: CustomValueInput) -> CustomValue:
+        lookup = {"name": value.name}
         path = self._path()
         return await self._create(
-            path,
-            CustomValue,
-            key="customValue",
-            json=write(value),
-            resource="custom_value",
-            lookup={"name": value.name},
+            path, CustomValue, key="customValue", json=write(value), resource="custom_value", lookup=lookup
         )
 
     async def update(self, value_id: str, value: CustomValueInput) -> CustomValue:

@@ -25,15 +25,9 @@ class Notes(Resource):
         return await self._get(path, Note, key="note")
 
     async def create(self, contact_id: str, note: NoteInput) -> Note:
+        lookup = {"contactId": contact_id, "bodySha256": digest(note.body)}
         path = self._path(contact_id)
-        return await self._create(
-            path,
-            Note,
-            key="note",
-            json=write(note),
-            resource="note",
-            lookup={"contactId": contact_id, "bodySha256": digest(note.body)},
-        )
+        return await self._create(path, Note, key="note", json=write(note), resource="note", lookup=lookup)
 
     async def update(self, contact_id: str, note_id: str, note: NoteInput) -> Note:
         path = self._path(contact_id, note_id)

@@ -25,15 +25,9 @@ class Tasks(Resource):
         return await self._get(path, Task, key="task")
 
     async def create(self, contact_id: str, task: TaskInput) -> Task:
+        lookup = {"contactId": contact_id, "titleSha256": digest(task.title), "dueDate": task.due_date}
         path = self._path(contact_id)
-        return await self._create(
-            path,
-            Task,
-            key="task",
-            json=write(task),
-            resource="task",
-            lookup={"contactId": contact_id, "titleSha256": digest(task.title), "dueDate": task.due_date},
-        )
+        return await self._create(path, Task, key="task", json=write(task), resource="task", lookup=lookup)
 
     async def update(self, contact_id: str, task_id: str, task: TaskInput) -> Task:
         path = self._path(contact_id, task_id)
