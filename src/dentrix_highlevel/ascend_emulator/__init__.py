@@ -9,12 +9,8 @@ It serves a synthetic practice (:mod:`dentrix_highlevel.synth`) with Ascend's OA
 from __future__ import annotations
 
 from dentrix_highlevel._public import publish
-from dentrix_highlevel.ascend_emulator._emulator import (
-    DEFAULT_PATHS,
-    AscendEmulator,
-    AscendEmulatorConfig,
-    AscendRequestRecord,
-)
+from dentrix_highlevel.ascend_emulator._config import DEFAULT_PATHS, AscendEmulatorConfig, AscendRequestRecord
+from dentrix_highlevel.ascend_emulator._emulator import AscendEmulator
 from dentrix_highlevel.ascend_emulator._server import AscendEmulatorServer
 from dentrix_highlevel.ascend_emulator._shapes import (
     APPOINTMENT_STATUS,

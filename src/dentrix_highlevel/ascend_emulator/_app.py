@@ -12,19 +12,16 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dentrix_highlevel.ascend_emulator._emulator import AscendRequestRecord
+from dentrix_highlevel.ascend_emulator._config import AscendRequestRecord, EmulatorHost
 from dentrix_highlevel.ascend_emulator._filters import FilterError, matches, parse_filter
 from dentrix_highlevel.sources._order import id_order
-
-if TYPE_CHECKING:
-    from dentrix_highlevel.ascend_emulator._emulator import AscendEmulator
 
 __all__ = ["API_PREFIX", "TOKEN_PATH", "build_app"]
 
@@ -46,7 +43,7 @@ def _retry_after(seconds: float) -> str:
     return str(whole) if rest == 0 else f"{whole}.{rest:03d}".rstrip("0")
 
 
-def build_app(emulator: AscendEmulator) -> Starlette:
+def build_app(emulator: EmulatorHost) -> Starlette:
     config = emulator.config
 
     def log(request: Request, status: int) -> None:

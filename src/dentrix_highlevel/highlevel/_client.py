@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import enum
 import json
 import logging
 import time
@@ -51,6 +50,7 @@ from dentrix_highlevel._version import __version__
 from dentrix_highlevel.highlevel._auth import Auth, TokenEndpoint, as_auth
 from dentrix_highlevel.highlevel._failures import error_for, retry_after_s, trace_id_of
 from dentrix_highlevel.highlevel._limiter import LimiterRegistry, RateBudget, RateLimiter, default_registry
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -114,12 +114,6 @@ _TRACKER: contextvars.ContextVar[SendTracker | None] = contextvars.ContextVar(
 
 
 _HEADERS = {"Accept": "application/json", "User-Agent": f"dentrix-highlevel/{__version__}"}
-
-
-class RequestKind(enum.Enum):
-    READ = "read"
-    IDEMPOTENT = "idempotent"
-    CREATE = "create"
 
 
 def version_for(path: str) -> str:

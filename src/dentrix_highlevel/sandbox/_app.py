@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import attrs
@@ -37,18 +37,13 @@ from dentrix_highlevel.sandbox import (
     _routes_workflows,
 )
 from dentrix_highlevel.sandbox._faults import FaultDraw, faultable
+from dentrix_highlevel.sandbox._host import IN_PROCESS_HEADER, SandboxHost
 from dentrix_highlevel.sandbox._http import KNOWN_VERSIONS, ApiError, ApiRoute, Ctx, Reply, check_body
 from dentrix_highlevel.sandbox._ratelimit import RateDecision
 from dentrix_highlevel.sandbox._routes_admin import admin_routes
 from dentrix_highlevel.sandbox._state import RequestRecord, TokenInfo
 
-if TYPE_CHECKING:
-    from dentrix_highlevel.sandbox._sandbox import Sandbox
-
 __all__ = ["IN_PROCESS_HEADER", "build_app"]
-
-#: Set by :class:`SandboxTransport` so the app leaves timeouts/resets to the transport.
-IN_PROCESS_HEADER = "x-sandbox-in-process"
 
 INVALID_TOKEN = "Invalid token: access token is invalid"  # noqa: S105 (a message, not a secret)
 NO_SCOPE = "The token is not authorized for this scope."
@@ -96,8 +91,20 @@ def _error_response(status: int) -> tuple[bytes, str]:
     return html.encode(), "text/html; charset=utf-8"
 
 
+@attrs.frozen
+class _Exchange:
+    """One request as its answer is recorded: who asked, when, under which trace id and rate decision."""
+
+    request: Request
+    token: TokenInfo | None
+    now_s: float
+    trace_id: str
+    decision: RateDecision
+    admitted: bool
+
+
 class _Pipeline:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxHost) -> None:
         self.sandbox = sandbox
 
     def endpoint(self, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
@@ -202,7 +209,7 @@ class _Pipeline:
                     await anyio.sleep(draw.latency_s)
                 if draw.error_before is not None:
                     return self._finish_raw(
-                        request, token, now_s, trace_id, decision, draw.error_before, admitted
+                        _Exchange(request, token, now_s, trace_id, decision, admitted), draw.error_before
                     )
             body, form = await self._parse(route, request)
             ctx = Ctx(
@@ -226,65 +233,41 @@ class _Pipeline:
                     await form.close()
         except ApiError as error:
             reply = Reply(error.status, error.body)
+        exchange = _Exchange(request, token, now_s, trace_id, decision, admitted)
         if 200 <= reply.status < 300:
             if draw.created_anyway is not None:
                 reply = _created_anyway(draw.created_anyway)
             elif draw.error_after is not None:
-                return self._finish_raw(request, token, now_s, trace_id, decision, draw.error_after, admitted)
-        return await self._finish(request, token, now_s, trace_id, decision, reply, draw, admitted)
+                return self._finish_raw(exchange, draw.error_after)
+        return await self._finish(exchange, reply, draw)
 
-    def _record(
-        self,
-        request: Request,
-        token: TokenInfo | None,
-        now_s: float,
-        status: int,
-        trace_id: str,
-        admitted: bool,
-    ) -> None:
+    def _record(self, exchange: _Exchange, status: int) -> None:
+        token = exchange.token
         self.sandbox.state.request_log.append(
             RequestRecord(
-                time_s=now_s,
-                method=request.method,
-                path=request.url.path,
+                time_s=exchange.now_s,
+                method=exchange.request.method,
+                path=exchange.request.url.path,
                 status=status,
                 location_id=token.location_id if token is not None else None,
-                admitted=admitted,
-                trace_id=trace_id,
+                admitted=exchange.admitted,
+                trace_id=exchange.trace_id,
             )
         )
 
-    def _finish_raw(
-        self,
-        request: Request,
-        token: TokenInfo | None,
-        now_s: float,
-        trace_id: str,
-        decision: RateDecision,
-        status: int,
-        admitted: bool,
-    ) -> Response:
+    def _finish_raw(self, exchange: _Exchange, status: int) -> Response:
         content, media_type = _error_response(status)
-        self._record(request, token, now_s, status, trace_id, admitted)
-        return Response(content, status_code=status, media_type=media_type, headers=decision.headers())
+        self._record(exchange, status)
+        headers = exchange.decision.headers()
+        return Response(content, status_code=status, media_type=media_type, headers=headers)
 
-    async def _finish(
-        self,
-        request: Request,
-        token: TokenInfo | None,
-        now_s: float,
-        trace_id: str,
-        decision: RateDecision,
-        reply: Reply,
-        draw: FaultDraw,
-        admitted: bool,
-    ) -> Response:
+    async def _finish(self, exchange: _Exchange, reply: Reply, draw: FaultDraw) -> Response:
         body = reply.body
         if isinstance(body, dict) and "traceId" not in body:
-            body = {**body, "traceId": trace_id}
+            body = {**body, "traceId": exchange.trace_id}
         content = json.dumps(body, separators=(",", ":")).encode()
-        headers = decision.headers()
-        self._record(request, token, now_s, reply.status, trace_id, admitted)
+        headers = exchange.decision.headers()
+        self._record(exchange, reply.status)
         if draw.timeout:
             # Served mode: the work is done, the answer comes too late for any sane client timeout.
             await anyio.sleep(self.sandbox.faults.config.timeout_s)
@@ -294,7 +277,7 @@ class _Pipeline:
         )
 
 
-def attrs_evolve_storm(decision: RateDecision, sandbox: Sandbox, now_s: float) -> RateDecision:
+def attrs_evolve_storm(decision: RateDecision, sandbox: SandboxHost, now_s: float) -> RateDecision:
     """A 429 storm refuses everything for its duration; the budget itself is untouched."""
     wait = max(sandbox.faults.config.storm_retry_after_s, 0.001)
     wait = min(wait, max(sandbox.faults.storm_remaining_s(now_s), 0.001))
@@ -318,7 +301,7 @@ def _created_anyway(status: int) -> Reply:
     return Reply(400, {"statusCode": 400, "message": "Bad Request"})
 
 
-def _not_found(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]]:
+def _not_found(sandbox: SandboxHost) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         # NestJS's answer for an unknown route.
         body = {
@@ -333,7 +316,7 @@ def _not_found(sandbox: Sandbox) -> Callable[[Request], Awaitable[Response]]:
     return handle
 
 
-def build_app(sandbox: Sandbox) -> Starlette:
+def build_app(sandbox: SandboxHost) -> Starlette:
     pipeline = _Pipeline(sandbox)
     routes: list[BaseRoute] = list(admin_routes(sandbox))
     for route in ALL_ROUTES:

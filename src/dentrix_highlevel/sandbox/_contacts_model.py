@@ -12,6 +12,7 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     drop_none,
+    fields,
     normalize_email,
     normalize_phone,
     normalize_tags,
@@ -40,18 +41,10 @@ _DND_SETTING = {
     "code": Field(kind="str"),
 }
 
+#: Plain string fields a contact write stores as sent (the address block, website and time zone).
+_STORED_AS_SENT = ("address1", "city", "state", "postalCode", "website", "timezone")
 _COMMON = {
-    "firstName": Field(),
-    "lastName": Field(),
-    "name": Field(),
-    "email": Field(),
-    "phone": Field(),
-    "address1": Field(),
-    "city": Field(),
-    "state": Field(),
-    "postalCode": Field(),
-    "website": Field(),
-    "timezone": Field(),
+    **fields(Field(), "firstName", "lastName", "name", "email", "phone", *_STORED_AS_SENT),
     "dnd": Field(kind="bool"),
     "dndSettings": Field(kind="obj"),
     "inboundDndSettings": Field(kind="obj"),
@@ -322,12 +315,7 @@ def _write_fields(ctx: Ctx, loc: LocationState, contact: Json, body: Json, *, cr
     plain = (
         "firstName",
         "lastName",
-        "address1",
-        "city",
-        "state",
-        "postalCode",
-        "website",
-        "timezone",
+        *_STORED_AS_SENT,
         "dnd",
         "dndSettings",
         "inboundDndSettings",

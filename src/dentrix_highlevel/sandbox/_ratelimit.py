@@ -89,28 +89,30 @@ class RateLimiter:
             bucket.admitted.popleft()
         return bucket
 
+    def _decision(
+        self, limit: int, burst_remaining: int, daily_remaining: int, retry_after_s: float | None = None
+    ) -> RateDecision:
+        """A decision under this limiter's window and daily cap: refused exactly when it names a wait."""
+        return RateDecision(
+            admitted=retry_after_s is None,
+            burst_max=limit,
+            burst_remaining=burst_remaining,
+            window_ms=self.window_ms,
+            daily_max=self.daily_max,
+            daily_remaining=daily_remaining,
+            retry_after_s=retry_after_s,
+        )
+
     def peek(
         self, key: tuple[str, str] | None, now_s: float, *, burst_max: int | None = None
     ) -> RateDecision:
         """Header values without consuming budget (for requests refused before the limiter)."""
         limit = min(self.burst_max, burst_max or self.burst_max)
         if key is None:
-            return RateDecision(
-                admitted=True,
-                burst_max=limit,
-                burst_remaining=limit,
-                window_ms=self.window_ms,
-                daily_max=self.daily_max,
-                daily_remaining=self.daily_max,
-            )
+            return self._decision(limit, limit, self.daily_max)
         bucket = self._bucket(key, now_s)
-        return RateDecision(
-            admitted=True,
-            burst_max=limit,
-            burst_remaining=max(0, limit - len(bucket.admitted)),
-            window_ms=self.window_ms,
-            daily_max=self.daily_max,
-            daily_remaining=max(0, self.daily_max - bucket.day_count),
+        return self._decision(
+            limit, max(0, limit - len(bucket.admitted)), max(0, self.daily_max - bucket.day_count)
         )
 
     def acquire(self, key: tuple[str, str], now_s: float, *, burst_max: int | None = None) -> RateDecision:
@@ -120,37 +122,17 @@ class RateLimiter:
         window_s = self.window_ms / 1000
         if bucket.day_count >= self.daily_max:
             next_day_s = self.epoch_s + (bucket.day + 1) * self.day_length_s
-            return RateDecision(
-                admitted=False,
-                burst_max=limit,
-                burst_remaining=max(0, limit - len(bucket.admitted)),
-                window_ms=self.window_ms,
-                daily_max=self.daily_max,
-                daily_remaining=0,
-                retry_after_s=max(0.001, next_day_s - now_s),
+            return self._decision(
+                limit, max(0, limit - len(bucket.admitted)), 0, max(0.001, next_day_s - now_s)
             )
         if len(bucket.admitted) >= limit:
             # The request can pass once enough of the oldest admitted ones have left the window.
             oldest_blocking = bucket.admitted[len(bucket.admitted) - limit]
-            return RateDecision(
-                admitted=False,
-                burst_max=limit,
-                burst_remaining=0,
-                window_ms=self.window_ms,
-                daily_max=self.daily_max,
-                daily_remaining=self.daily_max - bucket.day_count,
-                retry_after_s=max(0.001, oldest_blocking + window_s - now_s),
-            )
+            wait_s = max(0.001, oldest_blocking + window_s - now_s)
+            return self._decision(limit, 0, self.daily_max - bucket.day_count, wait_s)
         bucket.admitted.append(now_s)
         bucket.day_count += 1
-        return RateDecision(
-            admitted=True,
-            burst_max=limit,
-            burst_remaining=limit - len(bucket.admitted),
-            window_ms=self.window_ms,
-            daily_max=self.daily_max,
-            daily_remaining=self.daily_max - bucket.day_count,
-        )
+        return self._decision(limit, limit - len(bucket.admitted), self.daily_max - bucket.day_count)
 
 
 def max_in_window(times_s: Iterable[float], window_ms: float) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -23,9 +23,7 @@ from starlette.routing import Route
 
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.sandbox._config import FaultConfig
-
-if TYPE_CHECKING:
-    from dentrix_highlevel.sandbox._sandbox import Sandbox
+from dentrix_highlevel.sandbox._host import SandboxHost
 
 __all__ = ["admin_routes", "fault_config_from_json", "fault_config_to_json"]
 
@@ -89,7 +87,7 @@ async def _json(request: Request) -> Json:
     return data
 
 
-def admin_routes(sandbox: Sandbox) -> Iterator[Route]:
+def admin_routes(sandbox: SandboxHost) -> Iterator[Route]:
     def guarded(
         handler: Callable[[Request], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:

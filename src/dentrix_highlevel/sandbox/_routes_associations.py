@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, fields
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["ROUTES"]
@@ -19,18 +19,13 @@ Json = dict[str, Any]
 
 _OBJECT_KEYS = ("contact",)
 _ASSOCIATION = {
-    "locationId": Field(required=True),
-    "key": Field(required=True),
-    "firstObjectLabel": Field(required=True),
+    **fields(Field(required=True), "locationId", "key", "firstObjectLabel"),
     "firstObjectKey": Field(required=True, enum=_OBJECT_KEYS),
     "secondObjectLabel": Field(required=True),
     "secondObjectKey": Field(required=True, enum=_OBJECT_KEYS),
 }
 _RELATION = {
-    "locationId": Field(required=True),
-    "associationId": Field(required=True),
-    "firstRecordId": Field(required=True),
-    "secondRecordId": Field(required=True),
+    **fields(Field(required=True), "locationId", "associationId", "firstRecordId", "secondRecordId"),
 }
 
 

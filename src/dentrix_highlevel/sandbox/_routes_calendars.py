@@ -14,6 +14,7 @@ from dentrix_highlevel.sandbox._http import (
     Field,
     Reply,
     drop_none,
+    fields,
 )
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
 
@@ -127,23 +128,13 @@ _APPOINTMENT_EDIT = {
     "meetingLocationId": Field(),
     "overrideLocationConfig": Field(kind="bool"),
     "appointmentStatus": Field(enum=_STATUSES),
-    "assignedUserId": Field(),
-    "description": Field(),
-    "address": Field(),
-    "ignoreDateRange": Field(kind="bool"),
-    "toNotify": Field(kind="bool"),
-    "ignoreFreeSlotValidation": Field(kind="bool"),
-    "rrule": Field(),
-    "calendarId": Field(),
-    "startTime": Field(),
-    "endTime": Field(),
+    **fields(Field(), "assignedUserId", "description", "address"),
+    **fields(Field(kind="bool"), "ignoreDateRange", "toNotify", "ignoreFreeSlotValidation"),
+    **fields(Field(), "rrule", "calendarId", "startTime", "endTime"),
 }
 _APPOINTMENT_CREATE = {
     **_APPOINTMENT_EDIT,
-    "calendarId": Field(required=True),
-    "locationId": Field(required=True),
-    "contactId": Field(required=True),
-    "startTime": Field(required=True),
+    **fields(Field(required=True), "calendarId", "locationId", "contactId", "startTime"),
 }
 #: Flags that steer validation; HighLevel does not store them on the event.
 _FLAGS = (

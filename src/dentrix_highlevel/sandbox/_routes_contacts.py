@@ -20,6 +20,7 @@ from dentrix_highlevel.sandbox._http import (
     Ctx,
     Field,
     Reply,
+    fields,
     normalize_email,
     normalize_phone,
     normalize_tags,
@@ -225,9 +226,7 @@ _SEARCH_BODY = {
     "locationId": Field(required=True),
     "pageLimit": Field(kind="int", required=True),
     "page": Field(kind="int"),
-    "searchAfter": Field(kind="list"),
-    "filters": Field(kind="list"),
-    "sort": Field(kind="list"),
+    **fields(Field(kind="list"), "searchAfter", "filters", "sort"),
     "query": Field(max_length=75),
 }
 #: Index fields a filter or sort may name (API-NOTES §2.5: real index fields, e.g. firstNameLowerCase).

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none, fields
 from dentrix_highlevel.sandbox._state import LocationState
 
 __all__ = ["DATA_TYPES", "ROUTES"]
 
 Json = dict[str, Any]
+Handler = Callable[[Ctx], Reply]
 
 #: ICustomField dataType vocabulary (spec custom-fields) plus EMAIL on create.
 DATA_TYPES = (
@@ -35,6 +37,21 @@ def _loc(ctx: Ctx) -> LocationState:
     return ctx.location(ctx.path_params["locationId"])
 
 
+def _item(ctx: Ctx, store: str, param: str, what: str) -> tuple[LocationState, Json]:
+    """One object of the location's ``store`` by the path parameter ``param``; 404 when there is none."""
+    loc = _loc(ctx)
+    item: Json | None = getattr(loc, store).get(ctx.path_params[param])
+    if item is None:
+        raise ApiError.not_found(f"{what} not found")
+    return loc, item
+
+
+def _delete(ctx: Ctx, store: str, param: str, what: str) -> Reply:
+    loc, item = _item(ctx, store, param, what)
+    del getattr(loc, store)[item["id"]]
+    return Reply(200, {"succeded": True})
+
+
 def get_location(ctx: Ctx) -> Reply:
     loc = _loc(ctx)
     location = {
@@ -54,11 +71,7 @@ _TAG_BODY = {"name": Field(required=True)}
 
 
 def _tag(ctx: Ctx) -> tuple[LocationState, Json]:
-    loc = _loc(ctx)
-    tag = loc.tags.get(ctx.path_params["tagId"])
-    if tag is None:
-        raise ApiError.not_found("Tag not found")
-    return loc, tag
+    return _item(ctx, "tags", "tagId", "Tag")
 
 
 def list_tags(ctx: Ctx) -> Reply:
@@ -88,9 +101,7 @@ def update_tag(ctx: Ctx) -> Reply:
 
 
 def delete_tag(ctx: Ctx) -> Reply:
-    loc, tag = _tag(ctx)
-    del loc.tags[tag["id"]]
-    return Reply(200, {"succeded": True})
+    return _delete(ctx, "tags", "tagId", "Tag")
 
 
 # ---- custom fields -------------------------------------------------------------------------------
@@ -111,9 +122,7 @@ _FIELD_CREATE = {
     **_FIELD_COMMON,
     "dataType": Field(required=True, enum=DATA_TYPES),
     # Undocumented but accepted (issue highlevel-api-docs#300, listed in _undocumented).
-    "fieldKey": Field(),
-    "parentId": Field(),
-    "description": Field(),
+    **fields(Field(), "fieldKey", "parentId", "description"),
 }
 _FIELD_UPDATE = dict(_FIELD_COMMON)
 
@@ -211,11 +220,7 @@ _VALUE_BODY = {"name": Field(required=True), "value": Field(required=True)}
 
 
 def _custom_value(ctx: Ctx) -> tuple[LocationState, Json]:
-    loc = _loc(ctx)
-    value = loc.custom_values.get(ctx.path_params["id"])
-    if value is None:
-        raise ApiError.not_found("Custom value not found")
-    return loc, value
+    return _item(ctx, "custom_values", "id", "Custom value")
 
 
 def list_custom_values(ctx: Ctx) -> Reply:
@@ -249,53 +254,57 @@ def update_custom_value(ctx: Ctx) -> Reply:
 
 
 def delete_custom_value(ctx: Ctx) -> Reply:
-    loc, value = _custom_value(ctx)
-    del loc.custom_values[value["id"]]
-    return Reply(200, {"succeded": True})
+    return _delete(ctx, "custom_values", "id", "Custom value")
 
 
 _L = "/locations/{locationId}"
-_CF_R, _CF_W = "locations/customFields.readonly", "locations/customFields.write"
-_CV_R, _CV_W = "locations/customValues.readonly", "locations/customValues.write"
-_T_R, _T_W = "locations/tags.readonly", "locations/tags.write"
+
+
+def _collection(
+    path: str,
+    item: str,
+    scopes: tuple[str, str],
+    handlers: tuple[Handler, Handler, Handler, Handler, Handler],
+    bodies: tuple[Mapping[str, Field], Mapping[str, Field]],
+    list_query: frozenset[str] = frozenset(),
+) -> list[ApiRoute]:
+    """A location collection's five routes: list and create on ``path``, get, update and delete on
+    ``path/item``; ``scopes`` are (read, write), ``handlers`` in that order, ``bodies`` (create, update)."""
+    read, write = scopes
+    list_all, create, get, update, delete = handlers
+    one = f"{path}/{item}"
+    return [
+        ApiRoute(method="GET", path=path, handler=list_all, scope=read, query=list_query),
+        ApiRoute(method="POST", path=path, handler=create, scope=write, body=bodies[0]),
+        ApiRoute(method="GET", path=one, handler=get, scope=read),
+        ApiRoute(method="PUT", path=one, handler=update, scope=write, body=bodies[1]),
+        ApiRoute(method="DELETE", path=one, handler=delete, scope=write),
+    ]
+
+
 # The by-id operations declare `bearer: []` in the spec; their scopes are the ones Scopes.md lists.
 ROUTES = [
     ApiRoute(method="GET", path=f"{_L}", handler=get_location, scope="locations.readonly"),
-    ApiRoute(method="GET", path=f"{_L}/tags", handler=list_tags, scope=_T_R),
-    ApiRoute(method="POST", path=f"{_L}/tags", handler=create_tag, scope=_T_W, body=_TAG_BODY),
-    ApiRoute(method="GET", path=f"{_L}/tags/{{tagId}}", handler=get_tag, scope=_T_R),
-    ApiRoute(method="PUT", path=f"{_L}/tags/{{tagId}}", handler=update_tag, scope=_T_W, body=_TAG_BODY),
-    ApiRoute(method="DELETE", path=f"{_L}/tags/{{tagId}}", handler=delete_tag, scope=_T_W),
-    ApiRoute(
-        method="GET",
-        path=f"{_L}/customFields",
-        handler=list_custom_fields,
-        scope=_CF_R,
-        query=frozenset({"model"}),
+    *_collection(
+        f"{_L}/tags",
+        "{tagId}",
+        ("locations/tags.readonly", "locations/tags.write"),
+        (list_tags, create_tag, get_tag, update_tag, delete_tag),
+        (_TAG_BODY, _TAG_BODY),
     ),
-    ApiRoute(
-        method="POST", path=f"{_L}/customFields", handler=create_custom_field, scope=_CF_W, body=_FIELD_CREATE
+    *_collection(
+        f"{_L}/customFields",
+        "{id}",
+        ("locations/customFields.readonly", "locations/customFields.write"),
+        (list_custom_fields, create_custom_field, get_custom_field, update_custom_field, delete_custom_field),
+        (_FIELD_CREATE, _FIELD_UPDATE),
+        list_query=frozenset({"model"}),
     ),
-    ApiRoute(method="GET", path=f"{_L}/customFields/{{id}}", handler=get_custom_field, scope=_CF_R),
-    ApiRoute(
-        method="PUT",
-        path=f"{_L}/customFields/{{id}}",
-        handler=update_custom_field,
-        scope=_CF_W,
-        body=_FIELD_UPDATE,
+    *_collection(
+        f"{_L}/customValues",
+        "{id}",
+        ("locations/customValues.readonly", "locations/customValues.write"),
+        (list_custom_values, create_custom_value, get_custom_value, update_custom_value, delete_custom_value),
+        (_VALUE_BODY, _VALUE_BODY),
     ),
-    ApiRoute(method="DELETE", path=f"{_L}/customFields/{{id}}", handler=delete_custom_field, scope=_CF_W),
-    ApiRoute(method="GET", path=f"{_L}/customValues", handler=list_custom_values, scope=_CV_R),
-    ApiRoute(
-        method="POST", path=f"{_L}/customValues", handler=create_custom_value, scope=_CV_W, body=_VALUE_BODY
-    ),
-    ApiRoute(method="GET", path=f"{_L}/customValues/{{id}}", handler=get_custom_value, scope=_CV_R),
-    ApiRoute(
-        method="PUT",
-        path=f"{_L}/customValues/{{id}}",
-        handler=update_custom_value,
-        scope=_CV_W,
-        body=_VALUE_BODY,
-    ),
-    ApiRoute(method="DELETE", path=f"{_L}/customValues/{{id}}", handler=delete_custom_value, scope=_CV_W),
 ]

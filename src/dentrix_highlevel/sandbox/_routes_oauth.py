@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply
 from dentrix_highlevel.sandbox._state import OAuthGrant, TokenInfo
 
@@ -32,25 +34,32 @@ def _form(ctx: Ctx, allowed: Mapping[str, Field], required: tuple[str, ...]) -> 
     return values
 
 
+def _grant_access(ctx: Ctx, access: str, info: TokenInfo) -> tuple[str, Json]:
+    """Store ``access`` as ``info`` for a new user id (minted here, after the caller's tokens, so ids
+    come in the same order); returns the user id and the answer's first keys."""
+    user_id = ctx.new_id()
+    ctx.state.tokens[access] = attrs.evolve(
+        info, expires_at_s=ctx.now_s + ctx.access_token_ttl_s, user_id=user_id
+    )
+    head = {"access_token": access, "token_type": "Bearer", "expires_in": int(ctx.access_token_ttl_s)}
+    return user_id, head
+
+
 def _issue(ctx: Ctx, grant: OAuthGrant, scopes: frozenset[str]) -> Json:
     """New access + refresh tokens for ``grant``; the refresh token is single-use."""
     access = ctx.ids.token("oat-")
     refresh = ctx.ids.token("ort-")
-    user_id = ctx.new_id()
-    ctx.state.tokens[access] = TokenInfo(
+    info = TokenInfo(
         kind="oauth",
         location_id=grant.location_id,
         company_id=grant.company_id,
         scopes=scopes,
-        expires_at_s=ctx.now_s + ctx.access_token_ttl_s,
         client_id=grant.client_id,
-        user_id=user_id,
     )
+    user_id, head = _grant_access(ctx, access, info)
     ctx.state.refresh_tokens[refresh] = grant
     body: Json = {
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": int(ctx.access_token_ttl_s),
+        **head,
         "refresh_token": refresh,
         "scope": " ".join(sorted(scopes)),
         "userType": grant.user_type,
@@ -94,21 +103,16 @@ def location_token(ctx: Ctx) -> Reply:
     loc = ctx.state.locations.get(values["locationId"])
     if loc is None or values["companyId"] != agency.company_id or loc.company_id != agency.company_id:
         raise ApiError.bad_request("Location not found for this company")
-    access = ctx.ids.token("olt-")
-    user_id = ctx.new_id()
-    ctx.state.tokens[access] = TokenInfo(
+    info = TokenInfo(
         kind="location",
         location_id=loc.location_id,
         company_id=loc.company_id,
         scopes=agency.scopes,
-        expires_at_s=ctx.now_s + ctx.access_token_ttl_s,
         client_id=agency.client_id,
-        user_id=user_id,
     )
+    user_id, head = _grant_access(ctx, ctx.ids.token("olt-"), info)
     body = {
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": int(ctx.access_token_ttl_s),
+        **head,
         "scope": " ".join(sorted(agency.scopes)),
         "locationId": loc.location_id,
         "userId": user_id,

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dentrix_highlevel.sandbox._contacts_model import merge_custom_fields
-from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none
+from dentrix_highlevel.sandbox._http import ApiError, ApiRoute, Ctx, Field, Reply, drop_none, fields
 from dentrix_highlevel.sandbox._state import LocationState, iso_ms
 
 __all__ = ["ROUTES"]
@@ -21,9 +21,7 @@ Json = dict[str, Any]
 
 _STATUSES = ("open", "won", "lost", "abandoned", "all")
 _COMMON = {
-    "pipelineId": Field(),
-    "name": Field(),
-    "pipelineStageId": Field(),
+    **fields(Field(), "pipelineId", "name", "pipelineStageId"),
     "status": Field(enum=_STATUSES),
     "monetaryValue": Field(kind="num"),
     "assignedTo": Field(),
@@ -31,9 +29,7 @@ _COMMON = {
 }
 _CREATE = {
     **_COMMON,
-    "pipelineId": Field(required=True),
-    "locationId": Field(required=True),
-    "name": Field(required=True),
+    **fields(Field(required=True), "pipelineId", "locationId", "name"),
     "status": Field(required=True, enum=_STATUSES),
     "contactId": Field(required=True),
 }
@@ -43,9 +39,7 @@ _CREATE = {
 _UPSERT = {
     **{key: field for key, field in _COMMON.items() if key != "customFields"},
     "id": Field(),
-    "locationId": Field(required=True),
-    "pipelineId": Field(required=True),
-    "contactId": Field(required=True),
+    **fields(Field(required=True), "locationId", "pipelineId", "contactId"),
     "lostReasonId": Field(),
     "followers": Field(kind="strs"),
     "isRemoveAllFollowers": Field(kind="bool"),

@@ -13,6 +13,7 @@ from dentrix_highlevel.sandbox._http import (
     Field,
     Reply,
     drop_none,
+    fields,
     normalize_email,
     normalize_phone,
 )
@@ -23,12 +24,7 @@ __all__ = ["ROUTES"]
 Json = dict[str, Any]
 
 _USER_FIELDS = {
-    "companyId": Field(),
-    "firstName": Field(),
-    "lastName": Field(),
-    "email": Field(),
-    "password": Field(),
-    "phone": Field(),
+    **fields(Field(), "companyId", "firstName", "lastName", "email", "password", "phone"),
     "type": Field(enum=("account", "agency")),
     "role": Field(enum=("admin", "user")),
     "locationIds": Field(kind="strs"),
@@ -128,9 +124,7 @@ _FILTER_BY_EMAIL = {
     "companyId": Field(required=True),
     "emails": Field(required=True),
     "deleted": Field(kind="bool"),
-    "skip": Field(),
-    "limit": Field(),
-    "projection": Field(),
+    **fields(Field(), "skip", "limit", "projection"),
 }
 AGENCY_ONLY = "This route is not yet supported by the IAM Service."
 

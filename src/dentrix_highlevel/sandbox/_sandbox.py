@@ -12,6 +12,7 @@ import httpx
 from starlette.applications import Starlette
 
 from dentrix_highlevel._errors import ConfigurationError
+from dentrix_highlevel.sandbox._app import build_app
 from dentrix_highlevel.sandbox._config import FaultConfig, SandboxConfig
 from dentrix_highlevel.sandbox._faults import FaultEngine
 from dentrix_highlevel.sandbox._ratelimit import RateLimiter, max_in_window
@@ -27,6 +28,7 @@ from dentrix_highlevel.sandbox._state import (
     TokenInfo,
     iso_ms,
 )
+from dentrix_highlevel.sandbox._transport import SandboxTransport
 
 __all__ = ["DEFAULT_PIPELINE", "Sandbox"]
 
@@ -61,8 +63,6 @@ class Sandbox:
             epoch_s=start,
         )
         self.faults = FaultEngine(faults or FaultConfig(), seed=self._fault_seed, set_at_s=start)
-        from dentrix_highlevel.sandbox._app import build_app
-
         self._app = build_app(self)
 
     def __repr__(self) -> str:
@@ -75,8 +75,6 @@ class Sandbox:
 
     def transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport that serves requests in-process and injects transport-level faults."""
-        from dentrix_highlevel.sandbox._transport import SandboxTransport
-
         return SandboxTransport(self)
 
     # ---- locations and credentials ------------------------------------------------------------------

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 
-from dentrix_highlevel.sandbox._app import IN_PROCESS_HEADER
 from dentrix_highlevel.sandbox._faults import TransportFault, faultable
-
-if TYPE_CHECKING:
-    from dentrix_highlevel.sandbox._sandbox import Sandbox
+from dentrix_highlevel.sandbox._host import IN_PROCESS_HEADER, SandboxHost
 
 __all__ = ["SandboxTransport"]
 
@@ -23,7 +18,7 @@ class SandboxTransport(httpx.AsyncBaseTransport):
     as ``httpx.RemoteProtocolError`` / ``httpx.ReadTimeout`` without waiting out the timeout.
     """
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: SandboxHost) -> None:
         self._sandbox = sandbox
         self._inner = httpx.ASGITransport(app=sandbox.app)
 

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import AppointmentInput
 from dentrix_highlevel.highlevel._models import Appointment
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Appointments"]
@@ -35,26 +35,18 @@ class Appointments(Resource):
     async def create(self, appointment: AppointmentInput) -> Appointment:
         """``POST /calendars/events/appointments`` (200, flat body)."""
         path = "/calendars/events/appointments"
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json={**write(appointment), "locationId": self._location_id},
-            resource="appointment",
-            lookup=appointment.lookup(),
+        return await self._create_located(
+            path, Appointment, key=None, item=appointment, resource="appointment"
         )
-        return self._read(body, Appointment, key=None, method="POST", path=path)
 
     async def get(self, event_id: str) -> Appointment:
         path = f"/calendars/events/appointments/{seg(event_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Appointment, key="event", method="GET", path=path)
+        return await self._get(path, Appointment, key="event")
 
     async def update(self, event_id: str, appointment: AppointmentInput) -> Appointment:
         payload = {k: v for k, v in write(appointment).items() if k != "contactId"}
         path = f"/calendars/events/appointments/{seg(event_id)}"
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, Appointment, key=None, method="PUT", path=path)
+        return await self._put(path, Appointment, key=None, json=payload)
 
     async def delete(self, event_id: str) -> None:
         """``DELETE /calendars/events/{id}`` with an empty JSON body (HighLevel answers 201)."""
@@ -83,8 +75,7 @@ class Appointments(Resource):
             **chosen,
         }
         path = "/calendars/events"
-        body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
-        return self._read(body, tuple[Appointment, ...], key="events", method="GET", path=path)
+        return await self._get(path, tuple[Appointment, ...], key="events", params=params)
 
     async def find(self, *, calendar_id: str, contact_id: str, start_time: str) -> Appointment | None:
         """The contact's event on that calendar starting at that instant (resolves an ambiguous create)."""

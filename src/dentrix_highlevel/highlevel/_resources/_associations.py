@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from dentrix_highlevel._errors import NotFoundError, ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Association", "Associations", "Relation"]
@@ -44,9 +44,14 @@ def _text(body: dict[str, Any], name: str, *, method: str, path: str) -> str:
     return value
 
 
-def _association(body: Any, *, method: str, path: str) -> Association:
+def _object(body: Any, what: str, *, method: str, path: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ResponseFormatError("association is not an object", method=method, path=path)
+        raise ResponseFormatError(f"{what} is not an object", method=method, path=path)
+    return body
+
+
+def _association(body: Any, *, method: str, path: str) -> Association:
+    body = _object(body, "association", method=method, path=path)
     return Association(
         id=_text(body, "id", method=method, path=path),
         key=_text(body, "key", method=method, path=path),
@@ -58,14 +63,18 @@ def _association(body: Any, *, method: str, path: str) -> Association:
 
 
 def _relation(body: Any, *, method: str, path: str) -> Relation:
-    if not isinstance(body, dict):
-        raise ResponseFormatError("relation is not an object", method=method, path=path)
-    return Relation(
-        id=_text(body, "id", method=method, path=path),
-        association_id=_text(body, "associationId", method=method, path=path),
-        first_record_id=_text(body, "firstRecordId", method=method, path=path),
-        second_record_id=_text(body, "secondRecordId", method=method, path=path),
-    )
+    body = _object(body, "relation", method=method, path=path)
+    ids = {name: _text(body, key, method=method, path=path) for name, key in _RELATION_IDS}
+    return Relation(**ids)
+
+
+#: Relation attribute <- the answer's key: every one a non-empty id.
+_RELATION_IDS = (
+    ("id", "id"),
+    ("association_id", "associationId"),
+    ("first_record_id", "firstRecordId"),
+    ("second_record_id", "secondRecordId"),
+)
 
 
 class Associations(Resource):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import Calendar
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Calendars"]
@@ -13,16 +13,11 @@ __all__ = ["Calendars"]
 
 class Calendars(Resource):
     async def list(self) -> tuple[Calendar, ...]:
-        path = "/calendars/"
-        body = await self._client.call(
-            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
-        )
-        return self._read(body, tuple[Calendar, ...], key="calendars", method="GET", path=path)
+        return await self._list_location("/calendars/", tuple[Calendar, ...], key="calendars")
 
     async def get(self, calendar_id: str) -> Calendar:
         path = f"/calendars/{seg(calendar_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Calendar, key="calendar", method="GET", path=path)
+        return await self._get(path, Calendar, key="calendar")
 
     async def create(
         self,
@@ -43,21 +38,19 @@ class Calendars(Resource):
         if team_member_ids:
             payload["teamMembers"] = [{"userId": user_id} for user_id in team_member_ids]
         path = "/calendars/"
-        body = await self._client.call(
-            "POST", path, kind=RequestKind.CREATE, json=payload, resource="calendar", lookup={"name": name}
+        return await self._create(
+            path, Calendar, key="calendar", json=payload, resource="calendar", lookup={"name": name}
         )
-        return self._read(body, Calendar, key="calendar", method="POST", path=path)
 
     async def update(self, calendar_id: str, *, team_member_ids: tuple[str, ...]) -> Calendar:
         """``PUT /calendars/{id}`` with the calendar's whole team (``teamMembers`` replaces the list)."""
         path = f"/calendars/{seg(calendar_id)}"
-        body = await self._client.call(
-            "PUT",
+        return await self._put(
             path,
-            kind=RequestKind.IDEMPOTENT,
+            Calendar,
+            key="calendar",
             json={"teamMembers": [{"userId": user_id} for user_id in team_member_ids]},
         )
-        return self._read(body, Calendar, key="calendar", method="PUT", path=path)
 
     async def delete(self, calendar_id: str) -> None:
         """Delete a calendar (HighLevel deletes its events with it)."""

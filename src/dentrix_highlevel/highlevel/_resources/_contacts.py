@@ -8,11 +8,12 @@ from typing import Any
 import phonenumbers
 
 from dentrix_highlevel._errors import ConfigurationError, ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import ContactInput
 from dentrix_highlevel.highlevel._models import Appointment, Contact, UpsertResult
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
+from dentrix_highlevel.highlevel._resources._tags import Tags
 
 __all__ = ["Contacts"]
 
@@ -22,6 +23,8 @@ MAX_PAGE_LIMIT = 500
 # The deprecated GET /contacts/ caps `limit` at 100.
 LEGACY_MAX_LIMIT = 100
 _NOT_ON_UPDATE = ("companyName", "gender")
+# A contact create HighLevel answers 400/422 may have created the contact anyway.
+_CREATED_ANYWAY = frozenset({400, 422})
 
 
 def e164(phone: str, *, region: str = "US") -> str:
@@ -39,21 +42,13 @@ class Contacts(Resource):
     async def create(self, contact: ContactInput) -> Contact:
         """``POST /contacts/``. A 400/422/5xx/timeout may still have created it: AmbiguousWriteError."""
         path = "/contacts/"
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json={**write(contact), "locationId": self._client.location_id},
-            resource="contact",
-            lookup=contact.lookup(),
-            ambiguous_statuses=frozenset({400, 422}),
+        return await self._create_located(
+            path, Contact, key="contact", item=contact, resource="contact", ambiguous_statuses=_CREATED_ANYWAY
         )
-        return self._read(body, Contact, key="contact", method="POST", path=path)
 
     async def get(self, contact_id: str) -> Contact:
         path = f"/contacts/{seg(contact_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Contact, key="contact", method="GET", path=path)
+        return await self._get(path, Contact, key="contact")
 
     async def update(self, contact_id: str, contact: ContactInput) -> Contact:
         """``PUT /contacts/{id}``; tags and customFields given here replace/merge as HighLevel does."""
@@ -62,8 +57,7 @@ class Contacts(Resource):
         if bad:
             raise ConfigurationError(f"HighLevel's contact update does not accept {', '.join(bad)}")
         path = f"/contacts/{seg(contact_id)}"
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, Contact, key="contact", method="PUT", path=path)
+        return await self._put(path, Contact, key="contact", json=payload)
 
     async def delete(self, contact_id: str) -> None:
         await self._client.call("DELETE", f"/contacts/{seg(contact_id)}", kind=RequestKind.IDEMPOTENT)
@@ -78,8 +72,9 @@ class Contacts(Resource):
         if create_new_if_duplicate_allowed:
             payload["createNewIfDuplicateAllowed"] = True
         path = "/contacts/upsert"
-        body = await self._client.call("POST", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, UpsertResult, key=None, method="POST", path=path)
+        return await self._request(
+            "POST", path, UpsertResult, key=None, kind=RequestKind.IDEMPOTENT, json=payload
+        )
 
     async def find_duplicate(self, *, email: str | None = None, phone: str | None = None) -> Contact | None:
         """``GET /contacts/search/duplicate``: the contact HighLevel would treat as this one, or None."""
@@ -183,12 +178,11 @@ class Contacts(Resource):
     async def appointments(self, contact_id: str) -> tuple[Appointment, ...]:
         """``GET /contacts/{id}/appointments``. Times come back naive, in the location's time zone."""
         path = f"/contacts/{seg(contact_id)}/appointments"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[Appointment, ...], key="events", method="GET", path=path)
+        return await self._get(path, tuple[Appointment, ...], key="events")
 
     async def add_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         """``POST /contacts/{id}/tags``: adds (unlike ``tags`` on upsert/update, which replaces)."""
-        return await self._client.tags.add(contact_id, tags)
+        return await Tags(self._client).add(contact_id, tags)
 
     async def remove_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        return await self._client.tags.remove(contact_id, tags)
+        return await Tags(self._client).remove(contact_id, tags)

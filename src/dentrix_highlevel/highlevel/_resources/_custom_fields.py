@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import CustomFieldInput
 from dentrix_highlevel.highlevel._models import CustomField
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["CustomFields"]
@@ -24,32 +24,24 @@ class CustomFields(Resource):
         if model not in ("all", "contact", "opportunity"):
             raise ConfigurationError("model must be all|contact|opportunity")
         path = self._path()
-        body = await self._client.call("GET", path, kind=RequestKind.READ, params={"model": model})
-        return self._read(body, tuple[CustomField, ...], key="customFields", method="GET", path=path)
+        return await self._get(path, tuple[CustomField, ...], key="customFields", params={"model": model})
 
     async def get(self, id_or_field_key: str) -> CustomField:
         """By id or by ``fieldKey`` (``contact.insurance_carrier``): HighLevel accepts both in the path."""
         path = self._path(id_or_field_key)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, CustomField, key="customField", method="GET", path=path)
+        return await self._get(path, CustomField, key="customField")
 
     async def create(self, field: CustomFieldInput) -> CustomField:
+        lookup = {"name": field.name, "model": field.model or "contact"}
         path = self._path()
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json=write(field),
-            resource="custom_field",
-            lookup={"name": field.name, "model": field.model or "contact"},
+        return await self._create(
+            path, CustomField, key="customField", json=write(field), resource="custom_field", lookup=lookup
         )
-        return self._read(body, CustomField, key="customField", method="POST", path=path)
 
     async def update(self, field_id: str, field: CustomFieldInput) -> CustomField:
         payload = {k: v for k, v in write(field).items() if k not in _CREATE_ONLY}
         path = self._path(field_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, CustomField, key="customField", method="PUT", path=path)
+        return await self._put(path, CustomField, key="customField", json=payload)
 
     async def delete(self, field_id: str) -> None:
         await self._client.call("DELETE", self._path(field_id), kind=RequestKind.IDEMPOTENT)

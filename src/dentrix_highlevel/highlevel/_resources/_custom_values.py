@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import CustomValueInput
 from dentrix_highlevel.highlevel._models import CustomValue
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["CustomValues"]
@@ -18,30 +18,22 @@ class CustomValues(Resource):
 
     async def list(self) -> tuple[CustomValue, ...]:
         path = self._path()
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[CustomValue, ...], key="customValues", method="GET", path=path)
+        return await self._get(path, tuple[CustomValue, ...], key="customValues")
 
     async def get(self, value_id: str) -> CustomValue:
         path = self._path(value_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, CustomValue, key="customValue", method="GET", path=path)
+        return await self._get(path, CustomValue, key="customValue")
 
     async def create(self, value: CustomValueInput) -> CustomValue:
+        lookup = {"name": value.name}
         path = self._path()
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json=write(value),
-            resource="custom_value",
-            lookup={"name": value.name},
+        return await self._create(
+            path, CustomValue, key="customValue", json=write(value), resource="custom_value", lookup=lookup
         )
-        return self._read(body, CustomValue, key="customValue", method="POST", path=path)
 
     async def update(self, value_id: str, value: CustomValueInput) -> CustomValue:
         path = self._path(value_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=write(value))
-        return self._read(body, CustomValue, key="customValue", method="PUT", path=path)
+        return await self._put(path, CustomValue, key="customValue", json=write(value))
 
     async def delete(self, value_id: str) -> None:
         await self._client.call("DELETE", self._path(value_id), kind=RequestKind.IDEMPOTENT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Protocol, TypeAlias
 
 from dentrix_highlevel._errors import AmbiguousWriteError, ConfigurationError
 from dentrix_highlevel.highlevel._models import (
@@ -17,13 +17,20 @@ from dentrix_highlevel.highlevel._models import (
     Task,
     User,
 )
-from dentrix_highlevel.highlevel._resources._associations import Association, Relation
-from dentrix_highlevel.highlevel._resources._media import MediaFile
+from dentrix_highlevel.highlevel._resources._appointments import Appointments
+from dentrix_highlevel.highlevel._resources._associations import Association, Associations, Relation
+from dentrix_highlevel.highlevel._resources._calendars import Calendars
+from dentrix_highlevel.highlevel._resources._contacts import Contacts
+from dentrix_highlevel.highlevel._resources._custom_fields import CustomFields
+from dentrix_highlevel.highlevel._resources._custom_values import CustomValues
+from dentrix_highlevel.highlevel._resources._media import Media, MediaFile
+from dentrix_highlevel.highlevel._resources._notes import Notes
+from dentrix_highlevel.highlevel._resources._opportunities import Opportunities
+from dentrix_highlevel.highlevel._resources._tags import Tags
+from dentrix_highlevel.highlevel._resources._tasks import Tasks
+from dentrix_highlevel.highlevel._resources._users import Users
 
-if TYPE_CHECKING:
-    from dentrix_highlevel.highlevel._client import HighLevelClient
-
-__all__ = ["FoundObject", "find_created"]
+__all__ = ["FindingGroups", "FoundObject", "find_created"]
 
 FoundObject: TypeAlias = (
     Contact
@@ -43,7 +50,37 @@ FoundObject: TypeAlias = (
 """What ``HighLevelClient.find_created`` can find: the object an ambiguous create was making."""
 
 
-async def find_created(client: HighLevelClient, error: AmbiguousWriteError) -> FoundObject | None:
+class FindingGroups(Protocol):
+    """The client's resource groups that can look a created object up (read-only: the client owns them,
+    and ``users`` keeps the company id it has read)."""
+
+    @property
+    def appointments(self) -> Appointments: ...
+    @property
+    def associations(self) -> Associations: ...
+    @property
+    def calendars(self) -> Calendars: ...
+    @property
+    def contacts(self) -> Contacts: ...
+    @property
+    def custom_fields(self) -> CustomFields: ...
+    @property
+    def custom_values(self) -> CustomValues: ...
+    @property
+    def media(self) -> Media: ...
+    @property
+    def notes(self) -> Notes: ...
+    @property
+    def opportunities(self) -> Opportunities: ...
+    @property
+    def tags(self) -> Tags: ...
+    @property
+    def tasks(self) -> Tasks: ...
+    @property
+    def users(self) -> Users: ...
+
+
+async def find_created(client: FindingGroups, error: AmbiguousWriteError) -> FoundObject | None:
     """The object the failed create was making, if HighLevel has it; None when it does not exist.
 
     None means creating again is safe. Some lookups read from indexes that lag writes by seconds (contact

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import Location
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
@@ -13,5 +12,4 @@ class Locations(Resource):
     async def get(self, location_id: str | None = None) -> Location:
         """``GET /locations/{id}`` (default: the client's location)."""
         path = f"/locations/{seg(location_id or self._location_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Location, key="location", method="GET", path=path)
+        return await self._get(path, Location, key="location")

@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import UploadedFile
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["MAX_UPLOAD_BYTES", "Media", "MediaFile"]
@@ -55,16 +55,17 @@ class Media(Resource):
 
     async def _send(self, *, data: dict[str, str], files: object, name: str) -> UploadedFile:
         path = "/medias/upload-file"
-        body = await self._client.call(
+        return await self._request(
             "POST",
             path,
+            UploadedFile,
             kind=RequestKind.CREATE,
+            key=None,
             data=data,
             files=files,
             resource="media",
             lookup={"name": name},
         )
-        return self._read(body, UploadedFile, key=None, method="POST", path=path)
 
     async def files(self, *, query: str | None = None, page_size: int = _PAGE) -> AsyncIterator[MediaFile]:
         """Every file of the location (``type=file``), oldest first, paged by ``offset``/``limit``;

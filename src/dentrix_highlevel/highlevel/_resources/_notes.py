@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import NoteInput
 from dentrix_highlevel.highlevel._models import Note
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, digest, seg
 
 __all__ = ["Notes"]
@@ -18,30 +18,20 @@ class Notes(Resource):
 
     async def list(self, contact_id: str) -> tuple[Note, ...]:
         path = self._path(contact_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[Note, ...], key="notes", method="GET", path=path)
+        return await self._get(path, tuple[Note, ...], key="notes")
 
     async def get(self, contact_id: str, note_id: str) -> Note:
         path = self._path(contact_id, note_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Note, key="note", method="GET", path=path)
+        return await self._get(path, Note, key="note")
 
     async def create(self, contact_id: str, note: NoteInput) -> Note:
+        lookup = {"contactId": contact_id, "bodySha256": digest(note.body)}
         path = self._path(contact_id)
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json=write(note),
-            resource="note",
-            lookup={"contactId": contact_id, "bodySha256": digest(note.body)},
-        )
-        return self._read(body, Note, key="note", method="POST", path=path)
+        return await self._create(path, Note, key="note", json=write(note), resource="note", lookup=lookup)
 
     async def update(self, contact_id: str, note_id: str, note: NoteInput) -> Note:
         path = self._path(contact_id, note_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=write(note))
-        return self._read(body, Note, key="note", method="PUT", path=path)
+        return await self._put(path, Note, key="note", json=write(note))
 
     async def delete(self, contact_id: str, note_id: str) -> None:
         await self._client.call("DELETE", self._path(contact_id, note_id), kind=RequestKind.IDEMPOTENT)

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import OpportunityInput
 from dentrix_highlevel.highlevel._models import Opportunity, OpportunityUpsertResult, Pipeline
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Opportunities", "Pipelines"]
@@ -19,35 +19,27 @@ _STATUSES = frozenset({"open", "won", "lost", "abandoned"})
 
 class Opportunities(Resource):
     async def create(self, opportunity: OpportunityInput) -> Opportunity:
-        path = "/opportunities/"
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json={**write(opportunity), "locationId": self._location_id},
-            resource="opportunity",
-            lookup=opportunity.lookup(),
+        return await self._create_located(
+            "/opportunities/", Opportunity, key="opportunity", item=opportunity, resource="opportunity"
         )
-        return self._read(body, Opportunity, key="opportunity", method="POST", path=path)
 
     async def upsert(self, opportunity: OpportunityInput) -> OpportunityUpsertResult:
         """``POST /opportunities/upsert`` (sends ``contactId``: HighLevel answers 422 without it)."""
         payload = {**write(opportunity), "locationId": self._location_id}
         payload.pop("customFields", None)  # not part of UpsertOpportunityDto
         path = "/opportunities/upsert"
-        body = await self._client.call("POST", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, OpportunityUpsertResult, key=None, method="POST", path=path)
+        return await self._request(
+            "POST", path, OpportunityUpsertResult, key=None, kind=RequestKind.IDEMPOTENT, json=payload
+        )
 
     async def get(self, opportunity_id: str) -> Opportunity:
         path = f"/opportunities/{seg(opportunity_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Opportunity, key="opportunity", method="GET", path=path)
+        return await self._get(path, Opportunity, key="opportunity")
 
     async def update(self, opportunity_id: str, opportunity: OpportunityInput) -> Opportunity:
         payload = {k: v for k, v in write(opportunity).items() if k != "contactId"}
         path = f"/opportunities/{seg(opportunity_id)}"
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=payload)
-        return self._read(body, Opportunity, key="opportunity", method="PUT", path=path)
+        return await self._put(path, Opportunity, key="opportunity", json=payload)
 
     async def set_status(
         self, opportunity_id: str, status: str, *, lost_reason_id: str | None = None
@@ -106,11 +98,7 @@ class Pipelines(Resource):
     """Pipelines are read-only through the public API (they are set up in HighLevel's UI)."""
 
     async def list(self) -> tuple[Pipeline, ...]:
-        path = "/opportunities/pipelines"
-        body = await self._client.call(
-            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
-        )
-        return self._read(body, tuple[Pipeline, ...], key="pipelines", method="GET", path=path)
+        return await self._list_location("/opportunities/pipelines", tuple[Pipeline, ...], key="pipelines")
 
     async def find(self, *, name: str) -> Pipeline | None:
         folded = name.casefold()

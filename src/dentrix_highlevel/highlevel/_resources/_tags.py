@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import LocationTag
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
 
 __all__ = ["Tags"]
@@ -20,20 +20,19 @@ def _tag_list(tags: Iterable[str]) -> list[str]:
 
 
 class Tags(Resource):
+    async def _contact_tags(self, method: str, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
+        path = f"/contacts/{seg(contact_id)}/tags"
+        body = {"tags": _tag_list(tags)}
+        return await self._request(
+            method, path, tuple[str, ...], key="tags", kind=RequestKind.IDEMPOTENT, json=body
+        )
+
     async def add(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         """Add tags to a contact (adding twice is harmless, so it is retried like a read)."""
-        path = f"/contacts/{seg(contact_id)}/tags"
-        body = await self._client.call(
-            "POST", path, kind=RequestKind.IDEMPOTENT, json={"tags": _tag_list(tags)}
-        )
-        return self._read(body, tuple[str, ...], key="tags", method="POST", path=path)
+        return await self._contact_tags("POST", contact_id, tags)
 
     async def remove(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
-        path = f"/contacts/{seg(contact_id)}/tags"
-        body = await self._client.call(
-            "DELETE", path, kind=RequestKind.IDEMPOTENT, json={"tags": _tag_list(tags)}
-        )
-        return self._read(body, tuple[str, ...], key="tags", method="DELETE", path=path)
+        return await self._contact_tags("DELETE", contact_id, tags)
 
     async def bulk(self, contact_ids: Iterable[str], tags: Iterable[str], *, action: str = "add") -> int:
         """``POST /contacts/bulk/tags/update/{add|remove}``; returns HighLevel's ``errorCount``."""
@@ -52,15 +51,13 @@ class Tags(Resource):
     async def list(self) -> tuple[LocationTag, ...]:
         """The location's tag catalogue."""
         path = f"/locations/{seg(self._location_id)}/tags"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[LocationTag, ...], key="tags", method="GET", path=path)
+        return await self._get(path, tuple[LocationTag, ...], key="tags")
 
     async def create(self, name: str) -> LocationTag:
         path = f"/locations/{seg(self._location_id)}/tags"
-        body = await self._client.call(
-            "POST", path, kind=RequestKind.CREATE, json={"name": name}, resource="tag", lookup={"name": name}
+        return await self._create(
+            path, LocationTag, key="tag", json={"name": name}, resource="tag", lookup={"name": name}
         )
-        return self._read(body, LocationTag, key="tag", method="POST", path=path)
 
     async def delete(self, tag_id: str) -> None:
         path = f"/locations/{seg(self._location_id)}/tags/{seg(tag_id)}"

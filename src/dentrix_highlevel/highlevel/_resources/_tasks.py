@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import TaskInput
 from dentrix_highlevel.highlevel._models import Task
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, digest, seg
 
 __all__ = ["Tasks"]
@@ -18,37 +18,24 @@ class Tasks(Resource):
 
     async def list(self, contact_id: str) -> tuple[Task, ...]:
         path = self._path(contact_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, tuple[Task, ...], key="tasks", method="GET", path=path)
+        return await self._get(path, tuple[Task, ...], key="tasks")
 
     async def get(self, contact_id: str, task_id: str) -> Task:
         path = self._path(contact_id, task_id)
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, Task, key="task", method="GET", path=path)
+        return await self._get(path, Task, key="task")
 
     async def create(self, contact_id: str, task: TaskInput) -> Task:
+        lookup = {"contactId": contact_id, "titleSha256": digest(task.title), "dueDate": task.due_date}
         path = self._path(contact_id)
-        body = await self._client.call(
-            "POST",
-            path,
-            kind=RequestKind.CREATE,
-            json=write(task),
-            resource="task",
-            lookup={"contactId": contact_id, "titleSha256": digest(task.title), "dueDate": task.due_date},
-        )
-        return self._read(body, Task, key="task", method="POST", path=path)
+        return await self._create(path, Task, key="task", json=write(task), resource="task", lookup=lookup)
 
     async def update(self, contact_id: str, task_id: str, task: TaskInput) -> Task:
         path = self._path(contact_id, task_id)
-        body = await self._client.call("PUT", path, kind=RequestKind.IDEMPOTENT, json=write(task))
-        return self._read(body, Task, key="task", method="PUT", path=path)
+        return await self._put(path, Task, key="task", json=write(task))
 
     async def set_completed(self, contact_id: str, task_id: str, completed: bool) -> Task:
         path = self._path(contact_id, task_id) + "/completed"
-        body = await self._client.call(
-            "PUT", path, kind=RequestKind.IDEMPOTENT, json={"completed": completed}
-        )
-        return self._read(body, Task, key="task", method="PUT", path=path)
+        return await self._put(path, Task, key="task", json={"completed": completed})
 
     async def delete(self, contact_id: str, task_id: str) -> None:
         await self._client.call("DELETE", self._path(contact_id, task_id), kind=RequestKind.IDEMPOTENT)

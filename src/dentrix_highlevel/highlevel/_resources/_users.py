@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from dentrix_highlevel._errors import ResponseFormatError
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._convert import write
 from dentrix_highlevel.highlevel._inputs import UserInput
 from dentrix_highlevel.highlevel._models import User
+from dentrix_highlevel.highlevel._request_kind import RequestKind
 from dentrix_highlevel.highlevel._resources._base import Resource, seg
+from dentrix_highlevel.highlevel._resources._locations import Locations
 
 __all__ = ["Users"]
 
@@ -20,7 +21,7 @@ class Users(Resource):
     async def company_id(self) -> str:
         """The location's ``companyId`` (HighLevel wants it even with a location token); cached."""
         if self._company_id is None:
-            location = await self._client.locations.get()
+            location = await Locations(self._client).get()
             if not location.company_id:
                 raise ResponseFormatError("location has no companyId", method="GET", path="/locations/{id}")
             self._company_id = location.company_id
@@ -34,27 +35,22 @@ class Users(Resource):
 
     async def create(self, user: UserInput) -> User:
         path = "/users/"
-        body = await self._client.call(
-            "POST",
+        return await self._create(
             path,
-            kind=RequestKind.CREATE,
+            User,
+            key=None,
             json=await self._payload(user),
             resource="user",
             lookup={"email": user.email},
         )
-        return self._read(body, User, key=None, method="POST", path=path)
 
     async def get(self, user_id: str) -> User:
         path = f"/users/{seg(user_id)}"
-        body = await self._client.call("GET", path, kind=RequestKind.READ)
-        return self._read(body, User, key=None, method="GET", path=path)
+        return await self._get(path, User, key=None)
 
     async def update(self, user_id: str, user: UserInput) -> User:
         path = f"/users/{seg(user_id)}"
-        body = await self._client.call(
-            "PUT", path, kind=RequestKind.IDEMPOTENT, json=await self._payload(user)
-        )
-        return self._read(body, User, key=None, method="PUT", path=path)
+        return await self._put(path, User, key=None, json=await self._payload(user))
 
     async def delete(self, user_id: str) -> None:
         """HighLevel queues the delete (it is asynchronous on their side)."""
@@ -70,8 +66,7 @@ class Users(Resource):
         if query:
             params["query"] = query
         path = "/users/search"
-        body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
-        return self._read(body, tuple[User, ...], key="users", method="GET", path=path)
+        return await self._get(path, tuple[User, ...], key="users", params=params)
 
     async def find(self, *, email: str) -> User | None:
         folded = email.casefold()

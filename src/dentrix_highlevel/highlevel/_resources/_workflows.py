@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dentrix_highlevel.highlevel._client import RequestKind
 from dentrix_highlevel.highlevel._models import Workflow
 from dentrix_highlevel.highlevel._resources._base import Resource
 
@@ -12,8 +11,4 @@ __all__ = ["Workflows"]
 class Workflows(Resource):
     async def list(self) -> tuple[Workflow, ...]:
         """Every workflow of the location, published or draft (the API offers no filter)."""
-        path = "/workflows/"
-        body = await self._client.call(
-            "GET", path, kind=RequestKind.READ, params={"locationId": self._location_id}
-        )
-        return self._read(body, tuple[Workflow, ...], key="workflows", method="GET", path=path)
+        return await self._list_location("/workflows/", tuple[Workflow, ...], key="workflows")
