@@ -9,11 +9,13 @@ lookups and memory holds one chunk.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from dentrix_highlevel import records as rec
 from dentrix_highlevel.sources._g_export_specs import SPECS_BY_NAME
@@ -51,6 +53,20 @@ def _b(value: int | None) -> bool | None:
 def _extra(row: Row) -> dict[str, str]:
     raw = row["_extra"]
     return json.loads(raw) if raw else {}
+
+
+@functools.cache
+def _columns(*spec: str) -> tuple[tuple[str, str], ...]:
+    words = " ".join(spec).split()
+    return tuple((field, column or field) for field, _, column in (word.partition("=") for word in words))
+
+
+def _copy(row: Row, *spec: str) -> dict[str, Any]:
+    """The record fields taken from staged columns as they are: ``field=column`` words (a bare word is both).
+
+    One table per record instead of a ``field=row["column"]`` line each; the values are a ``Row``'s, so
+    ``Any`` loses no checking."""
+    return {field: row[column] for field, column in _columns(*spec)}
 
 
 def _table(name: str) -> str:
@@ -106,31 +122,20 @@ class SharedTables:
         self.specialties = defs("v_referral_specialty.csv", "defid", "description")
         self.providers = {
             r["provider_id"]: rec.Provider(
-                provider_id=r["provider_id"],
-                last_name=r["last_name"],
-                first_name=r["first_name"],
-                middle_initial=r["mi"],
-                suffix=r["suffix"],
-                title=r["title"],
+                **_copy(
+                    r,
+                    "provider_id last_name first_name middle_initial=mi suffix title specialty_id npi email",
+                    "work_phone work_phone_ext address_line1 address_line2 city state zipcode=zip_code",
+                ),
                 kind=rec.ProviderKind.HYGIENIST
                 if r["issecondaryprovider"] == 1
                 else rec.ProviderKind.DENTIST,
-                specialty_id=r["specialty_id"],
                 specialty_description=r["specialty_description"]
                 or (
                     self.specialties[r["specialty_id"]].description
                     if r["specialty_id"] in self.specialties
                     else None
                 ),
-                npi=r["npi"],
-                email=r["email"],
-                work_phone=r["work_phone"],
-                work_phone_ext=r["work_phone_ext"],
-                address_line1=r["address_line1"],
-                address_line2=r["address_line2"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
                 is_non_person=bool(r["isnonperson"]),
                 inactive=bool(r["inactive"]),
                 modified_at=_dt(r["automodifiedtimestamp"]),
@@ -140,10 +145,7 @@ class SharedTables:
         }
         self.staff = tuple(
             rec.Staff(
-                staff_id=r["staff_id"],
-                last_name=r["last_name"],
-                first_name=r["first_name"],
-                title=r["title"],
+                **_copy(r, "staff_id last_name first_name title"),
                 inactive=bool(r["inactive"]),
                 extra=_extra(r),
             )
@@ -172,83 +174,56 @@ class SharedTables:
         self.medical_alert_defs = defs("v_practice_medical_alerts.csv")
         self.employers = {
             r["employer_id"]: rec.Employer(
-                employer_id=r["employer_id"],
-                name=r["employer_name"],
-                address_line1=r["address_line1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
-                phone=r["phone"],
+                **_copy(r, "employer_id name=employer_name address_line1 city state zipcode=zip_code phone"),
             )
             for r in rows("v_employers.csv")
         }
         self.plans = {
             r["ins_id"]: rec.InsurancePlan(
-                plan_id=r["ins_id"],
-                carrier_name=r["ins_co_name"],
-                group_name=r["group_name"],
-                group_number=r["group_number"],
-                payor_id=r["payor_id"],
-                phone=r["phone"],
-                address_line1=r["address_line1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
+                **_copy(
+                    r,
+                    "plan_id=ins_id carrier_name=ins_co_name group_name group_number payor_id phone",
+                    "address_line1 city state zipcode=zip_code renew_month employer_id",
+                ),
                 max_coverage_person=_dec(r["max_cov_person"]),
                 max_coverage_family=_dec(r["max_cov_fam"]),
-                renew_month=r["renew_month"],
-                employer_id=r["employer_id"],
                 extra=_extra(r),
             )
             for r in rows("v_insurance_plans.csv")
         }
         self.procedure_codes = {
             r["proccodeid"]: rec.ProcedureCode(
-                proc_code_id=r["proccodeid"],
-                ada_code=r["adacode"],
-                abbrev_description=r["abbrevdescript"],
-                description=r["descript"],
-                layman_description=r["laymandescript"],
-                category=r["category"],
-                treatment_area=r["treatmentarea"],
-                auto_recall_type_id=r["autorecall"],
-                appointment_type_id=r["appttype"],
+                **_copy(
+                    r,
+                    "proc_code_id=proccodeid ada_code=adacode abbrev_description=abbrevdescript",
+                    "description=descript layman_description=laymandescript category",
+                    "treatment_area=treatmentarea auto_recall_type_id=autorecall",
+                    "appointment_type_id=appttype",
+                ),
             )
             for r in rows("proccode.csv")
         }
         self.recall_types: dict[tuple[str, str | None], rec.RecallType] = {
             (r["recallid"], r["patid"]): rec.RecallType(
-                recall_type_id=r["recallid"],
-                name=r["name"],
-                description=r["descript"],
-                patient_id=r["patid"],
-                interval_months=r["interval_months"],
-                unit=r["unit"],
-                quantity=r["qty"],
-                provider_id=r["provid"],
+                **_copy(
+                    r,
+                    "recall_type_id=recallid name description=descript patient_id=patid interval_months",
+                    "unit quantity=qty provider_id=provid",
+                ),
             )
             for r in rows("recalltype.csv")
         }
         self.referrals = {
             r["refid"]: rec.ReferralSource(
-                referral_id=r["refid"],
-                referral_type=r["reftype"],
-                last_name=r["lastname"],
-                first_name=r["firstname"],
-                middle_initial=r["mi"],
-                title=r["title"],
-                specialty_id=r["specialtyid"],
+                **_copy(
+                    r,
+                    "referral_id=refid referral_type=reftype last_name=lastname first_name=firstname",
+                    "middle_initial=mi title specialty_id=specialtyid email phone fax",
+                    "other_phone=otherphone address_line1=street1 city state zipcode",
+                ),
                 specialty_description=self.specialties[r["specialtyid"]].description
                 if r["specialtyid"] in self.specialties
                 else None,
-                email=r["email"],
-                phone=r["phone"],
-                fax=r["fax"],
-                other_phone=r["otherphone"],
-                address_line1=r["street1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zipcode"],
                 is_non_person=bool(r["nonpersonflag"]),
             )
             for r in rows("referral.csv")
@@ -290,57 +265,35 @@ class BundleBuilder:
         premed = r["premed"]
         refbytype = r["refbytype"]
         return rec.Patient(
-            patient_id=r["patient_id"],
-            guarantor_id=r["guar_id"],
+            **_copy(
+                r,
+                "patient_id guarantor_id=guar_id patient_guid chart_number=chart_num last_name first_name",
+                "middle_initial=mi preferred_name salutation title address_line1 address_line2 city state",
+                "zipcode home_phone work_phone work_ext mobile_phone other_phone fax email",
+                "primary_provider_id=pri_provider_id secondary_provider_id=sec_provider_id",
+                "missed_appointment_count=num_of_missed_appointments note employer_id",
+                "primary_dental_insured_id=primdentalinsuredid",
+                "secondary_dental_insured_id=secdentalinsuredid language_code=language",
+                "referred_by_id=refbyid referred_to_id=reftoid medical_alert_mask1=medalertmask1",
+                "medical_alert_mask2=medalertmask2",
+            ),
             status=rec.PatientStatus.from_code(status_code) if status_code is not None else None,
             status_code=status_code,
-            patient_guid=r["patient_guid"],
-            chart_number=r["chart_num"],
-            last_name=r["last_name"],
-            first_name=r["first_name"],
-            middle_initial=r["mi"],
-            preferred_name=r["preferred_name"],
-            salutation=r["salutation"],
-            title=r["title"],
             gender=rec.Gender.from_code(gender) if gender is not None else None,
             birth_date=_d(r["birth_date"]),
-            address_line1=r["address_line1"],
-            address_line2=r["address_line2"],
-            city=r["city"],
-            state=r["state"],
-            zipcode=r["zipcode"],
-            home_phone=r["home_phone"],
-            work_phone=r["work_phone"],
-            work_ext=r["work_ext"],
-            mobile_phone=r["mobile_phone"],
-            other_phone=r["other_phone"],
-            fax=r["fax"],
-            email=r["email"],
-            primary_provider_id=r["pri_provider_id"],
-            secondary_provider_id=r["sec_provider_id"],
             first_visit_date=_d(r["first_visit_date"]),
             last_visit_date=_d(r["last_visit_date"]),
             last_missed_appointment=_d(r["last_missed_appointment"]),
-            missed_appointment_count=r["num_of_missed_appointments"],
-            note=r["note"],
             privacy_flags=rec.PrivacyFlag(r["privacy_flags"] or 0),
-            employer_id=r["employer_id"],
-            primary_dental_insured_id=r["primdentalinsuredid"],
-            secondary_dental_insured_id=r["secdentalinsuredid"],
             family_position=rec.FamilyPosition.from_code(fampos) if fampos is not None else None,
             is_guarantor=_b(r["isguar"]),
             is_head_of_house=_b(r["isheadofhouse"]),
             is_insurance_subscriber=_b(r["isinssubcriber"]),
-            language_code=r["language"],
             premedication=None if premed is None else premed != 0,
-            referred_by_id=r["refbyid"],
             referred_by_kind=None
             if refbytype is None
             else (rec.ReferrerKind.PATIENT if refbytype == "patient" else rec.ReferrerKind.REFERRAL_SOURCE),
-            referred_to_id=r["reftoid"],
             referred_to_date=_d(r["reftodate"]),
-            medical_alert_mask1=r["medalertmask1"],
-            medical_alert_mask2=r["medalertmask2"],
             modified_at=_dt(r["automodifiedtimestamp"]),
             extra=_extra(r),
         )
@@ -355,22 +308,17 @@ class BundleBuilder:
         appt_type = s.appointment_types.get(r["appttype"] or "")
         op = s.operatories.get(r["operatory_id"] or "")
         return rec.Appointment(
-            appointment_id=r["appointment_id"],
-            patient_id=r["patient_id"],
+            **_copy(
+                r,
+                "appointment_id patient_id length_min=length provider_id",
+                "additional_provider_id=addtnl_provider_id operatory_id status_id type_id=appttype reason",
+                "note patient_name",
+            ),
             start=start,
-            length_min=r["length"],
-            provider_id=r["provider_id"],
-            additional_provider_id=r["addtnl_provider_id"],
-            operatory_id=r["operatory_id"],
             operatory_title=op.title if op else None,
-            status_id=r["status_id"],
             status_description=status.description if status else r["status_description"],
             status_meaning=status.meaning if status else None,
-            type_id=r["appttype"],
             type_description=appt_type.description if appt_type else None,
-            reason=r["reason"],
-            note=r["note"],
-            patient_name=r["patient_name"],
             amount=_dec(r["amount"]),
             broken=bool(r["broken"]),
             broken_date=_d(r["broken_date"]),
@@ -380,13 +328,11 @@ class BundleBuilder:
             modified_at=_dt(r["modified_time_stamp"]),
             procedures=tuple(
                 rec.AppointmentProcedure(
-                    sequence=p["seq"],
-                    code_type=p["codetype"],
-                    code_id=p["codeid"],
-                    ada_code=p["adacode"],
-                    tooth=p["tooth"],
-                    surfaces=p["surface"],
-                    abbrev_description=p["abbrevdescript"],
+                    **_copy(
+                        p,
+                        "sequence=seq code_type=codetype code_id=codeid ada_code=adacode tooth",
+                        "surfaces=surface abbrev_description=abbrevdescript",
+                    ),
                 )
                 for p in sorted(procedures, key=lambda p: p["seq"] or 0)
             ),
@@ -405,22 +351,19 @@ class BundleBuilder:
     def procedure(self, r: Row) -> rec.Procedure:
         code = self.shared.procedure_codes.get(r["proccodeid"] or "")
         return rec.Procedure(
-            procedure_id=r["procid"],
-            patient_id=r["patid"],
-            guarantor_id=r["guarid"],
+            **_copy(
+                r,
+                "procedure_id=procid patient_id=patid guarantor_id=guarid proc_code_id=proccodeid",
+                "chart_status_code=chartstatus proc_log_class=proclogclass provider_id=provid",
+                "tx_case_id=txcaseid claim_id=claimid",
+            ),
             date=_d(r["procdate"]),
-            proc_code_id=r["proccodeid"],
             ada_code=r["adacode"] or (code.ada_code if code else None),
             description=(code.description or code.abbrev_description) if code else None,
             tooth=_tooth(r),
             surfaces=_surfaces(r),
             status=rec.ProcedureStatus(r["status_text"]) if r["status_text"] else None,
-            chart_status_code=r["chartstatus"],
-            proc_log_class=r["proclogclass"],
-            provider_id=r["provid"],
             amount=_dec(r["amt"]),
-            tx_case_id=r["txcaseid"],
-            claim_id=r["claimid"],
             created_date=_d(r["createdate"]),
             completion_date=_d(r["completiondate"]),
             modified_at=_dt(r["automodifiedtimestamp"]),
@@ -438,17 +381,16 @@ class BundleBuilder:
         else:
             description = s.adjustment_types[type_id].description if type_id in s.adjustment_types else None
         return rec.LedgerTransaction(
-            transaction_id=r["procid"],
-            patient_id=r["patid"],
-            guarantor_id=r["guarid"],
+            **_copy(
+                r,
+                "transaction_id=procid patient_id=patid guarantor_id=guarid provider_id=provid",
+                "claim_id=claimid check_number=checknum",
+            ),
             date=_d(r["procdate"]),
             kind=kind,
             amount=_dec(r["amt"]),
             type_id=type_id,
             description=description,
-            provider_id=r["provid"],
-            claim_id=r["claimid"],
-            check_number=r["checknum"],
         )
 
     # ---------------------------------------------------------------------------------------- bundles
@@ -531,13 +473,10 @@ class BundleBuilder:
                     ledger.append(self.ledger(r, kind, None))
             case_records = [
                 rec.TreatmentPlanCase(
-                    case_id=r["txcaseid"],
+                    **_copy(r, "case_id=txcaseid status_code=status description=descript priority"),
                     patient_id=pid,
                     status=rec.TreatmentCaseStatus(r["status_text"]) if r["status_text"] else None,
-                    status_code=r["status"],
-                    description=r["descript"],
                     created_date=_d(r["createdate"]),
-                    priority=r["priority"],
                     is_default=_b(r["isdefault"]),
                     finance_expiry_date=_d(r["financeexpdate"]),
                     procedures=tuple(x for x in procedures if x.tx_case_id == r["txcaseid"]),
@@ -569,12 +508,10 @@ class BundleBuilder:
                 procedures=tuple(procedures),
                 clinical_notes=tuple(
                     rec.ClinicalNote(
-                        note_id=r["cnotes_id"],
+                        **_copy(r, "note_id=cnotes_id provider_id text=note_text"),
                         patient_id=pid,
-                        provider_id=r["provider_id"],
                         created_at=_dt(r["create_date_time_stamp"]),
                         entered_at=_dt(r["entry_date_time_stamp"]),
-                        text=r["note_text"],
                         locked=bool(r["note_locked"]),
                         modified_at=_dt(r["modified_time_stamp"]),
                     )
@@ -589,13 +526,9 @@ class BundleBuilder:
                 ),
                 imaging=tuple(
                     rec.ImagingLink(
+                        **_copy(r, "imaging_system image_id modality tooth file_path"),
                         patient_id=pid,
-                        imaging_system=r["imaging_system"],
-                        image_id=r["image_id"],
                         image_date=_d(r["image_date"]),
-                        modality=r["modality"],
-                        tooth=r["tooth"],
-                        file_path=r["file_path"],
                     )
                     for r in images.get(pid, [])
                 ),
@@ -604,11 +537,9 @@ class BundleBuilder:
                 referred_by=self._referred_by(p),
                 referrals=tuple(
                     rec.ReferralActivity(
-                        referral_id=r["refid"],
+                        **_copy(r, "referral_id=refid activity_id=refactsid activity_type=refactstype"),
                         patient_id=pid,
                         date=_d(r["refactdate"]),
-                        activity_id=r["refactsid"],
-                        activity_type=r["refactstype"],
                         referred_by_kind=None
                         if r["refbytype"] is None
                         else (
@@ -623,16 +554,16 @@ class BundleBuilder:
                 medical_alerts=tuple(self._alerts(p, hh.get(pid, []), patalerts.get(pid, []))),
                 journal=tuple(
                     rec.OfficeJournalEntry(
-                        contact_id=r["contactid"],
+                        **_copy(
+                            r,
+                            "contact_id=contactid contact_type_code=contacttype provider_id=provid title",
+                            "text=notetext",
+                        ),
                         patient_id=pid,
                         contacted_at=_dt(r["contactdate"]),
                         kind=rec.JournalEntryKind(r["contact_kind"])
                         if r["contact_kind"]
                         else rec.JournalEntryKind.OTHER,
-                        contact_type_code=r["contacttype"],
-                        provider_id=r["provid"],
-                        title=r["title"],
-                        text=r["notetext"],
                     )
                     for r in contacts.get(pid, [])
                 ),
@@ -652,12 +583,11 @@ class BundleBuilder:
         if row is None:
             return None
         insured = rec.Insured(
-            insured_id=row["insured_id"],
-            plan_id=row["ins_plan_id"],
-            subscriber_id=row["ins_party_id"],
-            member_id=row["id_num"],
-            member_id2=row["idnum2"],
-            insurance_type=row["ins_type"],
+            **_copy(
+                row,
+                "insured_id plan_id=ins_plan_id subscriber_id=ins_party_id member_id=id_num",
+                "member_id2=idnum2 insurance_type=ins_type",
+            ),
             signature_on_file=_b(row["sigonfile"]),
             family_benefits=_dec(row["fambenefits"]),
         )
@@ -674,34 +604,30 @@ class BundleBuilder:
         types = self.shared.recall_types
         rtype = types.get((r["recallid"], r["patid"])) or types.get((r["recallid"], None))
         return rec.Recall(
-            patient_id=r["patid"],
-            recall_type_id=r["recallid"],
+            **_copy(
+                r,
+                "patient_id=patid recall_type_id=recallid appointment_id=apptid provider_id=provid status",
+            ),
             type_name=rtype.name if rtype else None,
             type_description=rtype.description if rtype else None,
             interval_months=rtype.interval_months if rtype else None,
             due_date=_d(r["duedate"]),
             set_date=_d(r["setdate"]),
             prior_date=_d(r["priordate"]),
-            appointment_id=r["apptid"],
-            provider_id=r["provid"],
-            status=r["status"],
         )
 
     def _document(self, r: Row, pid: str) -> rec.Document:
         types = self.shared.document_types
         return rec.Document(
-            document_id=r["docid"],
+            **_copy(
+                r,
+                "document_id=docid type_id=doctypeid description=descript pages file_path mime_type sha256",
+                "url",
+            ),
             patient_id=pid,
-            type_id=r["doctypeid"],
             type_description=types[r["doctypeid"]].description if r["doctypeid"] in types else None,
-            description=r["descript"],
             created_date=_d(r["createdate"]),
-            pages=r["pages"],
             locked_date=_d(r["lockeddate"]),
-            file_path=r["file_path"],
-            mime_type=r["mime_type"],
-            sha256=r["sha256"],
-            url=r["url"],
         )
 
     @staticmethod
@@ -737,19 +663,17 @@ class BundleBuilder:
             item = items.get(r["hhitemid"])
             critical = r["critical"] if r["critical"] is not None else (item["critical"] if item else None)
             yield rec.MedicalAlert(
-                alert_id=r["linkid"],
+                **_copy(r, "alert_id=linkid status note"),
                 patient_id=p.patient_id,
                 kind=_HH_KIND.get(item["hhtype"], rec.MedicalAlertKind.ALLERGY)
                 if item
                 else rec.MedicalAlertKind.CONDITION,
                 description=item["description"] if item else None,
                 critical=bool(critical),
-                status=r["status"],
                 reported_date=_d(r["reporteddate"]),
                 start_date=_d(r["startdate"]),
                 end_date=_d(r["enddate"]),
                 open_ended=r["enddate"] == OPEN_DATE,
-                note=r["note"],
             )
         defs = self.shared.medical_alert_defs
         for offset, mask in ((0, p.medical_alert_mask1), (32, p.medical_alert_mask2)):
