@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from dentrix_highlevel import records as rec
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources
@@ -45,24 +47,23 @@ def json_path(obj: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _record_key(obj: Mapping[str, Any]) -> str | None:
+    raw_id = obj.get("id")
+    return str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+
+
+@attrs.define(eq=False)
 class Reader:
     """Typed reads of one Ascend object through a resource's field map; bad values become issues."""
 
-    def __init__(
-        self,
-        obj: Mapping[str, Any],
-        resource: AscendResource,
-        name: str,
-        tz: ZoneInfo,
-        issues: list[SourceIssue],
-    ) -> None:
-        self.obj = obj
-        self.resource = resource
-        self.name = name
-        self.tz = tz
-        self.issues = issues
-        raw_id = obj.get("id")
-        self.key = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    obj: Mapping[str, Any]
+    resource: AscendResource
+    name: str
+    tz: ZoneInfo
+    issues: list[SourceIssue]
+    key: str | None = attrs.field(
+        init=False, default=attrs.Factory(lambda self: _record_key(self.obj), takes_self=True)
+    )
 
     def raw(self, attribute: str) -> Any:
         path = self.resource.field(attribute)
@@ -213,28 +214,21 @@ def _label(code: str | None) -> str | None:
     return " ".join(word.capitalize() for word in re.split(r"[_\s]+", code) if word) or None
 
 
+@attrs.define(kw_only=True, eq=False)
 class Converter:
     """Builds records from Ascend objects, resolving references through the shared tables it holds."""
 
-    def __init__(
-        self,
-        *,
-        resources: AscendResources,
-        codes: AscendCodes,
-        tz: ZoneInfo,
-        issues: list[SourceIssue],
-        provider_key: str,
-    ) -> None:
-        self.r = resources
-        self.codes = codes
-        self.tz = tz
-        self.issues = issues
-        self.provider_key = provider_key
-        self.providers: dict[str, rec.Provider] = {}  # by Ascend id
-        self.operatories: dict[str, rec.Operatory] = {}  # by Ascend id
-        self.procedure_codes: dict[str, rec.ProcedureCode] = {}  # by Ascend id (= proc_code_id)
-        self.plans: dict[str, rec.InsurancePlan] = {}
-        self.referral_sources: dict[str, rec.ReferralSource] = {}
+    r: AscendResources = attrs.field(alias="resources")
+    codes: AscendCodes
+    tz: ZoneInfo
+    issues: list[SourceIssue]
+    provider_key: str
+    providers: dict[str, rec.Provider] = attrs.field(init=False, factory=dict)  # by Ascend id
+    operatories: dict[str, rec.Operatory] = attrs.field(init=False, factory=dict)  # by Ascend id
+    # by Ascend id (= proc_code_id)
+    procedure_codes: dict[str, rec.ProcedureCode] = attrs.field(init=False, factory=dict)
+    plans: dict[str, rec.InsurancePlan] = attrs.field(init=False, factory=dict)
+    referral_sources: dict[str, rec.ReferralSource] = attrs.field(init=False, factory=dict)
 
     def _reader(self, obj: Mapping[str, Any], attr: str) -> Reader:
         resource: AscendResource | None = getattr(self.r, attr)
