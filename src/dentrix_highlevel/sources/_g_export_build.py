@@ -69,6 +69,18 @@ def _copy(row: Row, *spec: str) -> dict[str, Any]:
     return {field: row[column] for field, column in _columns(*spec)}
 
 
+# The records that are nothing but copied columns.
+_PROC_CODE = (
+    "proc_code_id=proccodeid ada_code=adacode abbrev_description=abbrevdescript description=descript"
+    " layman_description=laymandescript category treatment_area=treatmentarea auto_recall_type_id=autorecall"
+    " appointment_type_id=appttype"
+)
+_RECALL_TYPE = (
+    "recall_type_id=recallid name description=descript patient_id=patid interval_months unit quantity=qty"
+    " provider_id=provid"
+)
+
+
 def _table(name: str) -> str:
     return SPECS_BY_NAME[name].table
 
@@ -192,25 +204,10 @@ class SharedTables:
             for r in rows("v_insurance_plans.csv")
         }
         self.procedure_codes = {
-            r["proccodeid"]: rec.ProcedureCode(
-                **_copy(
-                    r,
-                    "proc_code_id=proccodeid ada_code=adacode abbrev_description=abbrevdescript",
-                    "description=descript layman_description=laymandescript category",
-                    "treatment_area=treatmentarea auto_recall_type_id=autorecall",
-                    "appointment_type_id=appttype",
-                ),
-            )
-            for r in rows("proccode.csv")
+            r["proccodeid"]: rec.ProcedureCode(**_copy(r, _PROC_CODE)) for r in rows("proccode.csv")
         }
         self.recall_types: dict[tuple[str, str | None], rec.RecallType] = {
-            (r["recallid"], r["patid"]): rec.RecallType(
-                **_copy(
-                    r,
-                    "recall_type_id=recallid name description=descript patient_id=patid interval_months",
-                    "unit quantity=qty provider_id=provid",
-                ),
-            )
+            (r["recallid"], r["patid"]): rec.RecallType(**_copy(r, _RECALL_TYPE))
             for r in rows("recalltype.csv")
         }
         self.referrals = {
