@@ -223,13 +223,15 @@ def _enum_map(value: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType({str(k).upper(): v for k, v in value.items()})
 
 
-def _spelled(kind: type[_E], spec: str) -> dict[str, _E]:
-    """``ASCEND=MEMBER`` words (a bare word is a member of that name) as an Ascend value → member map."""
+def _spelled(kind: type[_E], spec: str) -> Mapping[str, _E]:
+    """``ASCEND=MEMBER`` words (a bare word is a member of that name) as an Ascend value → member map.
+
+    Read-only: the maps are the fields' shared defaults."""
     out: dict[str, _E] = {}
     for word in spec.split():
         value, _, member = word.partition("=")
         out[value] = kind[member or value]
-    return out
+    return MappingProxyType(out)
 
 
 # [I]: ARCHIVED; DUPLICATE (a duplicate points at the original record).
@@ -245,15 +247,17 @@ _APPOINTMENT_STATUS = _spelled(
 _PROCEDURE_STATUS = _spelled(
     ProcedureStatus, "TREATMENT_PLAN=TREATMENT_PLANNED COMPLETED EXISTING EXISTING_OTHER CONDITION"
 )
-_TX_CASE_STATUS = {
-    "NEW": TreatmentCaseStatus.CREATED,
-    **{s.name: s for s in TreatmentCaseStatus if s is not TreatmentCaseStatus.CREATED},
-}
+_TX_CASE_STATUS = MappingProxyType(
+    {
+        "NEW": TreatmentCaseStatus.CREATED,
+        **{s.name: s for s in TreatmentCaseStatus if s is not TreatmentCaseStatus.CREATED},
+    }
+)
 _PROVIDER_KIND = _spelled(ProviderKind, "DENTIST HYGIENIST")
-_ALERT_KIND = {k.name: k for k in MedicalAlertKind}
+_ALERT_KIND = MappingProxyType({k.name: k for k in MedicalAlertKind})
 _COVERAGE_RANK = _spelled(CoverageRank, "PRIMARY SECONDARY")
 # Dentrix relationship codes (priminsrel): 1 = self is the only one seen [I].
-_RELATIONSHIP = {"SELF": 1, "SPOUSE": 2, "CHILD": 4, "OTHER": 5}
+_RELATIONSHIP = MappingProxyType({"SELF": 1, "SPOUSE": 2, "CHILD": 4, "OTHER": 5})
 
 
 @attrs.frozen(kw_only=True)
