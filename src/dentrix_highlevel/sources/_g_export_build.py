@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import operator
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -56,17 +57,21 @@ def _extra(row: Row) -> dict[str, str]:
 
 
 @functools.cache
-def _columns(*spec: str) -> tuple[tuple[str, str], ...]:
-    words = " ".join(spec).split()
-    return tuple((field, column or field) for field, _, column in (word.partition("=") for word in words))
+def _columns(spec: str) -> tuple[tuple[str, ...], Callable[[Row], tuple[Any, ...]]]:
+    pairs = [word.partition("=") for word in spec.split()]
+    columns = [column or field for field, _, column in pairs]
+    get = operator.itemgetter(*columns)  # every column in one C call
+    return tuple(field for field, _, _ in pairs), (get if len(columns) > 1 else lambda row: (get(row),))
 
 
-def _copy(row: Row, *spec: str) -> dict[str, Any]:
+def _copy(row: Row, spec: str) -> dict[str, Any]:
     """The record fields taken from staged columns as they are: ``field=column`` words (a bare word is both).
 
-    One table per record instead of a ``field=row["column"]`` line each; the values are a ``Row``'s, so
-    ``Any`` loses no checking."""
-    return {field: row[column] for field, column in _columns(*spec)}
+    One table per shared record instead of a ``field=row["column"]`` line each; the values are a ``Row``'s,
+    so ``Any`` loses no checking. For the shared tables and the records read once or twice a patient:
+    the ones read many times a patient are built with keywords (a copy costs about a microsecond more)."""
+    fields, values = _columns(spec)
+    return dict(zip(fields, values(row), strict=True))
 
 
 # The records that are nothing but copied columns.
@@ -136,8 +141,8 @@ class SharedTables:
             r["provider_id"]: rec.Provider(
                 **_copy(
                     r,
-                    "provider_id last_name first_name middle_initial=mi suffix title specialty_id npi email",
-                    "work_phone work_phone_ext address_line1 address_line2 city state zipcode=zip_code",
+                    "provider_id last_name first_name middle_initial=mi suffix title specialty_id npi email"
+                    " work_phone work_phone_ext address_line1 address_line2 city state zipcode=zip_code",
                 ),
                 kind=rec.ProviderKind.HYGIENIST
                 if r["issecondaryprovider"] == 1
@@ -194,8 +199,8 @@ class SharedTables:
             r["ins_id"]: rec.InsurancePlan(
                 **_copy(
                     r,
-                    "plan_id=ins_id carrier_name=ins_co_name group_name group_number payor_id phone",
-                    "address_line1 city state zipcode=zip_code renew_month employer_id",
+                    "plan_id=ins_id carrier_name=ins_co_name group_name group_number payor_id phone"
+                    " address_line1 city state zipcode=zip_code renew_month employer_id",
                 ),
                 max_coverage_person=_dec(r["max_cov_person"]),
                 max_coverage_family=_dec(r["max_cov_fam"]),
@@ -214,9 +219,9 @@ class SharedTables:
             r["refid"]: rec.ReferralSource(
                 **_copy(
                     r,
-                    "referral_id=refid referral_type=reftype last_name=lastname first_name=firstname",
-                    "middle_initial=mi title specialty_id=specialtyid email phone fax",
-                    "other_phone=otherphone address_line1=street1 city state zipcode",
+                    "referral_id=refid referral_type=reftype last_name=lastname first_name=firstname"
+                    " middle_initial=mi title specialty_id=specialtyid email phone fax"
+                    " other_phone=otherphone address_line1=street1 city state zipcode",
                 ),
                 specialty_description=self.specialties[r["specialtyid"]].description
                 if r["specialtyid"] in self.specialties
@@ -264,15 +269,15 @@ class BundleBuilder:
         return rec.Patient(
             **_copy(
                 r,
-                "patient_id guarantor_id=guar_id patient_guid chart_number=chart_num last_name first_name",
-                "middle_initial=mi preferred_name salutation title address_line1 address_line2 city state",
-                "zipcode home_phone work_phone work_ext mobile_phone other_phone fax email",
-                "primary_provider_id=pri_provider_id secondary_provider_id=sec_provider_id",
-                "missed_appointment_count=num_of_missed_appointments note employer_id",
-                "primary_dental_insured_id=primdentalinsuredid",
-                "secondary_dental_insured_id=secdentalinsuredid language_code=language",
-                "referred_by_id=refbyid referred_to_id=reftoid medical_alert_mask1=medalertmask1",
-                "medical_alert_mask2=medalertmask2",
+                "patient_id guarantor_id=guar_id patient_guid chart_number=chart_num last_name first_name"
+                " middle_initial=mi preferred_name salutation title address_line1 address_line2 city state"
+                " zipcode home_phone work_phone work_ext mobile_phone other_phone fax email"
+                " primary_provider_id=pri_provider_id secondary_provider_id=sec_provider_id"
+                " missed_appointment_count=num_of_missed_appointments note employer_id"
+                " primary_dental_insured_id=primdentalinsuredid"
+                " secondary_dental_insured_id=secdentalinsuredid language_code=language"
+                " referred_by_id=refbyid referred_to_id=reftoid medical_alert_mask1=medalertmask1"
+                " medical_alert_mask2=medalertmask2",
             ),
             status=rec.PatientStatus.from_code(status_code) if status_code is not None else None,
             status_code=status_code,
@@ -305,17 +310,22 @@ class BundleBuilder:
         appt_type = s.appointment_types.get(r["appttype"] or "")
         op = s.operatories.get(r["operatory_id"] or "")
         return rec.Appointment(
-            **_copy(
-                r,
-                "appointment_id patient_id length_min=length provider_id",
-                "additional_provider_id=addtnl_provider_id operatory_id status_id type_id=appttype reason",
-                "note patient_name",
-            ),
+            appointment_id=r["appointment_id"],
+            patient_id=r["patient_id"],
             start=start,
+            length_min=r["length"],
+            provider_id=r["provider_id"],
+            additional_provider_id=r["addtnl_provider_id"],
+            operatory_id=r["operatory_id"],
             operatory_title=op.title if op else None,
+            status_id=r["status_id"],
             status_description=status.description if status else r["status_description"],
             status_meaning=status.meaning if status else None,
+            type_id=r["appttype"],
             type_description=appt_type.description if appt_type else None,
+            reason=r["reason"],
+            note=r["note"],
+            patient_name=r["patient_name"],
             amount=_dec(r["amount"]),
             broken=bool(r["broken"]),
             broken_date=_d(r["broken_date"]),
@@ -325,11 +335,13 @@ class BundleBuilder:
             modified_at=_dt(r["modified_time_stamp"]),
             procedures=tuple(
                 rec.AppointmentProcedure(
-                    **_copy(
-                        p,
-                        "sequence=seq code_type=codetype code_id=codeid ada_code=adacode tooth",
-                        "surfaces=surface abbrev_description=abbrevdescript",
-                    ),
+                    sequence=p["seq"],
+                    code_type=p["codetype"],
+                    code_id=p["codeid"],
+                    ada_code=p["adacode"],
+                    tooth=p["tooth"],
+                    surfaces=p["surface"],
+                    abbrev_description=p["abbrevdescript"],
                 )
                 for p in sorted(procedures, key=lambda p: p["seq"] or 0)
             ),
@@ -348,19 +360,22 @@ class BundleBuilder:
     def procedure(self, r: Row) -> rec.Procedure:
         code = self.shared.procedure_codes.get(r["proccodeid"] or "")
         return rec.Procedure(
-            **_copy(
-                r,
-                "procedure_id=procid patient_id=patid guarantor_id=guarid proc_code_id=proccodeid",
-                "chart_status_code=chartstatus proc_log_class=proclogclass provider_id=provid",
-                "tx_case_id=txcaseid claim_id=claimid",
-            ),
+            procedure_id=r["procid"],
+            patient_id=r["patid"],
+            guarantor_id=r["guarid"],
             date=_d(r["procdate"]),
+            proc_code_id=r["proccodeid"],
             ada_code=r["adacode"] or (code.ada_code if code else None),
             description=(code.description or code.abbrev_description) if code else None,
             tooth=_tooth(r),
             surfaces=_surfaces(r),
             status=rec.ProcedureStatus(r["status_text"]) if r["status_text"] else None,
+            chart_status_code=r["chartstatus"],
+            proc_log_class=r["proclogclass"],
+            provider_id=r["provid"],
             amount=_dec(r["amt"]),
+            tx_case_id=r["txcaseid"],
+            claim_id=r["claimid"],
             created_date=_d(r["createdate"]),
             completion_date=_d(r["completiondate"]),
             modified_at=_dt(r["automodifiedtimestamp"]),
@@ -378,16 +393,17 @@ class BundleBuilder:
         else:
             description = s.adjustment_types[type_id].description if type_id in s.adjustment_types else None
         return rec.LedgerTransaction(
-            **_copy(
-                r,
-                "transaction_id=procid patient_id=patid guarantor_id=guarid provider_id=provid",
-                "claim_id=claimid check_number=checknum",
-            ),
+            transaction_id=r["procid"],
+            patient_id=r["patid"],
+            guarantor_id=r["guarid"],
             date=_d(r["procdate"]),
             kind=kind,
             amount=_dec(r["amt"]),
             type_id=type_id,
             description=description,
+            provider_id=r["provid"],
+            claim_id=r["claimid"],
+            check_number=r["checknum"],
         )
 
     # ---------------------------------------------------------------------------------------- bundles
@@ -470,10 +486,13 @@ class BundleBuilder:
                     ledger.append(self.ledger(r, kind, None))
             case_records = [
                 rec.TreatmentPlanCase(
-                    **_copy(r, "case_id=txcaseid status_code=status description=descript priority"),
+                    case_id=r["txcaseid"],
                     patient_id=pid,
                     status=rec.TreatmentCaseStatus(r["status_text"]) if r["status_text"] else None,
+                    status_code=r["status"],
+                    description=r["descript"],
                     created_date=_d(r["createdate"]),
+                    priority=r["priority"],
                     is_default=_b(r["isdefault"]),
                     finance_expiry_date=_d(r["financeexpdate"]),
                     procedures=tuple(x for x in procedures if x.tx_case_id == r["txcaseid"]),
@@ -505,10 +524,12 @@ class BundleBuilder:
                 procedures=tuple(procedures),
                 clinical_notes=tuple(
                     rec.ClinicalNote(
-                        **_copy(r, "note_id=cnotes_id provider_id text=note_text"),
+                        note_id=r["cnotes_id"],
                         patient_id=pid,
+                        provider_id=r["provider_id"],
                         created_at=_dt(r["create_date_time_stamp"]),
                         entered_at=_dt(r["entry_date_time_stamp"]),
+                        text=r["note_text"],
                         locked=bool(r["note_locked"]),
                         modified_at=_dt(r["modified_time_stamp"]),
                     )
@@ -523,9 +544,13 @@ class BundleBuilder:
                 ),
                 imaging=tuple(
                     rec.ImagingLink(
-                        **_copy(r, "imaging_system image_id modality tooth file_path"),
                         patient_id=pid,
+                        imaging_system=r["imaging_system"],
+                        image_id=r["image_id"],
                         image_date=_d(r["image_date"]),
+                        modality=r["modality"],
+                        tooth=r["tooth"],
+                        file_path=r["file_path"],
                     )
                     for r in images.get(pid, [])
                 ),
@@ -534,9 +559,11 @@ class BundleBuilder:
                 referred_by=self._referred_by(p),
                 referrals=tuple(
                     rec.ReferralActivity(
-                        **_copy(r, "referral_id=refid activity_id=refactsid activity_type=refactstype"),
+                        referral_id=r["refid"],
                         patient_id=pid,
                         date=_d(r["refactdate"]),
+                        activity_id=r["refactsid"],
+                        activity_type=r["refactstype"],
                         referred_by_kind=None
                         if r["refbytype"] is None
                         else (
@@ -551,16 +578,16 @@ class BundleBuilder:
                 medical_alerts=tuple(self._alerts(p, hh.get(pid, []), patalerts.get(pid, []))),
                 journal=tuple(
                     rec.OfficeJournalEntry(
-                        **_copy(
-                            r,
-                            "contact_id=contactid contact_type_code=contacttype provider_id=provid title",
-                            "text=notetext",
-                        ),
+                        contact_id=r["contactid"],
                         patient_id=pid,
                         contacted_at=_dt(r["contactdate"]),
                         kind=rec.JournalEntryKind(r["contact_kind"])
                         if r["contact_kind"]
                         else rec.JournalEntryKind.OTHER,
+                        contact_type_code=r["contacttype"],
+                        provider_id=r["provid"],
+                        title=r["title"],
+                        text=r["notetext"],
                     )
                     for r in contacts.get(pid, [])
                 ),
@@ -582,8 +609,8 @@ class BundleBuilder:
         insured = rec.Insured(
             **_copy(
                 row,
-                "insured_id plan_id=ins_plan_id subscriber_id=ins_party_id member_id=id_num",
-                "member_id2=idnum2 insurance_type=ins_type",
+                "insured_id plan_id=ins_plan_id subscriber_id=ins_party_id member_id=id_num member_id2=idnum2"
+                " insurance_type=ins_type",
             ),
             signature_on_file=_b(row["sigonfile"]),
             family_benefits=_dec(row["fambenefits"]),
@@ -601,30 +628,34 @@ class BundleBuilder:
         types = self.shared.recall_types
         rtype = types.get((r["recallid"], r["patid"])) or types.get((r["recallid"], None))
         return rec.Recall(
-            **_copy(
-                r,
-                "patient_id=patid recall_type_id=recallid appointment_id=apptid provider_id=provid status",
-            ),
+            patient_id=r["patid"],
+            recall_type_id=r["recallid"],
             type_name=rtype.name if rtype else None,
             type_description=rtype.description if rtype else None,
             interval_months=rtype.interval_months if rtype else None,
             due_date=_d(r["duedate"]),
             set_date=_d(r["setdate"]),
             prior_date=_d(r["priordate"]),
+            appointment_id=r["apptid"],
+            provider_id=r["provid"],
+            status=r["status"],
         )
 
     def _document(self, r: Row, pid: str) -> rec.Document:
         types = self.shared.document_types
         return rec.Document(
-            **_copy(
-                r,
-                "document_id=docid type_id=doctypeid description=descript pages file_path mime_type sha256",
-                "url",
-            ),
+            document_id=r["docid"],
             patient_id=pid,
+            type_id=r["doctypeid"],
             type_description=types[r["doctypeid"]].description if r["doctypeid"] in types else None,
+            description=r["descript"],
             created_date=_d(r["createdate"]),
+            pages=r["pages"],
             locked_date=_d(r["lockeddate"]),
+            file_path=r["file_path"],
+            mime_type=r["mime_type"],
+            sha256=r["sha256"],
+            url=r["url"],
         )
 
     @staticmethod
@@ -660,17 +691,19 @@ class BundleBuilder:
             item = items.get(r["hhitemid"])
             critical = r["critical"] if r["critical"] is not None else (item["critical"] if item else None)
             yield rec.MedicalAlert(
-                **_copy(r, "alert_id=linkid status note"),
+                alert_id=r["linkid"],
                 patient_id=p.patient_id,
                 kind=_HH_KIND.get(item["hhtype"], rec.MedicalAlertKind.ALLERGY)
                 if item
                 else rec.MedicalAlertKind.CONDITION,
                 description=item["description"] if item else None,
                 critical=bool(critical),
+                status=r["status"],
                 reported_date=_d(r["reporteddate"]),
                 start_date=_d(r["startdate"]),
                 end_date=_d(r["enddate"]),
                 open_ended=r["enddate"] == OPEN_DATE,
+                note=r["note"],
             )
         defs = self.shared.medical_alert_defs
         for offset, mask in ((0, p.medical_alert_mask1), (32, p.medical_alert_mask2)):
