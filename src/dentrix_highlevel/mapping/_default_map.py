@@ -581,8 +581,16 @@ def _rule(
 def _contact_rules(options: DefaultMapOptions, computed: Mapping[str, Computed]) -> list[FieldRule]:
     limit = options.long_text_limit_chars
 
-    def summary(title: str) -> Join:
-        return Join(separator="\n", limit_chars=limit, overflow=Overflow.NOTE, note_title=title)
+    def long_text(
+        name: str, label: str, category: FieldCategory, title: str, *, note: str = "", **field: Any
+    ) -> FieldRule:
+        """A computed multi-line custom field; what does not fit goes to a note called ``title``."""
+        return _rule(
+            computed[name],
+            _field(label, DataType.LARGE_TEXT, category, **field),
+            Join(separator="\n", limit_chars=limit, overflow=Overflow.NOTE, note_title=title),
+            note=note,
+        )
 
     std = StandardField
     rules = [
@@ -684,10 +692,12 @@ def _contact_rules(options: DefaultMapOptions, computed: Mapping[str, Computed])
         ]
     if options.cdt_history is CdtHistoryMode.LONG_TEXT:
         rules.append(
-            _rule(
-                computed["done_procedures"],
-                _field("CDT Code History", DataType.LARGE_TEXT, _CLIN, vocabulary_name="CDT_Code_History__c"),
-                summary("CDT code history (continued)"),
+            long_text(
+                "done_procedures",
+                "CDT Code History",
+                _CLIN,
+                "CDT code history (continued)",
+                vocabulary_name="CDT_Code_History__c",
                 note="completed and existing procedures, newest first",
             )
         )
@@ -697,19 +707,9 @@ def _contact_rules(options: DefaultMapOptions, computed: Mapping[str, Computed])
                 _rule(computed[f"last_done:{code}"], _field(f"Last {code} Date", DataType.DATE, _CLIN))
             )
     if options.clinical_notes is not ClinicalNotesMode.NOTES:
-        rules.append(
-            _rule(
-                computed["clinical_note_lines"],
-                _field("Clinical Notes", DataType.LARGE_TEXT, _CLIN),
-                summary("Clinical notes (continued)"),
-            )
-        )
+        rules.append(long_text("clinical_note_lines", "Clinical Notes", _CLIN, "Clinical notes (continued)"))
     rules += [
-        _rule(
-            computed["treatment_plan_lines"],
-            _field("Treatment Plan", DataType.LARGE_TEXT, _CLIN),
-            summary("Treatment plan (continued)"),
-        ),
+        long_text("treatment_plan_lines", "Treatment Plan", _CLIN, "Treatment plan (continued)"),
         _rule(
             computed["treatment_plan_status"],
             _field("Treatment Plan Status", DataType.SINGLE_OPTIONS, _CLIN, options=_CASE_LABELS),
@@ -731,34 +731,24 @@ def _contact_rules(options: DefaultMapOptions, computed: Mapping[str, Computed])
         _rule(computed["referring_dentist"], _field("Referring Dentist", DataType.TEXT, _ADMIN)),
         _rule(computed["referring_practice"], _field("Referring Practice", DataType.TEXT, _ADMIN)),
         _rule(computed["referring_contact"], _field("Referring Contact", DataType.TEXT, _ADMIN)),
-        _rule(
-            computed["medical_alert_lines"],
-            _field("Medical Alerts", DataType.LARGE_TEXT, _CLIN),
-            summary("Medical alerts (continued)"),
-        ),
-        _rule(
-            computed["medical_history_lines"],
-            _field("Medical History", DataType.LARGE_TEXT, _CLIN),
-            summary("Medical history (continued)"),
-        ),
-        _rule(
-            computed["document_links"],
-            _field("Document Links", DataType.LARGE_TEXT, _ADMIN),
-            summary("Document links (continued)"),
-        ),
-        _rule(
-            computed["documents_to_upload"],
-            _field("Documents To Re-upload", DataType.LARGE_TEXT, _ADMIN),
-            summary("Documents to re-upload (continued)"),
+        long_text("medical_alert_lines", "Medical Alerts", _CLIN, "Medical alerts (continued)"),
+        long_text("medical_history_lines", "Medical History", _CLIN, "Medical history (continued)"),
+        long_text("document_links", "Document Links", _ADMIN, "Document links (continued)"),
+        long_text(
+            "documents_to_upload",
+            "Documents To Re-upload",
+            _ADMIN,
+            "Documents to re-upload (continued)",
             note="no hosted URL: listed for manual re-upload (or the media API when the file is readable)",
         ),
     ]
     if options.past_appointments is PastAppointmentsMode.SUMMARY:
         rules.append(
-            _rule(
-                computed["past_visit_lines"],
-                _field("Visit History", DataType.LARGE_TEXT, _CLIN),
-                summary("Visit history (continued)"),
+            long_text(
+                "past_visit_lines",
+                "Visit History",
+                _CLIN,
+                "Visit history (continued)",
                 note="past appointments with their chair, which HighLevel events cannot hold",
             )
         )

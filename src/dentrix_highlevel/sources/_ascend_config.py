@@ -14,9 +14,10 @@ read; an attribute mapped to ``""`` is not read at all.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import attrs
 
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 Pagination = Literal["keyset", "page"]
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 def _frozen_map(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -74,236 +76,115 @@ class AscendResource:
         return attrs.evolve(self, fields={**self.fields, **overrides})
 
 
-def _ref(name: str) -> str:
-    return f"{name}.id"
+def _fields(*spec: str) -> dict[str, str]:
+    """A field map from ``attribute=json.path`` words, in order (a table keeps each resource to its facts)."""
+    return dict(word.split("=", 1) for word in " ".join(spec).split())
+
+
+def _guessed(path: str, *fields: str) -> AscendResource:
+    return AscendResource(path=path, guessed=True, optional=True, fields=_fields(*fields))
 
 
 _PATIENTS = AscendResource(
     path="v1/patients",
-    fields={
-        "patient_id": "id",
-        "modified_at": "lastModified",
-        "chart_number": "chartNumber",
-        "first_name": "firstName",
-        "middle_initial": "middleInitial",
-        "last_name": "lastName",
-        "preferred_name": "preferredName",
-        "title": "title",
-        "suffix": "nameSuffix",
-        "gender": "gender",
-        "birth_date": "dateOfBirth",
-        "status": "patientStatus",
-        "emails": "emails",
-        "legacy_email": "emailAddress",
-        "phones": "phones",
-        "address_line1": "address1",
-        "address_line2": "address2",
-        "city": "city",
-        "state": "state",
-        "zipcode": "postalCode",
-        "first_visit_date": "firstVisitDate",
-        "primary_provider_id": _ref("primaryProvider"),
-        "guarantor_id": _ref("primaryGuarantor"),
-        "referred_by_patient": _ref("referredByPatient"),
-        "referred_by_referral": _ref("referredByReferral"),
-        "contact_method": "contactMethod",
-        "language": "languageType",
-    },
+    fields=_fields(
+        "patient_id=id modified_at=lastModified chart_number=chartNumber first_name=firstName",
+        "middle_initial=middleInitial last_name=lastName preferred_name=preferredName title=title",
+        "suffix=nameSuffix gender=gender birth_date=dateOfBirth status=patientStatus emails=emails",
+        "legacy_email=emailAddress phones=phones address_line1=address1 address_line2=address2 city=city",
+        "state=state zipcode=postalCode first_visit_date=firstVisitDate",
+        "primary_provider_id=primaryProvider.id guarantor_id=primaryGuarantor.id",
+        "referred_by_patient=referredByPatient.id",
+        "referred_by_referral=referredByReferral.id contact_method=contactMethod language=languageType",
+    ),
 )
 _PROVIDERS = AscendResource(
     path="v1/providers",
     # Only id and lastModified were seen in payloads [I]: the rest follows the UI's names.
-    fields={
-        "id": "id",
-        "modified_at": "lastModified",
-        "short_name": "shortName",
-        "first_name": "firstName",
-        "last_name": "lastName",
-        "npi": "npi",
-        "kind": "providerType",
-        "active": "active",
-    },
+    fields=_fields(
+        "id=id modified_at=lastModified short_name=shortName first_name=firstName last_name=lastName npi=npi",
+        "kind=providerType active=active",
+    ),
 )
-_OPERATORIES = AscendResource(
-    path="v1/operatories", fields={"id": "id", "short_name": "shortName", "title": "name"}
-)
-_LOCATIONS = AscendResource(path="v1/locations", fields={"id": "id", "name": "name"})
+_OPERATORIES = AscendResource(path="v1/operatories", fields=_fields("id=id short_name=shortName title=name"))
+_LOCATIONS = AscendResource(path="v1/locations", fields=_fields("id=id name=name"))
 _APPOINTMENTS = AscendResource(
     path="v1/appointments",
-    fields={
-        "appointment_id": "id",
-        "modified_at": "lastModified",
-        "patient_id": _ref("patient"),
-        "start": "start",
-        "length_min": "duration",
-        "provider_id": _ref("provider"),
-        "operatory_id": _ref("operatory"),
-        "status": "status",
-        "type": "bookingType",
-        "reason": "title",
-        "note": "note",
-        "procedures": "practiceProcedures",
-    },
+    fields=_fields(
+        "appointment_id=id modified_at=lastModified patient_id=patient.id start=start length_min=duration",
+        "provider_id=provider.id operatory_id=operatory.id status=status type=bookingType reason=title",
+        "note=note procedures=practiceProcedures",
+    ),
 )
 _TX_CASES = AscendResource(
     path="v1/txcases",
-    fields={
-        "case_id": "id",
-        "patient_id": _ref("patient"),
-        "status": "status",
-        "description": "name",
-        "created_date": "createdDate",  # [I] not seen
-    },
+    fields=_fields(
+        "case_id=id patient_id=patient.id status=status description=name",
+        "created_date=createdDate",  # [I] not seen
+    ),
 )
 _PATIENT_PROCEDURES = AscendResource(
     path="v0/patientprocedures",
     pagination="page",
-    fields={
-        "procedure_id": "id",
-        "modified_at": "lastModified",
-        "patient_id": _ref("patient"),
-        "date": "entryDate",
-        "proc_code_id": _ref("practiceProcedure"),
-        "teeth": "procedureTeeth",
-        "status": "status",
-        "state": "state",
-        "provider_id": _ref("provider"),  # [I]
-        "amount": "amount",
-        "tx_case_id": _ref("txCase"),  # [I] txCase.id is a seen filter field
-    },
+    fields=_fields(
+        "procedure_id=id modified_at=lastModified patient_id=patient.id date=entryDate",
+        "proc_code_id=practiceProcedure.id teeth=procedureTeeth status=status state=state",
+        "provider_id=provider.id",  # [I]
+        "amount=amount",
+        "tx_case_id=txCase.id",  # [I] txCase.id is a seen filter field
+    ),
 )
 _PRACTICE_PROCEDURES = AscendResource(
     path="v0/practiceprocedures",
     pagination="page",
-    fields={
-        "id": "id",
-        "ada_code": "adaCode",
-        "description": "description",
-        "abbrev_description": "abbreviation",
-    },
+    fields=_fields("id=id ada_code=adaCode description=description abbrev_description=abbreviation"),
 )
 _AGING_REPORT = AscendResource(
     path="v1/agingbalances/report",
     pagination="page",
     # Bucket names were not seen [I].
-    fields={
-        "reports": "patientReports",
-        "guarantor_id": _ref("guarantor"),
-        "balance_0_30": "current",
-        "balance_31_60": "over30",
-        "balance_61_90": "over60",
-        "balance_91_plus": "over90",
-    },
+    fields=_fields(
+        "reports=patientReports guarantor_id=guarantor.id balance_0_30=current balance_31_60=over30",
+        "balance_61_90=over60 balance_91_plus=over90",
+    ),
 )
 # ---- resources whose names and shapes were not seen anywhere: all guesses, all optional ----------------
-_INSURANCE_PLANS = AscendResource(
-    path="v1/insuranceplans",
-    guessed=True,
-    optional=True,
-    fields={
-        "plan_id": "id",
-        "carrier_name": "carrierName",
-        "group_name": "groupName",
-        "group_number": "groupNumber",
-        "payor_id": "payerId",
-        "phone": "phone",
-        "max_coverage_person": "maxCoveragePerson",
-        "max_coverage_family": "maxCoverageFamily",
-        "renew_month": "renewMonth",
-    },
+_INSURANCE_PLANS = _guessed(
+    "v1/insuranceplans",
+    "plan_id=id carrier_name=carrierName group_name=groupName group_number=groupNumber payor_id=payerId",
+    "phone=phone max_coverage_person=maxCoveragePerson max_coverage_family=maxCoverageFamily",
+    "renew_month=renewMonth",
 )
-_PATIENT_INSURANCE = AscendResource(
-    path="v1/patientinsurance",
-    guessed=True,
-    optional=True,
-    fields={
-        "id": "id",
-        "patient_id": _ref("patient"),
-        "rank": "rank",
-        "insured_id": "insuredId",
-        "plan_id": _ref("insurancePlan"),
-        "subscriber_id": _ref("subscriber"),
-        "member_id": "memberId",
-        "relationship": "relationship",
-    },
+_PATIENT_INSURANCE = _guessed(
+    "v1/patientinsurance",
+    "id=id patient_id=patient.id rank=rank insured_id=insuredId plan_id=insurancePlan.id",
+    "subscriber_id=subscriber.id member_id=memberId relationship=relationship",
 )
-_RECALLS = AscendResource(
-    path="v1/recares",
-    guessed=True,
-    optional=True,
-    fields={
-        "id": "id",
-        "patient_id": _ref("patient"),
-        "recall_type_id": "recareType.id",
-        "type_name": "recareType.name",
-        "type_description": "recareType.description",
-        "interval_months": "recareType.intervalMonths",
-        "due_date": "dueDate",
-        "prior_date": "priorDate",
-        "appointment_id": _ref("appointment"),
-        "provider_id": _ref("provider"),
-    },
+_RECALLS = _guessed(
+    "v1/recares",
+    "id=id patient_id=patient.id recall_type_id=recareType.id type_name=recareType.name",
+    "type_description=recareType.description interval_months=recareType.intervalMonths due_date=dueDate",
+    "prior_date=priorDate appointment_id=appointment.id provider_id=provider.id",
 )
-_CLINICAL_NOTES = AscendResource(
-    path="v1/clinicalnotes",
-    guessed=True,
-    optional=True,
-    fields={
-        "note_id": "id",
-        "modified_at": "lastModified",
-        "patient_id": _ref("patient"),
-        "provider_id": _ref("provider"),
-        "created_at": "dateCreated",
-        "entered_at": "dateEntered",
-        "text": "text",
-        "locked": "locked",
-    },
+_CLINICAL_NOTES = _guessed(
+    "v1/clinicalnotes",
+    "note_id=id modified_at=lastModified patient_id=patient.id provider_id=provider.id",
+    "created_at=dateCreated entered_at=dateEntered text=text locked=locked",
 )
-_MEDICAL_ALERTS = AscendResource(
-    path="v1/medicalalerts",
-    guessed=True,
-    optional=True,
-    fields={
-        "alert_id": "id",
-        "patient_id": _ref("patient"),
-        "kind": "alertType",
-        "description": "description",
-        "critical": "critical",
-        "reported_date": "reportedDate",
-        "start_date": "startDate",
-        "end_date": "endDate",
-        "note": "note",
-    },
+_MEDICAL_ALERTS = _guessed(
+    "v1/medicalalerts",
+    "alert_id=id patient_id=patient.id kind=alertType description=description critical=critical",
+    "reported_date=reportedDate start_date=startDate end_date=endDate note=note",
 )
-_DOCUMENTS = AscendResource(
-    path="v1/documents",
-    guessed=True,
-    optional=True,
-    fields={
-        "document_id": "id",
-        "patient_id": _ref("patient"),
-        "type_id": "documentType.id",
-        "type_description": "documentType.name",
-        "description": "description",
-        "created_date": "dateCreated",
-        "pages": "pages",
-        "mime_type": "mimeType",
-        "url": "url",
-    },
+_DOCUMENTS = _guessed(
+    "v1/documents",
+    "document_id=id patient_id=patient.id type_id=documentType.id type_description=documentType.name",
+    "description=description created_date=dateCreated pages=pages mime_type=mimeType url=url",
 )
-_REFERRAL_SOURCES = AscendResource(
-    path="v1/referrals",
-    guessed=True,
-    optional=True,
-    fields={
-        "referral_id": "id",
-        "last_name": "lastName",
-        "first_name": "firstName",
-        "title": "title",
-        "is_non_person": "nonPerson",
-        "email": "email",
-        "phone": "phone",
-    },
+_REFERRAL_SOURCES = _guessed(
+    "v1/referrals",
+    "referral_id=id last_name=lastName first_name=firstName title=title is_non_person=nonPerson email=email",
+    "phone=phone",
 )
 
 
@@ -342,6 +223,43 @@ def _enum_map(value: Mapping[str, object]) -> Mapping[str, object]:
     return MappingProxyType({str(k).upper(): v for k, v in value.items()})
 
 
+def _spelled(kind: type[_E], spec: str) -> Mapping[str, _E]:
+    """``ASCEND=MEMBER`` words (a bare word is a member of that name) as an Ascend value → member map.
+
+    Read-only: the maps are the fields' shared defaults."""
+    out: dict[str, _E] = {}
+    for word in spec.split():
+        value, _, member = word.partition("=")
+        out[value] = kind[member or value]
+    return MappingProxyType(out)
+
+
+# [I]: ARCHIVED; DUPLICATE (a duplicate points at the original record).
+_PATIENT_STATUS = _spelled(
+    PatientStatus, "NEW=PATIENT ACTIVE=PATIENT INACTIVE NON-PATIENT=NON_PATIENT ARCHIVED DUPLICATE=INACTIVE"
+)
+_GENDER = _spelled(Gender, "M=MALE F=FEMALE O=OTHER")
+_APPOINTMENT_STATUS = _spelled(
+    AppointmentStatusMeaning,
+    "UNCONFIRMED CONFIRMED LEFT_MESSAGE HERE=ARRIVED READY=ARRIVED CHAIR=SEATED CHECKOUT=COMPLETE COMPLETE"
+    " BROKEN NO_SHOW=BROKEN LATE=OTHER",
+)
+_PROCEDURE_STATUS = _spelled(
+    ProcedureStatus, "TREATMENT_PLAN=TREATMENT_PLANNED COMPLETED EXISTING EXISTING_OTHER CONDITION"
+)
+_TX_CASE_STATUS = MappingProxyType(
+    {
+        "NEW": TreatmentCaseStatus.CREATED,
+        **{s.name: s for s in TreatmentCaseStatus if s is not TreatmentCaseStatus.CREATED},
+    }
+)
+_PROVIDER_KIND = _spelled(ProviderKind, "DENTIST HYGIENIST")
+_ALERT_KIND = MappingProxyType({k.name: k for k in MedicalAlertKind})
+_COVERAGE_RANK = _spelled(CoverageRank, "PRIMARY SECONDARY")
+# Dentrix relationship codes (priminsrel): 1 = self is the only one seen [I].
+_RELATIONSHIP = MappingProxyType({"SELF": 1, "SPOUSE": 2, "CHILD": 4, "OTHER": 5})
+
+
 @attrs.frozen(kw_only=True)
 class AscendCodes:
     """How Ascend spells its codes, keyed by the Ascend value (compared upper-case).
@@ -352,71 +270,21 @@ class AscendCodes:
     issue.
     """
 
-    patient_status: Mapping[str, PatientStatus] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {
-            "NEW": PatientStatus.PATIENT,
-            "ACTIVE": PatientStatus.PATIENT,
-            "INACTIVE": PatientStatus.INACTIVE,
-            "NON-PATIENT": PatientStatus.NON_PATIENT,
-            "ARCHIVED": PatientStatus.ARCHIVED,  # [I]
-            "DUPLICATE": PatientStatus.INACTIVE,  # [I] a duplicate points at the original record
-        },
-    )
-    gender: Mapping[str, Gender] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {"M": Gender.MALE, "F": Gender.FEMALE, "O": Gender.OTHER},
-    )
+    patient_status: Mapping[str, PatientStatus] = attrs.field(converter=_enum_map, default=_PATIENT_STATUS)
+    gender: Mapping[str, Gender] = attrs.field(converter=_enum_map, default=_GENDER)
     appointment_status: Mapping[str, AppointmentStatusMeaning] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {
-            "UNCONFIRMED": AppointmentStatusMeaning.UNCONFIRMED,
-            "CONFIRMED": AppointmentStatusMeaning.CONFIRMED,
-            "LEFT_MESSAGE": AppointmentStatusMeaning.LEFT_MESSAGE,
-            "HERE": AppointmentStatusMeaning.ARRIVED,
-            "READY": AppointmentStatusMeaning.ARRIVED,
-            "CHAIR": AppointmentStatusMeaning.SEATED,
-            "CHECKOUT": AppointmentStatusMeaning.COMPLETE,
-            "COMPLETE": AppointmentStatusMeaning.COMPLETE,
-            "BROKEN": AppointmentStatusMeaning.BROKEN,
-            "NO_SHOW": AppointmentStatusMeaning.BROKEN,
-            "LATE": AppointmentStatusMeaning.OTHER,
-        },
+        converter=_enum_map, default=_APPOINTMENT_STATUS
     )
     procedure_status: Mapping[str, ProcedureStatus] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {
-            "TREATMENT_PLAN": ProcedureStatus.TREATMENT_PLANNED,
-            "COMPLETED": ProcedureStatus.COMPLETED,
-            "EXISTING": ProcedureStatus.EXISTING,
-            "EXISTING_OTHER": ProcedureStatus.EXISTING_OTHER,
-            "CONDITION": ProcedureStatus.CONDITION,
-        },
+        converter=_enum_map, default=_PROCEDURE_STATUS
     )
     tx_case_status: Mapping[str, TreatmentCaseStatus] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {
-            "NEW": TreatmentCaseStatus.CREATED,
-            **{s.name: s for s in TreatmentCaseStatus if s is not TreatmentCaseStatus.CREATED},
-        },
+        converter=_enum_map, default=_TX_CASE_STATUS
     )
-    provider_kind: Mapping[str, ProviderKind] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {"DENTIST": ProviderKind.DENTIST, "HYGIENIST": ProviderKind.HYGIENIST},
-    )
-    medical_alert_kind: Mapping[str, MedicalAlertKind] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {k.name: k for k in MedicalAlertKind},
-    )
-    coverage_rank: Mapping[str, CoverageRank] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {"PRIMARY": CoverageRank.PRIMARY, "SECONDARY": CoverageRank.SECONDARY},
-    )
-    # Dentrix relationship codes (priminsrel): 1 = self is the only one seen [I].
-    relationship: Mapping[str, int] = attrs.field(
-        converter=_enum_map,
-        factory=lambda: {"SELF": 1, "SPOUSE": 2, "CHILD": 4, "OTHER": 5},
-    )
+    provider_kind: Mapping[str, ProviderKind] = attrs.field(converter=_enum_map, default=_PROVIDER_KIND)
+    medical_alert_kind: Mapping[str, MedicalAlertKind] = attrs.field(converter=_enum_map, default=_ALERT_KIND)
+    coverage_rank: Mapping[str, CoverageRank] = attrs.field(converter=_enum_map, default=_COVERAGE_RANK)
+    relationship: Mapping[str, int] = attrs.field(converter=_enum_map, default=_RELATIONSHIP)
     #: Procedure ``state`` values that mean the row is gone (it is skipped, not an issue).
     deleted_states: frozenset[str] = frozenset({"DELETED", "INACTIVE"})
 

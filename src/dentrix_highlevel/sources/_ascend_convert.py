@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from dentrix_highlevel import records as rec
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.sources._ascend_config import AscendCodes, AscendResource, AscendResources
@@ -45,24 +47,23 @@ def json_path(obj: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _record_key(obj: Mapping[str, Any]) -> str | None:
+    raw_id = obj.get("id")
+    return str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+
+
+@attrs.define(eq=False)
 class Reader:
     """Typed reads of one Ascend object through a resource's field map; bad values become issues."""
 
-    def __init__(
-        self,
-        obj: Mapping[str, Any],
-        resource: AscendResource,
-        name: str,
-        tz: ZoneInfo,
-        issues: list[SourceIssue],
-    ) -> None:
-        self.obj = obj
-        self.resource = resource
-        self.name = name
-        self.tz = tz
-        self.issues = issues
-        raw_id = obj.get("id")
-        self.key = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    obj: Mapping[str, Any]
+    resource: AscendResource
+    name: str
+    tz: ZoneInfo
+    issues: list[SourceIssue]
+    key: str | None = attrs.field(
+        init=False, default=attrs.Factory(lambda self: _record_key(self.obj), takes_self=True)
+    )
 
     def raw(self, attribute: str) -> Any:
         path = self.resource.field(attribute)
@@ -95,6 +96,13 @@ class Reader:
         return text or None
 
     ident = text  # ids arrive as strings in some payloads and numbers in others
+
+    def texts(self, *attributes: str) -> dict[str, Any]:
+        """``text`` of each attribute, in order, keyed by it, for record fields named like the attribute.
+
+        The values are ``str | None``; ``Any`` only because mypy checks a ``**`` mapping against every
+        remaining parameter of the record, not just the ones it names."""
+        return {attribute: self.text(attribute) for attribute in attributes}
 
     def integer(self, attribute: str) -> int | None:
         value = self.raw(attribute)
@@ -206,34 +214,47 @@ def _label(code: str | None) -> str | None:
     return " ".join(word.capitalize() for word in re.split(r"[_\s]+", code) if word) or None
 
 
+@attrs.define(kw_only=True, eq=False)
 class Converter:
     """Builds records from Ascend objects, resolving references through the shared tables it holds."""
 
-    def __init__(
-        self,
-        *,
-        resources: AscendResources,
-        codes: AscendCodes,
-        tz: ZoneInfo,
-        issues: list[SourceIssue],
-        provider_key: str,
-    ) -> None:
-        self.r = resources
-        self.codes = codes
-        self.tz = tz
-        self.issues = issues
-        self.provider_key = provider_key
-        self.providers: dict[str, rec.Provider] = {}  # by Ascend id
-        self.operatories: dict[str, rec.Operatory] = {}  # by Ascend id
-        self.procedure_codes: dict[str, rec.ProcedureCode] = {}  # by Ascend id (= proc_code_id)
-        self.plans: dict[str, rec.InsurancePlan] = {}
-        self.referral_sources: dict[str, rec.ReferralSource] = {}
+    r: AscendResources = attrs.field(alias="resources")
+    codes: AscendCodes
+    tz: ZoneInfo
+    issues: list[SourceIssue]
+    provider_key: str
+    providers: dict[str, rec.Provider] = attrs.field(init=False, factory=dict)  # by Ascend id
+    operatories: dict[str, rec.Operatory] = attrs.field(init=False, factory=dict)  # by Ascend id
+    # by Ascend id (= proc_code_id)
+    procedure_codes: dict[str, rec.ProcedureCode] = attrs.field(init=False, factory=dict)
+    plans: dict[str, rec.InsurancePlan] = attrs.field(init=False, factory=dict)
+    referral_sources: dict[str, rec.ReferralSource] = attrs.field(init=False, factory=dict)
 
     def _reader(self, obj: Mapping[str, Any], attr: str) -> Reader:
         resource: AscendResource | None = getattr(self.r, attr)
         if resource is None:
             raise ConfigurationError(f"the {attr} resource is disabled")
         return Reader(obj, resource, resource.path, self.tz, self.issues)
+
+    def _with_id(self, obj: Json, attr: str, id_attribute: str, what: str) -> tuple[Reader, str] | None:
+        """The reader and the record's id; ``None`` (and an issue) when the id is missing."""
+        rd = self._reader(obj, attr)
+        record_id = rd.ident(id_attribute)
+        if record_id is None:
+            rd.issue(id_attribute, IssueCode.MISSING_VALUE, f"{what} without id; skipped")
+            return None
+        return rd, record_id
+
+    def _with_patient(
+        self, obj: Json, attr: str, id_attribute: str, what: str
+    ) -> tuple[Reader, str, str] | None:
+        """The reader, the record's id and its patient's id; ``None`` (and an issue) when one is missing."""
+        rd = self._reader(obj, attr)
+        record_id, patient_id = rd.ident(id_attribute), rd.ident("patient_id")
+        if record_id is None or patient_id is None:
+            rd.issue(id_attribute, IssueCode.MISSING_VALUE, f"{what} without id or patient; skipped")
+            return None
+        return rd, record_id, patient_id
 
     def _provider_id(self, reader: Reader, attribute: str) -> str | None:
         ascend_id = reader.ident(attribute)
@@ -250,20 +271,17 @@ class Converter:
     # ---- shared tables ------------------------------------------------------------------------------------
 
     def provider(self, obj: Json) -> tuple[str, rec.Provider] | None:
-        rd = self._reader(obj, "providers")
-        ascend_id = rd.ident("id")
-        if ascend_id is None:
-            rd.issue("id", IssueCode.MISSING_VALUE, "provider without id; skipped")
+        found = self._with_id(obj, "providers", "id", "provider")
+        if found is None:
             return None
+        rd, ascend_id = found
         short = rd.text("short_name")
         key = short if self.provider_key == "short_name" and short else ascend_id
         _, kind = rd.code("kind", self.codes.provider_kind)
         active = rd.flag("active")
         provider = rec.Provider(
             provider_id=key,
-            last_name=rd.text("last_name"),
-            first_name=rd.text("first_name"),
-            npi=rd.text("npi"),
+            **rd.texts("last_name", "first_name", "npi"),
             kind=kind or rec.ProviderKind.DENTIST,
             inactive=active is False,
             modified_at=rd.instant("modified_at"),
@@ -272,11 +290,10 @@ class Converter:
         return ascend_id, provider
 
     def operatory(self, obj: Json) -> tuple[str, rec.Operatory] | None:
-        rd = self._reader(obj, "operatories")
-        ascend_id = rd.ident("id")
-        if ascend_id is None:
-            rd.issue("id", IssueCode.MISSING_VALUE, "operatory without id; skipped")
+        found = self._with_id(obj, "operatories", "id", "operatory")
+        if found is None:
             return None
+        rd, ascend_id = found
         short = rd.text("short_name")
         key = short if self.provider_key == "short_name" and short else ascend_id
         return ascend_id, rec.Operatory(operatory_id=key, title=rd.text("title"))
@@ -286,60 +303,46 @@ class Converter:
         return rec.PracticeInfo(practice_id=rd.ident("id"), name=rd.text("name"), timezone=timezone)
 
     def procedure_code(self, obj: Json) -> rec.ProcedureCode | None:
-        rd = self._reader(obj, "practice_procedures")
-        ascend_id = rd.ident("id")
-        if ascend_id is None:
-            rd.issue("id", IssueCode.MISSING_VALUE, "practice procedure without id; skipped")
+        found = self._with_id(obj, "practice_procedures", "id", "practice procedure")
+        if found is None:
             return None
+        rd, ascend_id = found
         return rec.ProcedureCode(
-            proc_code_id=ascend_id,
-            ada_code=rd.text("ada_code"),
-            abbrev_description=rd.text("abbrev_description"),
-            description=rd.text("description"),
+            proc_code_id=ascend_id, **rd.texts("ada_code", "abbrev_description", "description")
         )
 
     def insurance_plan(self, obj: Json) -> rec.InsurancePlan | None:
-        rd = self._reader(obj, "insurance_plans")
-        plan_id = rd.ident("plan_id")
-        if plan_id is None:
-            rd.issue("plan_id", IssueCode.MISSING_VALUE, "insurance plan without id; skipped")
+        found = self._with_id(obj, "insurance_plans", "plan_id", "insurance plan")
+        if found is None:
             return None
+        rd, plan_id = found
         return rec.InsurancePlan(
             plan_id=plan_id,
-            carrier_name=rd.text("carrier_name"),
-            group_name=rd.text("group_name"),
-            group_number=rd.text("group_number"),
-            payor_id=rd.text("payor_id"),
-            phone=rd.text("phone"),
+            **rd.texts("carrier_name", "group_name", "group_number", "payor_id", "phone"),
             max_coverage_person=rd.money("max_coverage_person"),
             max_coverage_family=rd.money("max_coverage_family"),
             renew_month=rd.integer("renew_month"),
         )
 
     def referral_source(self, obj: Json) -> rec.ReferralSource | None:
-        rd = self._reader(obj, "referral_sources")
-        ref_id = rd.ident("referral_id")
-        if ref_id is None:
-            rd.issue("referral_id", IssueCode.MISSING_VALUE, "referral source without id; skipped")
+        found = self._with_id(obj, "referral_sources", "referral_id", "referral source")
+        if found is None:
             return None
+        rd, ref_id = found
         return rec.ReferralSource(
             referral_id=ref_id,
-            last_name=rd.text("last_name"),
-            first_name=rd.text("first_name"),
-            title=rd.text("title"),
+            **rd.texts("last_name", "first_name", "title"),
             is_non_person=bool(rd.flag("is_non_person")),
-            email=rd.text("email"),
-            phone=rd.text("phone"),
+            **rd.texts("email", "phone"),
         )
 
     # ---- patients -----------------------------------------------------------------------------------------
 
     def patient(self, obj: Json) -> rec.Patient | None:
-        rd = self._reader(obj, "patients")
-        pid = rd.ident("patient_id")
-        if pid is None:
-            rd.issue("patient_id", IssueCode.MISSING_VALUE, "patient without id; skipped")
+        found = self._with_id(obj, "patients", "patient_id", "patient")
+        if found is None:
             return None
+        rd, pid = found
         _, status = rd.code("status", self.codes.patient_status)
         _, gender = rd.code("gender", self.codes.gender)
         phones = self._phones(rd)
@@ -364,19 +367,12 @@ class Converter:
             guarantor_id=rd.ident("guarantor_id"),
             status=status,
             status_code=status.code if status is not None else None,
-            chart_number=rd.text("chart_number"),
-            last_name=rd.text("last_name"),
-            first_name=rd.text("first_name"),
-            middle_initial=rd.text("middle_initial"),
-            preferred_name=rd.text("preferred_name"),
-            title=rd.text("title"),
+            **rd.texts(
+                "chart_number", "last_name", "first_name", "middle_initial", "preferred_name", "title"
+            ),
             gender=gender,
             birth_date=rd.date("birth_date"),
-            address_line1=rd.text("address_line1"),
-            address_line2=rd.text("address_line2"),
-            city=rd.text("city"),
-            state=rd.text("state"),
-            zipcode=rd.text("zipcode"),
+            **rd.texts("address_line1", "address_line2", "city", "state", "zipcode"),
             home_phone=phones.get("HOME"),
             work_phone=phones.get("WORK"),
             work_ext=phones.get("WORK_EXT"),
@@ -432,11 +428,10 @@ class Converter:
     # ---- per-patient records ------------------------------------------------------------------------------
 
     def appointment(self, obj: Json) -> rec.Appointment | None:
-        rd = self._reader(obj, "appointments")
-        appt_id = rd.ident("appointment_id")
-        if appt_id is None:
-            rd.issue("appointment_id", IssueCode.MISSING_VALUE, "appointment without id; skipped")
+        found = self._with_id(obj, "appointments", "appointment_id", "appointment")
+        if found is None:
             return None
+        rd, appt_id = found
         status, meaning = rd.code("status", self.codes.appointment_status)
         booking = rd.text("type")
         operatory = None
@@ -491,12 +486,10 @@ class Converter:
 
     def procedure(self, obj: Json, guarantor_id: str | None) -> rec.Procedure | None:
         """A patient procedure, or ``None`` when it has no id or its ``state`` says it was deleted."""
-        rd = self._reader(obj, "patient_procedures")
-        proc_id = rd.ident("procedure_id")
-        patient_id = rd.ident("patient_id")
-        if proc_id is None or patient_id is None:
-            rd.issue("procedure_id", IssueCode.MISSING_VALUE, "procedure without id or patient; skipped")
+        found = self._with_patient(obj, "patient_procedures", "procedure_id", "procedure")
+        if found is None:
             return None
+        rd, proc_id, patient_id = found
         state = rd.text("state")
         if state is not None and state.upper() in self.codes.deleted_states:
             return None
@@ -530,12 +523,10 @@ class Converter:
         )
 
     def tx_case(self, obj: Json, procedures: Sequence[rec.Procedure]) -> rec.TreatmentPlanCase | None:
-        rd = self._reader(obj, "tx_cases")
-        case_id = rd.ident("case_id")
-        patient_id = rd.ident("patient_id")
-        if case_id is None or patient_id is None:
-            rd.issue("case_id", IssueCode.MISSING_VALUE, "treatment case without id or patient; skipped")
+        found = self._with_patient(obj, "tx_cases", "case_id", "treatment case")
+        if found is None:
             return None
+        rd, case_id, patient_id = found
         _, status = rd.code("status", self.codes.tx_case_status)
         return rec.TreatmentPlanCase(
             case_id=case_id,
@@ -547,11 +538,10 @@ class Converter:
         )
 
     def clinical_note(self, obj: Json) -> rec.ClinicalNote | None:
-        rd = self._reader(obj, "clinical_notes")
-        note_id, patient_id = rd.ident("note_id"), rd.ident("patient_id")
-        if note_id is None or patient_id is None:
-            rd.issue("note_id", IssueCode.MISSING_VALUE, "note without id or patient; skipped")
+        found = self._with_patient(obj, "clinical_notes", "note_id", "note")
+        if found is None:
             return None
+        rd, note_id, patient_id = found
         return rec.ClinicalNote(
             note_id=note_id,
             patient_id=patient_id,
@@ -572,8 +562,7 @@ class Converter:
         return rec.Recall(
             patient_id=patient_id,
             recall_type_id=type_id,
-            type_name=rd.text("type_name"),
-            type_description=rd.text("type_description"),
+            **rd.texts("type_name", "type_description"),
             interval_months=rd.integer("interval_months"),
             due_date=rd.date("due_date"),
             prior_date=rd.date("prior_date"),
@@ -603,21 +592,18 @@ class Converter:
         )
 
     def document(self, obj: Json) -> rec.Document | None:
-        rd = self._reader(obj, "documents")
-        doc_id, patient_id = rd.ident("document_id"), rd.ident("patient_id")
-        if doc_id is None or patient_id is None:
-            rd.issue("document_id", IssueCode.MISSING_VALUE, "document without id or patient; skipped")
+        found = self._with_patient(obj, "documents", "document_id", "document")
+        if found is None:
             return None
+        rd, doc_id, patient_id = found
         return rec.Document(
             document_id=doc_id,
             patient_id=patient_id,
             type_id=rd.ident("type_id"),
-            type_description=rd.text("type_description"),
-            description=rd.text("description"),
+            **rd.texts("type_description", "description"),
             created_date=rd.date("created_date"),
             pages=rd.integer("pages"),
-            mime_type=rd.text("mime_type"),
-            url=rd.text("url"),
+            **rd.texts("mime_type", "url"),
         )
 
     def coverage(

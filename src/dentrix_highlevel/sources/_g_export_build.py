@@ -9,11 +9,14 @@ lookups and memory holds one chunk.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import operator
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 from dentrix_highlevel import records as rec
 from dentrix_highlevel.sources._g_export_specs import SPECS_BY_NAME
@@ -51,6 +54,36 @@ def _b(value: int | None) -> bool | None:
 def _extra(row: Row) -> dict[str, str]:
     raw = row["_extra"]
     return json.loads(raw) if raw else {}
+
+
+@functools.cache
+def _columns(spec: str) -> tuple[tuple[str, ...], Callable[[Row], tuple[Any, ...]]]:
+    pairs = [word.partition("=") for word in spec.split()]
+    columns = [column or field for field, _, column in pairs]
+    get = operator.itemgetter(*columns)  # every column in one C call
+    return tuple(field for field, _, _ in pairs), (get if len(columns) > 1 else lambda row: (get(row),))
+
+
+def _copy(row: Row, spec: str) -> dict[str, Any]:
+    """The record fields taken from staged columns as they are: ``field=column`` words (a bare word is both).
+
+    One table per shared record instead of a ``field=row["column"]`` line each; the values are a ``Row``'s,
+    so ``Any`` loses no checking. For the shared tables and the records read once or twice a patient:
+    the ones read many times a patient are built with keywords (a copy costs about a microsecond more)."""
+    fields, values = _columns(spec)
+    return dict(zip(fields, values(row), strict=True))
+
+
+# The records that are nothing but copied columns.
+_PROC_CODE = (
+    "proc_code_id=proccodeid ada_code=adacode abbrev_description=abbrevdescript description=descript"
+    " layman_description=laymandescript category treatment_area=treatmentarea auto_recall_type_id=autorecall"
+    " appointment_type_id=appttype"
+)
+_RECALL_TYPE = (
+    "recall_type_id=recallid name description=descript patient_id=patid interval_months unit quantity=qty"
+    " provider_id=provid"
+)
 
 
 def _table(name: str) -> str:
@@ -106,31 +139,20 @@ class SharedTables:
         self.specialties = defs("v_referral_specialty.csv", "defid", "description")
         self.providers = {
             r["provider_id"]: rec.Provider(
-                provider_id=r["provider_id"],
-                last_name=r["last_name"],
-                first_name=r["first_name"],
-                middle_initial=r["mi"],
-                suffix=r["suffix"],
-                title=r["title"],
+                **_copy(
+                    r,
+                    "provider_id last_name first_name middle_initial=mi suffix title specialty_id npi email"
+                    " work_phone work_phone_ext address_line1 address_line2 city state zipcode=zip_code",
+                ),
                 kind=rec.ProviderKind.HYGIENIST
                 if r["issecondaryprovider"] == 1
                 else rec.ProviderKind.DENTIST,
-                specialty_id=r["specialty_id"],
                 specialty_description=r["specialty_description"]
                 or (
                     self.specialties[r["specialty_id"]].description
                     if r["specialty_id"] in self.specialties
                     else None
                 ),
-                npi=r["npi"],
-                email=r["email"],
-                work_phone=r["work_phone"],
-                work_phone_ext=r["work_phone_ext"],
-                address_line1=r["address_line1"],
-                address_line2=r["address_line2"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
                 is_non_person=bool(r["isnonperson"]),
                 inactive=bool(r["inactive"]),
                 modified_at=_dt(r["automodifiedtimestamp"]),
@@ -140,10 +162,7 @@ class SharedTables:
         }
         self.staff = tuple(
             rec.Staff(
-                staff_id=r["staff_id"],
-                last_name=r["last_name"],
-                first_name=r["first_name"],
-                title=r["title"],
+                **_copy(r, "staff_id last_name first_name title"),
                 inactive=bool(r["inactive"]),
                 extra=_extra(r),
             )
@@ -172,83 +191,41 @@ class SharedTables:
         self.medical_alert_defs = defs("v_practice_medical_alerts.csv")
         self.employers = {
             r["employer_id"]: rec.Employer(
-                employer_id=r["employer_id"],
-                name=r["employer_name"],
-                address_line1=r["address_line1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
-                phone=r["phone"],
+                **_copy(r, "employer_id name=employer_name address_line1 city state zipcode=zip_code phone"),
             )
             for r in rows("v_employers.csv")
         }
         self.plans = {
             r["ins_id"]: rec.InsurancePlan(
-                plan_id=r["ins_id"],
-                carrier_name=r["ins_co_name"],
-                group_name=r["group_name"],
-                group_number=r["group_number"],
-                payor_id=r["payor_id"],
-                phone=r["phone"],
-                address_line1=r["address_line1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zip_code"],
+                **_copy(
+                    r,
+                    "plan_id=ins_id carrier_name=ins_co_name group_name group_number payor_id phone"
+                    " address_line1 city state zipcode=zip_code renew_month employer_id",
+                ),
                 max_coverage_person=_dec(r["max_cov_person"]),
                 max_coverage_family=_dec(r["max_cov_fam"]),
-                renew_month=r["renew_month"],
-                employer_id=r["employer_id"],
                 extra=_extra(r),
             )
             for r in rows("v_insurance_plans.csv")
         }
         self.procedure_codes = {
-            r["proccodeid"]: rec.ProcedureCode(
-                proc_code_id=r["proccodeid"],
-                ada_code=r["adacode"],
-                abbrev_description=r["abbrevdescript"],
-                description=r["descript"],
-                layman_description=r["laymandescript"],
-                category=r["category"],
-                treatment_area=r["treatmentarea"],
-                auto_recall_type_id=r["autorecall"],
-                appointment_type_id=r["appttype"],
-            )
-            for r in rows("proccode.csv")
+            r["proccodeid"]: rec.ProcedureCode(**_copy(r, _PROC_CODE)) for r in rows("proccode.csv")
         }
         self.recall_types: dict[tuple[str, str | None], rec.RecallType] = {
-            (r["recallid"], r["patid"]): rec.RecallType(
-                recall_type_id=r["recallid"],
-                name=r["name"],
-                description=r["descript"],
-                patient_id=r["patid"],
-                interval_months=r["interval_months"],
-                unit=r["unit"],
-                quantity=r["qty"],
-                provider_id=r["provid"],
-            )
+            (r["recallid"], r["patid"]): rec.RecallType(**_copy(r, _RECALL_TYPE))
             for r in rows("recalltype.csv")
         }
         self.referrals = {
             r["refid"]: rec.ReferralSource(
-                referral_id=r["refid"],
-                referral_type=r["reftype"],
-                last_name=r["lastname"],
-                first_name=r["firstname"],
-                middle_initial=r["mi"],
-                title=r["title"],
-                specialty_id=r["specialtyid"],
+                **_copy(
+                    r,
+                    "referral_id=refid referral_type=reftype last_name=lastname first_name=firstname"
+                    " middle_initial=mi title specialty_id=specialtyid email phone fax"
+                    " other_phone=otherphone address_line1=street1 city state zipcode",
+                ),
                 specialty_description=self.specialties[r["specialtyid"]].description
                 if r["specialtyid"] in self.specialties
                 else None,
-                email=r["email"],
-                phone=r["phone"],
-                fax=r["fax"],
-                other_phone=r["otherphone"],
-                address_line1=r["street1"],
-                city=r["city"],
-                state=r["state"],
-                zipcode=r["zipcode"],
                 is_non_person=bool(r["nonpersonflag"]),
             )
             for r in rows("referral.csv")
@@ -290,57 +267,35 @@ class BundleBuilder:
         premed = r["premed"]
         refbytype = r["refbytype"]
         return rec.Patient(
-            patient_id=r["patient_id"],
-            guarantor_id=r["guar_id"],
+            **_copy(
+                r,
+                "patient_id guarantor_id=guar_id patient_guid chart_number=chart_num last_name first_name"
+                " middle_initial=mi preferred_name salutation title address_line1 address_line2 city state"
+                " zipcode home_phone work_phone work_ext mobile_phone other_phone fax email"
+                " primary_provider_id=pri_provider_id secondary_provider_id=sec_provider_id"
+                " missed_appointment_count=num_of_missed_appointments note employer_id"
+                " primary_dental_insured_id=primdentalinsuredid"
+                " secondary_dental_insured_id=secdentalinsuredid language_code=language"
+                " referred_by_id=refbyid referred_to_id=reftoid medical_alert_mask1=medalertmask1"
+                " medical_alert_mask2=medalertmask2",
+            ),
             status=rec.PatientStatus.from_code(status_code) if status_code is not None else None,
             status_code=status_code,
-            patient_guid=r["patient_guid"],
-            chart_number=r["chart_num"],
-            last_name=r["last_name"],
-            first_name=r["first_name"],
-            middle_initial=r["mi"],
-            preferred_name=r["preferred_name"],
-            salutation=r["salutation"],
-            title=r["title"],
             gender=rec.Gender.from_code(gender) if gender is not None else None,
             birth_date=_d(r["birth_date"]),
-            address_line1=r["address_line1"],
-            address_line2=r["address_line2"],
-            city=r["city"],
-            state=r["state"],
-            zipcode=r["zipcode"],
-            home_phone=r["home_phone"],
-            work_phone=r["work_phone"],
-            work_ext=r["work_ext"],
-            mobile_phone=r["mobile_phone"],
-            other_phone=r["other_phone"],
-            fax=r["fax"],
-            email=r["email"],
-            primary_provider_id=r["pri_provider_id"],
-            secondary_provider_id=r["sec_provider_id"],
             first_visit_date=_d(r["first_visit_date"]),
             last_visit_date=_d(r["last_visit_date"]),
             last_missed_appointment=_d(r["last_missed_appointment"]),
-            missed_appointment_count=r["num_of_missed_appointments"],
-            note=r["note"],
             privacy_flags=rec.PrivacyFlag(r["privacy_flags"] or 0),
-            employer_id=r["employer_id"],
-            primary_dental_insured_id=r["primdentalinsuredid"],
-            secondary_dental_insured_id=r["secdentalinsuredid"],
             family_position=rec.FamilyPosition.from_code(fampos) if fampos is not None else None,
             is_guarantor=_b(r["isguar"]),
             is_head_of_house=_b(r["isheadofhouse"]),
             is_insurance_subscriber=_b(r["isinssubcriber"]),
-            language_code=r["language"],
             premedication=None if premed is None else premed != 0,
-            referred_by_id=r["refbyid"],
             referred_by_kind=None
             if refbytype is None
             else (rec.ReferrerKind.PATIENT if refbytype == "patient" else rec.ReferrerKind.REFERRAL_SOURCE),
-            referred_to_id=r["reftoid"],
             referred_to_date=_d(r["reftodate"]),
-            medical_alert_mask1=r["medalertmask1"],
-            medical_alert_mask2=r["medalertmask2"],
             modified_at=_dt(r["automodifiedtimestamp"]),
             extra=_extra(r),
         )
@@ -652,12 +607,11 @@ class BundleBuilder:
         if row is None:
             return None
         insured = rec.Insured(
-            insured_id=row["insured_id"],
-            plan_id=row["ins_plan_id"],
-            subscriber_id=row["ins_party_id"],
-            member_id=row["id_num"],
-            member_id2=row["idnum2"],
-            insurance_type=row["ins_type"],
+            **_copy(
+                row,
+                "insured_id plan_id=ins_plan_id subscriber_id=ins_party_id member_id=id_num member_id2=idnum2"
+                " insurance_type=ins_type",
+            ),
             signature_on_file=_b(row["sigonfile"]),
             family_benefits=_dec(row["fambenefits"]),
         )

@@ -59,55 +59,55 @@ class FileSpec:
         return "t_" + self.name.removesuffix(".csv")
 
 
-def _cols(spec: str, kind: Kind = Kind.TEXT, *, required: bool = False) -> tuple[Col, ...]:
-    return tuple(Col(name, kind, required) for name in spec.split())
+def _cols(spec: str) -> tuple[Col, ...]:
+    """Columns in file order from ``name[:kind][!]`` words: *kind* is a ``Kind`` value (text when left out)
+    and ``!`` marks a column the header must have. Columns with choices or a range are written as ``Col``."""
+    out: list[Col] = []
+    for word in spec.split():
+        name, _, kind = word.removesuffix("!").partition(":")
+        out.append(Col(name, Kind(kind or "text"), word.endswith("!")))
+    return tuple(out)
 
 
-K, R, T, N, INT, D, B, DA, DT = (
-    Kind.KEY,
-    Kind.REF,
-    Kind.TEXT,
-    Kind.NOTE,
-    Kind.INT,
-    Kind.DECIMAL,
-    Kind.BOOL,
-    Kind.DATE,
-    Kind.DATETIME,
-)
+def _fks(spec: str) -> tuple[ForeignKey, ...]:
+    """Foreign keys from ``column>file:target_column[!]`` words; ``!`` drops a row whose reference dangles."""
+    out: list[ForeignKey] = []
+    for word in spec.split():
+        column, _, target = word.removesuffix("!").partition(">")
+        file, _, target_column = target.partition(":")
+        out.append(ForeignKey(column, file, target_column, drop=word.endswith("!")))
+    return tuple(out)
+
 
 _NEVER_READ = frozenset({"social_sec_num", "ssn", "driverslicense"})  # not needed for a CRM; PHI
+_REFERRER = Col("refbytype", choices=frozenset({"patient", "referral"}))
 
 _PATIENT = FileSpec(
     "v_patient.csv",
     (
-        Col("patient_id", K, True),
-        Col("last_name", T, True),
-        Col("first_name", T, True),
-        Col("status", INT, True, choices=frozenset({"1", "2", "3", "4"})),
-        Col("guar_id", R, True),
-        *_cols(
-            "patient_guid mi preferred_name salutation title address_line1 address_line2 city state zipcode"
-        ),
-        *_cols("home_phone work_phone work_ext other_phone mobile_phone chart_num email fax"),
-        *_cols("pri_provider_id sec_provider_id employer_id primdentalinsuredid secdentalinsuredid", R),
-        *_cols("refid refbyid reftoid", R),
-        Col("refbytype", T, choices=frozenset({"patient", "referral"})),
-        *_cols("gender num_of_missed_appointments privacy_flags fampos language priminsrel secinsrel", INT),
-        *_cols("medalertmask1 medalertmask2 premed", INT),
-        *_cols("birth_date first_visit_date last_visit_date last_missed_appointment reftodate", DA),
-        *_cols("isguar isheadofhouse isinssubcriber", B),
-        Col("note", N),
-        Col("automodifiedtimestamp", DT),
+        *_cols("patient_id:key! last_name! first_name!"),
+        Col("status", Kind.INT, True, choices=frozenset({"1", "2", "3", "4"})),
+        *_cols("""
+            guar_id:ref! patient_guid mi preferred_name salutation title address_line1 address_line2 city
+            state zipcode home_phone work_phone work_ext other_phone mobile_phone chart_num email fax
+            pri_provider_id:ref sec_provider_id:ref employer_id:ref primdentalinsuredid:ref
+            secdentalinsuredid:ref refid:ref refbyid:ref reftoid:ref
+        """),
+        _REFERRER,
+        *_cols("""
+            gender:int num_of_missed_appointments:int privacy_flags:int fampos:int language:int
+            priminsrel:int secinsrel:int medalertmask1:int medalertmask2:int premed:int
+            birth_date:date first_visit_date:date last_visit_date:date last_missed_appointment:date
+            reftodate:date
+            isguar:bool isheadofhouse:bool isinssubcriber:bool note:note automodifiedtimestamp:datetime
+        """),
     ),
     key=("patient_id",),
-    foreign_keys=(
-        ForeignKey("guar_id", "v_patient.csv", "patient_id"),
-        ForeignKey("pri_provider_id", "v_provider.csv", "provider_id"),
-        ForeignKey("sec_provider_id", "v_provider.csv", "provider_id"),
-        ForeignKey("employer_id", "v_employers.csv", "employer_id"),
-        ForeignKey("primdentalinsuredid", "v_insured.csv", "insured_id"),
-        ForeignKey("secdentalinsuredid", "v_insured.csv", "insured_id"),
-    ),
+    foreign_keys=_fks("""
+        guar_id>v_patient.csv:patient_id pri_provider_id>v_provider.csv:provider_id
+        sec_provider_id>v_provider.csv:provider_id employer_id>v_employers.csv:employer_id
+        primdentalinsuredid>v_insured.csv:insured_id secdentalinsuredid>v_insured.csv:insured_id
+    """),
     required=True,
     patient_column="patient_id",
     keeps_extra=True,
@@ -127,20 +127,13 @@ _PATIENT = FileSpec(
 
 _PROVIDER = FileSpec(
     "v_provider.csv",
-    (
-        Col("provider_id", K, True),
-        Col("last_name", T, True),
-        Col("first_name", T, True),
-        Col("inactive", B, True),
-        *_cols("mi suffix title email specialty_description npi work_phone work_phone_ext"),
-        *_cols("address_line1 address_line2 city state zip_code"),
-        Col("specialty_id", R),
-        *_cols("isnonperson", B),
-        Col("issecondaryprovider", INT),
-        Col("automodifiedtimestamp", DT),
-    ),
+    _cols("""
+        provider_id:key! last_name! first_name! inactive:bool! mi suffix title email specialty_description
+        npi work_phone work_phone_ext address_line1 address_line2 city state zip_code specialty_id:ref
+        isnonperson:bool issecondaryprovider:int automodifiedtimestamp:datetime
+    """),
     key=("provider_id",),
-    foreign_keys=(ForeignKey("specialty_id", "v_referral_specialty.csv", "defid"),),
+    foreign_keys=_fks("specialty_id>v_referral_specialty.csv:defid"),
     required=True,
     keeps_extra=True,
     ignored=_NEVER_READ | frozenset({"state_id", "medicaid_id", "drug_id"}),
@@ -148,52 +141,38 @@ _PROVIDER = FileSpec(
 
 _STAFF = FileSpec(
     "v_staff.csv",
-    (
-        Col("staff_id", K, True),
-        Col("last_name", T, True),
-        Col("first_name", T, True),
-        Col("title"),
-        Col("inactive", B),
-    ),
+    _cols("""
+        staff_id:key! last_name! first_name! title inactive:bool
+    """),
     key=("staff_id",),
     keeps_extra=True,
     ignored=_NEVER_READ,
 )
 
-_OPERATORY = FileSpec(
-    "v_operatory.csv", (Col("op_id", K, True), Col("op_title", T, True)), key=("op_id",), required=True
-)
+_OPERATORY = FileSpec("v_operatory.csv", _cols("op_id:key! op_title!"), key=("op_id",), required=True)
 
 _APPOINTMENT = FileSpec(
     "v_appointment.csv",
     (
-        Col("appointment_id", K, True),
-        Col("patient_id", R, True),
-        Col("appointment_date", DA, True),
-        Col("start_hour", INT, True, int_range=(0, 23)),
-        Col("start_minute", INT, True, int_range=(0, 59)),
-        Col("length", INT, True, int_range=(0, 24 * 60)),
-        Col("provider_id", R, True),
-        Col("operatory_id", R, True),
-        Col("status_id", R, True),
-        *_cols("addtnl_provider_id appttype", R),
-        *_cols("broken deleted on_unscheduled_list", B),
-        *_cols("apptflag appt_broken_class", INT),
-        *_cols("reason patient_name status_description"),
-        Col("note", N),
-        Col("amount", D),
-        *_cols("broken_date create_date", DA),
-        Col("modified_time_stamp", DT),
+        *_cols("""
+            appointment_id:key! patient_id:ref! appointment_date:date!
+        """),
+        Col("start_hour", Kind.INT, True, int_range=(0, 23)),
+        Col("start_minute", Kind.INT, True, int_range=(0, 59)),
+        Col("length", Kind.INT, True, int_range=(0, 24 * 60)),
+        *_cols("""
+            provider_id:ref! operatory_id:ref! status_id:ref! addtnl_provider_id:ref appttype:ref
+            broken:bool deleted:bool on_unscheduled_list:bool apptflag:int appt_broken_class:int
+            reason patient_name status_description note:note amount:decimal broken_date:date
+            create_date:date modified_time_stamp:datetime
+        """),
     ),
     key=("appointment_id",),
-    foreign_keys=(
-        ForeignKey("patient_id", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("provider_id", "v_provider.csv", "provider_id"),
-        ForeignKey("addtnl_provider_id", "v_provider.csv", "provider_id"),
-        ForeignKey("operatory_id", "v_operatory.csv", "op_id"),
-        ForeignKey("status_id", "v_appt_status_codes.csv", "defid"),
-        ForeignKey("appttype", "v_appointment_types.csv", "def_id"),
-    ),
+    foreign_keys=_fks("""
+        patient_id>v_patient.csv:patient_id! provider_id>v_provider.csv:provider_id
+        addtnl_provider_id>v_provider.csv:provider_id operatory_id>v_operatory.csv:op_id
+        status_id>v_appt_status_codes.csv:defid appttype>v_appointment_types.csv:def_id
+    """),
     aliases=("v_appt.csv",),
     required=True,
     patient_column="patient_id",
@@ -206,14 +185,15 @@ _APPOINTMENT = FileSpec(
 _APPT_PROCEDURES = FileSpec(
     "appt_procedures.csv",
     (
-        Col("apptid", K, True),
-        Col("seq", INT, True, int_range=(1, 20)),
-        Col("codetype", INT, True, int_range=(0, 1)),
-        Col("codeid", K, True),
-        *_cols("adacode tooth surface abbrevdescript"),
+        *_cols("apptid:key!"),
+        Col("seq", Kind.INT, True, int_range=(1, 20)),
+        Col("codetype", Kind.INT, True, int_range=(0, 1)),
+        *_cols("""
+            codeid:key! adacode tooth surface abbrevdescript
+        """),
     ),
     key=("apptid", "seq"),
-    foreign_keys=(ForeignKey("apptid", "v_appointment.csv", "appointment_id", drop=True),),
+    foreign_keys=_fks("apptid>v_appointment.csv:appointment_id!"),
 )
 
 _MEANINGS = frozenset(
@@ -226,7 +206,7 @@ def _deftable(
 ) -> FileSpec:
     return FileSpec(
         name,
-        (Col(id_col, K, True), Col(desc_col, T, True), Col("modified_time_stamp", DT)),
+        _cols(f"{id_col}:key! {desc_col}! modified_time_stamp:datetime"),
         key=(id_col,),
         required=required,
     )
@@ -234,7 +214,7 @@ def _deftable(
 
 _STATUS_CODES = FileSpec(
     "v_appt_status_codes.csv",
-    (Col("defid", K, True), Col("descript", T, True), Col("meaning", T, choices=_MEANINGS)),
+    (*_cols("defid:key! descript!"), Col("meaning", choices=_MEANINGS)),
     key=("defid",),
     required=True,
 )
@@ -242,12 +222,12 @@ _STATUS_CODES = FileSpec(
 _INSURANCE_PLANS = FileSpec(
     "v_insurance_plans.csv",
     (
-        Col("ins_id", K, True),
-        Col("ins_co_name", T, True),
-        *_cols("group_name group_number payor_id phone address_line1 city state zip_code"),
-        *_cols("max_cov_person max_cov_fam", D),
-        Col("renew_month", INT, int_range=(0, 12)),
-        Col("employer_id", R),
+        *_cols("""
+            ins_id:key! ins_co_name! group_name group_number payor_id phone address_line1 city state
+            zip_code max_cov_person:decimal max_cov_fam:decimal
+        """),
+        Col("renew_month", Kind.INT, int_range=(0, 12)),
+        *_cols("employer_id:ref"),
     ),
     key=("ins_id",),
     keeps_extra=True,
@@ -255,50 +235,34 @@ _INSURANCE_PLANS = FileSpec(
 
 _INSURED = FileSpec(
     "v_insured.csv",
-    (
-        Col("insured_id", K, True),
-        Col("ins_plan_id", R, True),
-        Col("ins_party_id", R, True),
-        Col("id_num", T, True),
-        Col("idnum2"),
-        Col("ins_type", INT),
-        Col("sigonfile", B),
-        Col("fambenefits", D),
-    ),
+    _cols("""
+        insured_id:key! ins_plan_id:ref! ins_party_id:ref! id_num! idnum2 ins_type:int sigonfile:bool
+        fambenefits:decimal
+    """),
     key=("insured_id",),
-    foreign_keys=(
-        ForeignKey("ins_plan_id", "v_insurance_plans.csv", "ins_id"),
-        ForeignKey("ins_party_id", "v_patient.csv", "patient_id"),
-    ),
+    foreign_keys=_fks("ins_plan_id>v_insurance_plans.csv:ins_id ins_party_id>v_patient.csv:patient_id"),
 )
 
 _PATIENT_INSURANCE = FileSpec(
     "v_patient_insurance.csv",
-    (
-        Col("patient_id", K, True),
-        Col("primary_insured_id", R, True),
-        Col("secondary_insured_id", R, True),
-        *_cols("priminsrel secinsrel", INT),
-    ),
+    _cols("""
+        patient_id:key! primary_insured_id:ref! secondary_insured_id:ref! priminsrel:int secinsrel:int
+    """),
     key=("patient_id",),
-    foreign_keys=(
-        ForeignKey("patient_id", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("primary_insured_id", "v_insured.csv", "insured_id"),
-        ForeignKey("secondary_insured_id", "v_insured.csv", "insured_id"),
-    ),
+    foreign_keys=_fks("""
+        patient_id>v_patient.csv:patient_id! primary_insured_id>v_insured.csv:insured_id
+        secondary_insured_id>v_insured.csv:insured_id
+    """),
     patient_column="patient_id",
     ignored=frozenset({"patient_guid", "last_name", "first_name", "modified_time_stamp"}),
 )
 
 _PROCCODE = FileSpec(
     "proccode.csv",
-    (
-        Col("proccodeid", K, True),
-        Col("adacode", T, True),
-        Col("abbrevdescript", T, True),
-        *_cols("descript laymandescript category treatmentarea"),
-        *_cols("autorecall appttype", R),
-    ),
+    _cols("""
+        proccodeid:key! adacode! abbrevdescript! descript laymandescript category treatmentarea
+        autorecall:ref appttype:ref
+    """),
     key=("proccodeid",),
 )
 
@@ -317,48 +281,33 @@ _LEDGER_TYPES = frozenset(
 _FULLPROCLOG = FileSpec(
     "fullproclog.csv",
     (
-        Col("procid", K, True),
-        Col("patid", K, True),
-        Col("procdate", DA, True),
-        Col("proccodeid", R, True),
-        Col("chartstatus", INT, True),
-        Col("proclogclass", INT, True),
-        Col("provid", R, True),
-        Col("amt", D, True),
-        *_cols("guarid txcaseid claimid type_def_id", R),
-        *_cols("toothrangestart toothrangeend adacode tooth surface checknum"),
-        *_cols("surfm surfo surfd surfl surff surf5 history", B),
-        Col("txcaseindex", INT),
-        *_cols("amtpriminspaid amtsecinspaid", D),
-        *_cols("createdate startdate completiondate", DA),
-        Col("automodifiedtimestamp", DT),
-        Col("status_text", T, choices=_STATUS_TEXT),
-        Col("ledger_type", T, choices=_LEDGER_TYPES),
+        *_cols("""
+            procid:key! patid:key! procdate:date! proccodeid:ref! chartstatus:int! proclogclass:int!
+            provid:ref! amt:decimal! guarid:ref txcaseid:ref claimid:ref type_def_id:ref toothrangestart
+            toothrangeend adacode tooth surface checknum surfm:bool surfo:bool surfd:bool surfl:bool
+            surff:bool surf5:bool history:bool txcaseindex:int amtpriminspaid:decimal amtsecinspaid:decimal
+            createdate:date startdate:date completiondate:date automodifiedtimestamp:datetime
+        """),
+        Col("status_text", choices=_STATUS_TEXT),
+        Col("ledger_type", choices=_LEDGER_TYPES),
     ),
     key=("procid",),
-    foreign_keys=(
-        ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("proccodeid", "proccode.csv", "proccodeid"),
-        ForeignKey("provid", "v_provider.csv", "provider_id"),
-        ForeignKey("txcaseid", "txcase.csv", "txcaseid"),
-    ),
+    foreign_keys=_fks("""
+        patid>v_patient.csv:patient_id! proccodeid>proccode.csv:proccodeid
+        provid>v_provider.csv:provider_id txcaseid>txcase.csv:txcaseid
+    """),
     patient_column="patid",
 )
 
 _GUARANTOR_BALANCE = FileSpec(
     "v_guarantor_balance.csv",
-    (
-        Col("guar_id", K, True),
-        *(
-            Col(n, D, True)
-            for n in ("balance_0_30_days", "balance_31_60_days", "balance_61_90_days", "balance_91_plus_days")
-        ),
-        Col("last_payment_received_date", DA),
-        Col("last_payment_amount", D),
-        Col("billing_type_description"),
-    ),
+    _cols("""
+        guar_id:key! balance_0_30_days:decimal! balance_31_60_days:decimal! balance_61_90_days:decimal!
+        balance_91_plus_days:decimal! last_payment_received_date:date last_payment_amount:decimal
+        billing_type_description
+    """),
     key=("guar_id",),
-    foreign_keys=(ForeignKey("guar_id", "v_patient.csv", "patient_id", drop=True),),
+    foreign_keys=_fks("guar_id>v_patient.csv:patient_id!"),
     required=True,
     patient_column="guar_id",
     ignored=_NEVER_READ
@@ -367,21 +316,12 @@ _GUARANTOR_BALANCE = FileSpec(
 
 _CLINICAL_NOTES = FileSpec(
     "v_clinical_notes.csv",
-    (
-        Col("cnotes_id", K, True),
-        Col("patient_id", K, True),
-        Col("create_date_time_stamp", DT, True),
-        Col("note_text", N, True),
-        Col("provider_id", R),
-        Col("entry_date_time_stamp", DT),
-        Col("note_locked", B),
-        Col("modified_time_stamp", DT),
-    ),
+    _cols("""
+        cnotes_id:key! patient_id:key! create_date_time_stamp:datetime! note_text:note! provider_id:ref
+        entry_date_time_stamp:datetime note_locked:bool modified_time_stamp:datetime
+    """),
     key=("cnotes_id",),
-    foreign_keys=(
-        ForeignKey("patient_id", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("provider_id", "v_provider.csv", "provider_id"),
-    ),
+    foreign_keys=_fks("patient_id>v_patient.csv:patient_id! provider_id>v_provider.csv:provider_id"),
     patient_column="patient_id",
     ignored=frozenset({"patient_guid", "last_name", "first_name", "mi"}),
 )
@@ -404,31 +344,25 @@ _CASE_STATUS = frozenset(
 _TXCASE = FileSpec(
     "txcase.csv",
     (
-        Col("txcaseid", K, True),
-        Col("patid", K, True),
-        Col("status", INT, True),
-        Col("descript", T, True),
-        Col("createdate", DA, True),
-        *_cols("priority txcaseindex", INT),
-        Col("isdefault", B),
-        Col("financeexpdate", DA),
-        Col("status_text", T, choices=_CASE_STATUS),
+        *_cols("""
+            txcaseid:key! patid:key! status:int! descript! createdate:date! priority:int txcaseindex:int
+            isdefault:bool financeexpdate:date
+        """),
+        Col("status_text", choices=_CASE_STATUS),
     ),
     key=("txcaseid",),
-    foreign_keys=(ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id!"),
     patient_column="patid",
 )
 
 _RECALLTYPE = FileSpec(
     "recalltype.csv",
     (
-        Col("recallid", K, True),
-        Col("name", T, True),
-        Col("patid", R),
-        Col("descript"),
-        *_cols("unit qty provtype status", INT),
-        Col("interval_months", INT, int_range=(0, 600)),
-        Col("provid", R),
+        *_cols("""
+            recallid:key! name! patid:ref descript unit:int qty:int provtype:int status:int
+        """),
+        Col("interval_months", Kind.INT, int_range=(0, 600)),
+        *_cols("provid:ref"),
     ),
     key=("recallid", "patid"),
     required=True,
@@ -436,178 +370,120 @@ _RECALLTYPE = FileSpec(
 
 _RECALLPENDING = FileSpec(
     "recallpending.csv",
-    (
-        Col("recallid", K, True),
-        Col("patid", K, True),
-        Col("duedate", DA, True),
-        *_cols("guarid apptid provid", R),
-        *_cols("setdate priordate", DA),
-        Col("status", INT),
-    ),
+    _cols("""
+        recallid:key! patid:key! duedate:date! guarid:ref apptid:ref provid:ref setdate:date priordate:date
+        status:int
+    """),
     key=("patid", "recallid"),
-    foreign_keys=(
-        ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("recallid", "recalltype.csv", "recallid"),
-    ),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id! recallid>recalltype.csv:recallid"),
     required=True,
     patient_column="patid",
 )
 
 _DOCUMENT = FileSpec(
     "document.csv",
-    (
-        Col("docid", K, True),
-        Col("doctypeid", R, True),
-        Col("descript", T, True),
-        Col("createdate", DA, True),
-        Col("pages", INT),
-        Col("lockeddate", DA),
-        *_cols("docfmt file_path mime_type sha256 url"),
-    ),
+    _cols("""
+        docid:key! doctypeid:ref! descript! createdate:date! pages:int lockeddate:date docfmt file_path
+        mime_type sha256 url
+    """),
     key=("docid",),
-    foreign_keys=(ForeignKey("doctypeid", "v_document_types.csv", "dc_doctype_id"),),
+    foreign_keys=_fks("doctypeid>v_document_types.csv:dc_doctype_id"),
 )
 
 _DOCATTACH = FileSpec(
     "docattach.csv",
-    (
-        Col("attachid", K, True),
-        Col("docid", K, True),
-        Col("attachtotype", INT, True),
-        Col("attachtoentityid", K, True),
-        Col("signatureid", R),
-    ),
+    _cols("""
+        attachid:key! docid:key! attachtotype:int! attachtoentityid:key! signatureid:ref
+    """),
     key=("attachid",),
-    foreign_keys=(ForeignKey("docid", "document.csv", "docid", drop=True),),
+    foreign_keys=_fks("docid>document.csv:docid!"),
     patient_column="attachtoentityid",
 )
 
 _IMAGES = FileSpec(
     "images.csv",
-    (
-        Col("patient_id", K, True),
-        Col("imaging_system", K, True),
-        Col("image_id", K, True),
-        Col("image_date", DA, True),
-        *_cols("chart_num modality tooth file_path"),
-    ),
+    _cols("""
+        patient_id:key! imaging_system:key! image_id:key! image_date:date! chart_num modality tooth
+        file_path
+    """),
     key=("imaging_system", "image_id"),
-    foreign_keys=(ForeignKey("patient_id", "v_patient.csv", "patient_id", drop=True),),
+    foreign_keys=_fks("patient_id>v_patient.csv:patient_id!"),
     patient_column="patient_id",
 )
 
 _REFERRAL = FileSpec(
     "referral.csv",
-    (
-        Col("refid", K, True),
-        Col("lastname", T, True),
-        Col("reftype", INT),
-        *_cols("firstname mi title email fax otherphone street1 city state zipcode phone"),
-        Col("specialtyid", R),
-        Col("nonpersonflag", B),
-    ),
+    _cols("""
+        refid:key! lastname! reftype:int firstname mi title email fax otherphone street1 city state
+        zipcode phone specialtyid:ref nonpersonflag:bool
+    """),
     key=("refid",),
-    foreign_keys=(ForeignKey("specialtyid", "v_referral_specialty.csv", "defid"),),
+    foreign_keys=_fks("specialtyid>v_referral_specialty.csv:defid"),
 )
 
 _REFACTS = FileSpec(
     "refacts.csv",
-    (
-        Col("refid", K, True),
-        Col("patid", K, True),
-        Col("refactdate", DA, True),
-        Col("refactsid", R),
-        Col("refactstype", INT),
-        Col("refbytype", T, choices=frozenset({"patient", "referral"})),
-    ),
-    foreign_keys=(
-        ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("refid", "referral.csv", "refid"),
-    ),
+    (*_cols("refid:key! patid:key! refactdate:date! refactsid:ref refactstype:int"), _REFERRER),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id! refid>referral.csv:refid"),
     patient_column="patid",
 )
 
 _HHITEM = FileSpec(
     "hhitem.csv",
-    (
-        Col("itemid", K, True),
-        Col("hhtype", INT, True),
-        Col("description", T, True),
-        Col("status", INT),
-        *_cols("critical popup", B),
-    ),
+    _cols("""
+        itemid:key! hhtype:int! description! status:int critical:bool popup:bool
+    """),
     key=("itemid",),
 )
 
 _HHLINK = FileSpec(
     "hhlinkpat_item.csv",
-    (
-        Col("linkid", K, True),
-        Col("patid", K, True),
-        Col("hhitemid", K, True),
-        Col("status", INT),
-        *_cols("reporteddate startdate enddate", DA),
-        Col("note", N),
-        Col("critical", B),
-    ),
+    _cols("""
+        linkid:key! patid:key! hhitemid:key! status:int reporteddate:date startdate:date enddate:date
+        note:note critical:bool
+    """),
     key=("linkid",),
-    foreign_keys=(
-        ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),
-        ForeignKey("hhitemid", "hhitem.csv", "itemid"),
-    ),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id! hhitemid>hhitem.csv:itemid"),
     patient_column="patid",
 )
 
 _PATALERTS = FileSpec(
     "patalerts.csv",
-    (
-        Col("alertid", K, True),
-        Col("patid", K, True),
-        Col("descript", T, True),
-        *_cols("startdate enddate", DA),
-        Col("alerttype", INT),
-    ),
+    _cols("""
+        alertid:key! patid:key! descript! startdate:date enddate:date alerttype:int
+    """),
     key=("alertid",),
-    foreign_keys=(ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id!"),
     patient_column="patid",
 )
 
 _CONTACT = FileSpec(
     "contact.csv",
     (
-        Col("contactid", K, True),
-        Col("patid", K, True),
-        Col("contactdate", DT, True),
-        Col("contacttype", INT, True),
-        *_cols("contacttime title"),
-        Col("provid", R),
-        Col("notetext", N),
-        Col(
-            "contact_kind", T, choices=frozenset({"call", "letter", "email", "text", "appointment", "other"})
-        ),
+        *_cols("""
+            contactid:key! patid:key! contactdate:datetime! contacttype:int! contacttime title provid:ref
+            notetext:note
+        """),
+        Col("contact_kind", choices=frozenset({"call", "letter", "email", "text", "appointment", "other"})),
     ),
     key=("contactid",),
-    foreign_keys=(ForeignKey("patid", "v_patient.csv", "patient_id", drop=True),),
+    foreign_keys=_fks("patid>v_patient.csv:patient_id!"),
     patient_column="patid",
 )
 
 _EMPLOYERS = FileSpec(
     "v_employers.csv",
-    (
-        Col("employer_id", K, True),
-        Col("employer_name", T, True),
-        *_cols("address_line1 city state zip_code phone"),
-    ),
+    _cols("""
+        employer_id:key! employer_name! address_line1 city state zip_code phone
+    """),
     key=("employer_id",),
 )
 
 _PRACTICE = FileSpec(
     "v_practice_information.csv",
-    (
-        Col("practice_name", T, True),
-        *_cols("address_line1 address_line2 city state zip_code phone"),
-        Col("fiscal_beg_month", INT),
-    ),
+    _cols("""
+        practice_name! address_line1 address_line2 city state zip_code phone fiscal_beg_month:int
+    """),
 )
 
 FILE_SPECS: tuple[FileSpec, ...] = (

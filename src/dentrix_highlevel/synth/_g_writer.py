@@ -453,27 +453,19 @@ def write_g_export(
     )
 
 
+@attrs.define(eq=False)
 class _Writer:
-    def __init__(
-        self,
-        practice: SyntheticPractice,
-        outs: dict[str, _Out],
-        fmt: _Formatter,
-        rate: float,
-        rng: random.Random,
-        bad_bytes: bytes,
-    ) -> None:
-        self.p = practice
-        self.outs = outs
-        self.f = fmt
-        self.rate = rate
-        self.rng = rng
-        self.bad_bytes = bad_bytes
-        self.defects: list[InjectedDefect] = []
-        self._duplicate_ids = 800_000_000
-        self._patient_defects = 0
-        self.documents: Path | None = None
-        """The export's ``documents/`` folder, where each document's file is written."""
+    p: SyntheticPractice
+    outs: dict[str, _Out]
+    f: _Formatter
+    rate: float
+    rng: random.Random
+    bad_bytes: bytes
+    defects: list[InjectedDefect] = attrs.field(init=False, factory=list)
+    _duplicate_ids: int = attrs.field(init=False, default=800_000_000)
+    _patient_defects: int = attrs.field(init=False, default=0)
+    documents: Path | None = attrs.field(init=False, default=None)
+    """The export's ``documents/`` folder, where each document's file is written."""
 
     def _defect(self) -> bool:
         return self.rate > 0 and self.rng.random() < self.rate

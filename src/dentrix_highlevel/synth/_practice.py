@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -81,6 +81,10 @@ def _cp1252(text: str) -> bool:
 def _ascii(name: str) -> str:
     """The ASCII letters of a name, lower-cased, for an e-mail local part."""
     return "".join(ch for ch in name.lower() if "a" <= ch <= "z")
+
+
+def _code_table(table: str, pool: Iterable[tuple[str, str]]) -> tuple[rec.CodeDefinition, ...]:
+    return tuple(rec.CodeDefinition(table=table, def_id=i, description=d) for i, d in pool)
 
 
 def _money(value: float) -> Decimal:
@@ -204,26 +208,11 @@ class SyntheticPractice:
             HealthItem(item_id=i, hh_type=t, description=d, critical=crit)
             for i, t, d, crit in pools.HEALTH_ITEMS
         )
-        self.practice_medical_alerts = tuple(
-            rec.CodeDefinition(table="v_practice_medical_alerts", def_id=i, description=d)
-            for i, d in pools.PRACTICE_MEDICAL_ALERTS
-        )
-        self.payment_types = tuple(
-            rec.CodeDefinition(table="v_payment_types", def_id=i, description=d)
-            for i, d in pools.PAYMENT_TYPES
-        )
-        self.adjustment_types = tuple(
-            rec.CodeDefinition(table="v_adjustment_types", def_id=i, description=d)
-            for i, d in pools.ADJUSTMENT_TYPES
-        )
-        self.billing_types = tuple(
-            rec.CodeDefinition(table="v_billing_types", def_id=i, description=d)
-            for i, d in pools.BILLING_TYPES
-        )
-        self.document_types = tuple(
-            rec.CodeDefinition(table="v_document_types", def_id=i, description=d)
-            for i, d in pools.DOCUMENT_TYPES
-        )
+        self.practice_medical_alerts = _code_table("v_practice_medical_alerts", pools.PRACTICE_MEDICAL_ALERTS)
+        self.payment_types = _code_table("v_payment_types", pools.PAYMENT_TYPES)
+        self.adjustment_types = _code_table("v_adjustment_types", pools.ADJUSTMENT_TYPES)
+        self.billing_types = _code_table("v_billing_types", pools.BILLING_TYPES)
+        self.document_types = _code_table("v_document_types", pools.DOCUMENT_TYPES)
         self._first = list(pools.FIRST_NAMES_LATIN) + list(pools.FIRST_NAMES_ACCENTED)
         self._last = list(pools.LAST_NAMES_LATIN) + list(pools.LAST_NAMES_ACCENTED)
         if c.non_latin_names:
