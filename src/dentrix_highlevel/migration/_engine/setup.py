@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from dentrix_highlevel._errors import PlanError
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
-    DataType,
-    ExistingCustomField,
     match_custom_field,
 )
 from dentrix_highlevel.migration._engine.calendar_layout import SINGLE_CALENDAR
@@ -22,7 +20,11 @@ from dentrix_highlevel.migration._engine.context import RunContext, SetupState
 from dentrix_highlevel.migration._engine.identity import PRACTICE_ID_KEY, SOURCE_ID_KEY
 from dentrix_highlevel.migration._engine.writers.calendar import ensure_calendars
 from dentrix_highlevel.migration._engine.writers.custom_field import KIND as CUSTOM_FIELD
-from dentrix_highlevel.migration._engine.writers.custom_field import custom_field_targets, ensure_field
+from dentrix_highlevel.migration._engine.writers.custom_field import (
+    custom_field_targets,
+    ensure_field,
+    existing_custom_fields,
+)
 from dentrix_highlevel.migration._engine.writers.registry import writer
 from dentrix_highlevel.migration._engine.writers.user import ensure_provider_users
 from dentrix_highlevel.migration._state.setup_record import SetupRecord
@@ -30,7 +32,6 @@ from dentrix_highlevel.records import Appointment, Provider
 
 __all__ = ["SOURCE_ID_KEY", "TAG_CATALOGUE", "run_setup"]
 
-_DATA_TYPES = frozenset(t.value for t in DataType)
 TAG_CATALOGUE = "tag_catalogue"
 """Pre-image kind of the location's tag names before the migration (contact writes add tags to it)."""
 
@@ -53,17 +54,7 @@ async def run_setup(
     await _note_setup(ctx)
     listed = await hl.custom_fields.list(model="all")
     existing = {f.field_key: f for f in listed if f.field_key}
-    known = [
-        ExistingCustomField(
-            id=f.id,
-            name=f.name or "",
-            field_key=f.field_key or "",
-            data_type=f.data_type or "TEXT",
-            options=tuple(str(o) for o in f.picklist_options),
-        )
-        for f in listed
-        if f.field_key and (f.data_type or "TEXT") in _DATA_TYPES
-    ]
+    known = existing_custom_fields(listed)
     # Every conflict before any field is made: a field of the wrong shape is never written.
     conflicts = [
         f"{target.field_key} ({match.conflict}; {match.fix})"

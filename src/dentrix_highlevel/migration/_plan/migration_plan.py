@@ -53,12 +53,13 @@ from dentrix_highlevel.mapping._default_map import (
 from dentrix_highlevel.mapping._map import FieldMap
 from dentrix_highlevel.mapping._propose import ExistingCustomField, FuzzyProposer, Proposal, Proposer
 from dentrix_highlevel.mapping._serialize import map_from_dict, map_to_dict
-from dentrix_highlevel.mapping._targets import CustomFieldTarget, DataType, StandardField
+from dentrix_highlevel.mapping._targets import CustomFieldTarget, StandardField
 from dentrix_highlevel.migration._engine.calendar_layout import calendar_group, calendar_specs
 from dentrix_highlevel.migration._engine.identity import identity_targets, practice_namespace
 from dentrix_highlevel.migration._engine.policies import CalendarLayout, MigrationPolicies
 from dentrix_highlevel.migration._engine.writers.appointment import appointment_is_live, appointment_migrates
 from dentrix_highlevel.migration._engine.writers.contact import ContactIndex, plan_contact_points
+from dentrix_highlevel.migration._engine.writers.custom_field import existing_custom_fields
 from dentrix_highlevel.migration._engine.writers.task import open_case
 from dentrix_highlevel.migration._plan.availability import AvailabilityCollector, AvailabilityReport
 from dentrix_highlevel.migration._plan.estimate import (
@@ -129,9 +130,6 @@ MAP_SCHEMAS: Final[Mapping[str, type]] = {
     "provider_user": Provider,
     "provider_contact": Provider,
 }
-
-
-_DATA_TYPES: Final = frozenset(t.value for t in DataType)
 
 
 # --- the content hash -----------------------------------------------------------------------------------
@@ -353,17 +351,7 @@ class LocationSnapshot:
         settings = location.settings
         return cls(
             location_id=client.location_id,
-            custom_fields=tuple(
-                ExistingCustomField(
-                    id=f.id,
-                    name=f.name or "",
-                    field_key=f.field_key or "",
-                    data_type=f.data_type or "TEXT",
-                    options=tuple(str(o) for o in f.picklist_options),
-                )
-                for f in fields
-                if f.field_key and (f.data_type or "TEXT") in _DATA_TYPES
-            ),
+            custom_fields=existing_custom_fields(fields),
             folders=dict(folders or {}),
             pipelines=tuple(
                 PipelineSnapshot(id=p.id, name=p.name or "", stages=tuple(s.name or "" for s in p.stages))

@@ -4,16 +4,20 @@ own field of that key reused, never deleted).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from dentrix_highlevel.highlevel import CustomField, CustomFieldInput
 from dentrix_highlevel.mapping import (
     CustomFieldTarget,
+    DataType,
+    ExistingCustomField,
 )
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
 from dentrix_highlevel.migration._engine.identity import identity_targets
 from dentrix_highlevel.migration._engine.writers.base import CountScope, Usage, Writer, delete_at, feature
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 
-__all__ = ["KIND", "WRITER", "custom_field_targets", "ensure_field"]
+__all__ = ["KIND", "WRITER", "custom_field_targets", "ensure_field", "existing_custom_fields"]
 
 
 def custom_field_targets(ctx: RunContext) -> list[CustomFieldTarget]:
@@ -84,6 +88,22 @@ async def ensure_field(
 
 
 KIND = "custom_field"
+_DATA_TYPES = frozenset(t.value for t in DataType)
+
+
+def existing_custom_fields(listed: Iterable[CustomField]) -> tuple[ExistingCustomField, ...]:
+    """The location's custom fields as the matcher sees them (those of a type the plan can write)."""
+    return tuple(
+        ExistingCustomField(
+            id=f.id,
+            name=f.name or "",
+            field_key=f.field_key or "",
+            data_type=f.data_type or "TEXT",
+            options=tuple(str(o) for o in f.picklist_options),
+        )
+        for f in listed
+        if f.field_key and (f.data_type or "TEXT") in _DATA_TYPES
+    )
 
 
 def _count(scope: CountScope) -> int:
