@@ -50,29 +50,12 @@ from typing import Any
 
 from dentrix_highlevel._errors import LedgerError
 from dentrix_highlevel._private_files import ensure_private_dir
+from dentrix_highlevel.migration._state import store
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._state.batch import IntentRequest
 from dentrix_highlevel.migration._state.ledger import LedgerIdentity, RunMode, RunStatus, check_aware
 from dentrix_highlevel.migration._state.rows import checked_intent
-from dentrix_highlevel.migration._state.store import (
-    LEDGER_FORMAT_VERSION,
-    Clock,
-    Dialect,
-    SqlStore,
-    check_complete,
-    check_format_version,
-    identity_from_meta,
-    identity_mismatch,
-    read_meta,
-    to_json,
-    utc_now,
-)
-from dentrix_highlevel.migration._state.store import (
-    NOTE_KEYS as NOTE_KEYS,
-)
-from dentrix_highlevel.migration._state.store import (
-    PAYLOAD_COLUMNS as PAYLOAD_COLUMNS,
-)
+from dentrix_highlevel.migration._state.store import LEDGER_FORMAT_VERSION, Clock, Dialect, SqlStore
 
 if sys.platform != "win32":
     import fcntl
@@ -207,6 +190,10 @@ CREATE TABLE source_hashes (
 ) WITHOUT ROWID;
 """
 
+# Columns allowed to hold patient values (``store`` has them, for both stores).
+PAYLOAD_COLUMNS = store.PAYLOAD_COLUMNS
+NOTE_KEYS = store.NOTE_KEYS
+
 _META_KEYS = ("format_version", "migration_id", "location_id", "source_fingerprint", "created_at")
 
 
@@ -250,7 +237,7 @@ class SqliteLedger(SqlStore[sqlite3.Connection]):
         *,
         identity: LedgerIdentity,
         exclusive: bool = True,
-        clock: Clock = utc_now,
+        clock: Clock = store.utc_now,
     ) -> SqliteLedger:
         """Open the ledger in ``workdir`` (created 0o700 if missing), creating and stamping it if absent.
 
@@ -273,12 +260,12 @@ class SqliteLedger(SqlStore[sqlite3.Connection]):
         if ledger.identity != identity:
             found = ledger.identity
             ledger.close()
-            raise identity_mismatch(found, identity, str(path))
+            raise store.identity_mismatch(found, identity, str(path))
         return ledger
 
     @classmethod
     def open_existing(
-        cls, workdir: Path | str, *, exclusive: bool = False, clock: Clock = utc_now
+        cls, workdir: Path | str, *, exclusive: bool = False, clock: Clock = store.utc_now
     ) -> SqliteLedger:
         """Open the ledger already in ``workdir`` whatever migration it is; checks it all the same.
 
@@ -371,7 +358,7 @@ class SqliteLedger(SqlStore[sqlite3.Connection]):
     def _when(self, value: Any) -> datetime:
         return _dt(value)
 
-    def _insert_id(self, conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> int:
+    def _insert_intent(self, conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> int:
         intent_id = conn.execute(sql, params).lastrowid
         assert intent_id is not None  # an INSERT into a rowid table always sets it
         return intent_id
@@ -410,7 +397,7 @@ class SqliteLedger(SqlStore[sqlite3.Connection]):
         one). Every returned id is durable, as with :meth:`begin_intent`.
         """
         rows = [
-            (r.run_id, r.kind, r.source_key, r.operation, r.parent_id, to_json(lookup))
+            (r.run_id, r.kind, r.source_key, r.operation, r.parent_id, store.to_json(lookup))
             for r in requests
             for lookup in [
                 checked_intent(r.kind, r.source_key, r.operation, r.lookup_keys, parent_id=r.parent_id)
@@ -588,7 +575,7 @@ def _verify(conn: sqlite3.Connection, path: Path) -> LedgerIdentity:
             f"{path} is not a dentrix-highlevel ledger (SQLite application_id {application_id:#x})"
         )
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    check_format_version(version, str(path))
+    store.check_format_version(version, str(path))
     problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
     if problems != ["ok"]:
         raise LedgerError(
@@ -596,13 +583,13 @@ def _verify(conn: sqlite3.Connection, path: Path) -> LedgerIdentity:
             "restore it from a backup rather than resuming with it"
         )
     try:
-        meta = read_meta(conn, "meta")
+        meta = store.read_meta(conn, "meta")
     except sqlite3.DatabaseError as exc:
         raise LedgerError(f"the ledger at {path} has no readable meta table") from exc
-    check_complete(meta, _META_KEYS, str(path))
+    store.check_complete(meta, _META_KEYS, str(path))
     if meta["format_version"] != str(version):
         raise LedgerError(
             f"the ledger at {path} is inconsistent: meta says format {meta['format_version']}, "
             f"the file header says {version}"
         )
-    return identity_from_meta(meta, str(path))
+    return store.identity_from_meta(meta, str(path))

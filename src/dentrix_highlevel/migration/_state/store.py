@@ -26,25 +26,9 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError, LedgerError
+from dentrix_highlevel.migration._state import ledger
 from dentrix_highlevel.migration._state.audit import AuditRow, RecordAction, RecordOutcome
-from dentrix_highlevel.migration._state.ledger import (
-    ApprovedPlan,
-    Attempt,
-    CreatedObject,
-    LedgerIdentity,
-    LedgerRecord,
-    PendingIntent,
-    PreImage,
-    Run,
-    RunMode,
-    RunStatus,
-    SourceHash,
-    Watermark,
-    check_aware,
-    check_key,
-    check_kind,
-    check_reason,
-)
+from dentrix_highlevel.migration._state.ledger import check_aware, check_key, check_kind, check_reason
 from dentrix_highlevel.migration._state.rows import (
     attempt_from,
     audit_row_from,
@@ -224,10 +208,10 @@ def check_complete(meta: Mapping[str, str], keys: Sequence[str], where: str) -> 
         raise LedgerError(f"the ledger at {where} is incomplete: meta lacks {', '.join(missing)}")
 
 
-def identity_from_meta(meta: Mapping[str, str], where: str) -> LedgerIdentity:
+def identity_from_meta(meta: Mapping[str, str], where: str) -> ledger.LedgerIdentity:
     """The identity the ``meta`` table carries; raises LedgerError for an invalid one."""
     try:
-        return LedgerIdentity(
+        return ledger.LedgerIdentity(
             migration_id=meta["migration_id"],
             location_id=meta["location_id"],
             source_fingerprint=meta["source_fingerprint"],
@@ -236,7 +220,9 @@ def identity_from_meta(meta: Mapping[str, str], where: str) -> LedgerIdentity:
         raise LedgerError(f"the ledger at {where} has an invalid identity in its meta table") from exc
 
 
-def identity_mismatch(found: LedgerIdentity, expected: LedgerIdentity, where: str) -> LedgerError:
+def identity_mismatch(
+    found: ledger.LedgerIdentity, expected: ledger.LedgerIdentity, where: str
+) -> LedgerError:
     """The refusal of a ledger that belongs to another migration, naming what differs (ids, never PHI)."""
     mismatched = [
         name
@@ -270,7 +256,7 @@ class SqlStore(abc.ABC, Generic[C]):
 
     _DIALECT: Dialect
 
-    def __init__(self, conn: C, identity: LedgerIdentity, clock: Clock, *, tables: str) -> None:
+    def __init__(self, conn: C, identity: ledger.LedgerIdentity, clock: Clock, *, tables: str) -> None:
         self._conn = conn
         self._identity = identity
         self._clock = clock
@@ -296,8 +282,8 @@ class SqlStore(abc.ABC, Generic[C]):
         """A kept time as an aware ``datetime``."""
 
     @abc.abstractmethod
-    def _insert_id(self, conn: C, sql: str, params: Sequence[object]) -> int:
-        """Run an INSERT into a table with a generated key; returns the key."""
+    def _insert_intent(self, conn: C, sql: str, params: Sequence[object]) -> int:
+        """Run ``_INSERT_INTENT``; returns the new intent's id (the store's generated key)."""
 
     @abc.abstractmethod
     def _insert_new(self, conn: C, sql: str, params: Sequence[object]) -> bool:
@@ -318,19 +304,8 @@ class SqlStore(abc.ABC, Generic[C]):
     # Shared ----------------------------------------------------------------------------------------------
 
     @property
-    def identity(self) -> LedgerIdentity:
+    def identity(self) -> ledger.LedgerIdentity:
         return self._identity
-
-    @property
-    def writes(self) -> int:
-        """Write transactions committed through this connection (a measure for benchmarks and tests)."""
-        return self._writes
-
-    @property
-    def durable_writes(self) -> int:
-        """How many of ``writes`` were barriers (durable before returning: an fsynced WAL in SQLite, a
-        commit the server flushed in PostgreSQL); see the store's module docstring."""
-        return self._durable_writes
 
     def __enter__(self) -> Self:
         return self
@@ -352,16 +327,29 @@ class SqlStore(abc.ABC, Generic[C]):
     def _now(self) -> object:
         return self._stamp(self._time())
 
+    # What the write counters say, and how a store's ``_tx`` moves them --------------------------------
+
+    @property
+    def writes(self) -> int:
+        """Write transactions committed through this connection (a measure for benchmarks and tests)."""
+        return self._writes
+
     def _commit_written(self, *, durable: bool) -> None:
         """Count a committed write (each store's ``_tx`` calls it once its commit returned)."""
         self._writes += 1
         self._durable_writes += int(durable)
         self._unsynced = not durable
 
+    @property
+    def durable_writes(self) -> int:
+        """How many of ``writes`` were barriers (durable before returning: an fsynced WAL in SQLite, a
+        commit the server flushed in PostgreSQL); see the store's module docstring."""
+        return self._durable_writes
+
     # Runs ------------------------------------------------------------------------------------------------
 
-    def begin_run(self, mode: RunMode, *, run_id: str | None = None) -> Run:
-        mode = RunMode(mode)
+    def begin_run(self, mode: ledger.RunMode, *, run_id: str | None = None) -> ledger.Run:
+        mode = ledger.RunMode(mode)
         at = self._time()
         now = self._stamp(at)
         if run_id is None:
@@ -387,11 +375,11 @@ class SqlStore(abc.ABC, Generic[C]):
             )
             return self._run_row(conn, run_id)
 
-    def resume_run(self, run_id: str) -> Run:
+    def resume_run(self, run_id: str) -> ledger.Run:
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
             run = self._run_row(conn, run_id)
-            if run.status is RunStatus.COMPLETED:
+            if run.status is ledger.RunStatus.COMPLETED:
                 raise LedgerError(f"run {run_id!r} completed; start a new run instead of resuming it")
             self._upgrade(conn)  # before the update: an old ledger's attempt keeps its status
             conn.execute(
@@ -412,9 +400,9 @@ class SqlStore(abc.ABC, Generic[C]):
             )
             return self._run_row(conn, run_id)
 
-    def finish_run(self, run_id: str, *, status: RunStatus) -> Run:
-        status = RunStatus(status)
-        if status is RunStatus.RUNNING:
+    def finish_run(self, run_id: str, *, status: ledger.RunStatus) -> ledger.Run:
+        status = ledger.RunStatus(status)
+        if status is ledger.RunStatus.RUNNING:
             raise ConfigurationError("finish_run needs a final status, not 'running'")
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
@@ -433,17 +421,17 @@ class SqlStore(abc.ABC, Generic[C]):
             )
             return self._run_row(conn, run_id)
 
-    def run(self, run_id: str) -> Run | None:
+    def run(self, run_id: str) -> ledger.Run | None:
         with self._tx(write=False) as conn:
             row = conn.execute(self._q("SELECT * FROM {s}.runs WHERE run_id = ?"), (run_id,)).fetchone()
         return None if row is None else run_from(row, self._when)
 
-    def runs(self) -> list[Run]:
+    def runs(self) -> list[ledger.Run]:
         with self._tx(write=False) as conn:
             rows = conn.execute(self._q("SELECT * FROM {s}.runs ORDER BY {run_order}")).fetchall()
         return [run_from(row, self._when) for row in rows]
 
-    def attempts(self) -> list[Attempt]:
+    def attempts(self) -> list[ledger.Attempt]:
         with self._tx(write=False) as conn:
             if self._has_attempts(conn):
                 sql = (
@@ -473,7 +461,7 @@ class SqlStore(abc.ABC, Generic[C]):
         if conn.execute(self._q("SELECT 1 FROM {s}.runs WHERE run_id = ?"), (run_id,)).fetchone() is None:
             raise LedgerError(f"run {run_id!r} is not in the ledger (begin_run first)")
 
-    def _run_row(self, conn: C, run_id: str) -> Run:
+    def _run_row(self, conn: C, run_id: str) -> ledger.Run:
         row = conn.execute(self._q("SELECT * FROM {s}.runs WHERE run_id = ?"), (run_id,)).fetchone()
         assert row is not None  # callers checked it exists in this transaction
         return run_from(row, self._when)
@@ -491,7 +479,7 @@ class SqlStore(abc.ABC, Generic[C]):
         destination_id: str | None = None,
         content_hash: str | None = None,
         reason: str | None = None,
-    ) -> LedgerRecord:
+    ) -> ledger.LedgerRecord:
         action, outcome = checked_result(
             kind,
             source_key,
@@ -520,7 +508,7 @@ class SqlStore(abc.ABC, Generic[C]):
         assert row is not None  # written in this transaction
         return record_from(row, self._when)
 
-    def record(self, kind: str, source_key: str) -> LedgerRecord | None:
+    def record(self, kind: str, source_key: str) -> ledger.LedgerRecord | None:
         with self._tx(write=False) as conn:
             row = self._record_row(conn, kind, source_key)
         return None if row is None else record_from(row, self._when)
@@ -529,7 +517,7 @@ class SqlStore(abc.ABC, Generic[C]):
         sql = self._q("SELECT * FROM {s}.records WHERE kind = ? AND source_key = ?")
         return conn.execute(sql, (kind, source_key)).fetchone()
 
-    def records(self, kind: str | None = None) -> list[LedgerRecord]:
+    def records(self, kind: str | None = None) -> list[ledger.LedgerRecord]:
         with self._tx(write=False) as conn:
             # {collate}: the same byte order in both stores, whatever a database's locale.
             params: tuple[str, ...]
@@ -588,7 +576,7 @@ class SqlStore(abc.ABC, Generic[C]):
         with self._tx(write=True, durable=True) as conn:
             self._require_run(conn, run_id)
             params = (run_id, kind, source_key, operation, parent_id, self._now(), to_json(lookup))
-            return self._insert_id(conn, self._q(_INSERT_INTENT), params)
+            return self._insert_intent(conn, self._q(_INSERT_INTENT), params)
 
     def _insert_intents(
         self, conn: C, rows: Sequence[tuple[str, str, str, str, str | None, str]]
@@ -599,7 +587,7 @@ class SqlStore(abc.ABC, Generic[C]):
         for run_id in {row[0] for row in rows}:
             self._require_run(conn, run_id)
         sql = self._q(_INSERT_INTENT)
-        return [self._insert_id(conn, sql, (*row[:5], now, row[5])) for row in rows]
+        return [self._insert_intent(conn, sql, (*row[:5], now, row[5])) for row in rows]
 
     def complete_intent(self, intent_id: int, *, destination_id: str, created: bool) -> None:
         check_key(destination_id, "destination_id")
@@ -654,7 +642,7 @@ class SqlStore(abc.ABC, Generic[C]):
                 (reason, self._now(), intent_id),
             )
 
-    def pending_intents(self) -> list[PendingIntent]:
+    def pending_intents(self) -> list[ledger.PendingIntent]:
         with self._tx(write=False) as conn:
             rows = conn.execute(
                 self._q("SELECT * FROM {s}.intents WHERE status = 'pending' ORDER BY intent_id")
@@ -703,11 +691,11 @@ class SqlStore(abc.ABC, Generic[C]):
             )
             return cursor.rowcount == 1
 
-    def pre_images(self, *, include_restored: bool = False) -> list[PreImage]:
+    def pre_images(self, *, include_restored: bool = False) -> list[ledger.PreImage]:
         rows = self._newest_first("pre_images", "restored_at", include_restored)
         return [pre_image_from(row, self._when) for row in rows]
 
-    def pre_image(self, kind: str, destination_id: str) -> PreImage | None:
+    def pre_image(self, kind: str, destination_id: str) -> ledger.PreImage | None:
         with self._tx(write=False) as conn:
             row = conn.execute(
                 self._q(
@@ -723,7 +711,7 @@ class SqlStore(abc.ABC, Generic[C]):
             "pre_images", "restored_at", kind, destination_id, "no pre-image of {} {} in the ledger"
         )
 
-    def created_objects(self, *, include_rolled_back: bool = False) -> list[CreatedObject]:
+    def created_objects(self, *, include_rolled_back: bool = False) -> list[ledger.CreatedObject]:
         rows = self._newest_first("created_objects", "rolled_back_at", include_rolled_back)
         return [created_object_from(row, self._when) for row in rows]
 
@@ -778,9 +766,9 @@ class SqlStore(abc.ABC, Generic[C]):
         *,
         run_id: str,
         source_as_of: datetime,
-        hashes: Iterable[SourceHash] = (),
+        hashes: Iterable[ledger.SourceHash] = (),
         removed: Iterable[tuple[str, str]] = (),
-    ) -> Watermark:
+    ) -> ledger.Watermark:
         check_aware(source_as_of, "source_as_of")
         upserts = [
             (check_kind(h.kind), check_key(h.source_key, "source_key"), h.source_hash, run_id) for h in hashes
@@ -808,9 +796,9 @@ class SqlStore(abc.ABC, Generic[C]):
                 self._q("INSERT INTO {s}.watermarks (run_id, source_as_of, taken_at) VALUES (?, ?, ?)"),
                 (run_id, as_of, now),
             )
-        return Watermark(source_as_of=self._when(as_of), taken_at=self._when(now), run_id=run_id)
+        return ledger.Watermark(source_as_of=self._when(as_of), taken_at=self._when(now), run_id=run_id)
 
-    def watermark(self) -> Watermark | None:
+    def watermark(self) -> ledger.Watermark | None:
         with self._tx(write=False) as conn:
             row = conn.execute(self._q("SELECT * FROM {s}.watermarks ORDER BY seq DESC LIMIT 1")).fetchone()
         return None if row is None else watermark_from(row, self._when)
@@ -851,7 +839,7 @@ class SqlStore(abc.ABC, Generic[C]):
 
     def approve_plan(
         self, plan_hash: str, *, approved_by: str, forced_reason: str | None = None
-    ) -> ApprovedPlan:
+    ) -> ledger.ApprovedPlan:
         check_key(plan_hash, "plan_hash")
         check_key(approved_by, "approved_by")
         now = self._time()
@@ -865,16 +853,16 @@ class SqlStore(abc.ABC, Generic[C]):
                     ("approval_forced_reason", forced_reason or ""),
                 ],
             )
-        return ApprovedPlan(
+        return ledger.ApprovedPlan(
             plan_hash=plan_hash, approved_by=approved_by, approved_at=now, forced_reason=forced_reason
         )
 
-    def approved_plan(self) -> ApprovedPlan | None:
+    def approved_plan(self) -> ledger.ApprovedPlan | None:
         with self._tx(write=False) as conn:
             meta = read_meta(conn, self._q("{s}.meta"))
         if "approved_plan_hash" not in meta:
             return None
-        return ApprovedPlan(
+        return ledger.ApprovedPlan(
             plan_hash=meta["approved_plan_hash"],
             approved_by=meta["approved_by"],
             approved_at=datetime.fromisoformat(meta["approved_at"]),
