@@ -94,7 +94,7 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Cursor: ...
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # a key of every statement's translation
 class Dialect:
     """Where the stores' SQL differs, as data: ``SqlStore._q`` writes these into the neutral statements."""
 
@@ -168,13 +168,20 @@ _INSERT_INTENT = (
     "payload_lookup_json) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
 )
 
-# Where a record lives (or whose it is): its row first, then the settled intents (a crash between
-# ``complete_intent`` and ``record_result``); a retired intent no longer says where anything is.
-_RESOLVE = (
-    "SELECT {want} FROM {{s}}.records WHERE kind = ? AND {by} = ? {records_tail}",
-    "SELECT {want} FROM {{s}}.intents WHERE kind = ? AND {by} = ? "
-    "AND status = 'completed' AND retired_at IS NULL ORDER BY intent_id{intents_tail} LIMIT 1",
-)
+
+def _resolving(want: str, by: str, records_tail: str, intents_order: str) -> tuple[str, str]:
+    """Where a record lives (or whose an object is): its row first, then the settled intents (a crash
+    between ``complete_intent`` and ``record_result``); a retired intent no longer says where anything is."""
+    return (
+        f"SELECT {want} FROM {{s}}.records WHERE kind = ? AND {by} = ? {records_tail}",  # noqa: S608
+        f"SELECT {want} FROM {{s}}.intents WHERE kind = ? AND {by} = ? "  # noqa: S608 - our own names
+        f"AND status = 'completed' AND retired_at IS NULL ORDER BY intent_id{intents_order} LIMIT 1",
+    )
+
+
+# Built once: the statements are the keys of their translations.
+_DESTINATION_OF = _resolving("destination_id", "source_key", "AND destination_id IS NOT NULL", " DESC")
+_OWNER_OF = _resolving("source_key", "destination_id", "ORDER BY first_recorded_at LIMIT 1", "")
 
 
 def to_json(value: object) -> str:
@@ -529,23 +536,15 @@ class SqlStore(abc.ABC, Generic[C]):
         return [record_from(row, self._when) for row in rows]
 
     def destination_of(self, kind: str, source_key: str) -> str | None:
-        return self._resolve(
-            "destination_id", "source_key", kind, source_key, "AND destination_id IS NOT NULL", " DESC"
-        )
+        return self._resolve(_DESTINATION_OF, "destination_id", kind, source_key)
 
     def owner_of(self, kind: str, destination_id: str) -> str | None:
-        return self._resolve(
-            "source_key", "destination_id", kind, destination_id, "ORDER BY first_recorded_at LIMIT 1", ""
-        )
+        return self._resolve(_OWNER_OF, "source_key", kind, destination_id)
 
-    def _resolve(
-        self, want: str, by: str, kind: str, value: str, records_tail: str, intents_tail: str
-    ) -> str | None:
-        """``want`` of the (kind, ``by`` = value) record, else of its settled intent (see ``_RESOLVE``)."""
-        tails = {"records_tail": records_tail, "intents_tail": intents_tail}
+    def _resolve(self, queries: tuple[str, str], want: str, kind: str, value: str) -> str | None:
         with self._tx(write=False) as conn:
-            for sql in _RESOLVE:
-                row = conn.execute(self._q(sql.format(want=want, by=by, **tails)), (kind, value)).fetchone()
+            for sql in queries:
+                row = conn.execute(self._q(sql), (kind, value)).fetchone()
                 if row is not None:
                     return str(row[want])
         return None
