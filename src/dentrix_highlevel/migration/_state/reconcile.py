@@ -35,6 +35,8 @@ __all__ = ["BUCKETS", "KindReconciliation", "Reconciliation"]
 
 #: The columns a source record is counted in, in the equation's order (each record in exactly one).
 BUCKETS = ("created", "updated", "unchanged", "conflict", "skipped", "failed")
+# What ``KindReconciliation.to_dict`` holds, in this order (the equation's, then the verdict).
+_DICT_KEYS = ("kind", "source", "removed", *BUCKETS, "reconciles")
 
 
 class _ResultRow(Protocol):
@@ -96,13 +98,7 @@ class KindReconciliation:
         return self.reconciles
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "source": self.source,
-            "removed": self.removed,
-            **{bucket: getattr(self, bucket) for bucket in BUCKETS},
-            "reconciles": self.reconciles,
-        }
+        return {name: getattr(self, name) for name in _DICT_KEYS}
 
 
 def _sorted_kinds(kinds: Iterable[KindReconciliation]) -> tuple[KindReconciliation, ...]:

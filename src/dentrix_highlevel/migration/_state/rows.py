@@ -1,26 +1,33 @@
 """What the two ledger stores share: the checks of a write's arguments and the rows read back as values.
 
 The SQLite and PostgreSQL stores differ in SQL and in how a timestamp reads back (ISO text in SQLite,
-``timestamptz`` in PostgreSQL); everything else about a row is the same, so each store reads its rows by
-column name and passes its own ``when`` (a stored timestamp → an aware ``datetime``).
+``timestamptz`` in PostgreSQL); everything else about a row is the same, so a row is read into its value
+class by the class's own fields: a column per field of the same name, converted by the field's type (a
+time through the store's ``when``, an enum, an integer), and a ``payload_`` column decoded from JSON.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import types
+import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
+
+import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.migration._state.audit import ALLOWED_OUTCOMES, AuditRow, RecordAction, RecordOutcome
 from dentrix_highlevel.migration._state.ledger import (
     Attempt,
+    CreatedObject,
     LedgerRecord,
+    PendingIntent,
     PreImage,
     Run,
-    RunMode,
-    RunStatus,
+    Watermark,
     check_key,
     check_kind,
     check_reason,
@@ -32,17 +39,21 @@ __all__ = [
     "audit_row_from",
     "checked_intent",
     "checked_result",
+    "created_object_from",
+    "pending_intent_from",
     "pre_image_from",
     "record_from",
     "run_from",
+    "watermark_from",
 ]
 
 When = Callable[[Any], datetime]
 Row = Mapping[str, Any]
+V = TypeVar("V", bound=attrs.AttrsInstance)
+_Read = Callable[[Row, When], Any]
 
-
-def _maybe(when: When, value: Any) -> datetime | None:
-    return None if value is None else when(value)
+# The fields whose column holds JSON (patient values: see ``ledger``'s PHI note).
+_JSON_COLUMNS = {"lookup": "payload_lookup_json", "payload": "payload_json"}
 
 
 def checked_result(
@@ -93,64 +104,38 @@ def checked_intent(
     return lookup
 
 
-def run_from(row: Row, when: When) -> Run:
-    return Run(
-        run_id=row["run_id"],
-        mode=RunMode(row["mode"]),
-        status=RunStatus(row["status"]),
-        started_at=when(row["started_at"]),
-        finished_at=_maybe(when, row["finished_at"]),
-        phase=row["phase"],
-        cursor=row["cursor"],
-        checkpoint_at=_maybe(when, row["checkpoint_at"]),
-    )
+def _read_field(name: str, hint: Any) -> _Read:
+    """How one field reads from its column, chosen once by the field's type."""
+    if name in _JSON_COLUMNS:
+        column = _JSON_COLUMNS[name]
+        return lambda row, when: json.loads(row[column])
+    if hint is datetime:
+        return lambda row, when: when(row[name])
+    if isinstance(hint, types.UnionType) and set(typing.get_args(hint)) == {datetime, type(None)}:
+        return lambda row, when: None if row[name] is None else when(row[name])
+    if hint is int or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        convert = cast(Callable[[Any], Any], hint)
+        return lambda row, when: convert(row[name])
+    return lambda row, when: row[name]
 
 
-def attempt_from(row: Row, when: When) -> Attempt:
-    return Attempt(
-        run_id=row["run_id"],
-        attempt=int(row["attempt"]),
-        status=RunStatus(row["status"]),
-        started_at=when(row["started_at"]),
-        ended_at=_maybe(when, row["ended_at"]),
-    )
+def _reader(cls: type[V]) -> Callable[[Row, When], V]:
+    """A row (by column name) as a ``cls``, its times read by the store's ``when``."""
+    hints = typing.get_type_hints(cls)
+    fields = [(field.name, _read_field(field.name, hints[field.name])) for field in attrs.fields(cls)]
+    make = cast(Callable[..., V], cls)
+
+    def read(row: Row, when: When) -> V:
+        return make(**{name: read_field(row, when) for name, read_field in fields})
+
+    return read
 
 
-def record_from(row: Row, when: When) -> LedgerRecord:
-    return LedgerRecord(
-        kind=row["kind"],
-        source_key=row["source_key"],
-        destination_id=row["destination_id"],
-        content_hash=row["content_hash"],
-        action=RecordAction(row["action"]),
-        outcome=RecordOutcome(row["outcome"]),
-        reason=row["reason"],
-        run_id=row["run_id"],
-        first_recorded_at=when(row["first_recorded_at"]),
-        updated_at=when(row["updated_at"]),
-    )
-
-
-def audit_row_from(row: Row, when: When) -> AuditRow:
-    return AuditRow(
-        run_id=row["run_id"],
-        kind=row["kind"],
-        source_key=row["source_key"],
-        destination_id=row["destination_id"],
-        action=RecordAction(row["action"]),
-        outcome=RecordOutcome(row["outcome"]),
-        reason=row["reason"],
-        at=when(row["at"]),
-    )
-
-
-def pre_image_from(row: Row, when: When) -> PreImage:
-    return PreImage(
-        seq=int(row["seq"]),
-        kind=row["kind"],
-        destination_id=row["destination_id"],
-        run_id=row["run_id"],
-        saved_at=when(row["saved_at"]),
-        restored_at=_maybe(when, row["restored_at"]),
-        payload=json.loads(row["payload_json"]),
-    )
+run_from = _reader(Run)
+attempt_from = _reader(Attempt)
+record_from = _reader(LedgerRecord)
+audit_row_from = _reader(AuditRow)
+pending_intent_from = _reader(PendingIntent)
+created_object_from = _reader(CreatedObject)
+pre_image_from = _reader(PreImage)
+watermark_from = _reader(Watermark)
