@@ -31,7 +31,8 @@ from dentrix_highlevel._errors import (
     PlanNotApprovedError,
 )
 from dentrix_highlevel._private_files import ensure_private_dir
-from dentrix_highlevel.fleet._manifest import FleetManifest, OfficeSpec
+from dentrix_highlevel.fleet._dask import OPERATIONS, hold_lease, submit_offices, worker_progress
+from dentrix_highlevel.fleet._manifest import FleetManifest, OfficeSpec, load_manifest
 from dentrix_highlevel.fleet._report import (
     COUNT_NAMES,
     FleetReport,
@@ -66,7 +67,7 @@ from dentrix_highlevel.migration import (
 from dentrix_highlevel.migration._ledger_open import ledger_exists
 from dentrix_highlevel.migration._ledger_postgres import is_postgres_url, with_schema
 
-__all__ = ["Fleet", "FleetProgress", "office_schema"]
+__all__ = ["Fleet", "FleetProgress", "office_schema", "run_office"]
 
 FleetProgress = Callable[[OfficeProgress], None]
 AgencyRefresh = Callable[[OAuthTokens], Awaitable[None] | None]
@@ -422,6 +423,12 @@ class Fleet:
         async with anyio.create_task_group() as group:
             for office in chosen:
                 group.start_soon(one, office)
+        return self._finish(operation, started, chosen, results)
+
+    def _finish(
+        self, operation: str, started: str, chosen: Sequence[OfficeSpec], results: Mapping[str, OfficeReport]
+    ) -> FleetReport:
+        """The command's report, in the manifest's order of ``chosen``, saved unless told not to."""
         report = FleetReport(
             operation=operation,
             started_at=started,
@@ -570,27 +577,25 @@ class Fleet:
         that stops at its daily cap is "paused until T"; with ``daily_reset_s`` (HighLevel's reset comes
         within a day: 86400) the fleet submits it again at T, else the report says T and the next command
         resumes it. See ``dentrix_highlevel.fleet._dask`` and the "many offices" page."""
-        from dentrix_highlevel.fleet._dask import submit_offices
-
         started = _now()
         chosen = self.manifest.select(list(offices or ()))
         results = await submit_offices(
-            self,
             scheduler,
+            chosen,
+            task=run_office,
+            task_kwargs={
+                "manifest_path": str(self.manifest.path),  # load_manifest resolved it
+                "operation": operation,
+                "ledger_url": self.ledger_url,
+            },
+            emit=self._emit,
+            failure=self._failure,
+            progress=self._progress,
             operation=operation,
-            offices=offices,
             resubmits=resubmits,
             daily_reset_s=daily_reset_s,
         )
-        report = FleetReport(
-            operation=operation,
-            started_at=started,
-            finished_at=_now(),
-            offices=tuple(results[o.name] for o in chosen),
-        )
-        if self._save_report:
-            report.save(self.manifest.directory)
-        return report
+        return self._finish(operation, started, chosen, results)
 
     async def delta(self, *, offices: Sequence[str] | None = None) -> FleetReport:
         """Send what is new or changed in each office's source (point ``source`` at the newer export)."""
@@ -694,3 +699,36 @@ class Fleet:
             days_left=days,
             **base,
         )
+
+
+def run_office(
+    office: str,
+    *,
+    manifest_path: str,
+    operation: str = "run",
+    ledger_url: str | None = None,
+    progress_topic: str | None = None,
+    lease_wait_s: float = 600.0,
+    lease_poll_s: float = 0.5,
+) -> OfficeReport:
+    """One office's ``operation`` in this process (a Dask task's body): its report.
+
+    Its progress events go to ``progress_topic`` of the worker's event log (the submitting client shows
+    them). While another process holds the office's lease the task waits (``lease_wait_s`` at most,
+    polling every ``lease_poll_s``) rather than fail: the holder is a previous attempt finishing or dying.
+    """
+    if operation not in OPERATIONS:
+        raise ConfigurationError(f"a Dask task runs one of {', '.join(OPERATIONS)}, not {operation!r}")
+    fleet = Fleet(
+        load_manifest(manifest_path),
+        max_offices=1,
+        save_report=False,
+        ledger_url=ledger_url,
+        progress=worker_progress(progress_topic),
+    )
+
+    async def one() -> OfficeReport:
+        report: FleetReport = await getattr(fleet, operation)(offices=[office])
+        return report.offices[0]
+
+    return hold_lease(lambda: anyio.run(one), wait_s=lease_wait_s, poll_s=lease_poll_s)
