@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -72,6 +73,8 @@ __all__ = ["Fleet", "FleetProgress", "office_schema", "run_office"]
 FleetProgress = Callable[[OfficeProgress], None]
 AgencyRefresh = Callable[[OAuthTokens], Awaitable[None] | None]
 _MAX_FAILURES_LISTED = 50
+#: An office's connections (HighLevelClient's own default).
+_CONNECTIONS = 100
 
 
 def office_schema(name: str) -> str:
@@ -159,6 +162,7 @@ class Fleet:
         self._on_agency_refresh = on_agency_refresh
         self._save_report = save_report
         self._agency: OAuthToken | None = None
+        self._tls: ssl.SSLContext | None = None
         self.minted: dict[str, AgencyLocationToken] = {}
         """Per office name, the agency credential minting its location token (exchange counts; tests)."""
 
@@ -271,6 +275,20 @@ class Fleet:
             token_url=ascend.token_url,
         )
 
+    def _http_transport(self) -> httpx.AsyncBaseTransport:
+        """An office's own connection pool, as its client would make it (100 connections, no proxy from the
+        environment), on the fleet's one TLS context: loading the CA bundle costs tens of milliseconds of
+        CPU, once per office and command otherwise, while every other office waits for the process."""
+        if self._transport is not None:
+            return self._transport
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)
+        return httpx.AsyncHTTPTransport(
+            verify=self._tls,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=_CONNECTIONS, max_keepalive_connections=_CONNECTIONS),
+        )
+
     # -- one office --------------------------------------------------------------------------------------
 
     def _emit(self, office: OfficeSpec, phase: str, event: MigrationProgress | None = None) -> None:
@@ -306,7 +324,7 @@ class Fleet:
                 location_id=office.location_id,
                 auth=auth,
                 base_url=self.manifest.base_url,
-                transport=self._transport,
+                transport=self._http_transport(),
                 budget=budget,
                 # A limiter of its own: each location has its own budget, and this command's requests are
                 # counted apart from any other client's in the process.
