@@ -29,10 +29,11 @@ short table, then ONE JSON line:
     python -m benchmarks.fleet [--offices 20] [--patients 30] [--window-ms 10000] [--dask-workers 2]
 
 The figures are ratios that transfer between machines, never wall-clock targets; a busy machine lowers
-them. What limits them is CPU: a request costs the fleet's process about 6-7 ms of CPU over loopback HTTP
-(client, engine and ledger), so 20 offices at HighLevel's budget (200 requests/s) need more than the one
-core a Python process can use; offices on several processes (``--dask-workers``) share the machine's
-cores. On a machine whose cores other work keeps busy, no setting reaches the budget.
+them. What limits them is CPU: a request costs the fleet's process about 5 ms of CPU over loopback HTTP
+(client, engine and ledger; about 7 ms summed over the processes with Dask), so 20 offices at HighLevel's
+budget (200 requests/s) need about the one core a Python process can use; offices on several processes
+(``--dask-workers``) share the machine's cores. On a machine whose cores other work keeps busy, no setting
+reaches the budget. And the offices' sizes: see ``size_bound``.
 """
 
 from __future__ import annotations
