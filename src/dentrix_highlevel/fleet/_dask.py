@@ -46,6 +46,7 @@ __all__ = ["DAY_S", "OPERATIONS", "hold_lease", "submit_offices", "worker_progre
 
 #: How the lease's holder is told apart from other failures (the ledgers' "in use" message).
 _LEASE_TAKEN = "in use by another process"
+#: The operations a task runs: those that work on one office alone, from its ledger.
 OPERATIONS = ("run", "delta", "reconcile", "rollback")
 #: How a stop at the daily cap is told from other stops (the engine's stopped reason).
 _DAILY_CAP = "daily request cap"
