@@ -17,7 +17,7 @@ import pytest
 from tests.cli._cli import cli
 from tests.fleet._helpers import exports, write_manifest
 
-from dentrix_highlevel.fleet import Fleet, FleetReport, OfficeStatus, load_manifest
+from dentrix_highlevel.fleet import Fleet, FleetReport, OfficeProgress, OfficeStatus, load_manifest
 from dentrix_highlevel.migration import RunStatus, open_existing_ledger
 from dentrix_highlevel.migration._state.open import ledger_exists
 
@@ -145,12 +145,27 @@ def test_one_task_per_office_on_worker_processes(
 ) -> None:
     suffix = "pg" if ledger_url else ""
     names = tuple(f"{n}{suffix}" for n in ("north", "south", "east"))
-    fleet = Fleet(load_manifest(_manifest(tmp_path, served, locations, names)), ledger_url=ledger_url)
+    events: list[OfficeProgress] = []
+    fleet = Fleet(
+        load_manifest(_manifest(tmp_path, served, locations, names)),
+        ledger_url=ledger_url,
+        progress=events.append,
+    )
     _prepare(fleet)
+    events.clear()
     _, client = cluster
     report: FleetReport = anyio.run(lambda: fleet.run_on_dask(client.scheduler.address))
     assert [o.status for o in report.offices] == [OfficeStatus.OK] * 3, report.offices
     assert all(o.counts.get("created", 0) > 0 for o in report.offices)
+    # The workers' live progress reached this process: each office's engine phases with their counts,
+    # as the in-process fleet shows them, and then the office's end.
+    for office in fleet.manifest.offices:
+        seen = [e for e in events if e.office == office.name]
+        assert all(e.location_id == office.location_id for e in seen)
+        engine = [e for e in seen if e.phase.startswith("run ")]
+        assert engine, [e.phase for e in seen]
+        assert any(e.total > 0 and e.done == e.total for e in engine), engine
+        assert seen[-1].phase == OfficeStatus.OK.value
     _reconciled_without_duplicates(fleet, served, names)
 
 

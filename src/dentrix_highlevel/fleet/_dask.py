@@ -17,6 +17,14 @@ cluster. A task loads the manifest on the worker, runs that office alone and ret
 Workers read the offices' tokens from *their own* environment (``token_env`` in the manifest): no token
 travels in a task. Workers on several machines need the same manifest path, the exports at the same
 paths, and a ledger they share: ``ledger_url`` (PostgreSQL); the SQLite default suits one machine.
+
+* **Live progress comes back through the scheduler.** A task logs its office's progress events on a topic
+  of Dask's structured event log (``Worker.log_event``), and the submitting client subscribes to that
+  topic (``Client.subscribe_topic``) and hands each event to the fleet's ``progress``: the same per-office
+  view as in one process. Events hold identifiers and counts only, like every progress event.
+
+This module knows Dask and nothing of the fleet's engine: the task body and the fleet's callbacks are
+given to it (``Fleet.run_on_dask`` does), so the fleet imports it and never the other way round.
 """
 
 from __future__ import annotations
@@ -24,65 +32,76 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 import attrs
 
 from dentrix_highlevel._errors import ConfigurationError
-from dentrix_highlevel.fleet._report import OfficeReport, OfficeStatus
+from dentrix_highlevel.fleet._manifest import OfficeSpec
+from dentrix_highlevel.fleet._report import OfficeProgress, OfficeReport, OfficeStatus
 
-if TYPE_CHECKING:
-    from dentrix_highlevel.fleet._fleet import Fleet
-    from dentrix_highlevel.fleet._manifest import OfficeSpec
-
-__all__ = ["run_office"]
+__all__ = ["DAY_S", "OPERATIONS", "hold_lease", "submit_offices", "worker_progress"]
 
 #: How the lease's holder is told apart from other failures (the ledgers' "in use" message).
 _LEASE_TAKEN = "in use by another process"
-_OPERATIONS = ("run", "delta", "reconcile", "rollback")
+#: The operations a task runs: those that work on one office alone, from its ledger.
+OPERATIONS = ("run", "delta", "reconcile", "rollback")
 #: How a stop at the daily cap is told from other stops (the engine's stopped reason).
 _DAILY_CAP = "daily request cap"
 #: HighLevel's daily budget resets within a day of the first request counted against it.
 DAY_S = 86_400.0
+#: A worker sends an office's counts at most this often (its phase changes always go): each event is a
+#: message to the scheduler and on to the client, and a person reads the view, not every patient.
+_PROGRESS_EVERY_S = 0.2
+_PROGRESS_FIELDS = frozenset(attrs.fields_dict(OfficeProgress))
 
 
-def run_office(
-    manifest_path: str,
-    office: str,
-    operation: str = "run",
-    *,
-    ledger_url: str | None = None,
-    lease_wait_s: float = 600.0,
-    lease_poll_s: float = 0.5,
-) -> OfficeReport:
-    """One office's ``operation`` in this process (a Dask task's body): its report.
+def _distributed() -> Any:
+    try:
+        # Untyped: reached through Any (the package ships no type information).
+        return importlib.import_module("distributed")
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ConfigurationError(
+            "running a fleet on Dask needs distributed: pip install 'dentrix-highlevel[fleet]'"
+        ) from exc
 
-    While another process holds the office's lease the task waits (``lease_wait_s`` at most, polling every
-    ``lease_poll_s``) rather than fail: the holder is a previous attempt finishing or dying.
-    """
-    from dentrix_highlevel.fleet._fleet import Fleet
-    from dentrix_highlevel.fleet._manifest import load_manifest
 
-    if operation not in _OPERATIONS:
-        raise ConfigurationError(f"a Dask task runs one of {', '.join(_OPERATIONS)}, not {operation!r}")
-    manifest = load_manifest(manifest_path)
-    fleet = Fleet(manifest, max_offices=1, save_report=False, ledger_url=ledger_url)
-    deadline = time.monotonic() + lease_wait_s
+def hold_lease(attempt: Callable[[], OfficeReport], *, wait_s: float, poll_s: float) -> OfficeReport:
+    """``attempt()`` (one office's operation), again while another process holds the office's lease
+    (``wait_s`` at most, every ``poll_s``) rather than fail: the holder is a previous attempt finishing or
+    dying."""
+    deadline = time.monotonic() + wait_s
     while True:
-        report = anyio.run(_one, fleet, operation, office)
+        report = attempt()
         leased = report.status is OfficeStatus.FAILED and _LEASE_TAKEN in (report.reason or "")
         if not leased or time.monotonic() >= deadline:
             return report
-        time.sleep(lease_poll_s)
+        time.sleep(poll_s)
 
 
-async def _one(fleet: Fleet, operation: str, office: str) -> OfficeReport:
-    method = getattr(fleet, operation)
-    report = await method(offices=[office])
-    only: OfficeReport = report.offices[0]
-    return only
+def worker_progress(topic: str | None) -> Callable[[OfficeProgress], None] | None:
+    """Where a task sends its office's progress: ``topic`` of the event log of the worker running it
+    (None without a topic, or outside a worker: nobody listens)."""
+    if topic is None:
+        return None
+    try:
+        worker = _distributed().get_worker()
+    except ValueError:  # not in a worker (the task body called directly)
+        return None
+    last: dict[str, tuple[str, float]] = {}
+
+    def send(event: OfficeProgress) -> None:
+        now = time.monotonic()
+        phase, at = last.get(event.office, ("", -_PROGRESS_EVERY_S))
+        finished = event.total > 0 and event.done >= event.total
+        if event.phase == phase and not finished and now - at < _PROGRESS_EVERY_S:
+            return
+        last[event.office] = (event.phase, now)
+        worker.log_event(topic, attrs.asdict(event))
+
+    return send
 
 
 def _paused_by_the_daily_cap(report: OfficeReport) -> bool:
@@ -90,34 +109,42 @@ def _paused_by_the_daily_cap(report: OfficeReport) -> bool:
 
 
 async def submit_offices(
-    fleet: Fleet,
     scheduler: Any,
+    chosen: Sequence[OfficeSpec],
     *,
+    task: Callable[..., OfficeReport],
+    task_kwargs: dict[str, Any],
+    emit: Callable[[OfficeSpec, str], None],
+    failure: Callable[[OfficeSpec, OfficeStatus, str], OfficeReport],
+    progress: Callable[[OfficeProgress], None] | None,
     operation: str,
-    offices: Sequence[str] | None,
     resubmits: int,
     daily_reset_s: float | None = None,
     max_pauses: int = 30,
 ) -> dict[str, OfficeReport]:
-    """Each office of ``offices`` as one task on ``scheduler`` (an address, or a ``distributed.Client``);
-    the offices' reports by name. A task the cluster gave up on is resubmitted ``resubmits`` times.
+    """Each office of ``chosen`` as one task ``task(office_name, progress_topic=…, **task_kwargs)`` on
+    ``scheduler`` (an address, or a ``distributed.Client``); the offices' reports by name. A task the
+    cluster gave up on is resubmitted ``resubmits`` times; ``emit`` tells the fleet's view of each
+    resubmission, pause and end, ``failure`` makes the report of an office whose task failed, and
+    ``progress`` receives the workers' live events.
 
     An office whose task stops at its daily cap is "paused until T" (``daily_reset_s`` after it stopped)
     and submitted again at T, up to ``max_pauses`` times; ``daily_reset_s`` None reports it stopped, with
     T in the reason, and leaves rescheduling to the next command."""
-    try:
-        # Untyped: reached through Any (the package ships no type information).
-        distributed: Any = importlib.import_module("distributed")
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ConfigurationError(
-            "running a fleet on Dask needs distributed: pip install 'dentrix-highlevel[fleet]'"
-        ) from exc
-
-    chosen = fleet.manifest.select(list(offices or ()))
-    manifest_path = str(fleet.manifest.path)  # load_manifest resolved it
+    distributed = _distributed()
     own_client = not isinstance(scheduler, distributed.Client)
     client: Any = await distributed.Client(scheduler, asynchronous=True) if own_client else scheduler
     results: dict[str, OfficeReport] = {}
+    # A topic of this submission only: two fleets on one cluster never see each other's offices.
+    topic = f"dentrix-highlevel-progress-{time.time_ns()}" if progress is not None else None
+    if progress is not None:
+        relay = progress
+
+        def relayed(event: tuple[float, Any]) -> None:
+            # The worker adds its own address to the message: keep the event's fields only.
+            relay(OfficeProgress(**{k: v for k, v in event[1].items() if k in _PROGRESS_FIELDS}))
+
+        client.subscribe_topic(topic, relayed)
 
     async def outcome(future: Any) -> OfficeReport:
         if client.asynchronous:
@@ -133,11 +160,10 @@ async def submit_offices(
         while True:
             attempt += 1
             future = client.submit(
-                run_office,
-                manifest_path,
+                task,
                 office.name,
-                operation,
-                ledger_url=fleet.ledger_url,
+                progress_topic=topic,
+                **task_kwargs,
                 key=f"dentrix-highlevel-{operation}-{office.name}-{attempt}-{time.time_ns()}",
                 pure=False,
             )
@@ -146,9 +172,9 @@ async def submit_offices(
             except distributed.KilledWorker:
                 if lost < resubmits:
                     lost += 1
-                    fleet._emit(office, f"resubmitted ({lost})")
+                    emit(office, f"resubmitted ({lost})")
                     continue
-                results[office.name] = fleet._failure(
+                results[office.name] = failure(
                     office,
                     OfficeStatus.STOPPED,
                     "its Dask task was lost with its worker too often; the ledger keeps what was done: "
@@ -156,7 +182,7 @@ async def submit_offices(
                 )
                 return
             except Exception as caught:  # one office's failure is its own line
-                results[office.name] = fleet._failure(
+                results[office.name] = failure(
                     office, OfficeStatus.FAILED, f"its Dask task failed ({type(caught).__name__})"
                 )
                 return
@@ -164,13 +190,13 @@ async def submit_offices(
                 delay = daily_reset_s if daily_reset_s is not None else DAY_S
                 until = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)).isoformat(timespec="seconds")
                 report = attrs.evolve(report, reason=f"paused until {until} (the daily request cap)")
-                fleet._emit(office, f"paused until {until}")
+                emit(office, f"paused until {until}")
                 if daily_reset_s is not None and pauses < max_pauses:
                     pauses += 1
                     await anyio.sleep(daily_reset_s)
                     continue
             results[office.name] = report
-            fleet._emit(office, report.status.value)
+            emit(office, report.status.value)
             return
 
     try:
@@ -178,6 +204,8 @@ async def submit_offices(
             for office in chosen:
                 group.start_soon(drive, office)
     finally:
+        if topic is not None:
+            client.unsubscribe_topic(topic)
         if own_client:
             await client.close()
     return results

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -31,7 +32,8 @@ from dentrix_highlevel._errors import (
     PlanNotApprovedError,
 )
 from dentrix_highlevel._private_files import ensure_private_dir
-from dentrix_highlevel.fleet._manifest import FleetManifest, OfficeSpec
+from dentrix_highlevel.fleet._dask import OPERATIONS, hold_lease, submit_offices, worker_progress
+from dentrix_highlevel.fleet._manifest import FleetManifest, OfficeSpec, load_manifest
 from dentrix_highlevel.fleet._report import (
     COUNT_NAMES,
     FleetReport,
@@ -66,11 +68,13 @@ from dentrix_highlevel.migration import (
 from dentrix_highlevel.migration._state.open import ledger_exists
 from dentrix_highlevel.migration._state.postgres import is_postgres_url, with_schema
 
-__all__ = ["Fleet", "FleetProgress", "office_schema"]
+__all__ = ["Fleet", "FleetProgress", "office_schema", "run_office"]
 
 FleetProgress = Callable[[OfficeProgress], None]
 AgencyRefresh = Callable[[OAuthTokens], Awaitable[None] | None]
 _MAX_FAILURES_LISTED = 50
+#: An office's connections (HighLevelClient's own default).
+_CONNECTIONS = 100
 
 
 def office_schema(name: str) -> str:
@@ -158,6 +162,7 @@ class Fleet:
         self._on_agency_refresh = on_agency_refresh
         self._save_report = save_report
         self._agency: OAuthToken | None = None
+        self._tls: ssl.SSLContext | None = None
         self.minted: dict[str, AgencyLocationToken] = {}
         """Per office name, the agency credential minting its location token (exchange counts; tests)."""
 
@@ -270,6 +275,20 @@ class Fleet:
             token_url=ascend.token_url,
         )
 
+    def _http_transport(self) -> httpx.AsyncBaseTransport:
+        """An office's own connection pool, as its client would make it (100 connections, no proxy from the
+        environment), on the fleet's one TLS context: loading the CA bundle costs tens of milliseconds of
+        CPU, once per office and command otherwise, while every other office waits for the process."""
+        if self._transport is not None:
+            return self._transport
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)
+        return httpx.AsyncHTTPTransport(
+            verify=self._tls,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=_CONNECTIONS, max_keepalive_connections=_CONNECTIONS),
+        )
+
     # -- one office --------------------------------------------------------------------------------------
 
     def _emit(self, office: OfficeSpec, phase: str, event: MigrationProgress | None = None) -> None:
@@ -305,7 +324,7 @@ class Fleet:
                 location_id=office.location_id,
                 auth=auth,
                 base_url=self.manifest.base_url,
-                transport=self._transport,
+                transport=self._http_transport(),
                 budget=budget,
                 # A limiter of its own: each location has its own budget, and this command's requests are
                 # counted apart from any other client's in the process.
@@ -422,6 +441,12 @@ class Fleet:
         async with anyio.create_task_group() as group:
             for office in chosen:
                 group.start_soon(one, office)
+        return self._finish(operation, started, chosen, results)
+
+    def _finish(
+        self, operation: str, started: str, chosen: Sequence[OfficeSpec], results: Mapping[str, OfficeReport]
+    ) -> FleetReport:
+        """The command's report, in the manifest's order of ``chosen``, saved unless told not to."""
         report = FleetReport(
             operation=operation,
             started_at=started,
@@ -570,27 +595,25 @@ class Fleet:
         that stops at its daily cap is "paused until T"; with ``daily_reset_s`` (HighLevel's reset comes
         within a day: 86400) the fleet submits it again at T, else the report says T and the next command
         resumes it. See ``dentrix_highlevel.fleet._dask`` and the "many offices" page."""
-        from dentrix_highlevel.fleet._dask import submit_offices
-
         started = _now()
         chosen = self.manifest.select(list(offices or ()))
         results = await submit_offices(
-            self,
             scheduler,
+            chosen,
+            task=run_office,
+            task_kwargs={
+                "manifest_path": str(self.manifest.path),  # load_manifest resolved it
+                "operation": operation,
+                "ledger_url": self.ledger_url,
+            },
+            emit=self._emit,
+            failure=self._failure,
+            progress=self._progress,
             operation=operation,
-            offices=offices,
             resubmits=resubmits,
             daily_reset_s=daily_reset_s,
         )
-        report = FleetReport(
-            operation=operation,
-            started_at=started,
-            finished_at=_now(),
-            offices=tuple(results[o.name] for o in chosen),
-        )
-        if self._save_report:
-            report.save(self.manifest.directory)
-        return report
+        return self._finish(operation, started, chosen, results)
 
     async def delta(self, *, offices: Sequence[str] | None = None) -> FleetReport:
         """Send what is new or changed in each office's source (point ``source`` at the newer export)."""
@@ -694,3 +717,36 @@ class Fleet:
             days_left=days,
             **base,
         )
+
+
+def run_office(
+    office: str,
+    *,
+    manifest_path: str,
+    operation: str = "run",
+    ledger_url: str | None = None,
+    progress_topic: str | None = None,
+    lease_wait_s: float = 600.0,
+    lease_poll_s: float = 0.5,
+) -> OfficeReport:
+    """One office's ``operation`` in this process (a Dask task's body): its report.
+
+    Its progress events go to ``progress_topic`` of the worker's event log (the submitting client shows
+    them). While another process holds the office's lease the task waits (``lease_wait_s`` at most,
+    polling every ``lease_poll_s``) rather than fail: the holder is a previous attempt finishing or dying.
+    """
+    if operation not in OPERATIONS:
+        raise ConfigurationError(f"a Dask task runs one of {', '.join(OPERATIONS)}, not {operation!r}")
+    fleet = Fleet(
+        load_manifest(manifest_path),
+        max_offices=1,
+        save_report=False,
+        ledger_url=ledger_url,
+        progress=worker_progress(progress_topic),
+    )
+
+    async def one() -> OfficeReport:
+        report: FleetReport = await getattr(fleet, operation)(offices=[office])
+        return report.offices[0]
+
+    return hold_lease(lambda: anyio.run(one), wait_s=lease_wait_s, poll_s=lease_poll_s)
