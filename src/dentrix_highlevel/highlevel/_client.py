@@ -225,9 +225,10 @@ class HighLevelClient:
         #: Whether aclose() closes the httpx client: only the one this client opened, never the caller's.
         self._owns_http = http_client is None
         pool_limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        if http_client is None and transport is None and proxy is None:
-            # httpx's default transport with a pool that costs less CPU per request (see _pool).
-            transport = client_transport(limits=pool_limits, trust_env=trust_env)
+        if http_client is None and transport is None and proxy is None and not trust_env:
+            # httpx's default transport with a pool that costs less CPU per request (see _pool). Not with
+            # trust_env: httpx reads the proxy environment only when it makes the transport itself.
+            transport = client_transport(limits=pool_limits)
         self._http = (
             http_client
             if http_client is not None

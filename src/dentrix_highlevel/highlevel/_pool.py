@@ -163,13 +163,13 @@ def _pool_fits() -> bool:
     return AutoBackend is not None and all(callable(getattr(base, name, None)) for name in _POOL_PARTS)
 
 
-def client_transport(*, limits: httpx.Limits, trust_env: bool) -> httpx.AsyncHTTPTransport:
-    """The transport ``httpx.AsyncClient(limits=..., trust_env=...)`` would make, with :class:`_Pool`."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=trust_env)
+def client_transport(*, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """The transport ``httpx.AsyncClient(limits=..., trust_env=False)`` would make, with :class:`_Pool`."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     own = getattr(transport, "_pool", None)
     if type(own) is not httpcore.AsyncConnectionPool or not _pool_fits():
         return transport
-    ssl_context = getattr(own, "_ssl_context", None) or httpx.create_ssl_context(trust_env=trust_env)
+    ssl_context = getattr(own, "_ssl_context", None) or httpx.create_ssl_context(trust_env=False)
     transport._pool = _Pool(
         ssl_context=ssl_context,
         max_connections=limits.max_connections,
