@@ -950,7 +950,9 @@ def _canonical(value: object) -> object:
     if names is not None:
         out: dict[str, object] = {"@": cls.__name__}
         for name in names:
-            out[name] = _canonical(getattr(value, name))
+            field = getattr(value, name)
+            # Plain leaves inline: a call per leaf was most of what is left.
+            out[name] = field if type(field) in _PLAIN_TYPES else _canonical(field)
         return out
     if isinstance(value, enum.Enum):
         return value.value
@@ -963,5 +965,5 @@ def _canonical(value: object) -> object:
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, tuple | list):
-        return [_canonical(v) for v in value]
+        return [v if type(v) in _PLAIN_TYPES else _canonical(v) for v in value]
     return value
