@@ -924,11 +924,36 @@ class PatientBundle(_Record):
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+# Exact types that are their own canonical form (a subclass, say an enum of str, is not: it takes the
+# long way below). Checked first: most values of a record tree are these.
+_PLAIN_TYPES: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+# Per class: its attrs field names, or None for a class that is not an attrs class. Hashing a bundle visits
+# hundreds of values; asking attrs about each one's class every time was most of the hashing's cost.
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in attrs.fields(cast(Any, cls))) if attrs.has(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def _canonical(value: object) -> object:
     """A JSON-able, order-stable form of a record tree (type-tagged where JSON would blur types)."""
-    if attrs.has(type(value)):
-        fields = attrs.fields(cast(Any, type(value)))
-        return {"@": type(value).__name__} | {f.name: _canonical(getattr(value, f.name)) for f in fields}
+    cls = type(value)
+    if cls in _PLAIN_TYPES:
+        return value
+    names = _field_names(cls)
+    if names is not None:
+        out: dict[str, object] = {"@": cls.__name__}
+        for name in names:
+            field = getattr(value, name)
+            # Plain leaves inline: a call per leaf was most of what is left.
+            out[name] = field if type(field) in _PLAIN_TYPES else _canonical(field)
+        return out
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime):
@@ -940,5 +965,5 @@ def _canonical(value: object) -> object:
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, tuple | list):
-        return [_canonical(v) for v in value]
+        return [v if type(v) in _PLAIN_TYPES else _canonical(v) for v in value]
     return value

@@ -24,7 +24,7 @@ import attrs
 
 from dentrix_highlevel._errors import MappingError
 
-__all__ = ["WILDCARD", "PathError", "SourcePath", "check_path", "parse_path", "resolve"]
+__all__ = ["WILDCARD", "PathError", "SourcePath", "check_path", "parse_path", "parsed_path", "resolve"]
 
 
 class _Wildcard:
@@ -95,6 +95,17 @@ def parse_path(text: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[Segment, ...]:
+    return parse_path(text)
+
+
+def parsed_path(text: str) -> tuple[Segment, ...]:
+    """:func:`parse_path`, remembered: a map reads the same few paths for every record it maps."""
+    # Only a str can be remembered (and a non-str is parse_path's error to raise).
+    return _parsed(text) if isinstance(text, str) else parse_path(text)
+
+
 def _step(value: Any, segment: Segment) -> Any:
     if isinstance(segment, int):
         if isinstance(value, Sequence) and not isinstance(value, str | bytes):
@@ -107,11 +118,11 @@ def _step(value: Any, segment: Segment) -> Any:
     if isinstance(value, Mapping):
         # Rows as mappings omit blank columns; a missing key reads as blank (the schema catches typos).
         return value.get(segment)
-    if attrs.has(type(value)) or hasattr(value, segment):
-        try:
-            return getattr(value, segment)
-        except AttributeError:
-            pass
+    # What "an attrs field, or any attribute it has" comes to, asked once: a missing one is an AttributeError.
+    try:
+        return getattr(value, segment)
+    except AttributeError:
+        pass
     raise PathError("bad_path", f"a {type(value).__name__} has no field {segment!r}")
 
 
@@ -160,7 +171,7 @@ class SourcePath:
     segments: tuple[Segment, ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "segments", parse_path(self.text))
+        object.__setattr__(self, "segments", parsed_path(self.text))
 
     def read(self, record: Any) -> Any:
         return resolve(record, self.segments)

@@ -22,7 +22,7 @@ from dentrix_highlevel._errors import MappingError
 from dentrix_highlevel.mapping._context import FieldContext
 from dentrix_highlevel.mapping._dsl import Transform
 from dentrix_highlevel.mapping._frozen import FrozenTable
-from dentrix_highlevel.mapping._paths import PathError, SourcePath, parse_path, resolve
+from dentrix_highlevel.mapping._paths import PathError, SourcePath, parse_path, parsed_path, resolve
 from dentrix_highlevel.mapping._targets import DND_CHANNELS
 
 __all__ = [
@@ -462,7 +462,7 @@ class _ItemFormatter(string.Formatter):
         item = kwargs["item"]
         if field_name == "value":
             return item, field_name
-        return resolve(item, parse_path(field_name)), field_name
+        return resolve(item, parsed_path(field_name)), field_name
 
     def format_field(self, value: Any, format_spec: str) -> str:
         if value is None:

@@ -96,6 +96,8 @@ class RunStatus(enum.StrEnum):
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*")
 _MAX_KIND = 64
 _MAX_KEY = 256
+# One regex scan instead of a Python loop over the characters: every ledger write checks its keys.
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f]")
 _MAX_REASON = 1000
 
 
@@ -112,7 +114,7 @@ def check_key(value: str, what: str) -> str:
     """Keys and ids are single-line, non-empty, bounded text (they end up in CSV cells and messages)."""
     if not isinstance(value, str) or not value or len(value) > _MAX_KEY:
         raise ConfigurationError(f"{what} must be a non-empty string of at most {_MAX_KEY} characters")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _CONTROL_CHAR.search(value) is not None:
         raise ConfigurationError(f"{what} must not contain control characters")
     return value
 
