@@ -264,3 +264,10 @@ def test_a_held_limiter_is_gone_once_its_last_holder_releases_it() -> None:
 def test_bad_budgets_are_configuration_errors(kwargs: dict[str, int]) -> None:
     with pytest.raises(ConfigurationError):
         RateBudget(**kwargs)
+
+
+def test_a_scaled_budget_keeps_highlevels_reserve_and_burst_within_small_limits() -> None:
+    real = RateBudget.scaled(max_requests=100, window_ms=10_000, daily_max=200_000)
+    assert (real.daily_reserve, real.burst) == (1_000, 10)
+    small = RateBudget.scaled(max_requests=5, window_ms=1_000, daily_max=300)
+    assert (small.daily_reserve, small.burst) == (30, 5)

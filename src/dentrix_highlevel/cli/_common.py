@@ -300,13 +300,8 @@ class Destination:
         )
 
     def budget(self) -> RateBudget:
-        return RateBudget(
-            max_requests=self.rate_max,
-            window_ms=self.rate_window_ms,
-            daily_max=self.daily_max,
-            # HighLevel's documented reserve, scaled down when the cap itself is small (sandboxes).
-            daily_reserve=min(1_000, self.daily_max // 10),
-            burst=min(10, self.rate_max),
+        return RateBudget.scaled(
+            max_requests=self.rate_max, window_ms=self.rate_window_ms, daily_max=self.daily_max
         )
 
     def client(self) -> HighLevelClient:

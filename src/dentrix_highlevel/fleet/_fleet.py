@@ -243,14 +243,7 @@ class Fleet:
 
     def _budget(self) -> RateBudget:
         m = self.manifest
-        return RateBudget(
-            max_requests=m.rate_max,
-            window_ms=m.rate_window_ms,
-            daily_max=m.daily_max,
-            # HighLevel's documented reserve, scaled down when the cap itself is small (sandboxes).
-            daily_reserve=min(1_000, m.daily_max // 10),
-            burst=min(10, m.rate_max),
-        )
+        return RateBudget.scaled(max_requests=m.rate_max, window_ms=m.rate_window_ms, daily_max=m.daily_max)
 
     def _source(self, office: OfficeSpec) -> Any:
         if office.source_kind == "g-export":

@@ -138,6 +138,19 @@ class RateBudget:
         if self.backoff_429_s <= 0 or self.max_backoff_429_s < self.backoff_429_s:
             raise ConfigurationError("RateBudget backoff must satisfy 0 < backoff_429_s <= max_backoff_429_s")
 
+    @classmethod
+    def scaled(cls, *, max_requests: int, window_ms: int, daily_max: int) -> RateBudget:
+        """A budget for these limits with the defaults scaled to fit them: HighLevel's daily reserve of
+        1,000 (at most a tenth of a small cap, as in a sandbox) and a pacer burst of 10 (at most
+        ``max_requests``)."""
+        return cls(
+            max_requests=max_requests,
+            window_ms=window_ms,
+            daily_max=daily_max,
+            daily_reserve=min(1_000, daily_max // 10),
+            burst=min(10, max_requests),
+        )
+
     @property
     def effective_margin_ms(self) -> int:
         return max(self.window_ms // 100, _MIN_MARGIN_MS) if self.margin_ms is None else self.margin_ms
