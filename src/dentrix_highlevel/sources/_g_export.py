@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import stat
 import threading
+import uuid
 import zipfile
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -415,7 +416,7 @@ class GExportSource:
         not owner-only one is removed (it holds PHI and is useless) and the export staged again."""
         kept = self._kept_dir(key)
         try:
-            complete = (kept / COMPLETE_MARKER).read_text("utf-8").strip() == key
+            complete = (kept / COMPLETE_MARKER).read_text("utf-8").splitlines()[:1] == [key]
             private = kept.stat().st_mode & 0o077 == 0 and not kept.is_symlink()
         except (OSError, UnicodeDecodeError):
             complete = private = False
@@ -460,7 +461,9 @@ class GExportSource:
             _fsync(built / "staging.sqlite3")
             fd = os.open(built / COMPLETE_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                os.write(fd, f"{key}\n".encode())
+                # The key, then this build's own id: a test (or an operator) can tell a reuse from a
+                # new staging of the same content.
+                os.write(fd, f"{key}\n{uuid.uuid4().hex}\n".encode())
                 os.fsync(fd)
             finally:
                 os.close(fd)
