@@ -23,7 +23,7 @@ import attrs
 from dentrix_highlevel._errors import SourceFileError
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 
-__all__ = ["CsvReject", "CsvRow", "CsvStream", "normalise_encoding", "sniff_encoding"]
+__all__ = ["CsvColumns", "CsvReject", "CsvRow", "CsvStream", "normalise_encoding", "sniff_encoding"]
 
 _BOM = codecs.BOM_UTF8
 # A quoted field longer than this many physical lines is taken as an unclosed quote (notes are a few KB).
@@ -47,6 +47,14 @@ class CsvRow(NamedTuple):
     line: int
     end_line: int
     cells: tuple[str, ...]
+
+
+class CsvColumns(NamedTuple):
+    """A block of good single-line rows, by column: ``columns[i][r]`` is cell ``i`` of the row on physical
+    line ``lines[r]`` (what :class:`CsvRow` holds by row; cheaper to build and to stage)."""
+
+    lines: list[int]
+    columns: list[list[str]]
 
 
 @attrs.frozen
@@ -178,12 +186,24 @@ class CsvStream:
             yield from batch
 
     def batches(self) -> Iterator[list[CsvRow | CsvReject | SourceIssue]]:
-        """What iterating yields, a block of lines at a time (staging's hot path takes whole lists).
+        """What iterating yields, a block of lines at a time."""
+        for block in self.blocks():
+            if isinstance(block, CsvColumns):
+                cells = list(zip(*block.columns, strict=True))
+                yield [CsvRow(line, line, row) for line, row in zip(block.lines, cells, strict=True)]
+            else:
+                yield block
 
-        A block without any ``"`` or NUL that decodes cleanly (the common case by far) is split in one go
-        (one decode per block, not per line); any other block goes line by line through the full reader.
+    def blocks(self) -> Iterator[CsvColumns | list[CsvRow | CsvReject | SourceIssue]]:
+        """The file a block of lines at a time, as staging's hot path wants it.
+
+        A block without any ``"`` or NUL that decodes cleanly and whose every row has the header's cell
+        count (the common case by far) comes as :class:`CsvColumns`: one decode, one split and one slice
+        per column for the whole block. A clean block with a wrong cell count somewhere comes as rows and
+        rejects; any other block goes line by line through the full reader.
         """
         ncols = len(self.header)
+        commas = ncols - 1
         source = self._source
         fast_codec = self._encoding in _BLOCK_CODECS
         while True:
@@ -215,11 +235,22 @@ class CsvStream:
                 )
                 continue
             # Each raw line ends in its only b"\n" (the last may have none): split elements map 1:1.
+            pieces = text.split("\n")[: len(raws)]
+            if "\r" in text:
+                pieces = [piece.rstrip("\r") for piece in pieces]
+            kept = [piece for piece in pieces if piece.strip()]
+            if len(kept) == len(pieces):
+                lines = list(range(first, first + len(pieces)))
+            else:
+                lines = [line for line, piece in enumerate(pieces, first) if piece.strip()]
+            if not kept:
+                continue
+            if [piece.count(",") for piece in kept].count(commas) == len(kept):
+                flat = ",".join(kept).split(",")
+                yield CsvColumns(lines, [flat[i::ncols] for i in range(ncols)])
+                continue
             out: list[CsvRow | CsvReject | SourceIssue] = []
-            for line, piece in enumerate(text.split("\n")[: len(raws)], first):
-                row = piece.rstrip("\r")
-                if not row.strip():
-                    continue
+            for line, row in zip(lines, kept, strict=True):
                 cells = row.split(",")
                 if len(cells) != ncols:
                     out.append(self._column_count(line, line, len(cells), ncols))
