@@ -1062,10 +1062,12 @@ REGENERABLE_FILES = ("report.md", "audit.csv", "audit.jsonl")
 @_WORKDIR
 @debug_option
 def clean_command(workdir: Path) -> None:
-    """Remove the work directory's regenerable files: the staged copy of the export (kept for the next
-    command; it holds the whole export), the staging a stopped command left, and report.md, audit.csv and
-    audit.jsonl (`report` writes them again from the ledger). Never the ledger, migration.json, the plan,
-    the approval, the sample diffs or reconciliation.json."""
+    """Remove the work directory's regenerable files (the staged export copy, reports); never the ledger.
+
+    Removed: the staged copy of the export (kept for the next command; it holds the whole export), the
+    staging a stopped command left, and report.md, audit.csv and audit.jsonl (`report` writes them again
+    from the ledger). Kept: the ledger, migration.json, the plan, the approval, the sample diffs and
+    reconciliation.json."""
     if not (workdir / CONFIG_FILENAME).is_file():
         raise CliFailure(
             f"{workdir} is not a migration's work directory (no {CONFIG_FILENAME}); nothing removed"
