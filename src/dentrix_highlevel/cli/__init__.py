@@ -26,6 +26,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "approve_command",
         "Record that NAME approved the plan in the work directory, exactly as it is now.",
     ),
+    "clean": (
+        "dentrix_highlevel.cli._migrate",
+        "clean_command",
+        "Remove the work directory's regenerable files (the staged export copy, reports); never the ledger.",
+    ),
     "delta": (
         "dentrix_highlevel.cli._migrate",
         "delta_command",

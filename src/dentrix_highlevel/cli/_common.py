@@ -231,7 +231,10 @@ def open_source(
 
         if not Path(spec.location).exists():
             raise CliFailure(f"the G export {spec.location} is gone; restore it or pass --source again")
-        return GExportSource(spec.location, practice_timezone=spec.practice_timezone, staging_dir=staging)
+        source = GExportSource(spec.location, practice_timezone=spec.practice_timezone)
+        if staging is not None:
+            source.use_staging_dir(staging)  # the work directory's: the staged copy is kept and reused
+        return source
     from dentrix_highlevel.sources import AscendSource
 
     organization = credentials.organization_id or spec.organization_id

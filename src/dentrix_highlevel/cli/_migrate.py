@@ -7,6 +7,7 @@ thin: everything they do is a call on :class:`~dentrix_highlevel.migration.Migra
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
@@ -86,6 +87,11 @@ from dentrix_highlevel.migration import (
     plan_date,
 )
 from dentrix_highlevel.migration._state.open import ledger_exists
+from dentrix_highlevel.sources._staging_dirs import (
+    STAGING_DIRNAME,
+    remove_kept_staging,
+    remove_leftover_staging,
+)
 
 __all__ = ["COMMANDS", "report_path"]
 
@@ -684,6 +690,7 @@ def _plan_offline(
             options = DefaultMapOptions(as_of=plan_date(source), **choices)
             return await build_plan(source, options=options, policies=policies)
 
+    sweep_staging(workdir)  # a partial staging of a killed command: never reused, removed now
     console.print(f"planning {spec} offline (no HighLevel location read) ...", markup=False)
     new = run_async(go)
     new.save(workdir)
@@ -1045,6 +1052,44 @@ def report_command(workdir: Path, ledger: str | None) -> None:
     )
 
 
+# --- clean ------------------------------------------------------------------------------------------------
+
+#: What ``report`` rewrites from the ledger (and from ``plan.json`` / ``migration.json``) whenever it runs.
+REGENERABLE_FILES = ("report.md", "audit.csv", "audit.jsonl")
+
+
+@click.command("clean")
+@_WORKDIR
+@debug_option
+def clean_command(workdir: Path) -> None:
+    """Remove the work directory's regenerable files (the staged export copy, reports); never the ledger.
+
+    Removed: the staged copy of the export (kept for the next command; it holds the whole export), the
+    staging a stopped command left, and report.md, audit.csv and audit.jsonl (`report` writes them again
+    from the ledger). Kept: the ledger, migration.json, the plan, the approval, the sample diffs and
+    reconciliation.json."""
+    if not (workdir / CONFIG_FILENAME).is_file():
+        raise CliFailure(
+            f"{workdir} is not a migration's work directory (no {CONFIG_FILENAME}); nothing removed"
+        )
+    staging = workdir / STAGING_DIRNAME
+    removed = [*remove_kept_staging(staging), *remove_leftover_staging(staging)]
+    for name in REGENERABLE_FILES:
+        path = workdir / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    with contextlib.suppress(OSError):  # not empty: a command still running there keeps its copy
+        staging.rmdir()
+    for path in removed:
+        console.print(f"removed {path}", markup=False)
+    console.print(
+        f"{len(removed)} regenerable item(s) removed from {workdir}; the ledger, migration.json, the plan, "
+        "the approval, sample diffs and reconciliation.json are kept",
+        markup=False,
+    )
+
+
 COMMANDS = (
     plan_command,
     doctor_command,
@@ -1056,4 +1101,5 @@ COMMANDS = (
     rollback_command,
     recover_command,
     report_command,
+    clean_command,
 )

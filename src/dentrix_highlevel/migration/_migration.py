@@ -134,7 +134,11 @@ from dentrix_highlevel.migration._state.postgres import is_postgres_url
 from dentrix_highlevel.migration._state.reconcile import Reconciliation
 from dentrix_highlevel.migration._state.setup_record import SetupRecord
 from dentrix_highlevel.records import PatientBundle, Provider
-from dentrix_highlevel.sources._staging_dirs import STAGING_DIRNAME, remove_leftover_staging
+from dentrix_highlevel.sources._staging_dirs import (
+    STAGING_DIRNAME,
+    remove_kept_staging,
+    remove_leftover_staging,
+)
 
 __all__ = ["Migration", "MigrationSource", "ReconcileResult", "plan_date"]
 
@@ -507,10 +511,15 @@ class Migration:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
         hook = RATE_WAIT_HOOK.set(self._note_rate_wait)  # as in a run: this rollback's RateWait events
         try:
-            return await self._rollback()
+            result = await self._rollback()
         finally:
             RATE_WAIT_HOOK.reset(hook)
             self._running = None
+        if result.status is RunStatus.COMPLETED:
+            # Nothing is left to migrate: the export's staged copy (PHI, kept for the next command) goes.
+            for removed in remove_kept_staging(self._workdir / STAGING_DIRNAME):
+                _log.info("removed the staged copy of the export: %s", removed.name)
+        return result
 
     async def _rollback(self) -> RunResult:
         ledger = await anyio.to_thread.run_sync(self._prepare)

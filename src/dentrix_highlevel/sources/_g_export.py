@@ -12,10 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
+import sqlite3
 import stat
 import threading
+import uuid
 import zipfile
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -51,11 +54,23 @@ from dentrix_highlevel.sources._g_export_build import BundleBuilder, SharedTable
 from dentrix_highlevel.sources._g_export_specs import FILE_SPECS, REQUIRED_FILES, SPECS_BY_NAME, FileSpec
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 from dentrix_highlevel.sources._staging import StagedFile, Staging
-from dentrix_highlevel.sources._staging_dirs import new_staging_dir
+from dentrix_highlevel.sources._staging_dirs import (
+    COMPLETE_MARKER,
+    KEPT_PREFIX,
+    new_staging_dir,
+    remove_kept_staging,
+)
 
 __all__ = ["FileCount", "GExportSource"]
 
+_log = logging.getLogger(__name__)
+
 _HEAD_BYTES = 256 * 1024
+#: Part of every kept staging's content key: bump it when what staging stores changes shape, so a copy
+#: kept by an older version is staged again rather than misread.
+_KEPT_FORMAT = 1
+_HASH_CHUNK = 1 << 20
+_READ_HINT = 1 << 20
 #: HighLevel's media API takes at most 25 MB per file (API-NOTES §7): a larger document is refused here.
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 _RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress absurdly well; only judge the ratio above 1 MiB
@@ -143,6 +158,10 @@ class _Archive:
         if self._zip is not None:
             self._zip.close()
 
+    @property
+    def is_zip(self) -> bool:
+        return self._zip is not None
+
     def find(self, name: str) -> str | None:
         return self._members.get(name.lower())
 
@@ -176,8 +195,10 @@ class _Archive:
         opener = self._zip.open(member) if self._zip is not None else open(self.path / member, "rb")  # noqa: SIM115
         try:
             with opener as fh:
-                for line in fh:
-                    seen += len(line)
+                # A block of lines at a time: counting and hashing per line cost more than parsing them.
+                # A block that crosses the limit is refused before any of it is yielded.
+                while block := fh.readlines(_READ_HINT):
+                    seen += sum(map(len, block))
                     if seen > limit:
                         if self._zip is not None and limit < self._max_bytes:
                             raise self._lying(member)
@@ -185,8 +206,8 @@ class _Archive:
                             f"{member} expands beyond the size limit: refusing it", file=member
                         )
                     if sha is not None:
-                        sha.update(line)
-                    yield line
+                        sha.update(b"".join(block))
+                    yield from block
             if self._zip is not None and seen != self._zip.getinfo(member).file_size:
                 raise self._lying(member)  # less data than declared: the headers are not this file's
         except _ZIP_READ_ERRORS as exc:
@@ -210,6 +231,10 @@ class GExportSource:
     owner-only directory under ``staging_dir`` (default: the system temp dir) and is deleted by
     :meth:`close` (or leaving ``with`` / ``async with``). ``chunk_size`` is how many patients are bundled per
     worker-thread call.
+
+    In a work directory (:meth:`use_staging_dir`, which a ``Migration`` calls) the staged copy is kept
+    after :meth:`close` and reused by the next source of the same export while its content key matches
+    (see :meth:`use_staging_dir`).
     """
 
     def __init__(
@@ -240,6 +265,8 @@ class GExportSource:
         self._issues: list[SourceIssue] = []
         self._staging: Staging | None = None
         self._staging_dir: Path | None = None
+        self._keep = False  # stage into the work directory's kept copy (use_staging_dir)
+        self._kept = False  # the open index is a kept copy: close() leaves it for the next command
         self._builder: BundleBuilder | None = None
         self._shared: SharedTables | None = None
         self._manifest: dict[str, Any] = {}
@@ -284,7 +311,8 @@ class GExportSource:
                 self._staging.close()
                 self._staging = None
             if self._staging_dir is not None:
-                shutil.rmtree(self._staging_dir, ignore_errors=True)
+                if not self._kept:
+                    shutil.rmtree(self._staging_dir, ignore_errors=True)
                 self._staging_dir = None
             self._builder = None
             if self._documents_zip is not None:
@@ -292,12 +320,24 @@ class GExportSource:
                 self._documents_zip = None
 
     def use_staging_dir(self, directory: str | os.PathLike[str]) -> None:
-        """Stage under ``directory`` unless ``staging_dir`` was given (a migration passes its work
-        directory's ``staging`` folder, so the export's copy stays with its other private files). No
-        effect once staged."""
+        """Stage under ``directory``, a work directory's ``staging`` folder, unless ``staging_dir`` was
+        given elsewhere (a migration passes its own, so the export's copy stays with its other private
+        files). No effect once staged.
+
+        There the staged copy is kept: the next source of the same export (plan, approve, sample, run,
+        delta, reconcile) reads it instead of staging again, while the export's *content key* matches:
+        the name, size, modification time and SHA-256 of every file of the export (of the zip itself
+        for a ``.zip``), with the options that change what staging produces and the library version.
+        A copy is published (renamed to ``export-<key>``) only after its completion marker is written,
+        so a staging killed mid-way is never reused; the work directory keeps one, the newest."""
         with self._lock:
-            if self._staging_parent is None and self._staging is None:
-                self._staging_parent = Path(directory)
+            if self._staging is not None:
+                return
+            where = Path(directory)
+            if self._staging_parent is None:
+                self._staging_parent = where
+            if os.path.abspath(self._staging_parent) == os.path.abspath(where):
+                self._keep = True
 
     # -------------------------------------------------------------------------------------- staging
 
@@ -316,17 +356,123 @@ class GExportSource:
                 issues=issues,
             )
             try:
+                key = self._content_key(archive) if self._keep else None
+                if key is not None and self._reuse(key[0]):
+                    return
                 self._stage(archive, issues)
+                # Published only if no file moved while it was read: the copy is then that content's.
+                if key is not None and self._signature(archive) == key[1]:
+                    self._publish(key[0])
             except BaseException:
                 if self._staging is not None:
                     self._staging.close()
                     self._staging = None
-                if self._staging_dir is not None:
+                if self._staging_dir is not None and not self._kept:
                     shutil.rmtree(self._staging_dir, ignore_errors=True)
-                    self._staging_dir = None
+                self._staging_dir = None
                 raise
             finally:
                 archive.close()
+
+    # ---------------------------------------------------------------------------- the kept copy
+
+    def _export_files(self, archive: _Archive) -> list[Path]:
+        if archive.is_zip:
+            return [self._path]
+        return [self._path / name for name in sorted(archive.names())]
+
+    def _signature(self, archive: _Archive) -> list[tuple[str, int, int]]:
+        """Name, size and modification time of every file of the export: cheap, and checked again
+        after staging (a file that changed while it was read is not published)."""
+        out = []
+        for path in self._export_files(archive):
+            info = path.stat()
+            out.append((path.name, info.st_size, info.st_mtime_ns))
+        return out
+
+    def _content_key(self, archive: _Archive) -> tuple[str, list[tuple[str, int, int]]]:
+        """The export's content key (hex) and the signature it was taken on: sizes and mtimes, and a
+        streaming SHA-256 of every byte (a copy that kept its mtime still differs), with the options that
+        change what staging produces, the kept format and the library version."""
+        from dentrix_highlevel._version import __version__
+
+        signature = self._signature(archive)
+        sha = hashlib.sha256()
+        options = [_KEPT_FORMAT, __version__, self._tz_override, self._encoding_override]
+        sha.update(json.dumps([options, self._max_bytes, self._max_ratio, signature]).encode())
+        for path in self._export_files(archive):
+            with open(path, "rb") as fh:
+                while chunk := fh.read(_HASH_CHUNK):
+                    sha.update(chunk)
+            sha.update(b"\0")
+        return sha.hexdigest(), signature
+
+    def _kept_dir(self, key: str) -> Path:
+        assert self._staging_parent is not None
+        return self._staging_parent / f"{KEPT_PREFIX}{key[:32]}"
+
+    def _reuse(self, key: str) -> bool:
+        """Open the kept copy of this content key, if a complete one is there. An incomplete, damaged or
+        not owner-only one is removed (it holds PHI and is useless) and the export staged again."""
+        kept = self._kept_dir(key)
+        try:
+            complete = (kept / COMPLETE_MARKER).read_text("utf-8").splitlines()[:1] == [key]
+            private = kept.stat().st_mode & 0o077 == 0 and not kept.is_symlink()
+        except (OSError, UnicodeDecodeError):
+            complete = private = False
+        if not (complete and private):
+            shutil.rmtree(kept, ignore_errors=True)
+            return False
+        staging: Staging | None = None
+        try:
+            staging = Staging(kept / "staging.sqlite3", kept=True)
+            extra, issues = staging.load()
+            manifest, timezone, root = extra["manifest"], extra["timezone"], extra["root"]
+            if not (isinstance(manifest, dict) and isinstance(timezone, str) and isinstance(root, str)):
+                raise ValueError("the kept index's metadata has the wrong shape")
+            self._manifest, self._timezone, self._root = manifest, timezone, root
+            self._staging, self._staging_dir, self._kept = staging, kept, True
+            self._finish(issues)
+        except (sqlite3.Error, LookupError, ValueError, TypeError, OSError):
+            _log.warning("the kept staging copy %s is unreadable: staging the export again", kept.name)
+            if staging is not None:
+                staging.close()
+            self._staging, self._staging_dir, self._kept = None, None, False
+            self._builder = self._shared = None
+            shutil.rmtree(kept, ignore_errors=True)
+            return False
+        _log.info("reusing the staged copy of the export (%s)", kept.name)
+        return True
+
+    def _publish(self, key: str) -> None:
+        """Keep the finished index for the next command: bookkeeping saved, data on disk, the completion
+        marker written last, then the directory renamed to ``export-<key>``; older kept copies go. Any
+        failure leaves it a temporary index (removed on close): never a reason to fail the command."""
+        assert self._staging is not None
+        assert self._staging_dir is not None
+        built, kept = self._staging_dir, self._kept_dir(key)
+        try:
+            extra: dict[str, object] = {
+                "manifest": self._manifest,
+                "timezone": self._timezone,
+                "root": self._root,
+            }
+            self._staging.save(extra, self._issues)
+            _fsync(built / "staging.sqlite3")
+            fd = os.open(built / COMPLETE_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                # The key, then this build's own id: a test (or an operator) can tell a reuse from a
+                # new staging of the same content.
+                os.write(fd, f"{key}\n{uuid.uuid4().hex}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            built.rename(kept)  # fails if another command published the same copy first: ours stays temp
+        except (OSError, sqlite3.Error) as exc:
+            _log.warning("the staged copy is not kept for the next command (%s)", type(exc).__name__)
+            return
+        self._staging_dir, self._kept = kept, True
+        remove_kept_staging(kept.parent, but=kept)
 
     def check(self) -> None:
         """The export's cheap checks, without staging it: the manifest, the practice's time zone, the
@@ -395,8 +541,6 @@ class GExportSource:
 
     def _stage(self, archive: _Archive, issues: list[SourceIssue]) -> None:
         manifest_member = self._read_manifest(archive)
-        timezone = self._timezone
-        assert timezone is not None  # set by _read_manifest
         self._staging_dir = new_staging_dir("dentrix-highlevel-staging-", self._staging_parent)
         self._staging = Staging(self._staging_dir / "staging.sqlite3")
         known = set()
@@ -415,6 +559,13 @@ class GExportSource:
                     )
                 )
         self._staging.check_keys(issues)
+        self._finish(issues)
+
+    def _finish(self, issues: list[SourceIssue]) -> None:
+        """The shared tables and the bundle builder on a staged index (just built, or kept)."""
+        assert self._staging is not None
+        timezone = self._timezone
+        assert timezone is not None
         present = set(self._staging.staged)
         self._shared = SharedTables(self._staging.db, present, timezone)
         practice = self._manifest.get("practice") if isinstance(self._manifest.get("practice"), dict) else {}
@@ -805,6 +956,14 @@ def _open_below(root: Path, relative: PurePosixPath | Path, doc_id: str) -> int:
             reason="unsafe_path",
         ) from exc
     return fd
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _too_large(doc_id: str, max_bytes: int) -> DocumentFileError:

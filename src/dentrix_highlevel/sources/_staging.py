@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 
 import attrs
 
 from dentrix_highlevel._errors import SourceFileError
-from dentrix_highlevel.sources._csv import CsvReject, CsvRow, CsvStream
+from dentrix_highlevel.sources._csv import CsvColumns, CsvReject, CsvRow, CsvStream
 from dentrix_highlevel.sources._g_export_specs import SPECS_BY_NAME, Col, FileSpec, Kind
 from dentrix_highlevel.sources._issues import IssueCode, SourceIssue
 from dentrix_highlevel.sources._values import (
@@ -31,7 +32,8 @@ from dentrix_highlevel.sources._values import (
 
 __all__ = ["StagedFile", "Staging", "sort_key"]
 
-_BATCH = 5000
+_ROWS_PER_INSERT = 256
+_MEMO_MAX = 50_000  # distinct texts remembered per column (dates, codes); bounded whatever the practice
 _PARSERS: dict[Kind, tuple[Callable[[str], str], IssueCode]] = {
     Kind.INT: (parse_int, IssueCode.BAD_NUMBER),
     Kind.DECIMAL: (parse_decimal, IssueCode.BAD_NUMBER),
@@ -52,6 +54,89 @@ _MODES = {
     Kind.DATE: _PARSED,
     Kind.DATETIME: _PARSED,
 }
+
+
+@attrs.frozen
+class _Bad:
+    """A value its column refuses: the issue to report (the cell itself is stored as unknown)."""
+
+    column: str
+    code: IssueCode
+    message: str
+
+
+class _Memo:
+    """What the cells of one numeric, date, reference or coded column become, remembered per text.
+
+    ``resolve`` is a pure function of the stripped text, so a text is parsed once; at most ``_MEMO_MAX``
+    texts are kept (then forgotten at once), so memory stays bounded whatever the practice's size."""
+
+    def __init__(self, col: Col) -> None:
+        self.mode = _MODES[col.kind]
+        parsed = _PARSERS.get(col.kind)
+        self.parser: Callable[[str], str] | None = parsed[0] if parsed else None
+        self.code = parsed[1] if parsed else IssueCode.BAD_VALUE
+        self.low, self.high = col.int_range if col.int_range else (-(2**63), 2**63 - 1)
+        self.choices, self.name = col.choices, col.name
+        self.known: dict[str, object] = {"": None}
+        self.bad: set[str] = set()
+
+    def resolve_column(
+        self, column: Sequence[str], order: int, bad_cells: list[tuple[int, int, _Bad]]
+    ) -> list[object]:
+        """The values of ``column`` (raw cells), noting each refused cell as (row, ``order``, why)."""
+        texts = [c.strip() for c in column]
+        if self.mode == _REF and self.choices is None:  # nothing to parse or refuse: "0" is no row
+            return [t if t and t != "0" else None for t in texts]
+        known = self.known
+        new = set(texts).difference(known)
+        if new:
+            if len(known) + len(new) > _MEMO_MAX:
+                known.clear()
+                known[""] = None
+                self.bad.clear()
+                new = set(texts)
+                new.discard("")
+            for text in new:
+                value = self.resolve(text)
+                known[text] = value
+                if type(value) is _Bad:
+                    self.bad.add(text)
+        values = [known[t] for t in texts]
+        if self.bad and not self.bad.isdisjoint(texts):
+            for r, value in enumerate(values):
+                if type(value) is _Bad:
+                    bad_cells.append((r, order, value))
+                    values[r] = None
+        return values
+
+    def resolve(self, text: str) -> object:
+        """What a non-blank cell becomes: the value to store, ``None`` (a zero reference), or a
+        :class:`_Bad`."""
+        mode, name = self.mode, self.name
+        value: object = text
+        if mode == _REF:
+            if text == "0":
+                return None
+        elif mode > _REF:
+            assert self.parser is not None
+            try:
+                normal = self.parser(text)
+            except ValueError as exc:
+                return _Bad(name, self.code, f"{name}: {exc}")
+            if mode == _NUMBER:
+                number = int(normal)
+                if not self.low <= number <= self.high:
+                    return _Bad(name, IssueCode.BAD_NUMBER, f"{name}: out of range")
+                value = number
+            else:
+                value = normal
+        if self.choices is not None:
+            probe = value.lower() if isinstance(value, str) else str(value)
+            if probe not in self.choices:
+                return _Bad(name, IssueCode.BAD_CODE, f"{name}: not one of the known codes")
+            return probe if isinstance(value, str) else value
+        return value
 
 
 def sort_key(identifier: str) -> str:
@@ -84,11 +169,16 @@ class StagedFile:
 class Staging:
     """The staging database. Not thread-safe: one thread at a time (the source serialises access)."""
 
-    def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        # check_same_thread=False: worker threads take turns (anyio.to_thread), never run concurrently.
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    def __init__(self, path: Path, *, kept: bool = False) -> None:
+        if kept:
+            # A complete index a previous command kept: read only, so no reader can change it for the next.
+            uri = path.resolve().as_uri() + "?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            # check_same_thread=False: worker threads take turns (anyio.to_thread), never run concurrently.
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         # The index is disposable: no journal, no fsync. Sorting spills go to memory-bounded temp files.
         self.db.execute("PRAGMA journal_mode=OFF")
@@ -98,6 +188,77 @@ class Staging:
 
     def close(self) -> None:
         self.db.close()
+
+    # ------------------------------------------------------------------------- keeping it for later
+
+    def save(self, extra: dict[str, object], issues: Sequence[SourceIssue]) -> None:
+        """Store what a later command needs to read this index without staging again: the per-file
+        bookkeeping, every issue found and ``extra`` (JSON), in one transaction."""
+        files = [
+            {
+                "spec": f.spec.name,
+                "member": f.member,
+                "encoding": f.encoding,
+                "columns": list(f.columns),
+                "extra_columns": list(f.extra_columns),
+                "rows": f.rows,
+                "dropped": f.dropped,
+                "issues": f.issues,
+            }
+            for f in self.staged.values()
+        ]
+        self.db.execute("BEGIN")
+        self.db.execute("CREATE TABLE _kept_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.db.execute(
+            "CREATE TABLE _kept_issues (file TEXT, line INTEGER, col TEXT, code TEXT, message TEXT, "
+            "dropped INTEGER, record_key TEXT)"
+        )
+        self.db.executemany(
+            "INSERT INTO _kept_meta VALUES (?, ?)",
+            [("files", json.dumps(files)), ("extra", json.dumps(extra))],
+        )
+        self.db.executemany(
+            "INSERT INTO _kept_issues VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i.file, i.line, i.column, str(i.code), i.message, int(i.row_dropped), i.record_key)
+                for i in issues
+            ],
+        )
+        self.db.execute("COMMIT")
+
+    def load(self) -> tuple[dict[str, object], list[SourceIssue]]:
+        """Read back what :meth:`save` stored: ``extra`` and the issues (the bookkeeping into ``staged``).
+        A missing table or a malformed value raises (the caller stages again)."""
+        meta = {r[0]: json.loads(r[1]) for r in self.db.execute("SELECT name, value FROM _kept_meta")}
+        for f in meta["files"]:
+            spec = SPECS_BY_NAME[f["spec"]]
+            self.staged[spec.name] = StagedFile(
+                spec=spec,
+                member=str(f["member"]),
+                encoding=str(f["encoding"]),
+                columns=tuple(f["columns"]),
+                extra_columns=tuple(f["extra_columns"]),
+                rows=int(f["rows"]),
+                dropped=int(f["dropped"]),
+                issues=int(f["issues"]),
+            )
+        codes = {c.value: c for c in IssueCode}
+        issues = [
+            SourceIssue(
+                file=r[0],
+                line=r[1],
+                column=r[2],
+                code=codes.get(r[3], r[3]),
+                message=r[4],
+                row_dropped=bool(r[5]),
+                record_key=r[6],
+            )
+            for r in self.db.execute("SELECT * FROM _kept_issues ORDER BY rowid")
+        ]
+        extra = meta["extra"]
+        if not isinstance(extra, dict):
+            raise ValueError("the kept index's metadata is not an object")
+        return extra, issues
 
     # ------------------------------------------------------------------------------------ staging a file
 
@@ -120,140 +281,158 @@ class Staging:
         staged.columns = tuple(c.name for c, _ in plan)
         staged.extra_columns = tuple(name for name, _ in extras) if spec.keeps_extra else ()
         is_patient = spec.name == "v_patient.csv"
-        names = ["_line", "_extra", *(c.name for c in spec.columns)] + (["_sort"] if is_patient else [])
-        col_defs = ", ".join(
-            f"{_q(n)} {_SQL_TYPE.get(c.kind, 'TEXT')}" for n, c in ((c.name, c) for c in spec.columns)
-        )
+        col_defs = ", ".join(f"{_q(c.name)} {_SQL_TYPE.get(c.kind, 'TEXT')}" for c in spec.columns)
         extra_defs = ", _sort TEXT" if is_patient else ""
         self.db.execute(f"CREATE TABLE {spec.table} (_line INTEGER, _extra TEXT, {col_defs}{extra_defs})")
-        position = {c.name: 2 + k for k, c in enumerate(spec.columns)}
-        # One flat tuple per column: the row loop is the hot path of staging (millions of cells).
-        steps = [
-            (
-                i,
-                position[c.name],
-                _MODES[c.kind],
-                c.name,
-                _PARSERS[c.kind][0] if c.kind in _PARSERS else None,
-                _PARSERS[c.kind][1] if c.kind in _PARSERS else IssueCode.BAD_VALUE,
-                c.int_range[0] if c.int_range else -(2**63),
-                c.int_range[1] if c.int_range else 2**63 - 1,
-                c.choices,
-            )
-            for c, i in plan
-        ]
-        key_positions = [(position[k], k) for k in spec.key]
-        marks = ", ".join("?" * len(names))
-        insert = f"INSERT INTO {spec.table} ({', '.join(_q(n) for n in names)}) VALUES ({marks})"
-        width = len(names)
-        batch: list[list[object]] = []
+        # Staging is the hot path (millions of cells), so it works a block of rows at a time, a column at
+        # a time, in comprehensions: plain text and keys are stripped, notes right-stripped, and every
+        # other column (numbers, dates, references, codes) goes through a per-column memo of its parser
+        # (dates, flags and codes repeat endlessly; a parser is a pure function of the text). Issues are
+        # put back into row order (then column order) so they read as if found row by row.
+        plain = [(c, i) for c, i in plan if _MODES[c.kind] in (_TEXT, _KEY) and c.choices is None]
+        notes = [(c, i) for c, i in plan if _MODES[c.kind] == _NOTE and c.choices is None]
+        special = [(c, i) for c, i in plan if (c, i) not in plain and (c, i) not in notes]
+        assert not any(c.kind is Kind.KEY for c, _ in special), "a key column with choices"
+        order = [c.name for c, _ in (*plain, *notes, *special)]
+        names = ["_line", "_extra", *order] + (["_sort"] if is_patient else [])
+        slot = {name: 2 + k for k, name in enumerate(order)}
+        plain_idx = [i for _, i in plain]
+        note_idx = [i for _, i in notes]
+        memos = [_Memo(c) for c, _ in special]
+        special_idx = [i for _, i in special]
+        key_slots = [slot[k] for k in spec.key if k in slot]  # the record key (absent columns: no part)
+        required_slots = [(slot[c.name], c.name) for c, _ in plain if c.kind is Kind.KEY]  # plan order
+        marks = "(" + ", ".join("?" * len(names)) + ")"
+        insert = f"INSERT INTO {spec.table} ({', '.join(_q(n) for n in names)}) VALUES "
+        # Many rows per statement: binding is the same, but one step per statement is what SQLite's
+        # per-row overhead costs (~40% of the insert time). Bounded by SQLite's limit on parameters.
+        limit = self.db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        per = max(1, min(_ROWS_PER_INSERT, limit // len(names)))
+        insert_one, insert_many = insert + marks, insert + ", ".join([marks] * per)
         keep_extra = spec.keeps_extra and bool(extras)
+        pid_slot = slot.get("patient_id", -1)
+        guar_slot = slot.get("guar_id", -1)
 
-        def issue(
-            line: int, column: str | None, code: IssueCode, message: str, dropped: bool, key: str | None
-        ) -> None:
-            staged.issues += 1
-            issues.append(
-                SourceIssue(
-                    file=file,
-                    line=line,
-                    column=column,
-                    code=code,
-                    message=message,
-                    row_dropped=dropped,
-                    record_key=key,
-                )
-            )
+        def key_of(out: Sequence[Sequence[object]], r: int) -> str | None:
+            return "/".join(str(out[p][r]) for p in key_slots if out[p][r] is not None) or None
 
-        for item in stream:
-            if isinstance(item, SourceIssue):
-                staged.issues += 1
-                issues.append(item)
-                continue
-            staged.rows += 1
-            if isinstance(item, CsvReject):
-                staged.dropped += 1
-                staged.issues += 1
-                issues.append(item.issue)
-                continue
-            assert isinstance(item, CsvRow)
-            cells = item.cells
-            values: list[object] = [None] * width
-            values[0] = item.line
-            pending: list[tuple[str, IssueCode, str]] = []
-            missing: str | None = None
-            for i, pos, mode, name, parser, code, low, high, choices in steps:
-                raw = cells[i]
-                text = raw.rstrip() if mode == _NOTE else raw.strip()
-                if not text:
-                    if mode == _KEY and missing is None:
-                        missing = name
+        self.db.execute("BEGIN")  # one transaction for the file: the index is rebuilt on any doubt
+        for block in stream.blocks():
+            found: list[tuple[int, int, SourceIssue]] = []  # (position in the block, column order, issue)
+            lines: Sequence[int]
+            columns: Sequence[Sequence[str]]
+            if isinstance(block, CsvColumns):
+                lines, columns = block.lines, block.columns
+                staged.rows += len(lines)
+            else:
+                lines, columns = self._rows_of(block, staged, found)
+                if not lines:
+                    for _, _, item in found:
+                        staged.issues += 1
+                        issues.append(item)
                     continue
-                value: object
-                if mode <= _KEY:  # text, note, key
-                    value = text
-                elif mode == _REF:
-                    if text == "0":
-                        continue
-                    value = text
-                else:
-                    assert parser is not None
-                    try:
-                        normal = parser(text)
-                    except ValueError as exc:
-                        pending.append((name, code, f"{name}: {exc}"))
-                        continue
-                    if mode == _NUMBER:
-                        number = int(normal)
-                        if not low <= number <= high:
-                            pending.append((name, IssueCode.BAD_NUMBER, f"{name}: out of range"))
-                            continue
-                        value = number
-                    else:
-                        value = normal
-                if choices is not None:
-                    probe = value.lower() if isinstance(value, str) else str(value)
-                    if probe not in choices:
-                        pending.append((name, IssueCode.BAD_CODE, f"{name}: not one of the known codes"))
-                        continue
-                    value = probe if isinstance(value, str) else value
-                values[pos] = value
-            key = "/".join(str(values[p]) for p, _ in key_positions if values[p] is not None) or None
-            if missing is not None:
-                staged.dropped += 1
-                issue(
-                    item.line,
-                    missing,
-                    IssueCode.MISSING_VALUE,
-                    f"{missing} is blank; the row cannot be used",
-                    True,
-                    key,
-                )
-                continue
-            for column, code, message in pending:
-                issue(item.line, column, code, message, False, key)
+            count = len(lines)
+            out: list[Sequence[object]] = [lines, [None] * count]
+            out += [[c.strip() or None for c in columns[i]] for i in plain_idx]
+            out += [[c.rstrip() or None for c in columns[i]] for i in note_idx]
+            bad_cells: list[tuple[int, int, _Bad]] = []
+            for k, (i, memo) in enumerate(zip(special_idx, memos, strict=True)):
+                out.append(memo.resolve_column(columns[i], k, bad_cells))
+            dropped: set[int] = set()
+            for p, name in required_slots:
+                column = out[p]
+                if None in column:
+                    for r, value in enumerate(column):
+                        if value is None and r not in dropped:
+                            dropped.add(r)
+                            found.append(
+                                (
+                                    r,
+                                    -1,
+                                    SourceIssue(
+                                        file=file,
+                                        line=lines[r],
+                                        column=name,
+                                        code=IssueCode.MISSING_VALUE,
+                                        message=f"{name} is blank; the row cannot be used",
+                                        row_dropped=True,
+                                        record_key=key_of(out, r),
+                                    ),
+                                )
+                            )
+            for r, k, bad in bad_cells:
+                if r not in dropped:
+                    found.append(
+                        (
+                            r,
+                            k,
+                            SourceIssue(
+                                file=file,
+                                line=lines[r],
+                                column=bad.column,
+                                code=bad.code,
+                                message=bad.message,
+                                record_key=key_of(out, r),
+                            ),
+                        )
+                    )
+            if found:
+                found.sort(key=lambda f: (f[0], f[1]))
+                for _, _, item in found:
+                    staged.issues += 1
+                    issues.append(item)
             if keep_extra:
-                found = {name: cells[i].strip() for name, i in extras if cells[i].strip()}
-                if found:
-                    values[1] = json.dumps(found, ensure_ascii=False)
+                extra_cells = [(n, columns[i]) for n, i in extras]
+                notes_of = [{n: c[r].strip() for n, c in extra_cells if c[r].strip()} for r in range(count)]
+                out[1] = [json.dumps(kept, ensure_ascii=False) if kept else None for kept in notes_of]
             if is_patient:
-                pid = str(values[position["patient_id"]])
-                fam = values[position["guar_id"]] or pid
-                assert isinstance(fam, str)
-                values[-1] = f"{sort_key(fam)}|{0 if fam == pid else 1}|{sort_key(pid)}"
-            batch.append(values)
-            if len(batch) >= _BATCH:
-                self._insert(insert, batch)
-                batch.clear()
-        if batch:
-            self._insert(insert, batch)
+                families = [
+                    (str(pid), str(guar or pid))
+                    for pid, guar in zip(
+                        out[pid_slot], out[guar_slot] if guar_slot >= 0 else [None] * count, strict=True
+                    )
+                ]
+                out.append([f"{sort_key(f)}|{0 if f == p else 1}|{sort_key(p)}" for p, f in families])
+            table: Sequence[Sequence[object]] = list(zip(*out, strict=True))
+            if dropped:
+                staged.dropped += len(dropped)
+                table = [row for r, row in enumerate(table) if r not in dropped]
+            whole = len(table) // per * per
+            if whole:
+                self.db.executemany(
+                    insert_many,
+                    (tuple(chain.from_iterable(table[k : k + per])) for k in range(0, whole, per)),
+                )
+            if whole < len(table):
+                self.db.executemany(insert_one, table[whole:])
+        self.db.execute("COMMIT")
         self.staged[spec.name] = staged
 
-    def _insert(self, sql: str, batch: list[list[object]]) -> None:
-        # One transaction per batch: in autocommit mode every row would be its own transaction.
-        self.db.execute("BEGIN")
-        self.db.executemany(sql, batch)
-        self.db.execute("COMMIT")
+    @staticmethod
+    def _rows_of(
+        items: list[CsvRow | CsvReject | SourceIssue],
+        staged: StagedFile,
+        found: list[tuple[int, int, SourceIssue]],
+    ) -> tuple[list[int], Sequence[Sequence[str]]]:
+        """A block of rows, rejects and issues as the lines and columns of its rows; each reject and issue
+        goes to ``found`` at the row it precedes (so it sorts before that row's own issues)."""
+        rows = [item for item in items if type(item) is CsvRow]
+        staged.rows += len(rows)
+        if len(rows) != len(items):
+            where = 0
+            for item in items:
+                if type(item) is CsvRow:
+                    where += 1
+                    continue
+                if isinstance(item, CsvReject):
+                    staged.rows += 1
+                    staged.dropped += 1
+                    item = item.issue
+                assert isinstance(item, SourceIssue)
+                found.append((where, -1, item))
+        if not rows:
+            return [], []
+        return [row.line for row in rows], list(zip(*(row.cells for row in rows), strict=True))
 
     # ------------------------------------------------------------------------------ keys and references
 
@@ -265,10 +444,19 @@ class Staging:
             if spec.key:
                 cols = ", ".join(_q(k) for k in spec.key)
                 self.db.execute(f"CREATE INDEX {spec.table}_key ON {spec.table} ({cols})")
-                rows = self.db.execute(
-                    f"SELECT rowid, _line, {cols} FROM {spec.table} WHERE rowid NOT IN "
-                    f"(SELECT MIN(rowid) FROM {spec.table} GROUP BY {cols})"
-                ).fetchall()
+                # One scan of the new index says whether any key repeats (rarely): only then the query
+                # that finds every later duplicate.
+                repeated = self.db.execute(
+                    f"SELECT 1 FROM {spec.table} GROUP BY {cols} HAVING COUNT(*) > 1 LIMIT 1"
+                ).fetchone()
+                rows = (
+                    self.db.execute(
+                        f"SELECT rowid, _line, {cols} FROM {spec.table} WHERE rowid NOT IN "
+                        f"(SELECT MIN(rowid) FROM {spec.table} GROUP BY {cols})"
+                    ).fetchall()
+                    if repeated
+                    else []
+                )
                 self._drop(
                     staged,
                     rows,

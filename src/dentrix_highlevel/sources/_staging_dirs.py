@@ -4,6 +4,10 @@ A staging index holds the whole export (names, e-mails, notes), so it belongs wi
 private files: inside the work directory (``<workdir>/staging``, 0o700) when a migration has one, never in
 a shared temp directory. Each directory's name carries the pid of the process that made it, so the next
 command can tell a leftover of a dead process (removed) from the index of a command still running (kept).
+
+A work directory also keeps one *complete* staged export for the next command (``export-<key>``, named by
+the export's content key, holding a completion marker written last): it is made by renaming a finished
+pid directory, so a staging killed mid-way is always a pid directory and never taken for a complete one.
 """
 
 from __future__ import annotations
@@ -17,10 +21,24 @@ from pathlib import Path
 
 from dentrix_highlevel._errors import ConfigurationError
 
-__all__ = ["STAGING_DIRNAME", "new_staging_dir", "remove_leftover_staging"]
+__all__ = [
+    "COMPLETE_MARKER",
+    "KEPT_PREFIX",
+    "STAGING_DIRNAME",
+    "kept_staging_dirs",
+    "new_staging_dir",
+    "remove_kept_staging",
+    "remove_leftover_staging",
+]
 
 STAGING_DIRNAME = "staging"
 """The folder of a work directory that holds its staging indexes while a command runs."""
+
+KEPT_PREFIX = "export-"
+"""The name of a kept, complete staged export in the staging folder: ``export-<content key>``."""
+
+COMPLETE_MARKER = "complete"
+"""The file written last into a kept staged export (it holds the content key): no marker, no reuse."""
 
 _OURS = re.compile(r"^(?:dentrix-highlevel-staging|ascend)-(\d+)-")
 
@@ -87,6 +105,28 @@ def remove_leftover_staging(parent: Path) -> list[Path]:
     for entry in sorted(entries):
         match = _OURS.match(entry.name)
         if match is None or not entry.is_dir() or _alive(int(match.group(1))):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(entry)
+    return removed
+
+
+def kept_staging_dirs(parent: Path) -> list[Path]:
+    """The kept staged exports under ``parent`` (complete or not: a marker is checked before any use)."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    return sorted(e for e in entries if e.name.startswith(KEPT_PREFIX) and e.is_dir())
+
+
+def remove_kept_staging(parent: Path, *, but: Path | None = None) -> list[Path]:
+    """Remove the kept staged exports under ``parent`` (all of them, or all but ``but``); the paths
+    removed. A process that still reads one keeps its open file until it closes it (POSIX)."""
+    removed = []
+    for entry in kept_staging_dirs(parent):
+        if but is not None and entry == but:
             continue
         shutil.rmtree(entry, ignore_errors=True)
         if not entry.exists():
