@@ -45,6 +45,7 @@ from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
+    CustomFieldTarget,
     DefaultMapOptions,
     FieldMap,
     MappingResult,
@@ -76,7 +77,7 @@ from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE, run_setup
 from dentrix_highlevel.migration._engine.source_keys import SourceKeys
 from dentrix_highlevel.migration._engine.writers.association import FamilyMember, write_family_links
 from dentrix_highlevel.migration._engine.writers.base import CountScope, PatientObjects
-from dentrix_highlevel.migration._engine.writers.calendar import setup_calendars
+from dentrix_highlevel.migration._engine.writers.calendar import keep_calendar_appointments, setup_calendars
 from dentrix_highlevel.migration._engine.writers.contact import KIND as CONTACT
 from dentrix_highlevel.migration._engine.writers.contact import (
     ContactAssignment,
@@ -201,8 +202,6 @@ class _Projection:
     email: Any
     phone: Any
     """The contact payload's ``email`` and ``phone`` as the contact map gives them (None: not needed)."""
-    digest: str | None
-    """The bundle's content hash (a run's patient in a run or delta: the watermark records it)."""
 
     @property
     def key(self) -> str:
@@ -211,18 +210,23 @@ class _Projection:
 
 @attrs.define
 class _Survey:
-    """The first pass over the source: one small projection per patient, in source order, and the run's
-    source counts; memory per patient is a few hundred bytes, so a run holds no bundle beyond those in
-    flight."""
+    """The first pass over the source: one small projection per patient, in source order (a few hundred
+    bytes each, so a run holds no bundle beyond those in flight), and what the second pass adds up."""
 
     patients: list[_Projection]
-    counts: dict[str, int]
     appointments: tuple[Appointment, ...]
     """The first migrated appointment of each calendar group among the run's: what setup needs."""
     removed: list[str]
     """A delta: patient keys the ledger has hashes of that the source no longer has, sorted."""
+    tally: SourceTally
+    """The source counts of the run's bundles: a sample's at once, a run's and a delta's as the second
+    pass reads them (``counted``: it read them all)."""
+    digests: dict[str, str]
+    """Patient key -> content hash of the run's patients, for the watermark (a delta's from this pass,
+    a run's from the second, which hashes off the event loop while requests go out)."""
     picked: Sequence[PatientBundle] | None = None
     """A sample: its patients, in the sample's order (held: a sample is small)."""
+    counted: bool = False
 
     @property
     def run_keys(self) -> set[str]:
@@ -235,6 +239,8 @@ class _Survey:
 
 _SURVEY_CHUNK = 500
 """Bundles projected per worker-thread hop in the first pass."""
+_STREAM_CHUNK = 16
+"""Bundles the second pass maps per worker-thread hop (a few beyond the patients in flight)."""
 _MIGRATED_CHUNK = 1000
 """Patient keys looked up in the ledger per call when the assignment asks which are migrated."""
 
@@ -823,48 +829,40 @@ class Migration:
         known: Mapping[str, str] | None = None,
     ) -> _Survey:
         """The first pass over the source, a chunk at a time: the projection of every patient (a run's
-        patients: all of them; a delta's: those whose content hash changed; a sample's: ``picked``) and
-        the source counts of the run's. The mapping and hashing run in a worker thread."""
+        patients: all of them; a delta's: those whose content hash changed; a sample's: ``picked``) and the
+        calendars the run's appointments need. Mapping (e-mail and phone only) runs in a worker thread."""
         maps, options, default = self.maps, self.options, self._maps_given is None
-        contact_map = maps["contact"]
+        points_map = _points_map(maps["contact"])
         practice = PracticeSettings(timezone=self._source.practice_timezone)
-        tally = SourceTally(lambda bundles: _count_scope(self, bundles))
+        policies = self._policies
         chosen = {patient_key(b.patient_id) for b in picked} if picked is not None else None
         unseen = set(known) if known is not None else set()
         patients: list[_Projection] = []
+        digests: dict[str, str] = {}
+        calendars: dict[str, Appointment] = {}
 
         def project(chunk: list[PatientBundle]) -> None:
-            counted = []
             for bundle in chunk:
                 key = patient_key(bundle.patient_id)
                 unseen.discard(key)
-                digest = bundle.content_hash() if mode is not RunMode.SAMPLE else None
                 if mode is RunMode.RUN:
                     in_run = True
                 elif mode is RunMode.DELTA:
+                    digest = bundle.content_hash()
                     in_run = known is None or known.get(key) != digest
+                    if in_run:
+                        digests[key] = digest
                 else:
                     in_run = chosen is not None and key in chosen
                 # The assignment's other patients always take part (as the run would map them).
                 contact = not in_run or not default or patient_disposition(bundle, options).contact
                 email = phone = None
                 if contact:
-                    payload = contact_map.apply(bundle, practice=practice).payload
+                    payload = points_map.apply(bundle, practice=practice).payload
                     email, phone = payload.get("email"), payload.get("phone")
-                patients.append(
-                    _Projection(
-                        family=FamilyMember.of(bundle),
-                        in_run=in_run,
-                        contact=contact,
-                        email=email,
-                        phone=phone,
-                        digest=digest if in_run else None,
-                    )
-                )
-                if in_run:
-                    counted.append(bundle)
-            if picked is None:
-                tally.add(counted)
+                patients.append(_Projection(FamilyMember.of(bundle), in_run, contact, email, phone))
+                if in_run and picked is None:
+                    keep_calendar_appointments(policies, options, bundle.appointments, calendars)
 
         chunk: list[PatientBundle] = []
         async for bundle in self._source.bundles():
@@ -874,17 +872,38 @@ class Migration:
                 chunk = []
         if chunk:
             await anyio.to_thread.run_sync(project, chunk)
+        tally = SourceTally(lambda bundles: _count_scope(self, bundles))
         if picked is not None:
             # Counted in the sample's order, as its setup sees the appointments.
             await anyio.to_thread.run_sync(tally.add, picked)
-        counts = await anyio.to_thread.run_sync(tally.counts)
+            calendars = tally.appointments
         return _Survey(
             patients=patients,
-            counts=counts,
-            appointments=tuple(tally.appointments.values()),
+            appointments=tuple(calendars.values()),
             removed=sorted(unseen),
+            tally=tally,
+            digests=digests,
             picked=picked,
+            counted=picked is not None,
         )
+
+    async def _counts(self, survey: _Survey) -> dict[str, int]:
+        """The run's source counts: the second pass added them up, unless it stopped before the end (a
+        stopped run), when one more pass counts the run's patients."""
+        if not survey.counted:
+            keys = survey.run_keys
+            tally = survey.tally = SourceTally(lambda bundles: _count_scope(self, bundles))
+            chunk: list[PatientBundle] = []
+            async for bundle in self._source.bundles():
+                if patient_key(bundle.patient_id) in keys:
+                    chunk.append(bundle)
+                if len(chunk) >= _SURVEY_CHUNK:
+                    await anyio.to_thread.run_sync(tally.add, chunk)
+                    chunk = []
+            if chunk:
+                await anyio.to_thread.run_sync(tally.add, chunk)
+            survey.counted = True
+        return await anyio.to_thread.run_sync(survey.tally.counts)
 
     async def _start_run(self, mode: RunMode) -> Any:
         ledger = self._prepare()
@@ -1022,7 +1041,7 @@ class Migration:
             assignments = await self._assign(ctx, survey)
             ctx.total = survey.run_count
             await ctx.report(PhaseStarted)
-            items = _each(prepared) if survey.picked is not None else self._stream(ctx, survey.run_keys)
+            items = _each(prepared) if survey.picked is not None else self._stream(ctx, survey)
             stopped = await self._patients(ctx, items, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
@@ -1063,7 +1082,11 @@ class Migration:
             raise
         # The survey counted the run's bundles; a run stopped before its patients counts none (as it did
         # when the counts came from the patients prepared).
-        counts = dict(survey.counts) if reached else await anyio.to_thread.run_sync(_source_counts, self, [])
+        counts = (
+            await self._counts(survey)
+            if reached
+            else await anyio.to_thread.run_sync(_source_counts, self, [])
+        )
         if extra_relations:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
@@ -1085,11 +1108,7 @@ class Migration:
 
             def watermark() -> None:
                 # Hashing every bundle (canonical JSON, sha256) is CPU work: in the worker thread too.
-                hashes = [
-                    SourceHash(SOURCE_HASH_KIND, p.key, p.digest)
-                    for p in survey.patients
-                    if p.in_run and p.digest is not None
-                ]
+                hashes = [SourceHash(SOURCE_HASH_KIND, k, d) for k, d in survey.digests.items()]
                 ledger.set_watermark(run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone)
 
             await ctx.db(watermark)
@@ -1103,14 +1122,32 @@ class Migration:
         result = ctx.maps["contact"].apply(bundle, practice=ctx.practice, field_ids=ctx.state.field_ids)
         return _Prepared(bundle=bundle, key=patient_key(bundle.patient_id), contact=wanted, result=result)
 
-    async def _stream(self, ctx: RunContext, keys: Set[str]) -> AsyncIterator[_Prepared]:
-        """The second pass: the run's patients (``keys``) from the source, each mapped as it is read. A
-        patient the source gained since the survey is left to the next run (it has no assignment)."""
+    async def _stream(self, ctx: RunContext, survey: _Survey) -> AsyncIterator[_Prepared]:
+        """The second pass: the run's patients from the source, mapped (and a run's hashed, and counted) a
+        few at a time in a worker thread as the pipeline asks for them. A patient the source gained since
+        the survey is left to the next run (it has no assignment)."""
+        keys = survey.run_keys
+        hash_them = ctx.mode is RunMode.RUN
+
+        def prepare(chunk: list[PatientBundle]) -> list[_Prepared]:
+            survey.tally.add(chunk)
+            if hash_them:
+                survey.digests.update((patient_key(b.patient_id), b.content_hash()) for b in chunk)
+            return [self._prepared(ctx, b) for b in chunk]
+
         bundles = self._source.bundles()
+        chunk: list[PatientBundle] = []
         try:
             async for bundle in bundles:
                 if patient_key(bundle.patient_id) in keys:
-                    yield self._prepared(ctx, bundle)
+                    chunk.append(bundle)
+                if len(chunk) >= _STREAM_CHUNK:
+                    for item in await anyio.to_thread.run_sync(prepare, chunk):
+                        yield item
+                    chunk = []
+            for item in await anyio.to_thread.run_sync(prepare, chunk):
+                yield item
+            survey.counted = True
         finally:
             closer = getattr(bundles, "aclose", None)
             if closer is not None:
@@ -1402,6 +1439,20 @@ class Migration:
 async def _each(items: Sequence[_Prepared]) -> AsyncIterator[_Prepared]:
     for item in items:
         yield item
+
+
+def _points_map(contact_map: FieldMap) -> FieldMap:
+    """The contact map's e-mail and phone rules alone: all the contact-point assignment reads (a map has
+    one rule per standard field, so these give exactly the full map's values), at a fraction of the cost."""
+    rules = tuple(
+        r
+        for r in contact_map.rules
+        if not isinstance(r.target, CustomFieldTarget) and r.target.name in _POINT_FIELDS
+    )
+    return attrs.evolve(contact_map, rules=rules)
+
+
+_POINT_FIELDS = ("email", "phone")
 
 
 def _migrated(ledger: Ledger, keys: Sequence[str]) -> list[str]:

@@ -91,8 +91,8 @@ class SourceTally:
     """
 
     def __init__(self, scope_of: Callable[[Sequence[PatientBundle]], CountScope]) -> None:
-        self._scope_of = scope_of
-        empty = scope_of(())
+        # One scope, given each chunk's bundles: building it asks the source for its providers.
+        empty = self._empty = scope_of(())
         self._fixed = {
             w.kind: w.count(empty) for w in WRITERS if w.count is not None and w.setup_keys is None
         }
@@ -101,7 +101,7 @@ class SourceTally:
         """The first migrated appointment of each calendar group, in source order."""
 
     def add(self, bundles: Sequence[PatientBundle]) -> None:
-        scope = self._scope_of(bundles)
+        scope = attrs.evolve(self._empty, bundles=bundles)
         for kind, fixed in self._fixed.items():
             count = _BY_KIND[kind].count
             assert count is not None
@@ -112,7 +112,7 @@ class SourceTally:
 
     def counts(self) -> dict[str, int]:
         """The same as ``source_counts`` of every bundle added."""
-        scope = attrs.evolve(self._scope_of(()), appointments=tuple(self.appointments.values()))
+        scope = attrs.evolve(self._empty, appointments=tuple(self.appointments.values()))
         counts: dict[str, int] = {}
         for w in WRITERS:
             if w.setup_keys is not None:
