@@ -3,19 +3,23 @@ engine counts, writes, finds and undoes comes from the writers, so a kind is nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from dentrix_highlevel.mapping import DefaultMapOptions, PracticeSettings, default_maps
-from dentrix_highlevel.migration import MigrationPolicies
+from dentrix_highlevel.migration import CalendarLayout, MigrationPolicies
 from dentrix_highlevel.migration._engine.writers.base import CountScope
 from dentrix_highlevel.migration._engine.writers.registry import (
     WRITERS,
+    SourceTally,
     searched_kinds,
     setup_keys,
     source_counts,
     writer,
 )
 from dentrix_highlevel.migration._plan.scopes import FEATURES, features_for
+from dentrix_highlevel.records import PatientBundle
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice
 
 
@@ -73,3 +77,35 @@ def test_source_counts_come_from_the_writers() -> None:
     )
     assert "custom_field" not in sample
     assert "calendar" not in sample
+
+
+@pytest.mark.parametrize("layout", list(CalendarLayout))
+@pytest.mark.parametrize("setup", [True, False])
+def test_counts_added_up_a_chunk_at_a_time_equal_the_counts_of_all(
+    layout: CalendarLayout, setup: bool
+) -> None:
+    # A streaming run counts its bundles as they pass; the result must be the whole practice's counts.
+    practice = SyntheticPractice(SynthConfig(patients=60, seed=7))
+    bundles = list(practice.bundles())
+    options = DefaultMapOptions()
+    policies = MigrationPolicies(
+        treatment_tasks=True, family_associations=True, upload_documents=True, calendars=layout
+    )
+
+    def scope_of(some: Sequence[PatientBundle]) -> CountScope:
+        return CountScope(
+            bundles=some,
+            maps=default_maps(options).all(),
+            policies=policies,
+            options=options,
+            practice=PracticeSettings(timezone="America/Chicago"),
+            providers=tuple(practice.providers),
+            setup=setup,
+        )
+
+    tally = SourceTally(scope_of)
+    for at in range(0, len(bundles), 7):
+        tally.add(bundles[at : at + 7])
+    assert tally.counts() == source_counts(scope_of(bundles))
+    kept = tuple(tally.appointments.values())
+    assert len(kept) <= sum(len(b.appointments) for b in bundles)

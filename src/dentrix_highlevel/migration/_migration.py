@@ -45,6 +45,7 @@ from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
+    CustomFieldTarget,
     DefaultMapOptions,
     FieldMap,
     MappingResult,
@@ -74,9 +75,9 @@ from dentrix_highlevel.migration._engine.rollback import run_rollback
 from dentrix_highlevel.migration._engine.sample import stratified_sample, write_report
 from dentrix_highlevel.migration._engine.setup import TAG_CATALOGUE, run_setup
 from dentrix_highlevel.migration._engine.source_keys import SourceKeys
-from dentrix_highlevel.migration._engine.writers.association import write_family_links
+from dentrix_highlevel.migration._engine.writers.association import FamilyMember, write_family_links
 from dentrix_highlevel.migration._engine.writers.base import CountScope, PatientObjects
-from dentrix_highlevel.migration._engine.writers.calendar import setup_calendars
+from dentrix_highlevel.migration._engine.writers.calendar import keep_calendar_appointments, setup_calendars
 from dentrix_highlevel.migration._engine.writers.contact import KIND as CONTACT
 from dentrix_highlevel.migration._engine.writers.contact import (
     ContactAssignment,
@@ -94,6 +95,7 @@ from dentrix_highlevel.migration._engine.writers.document import (
     with_document_urls,
 )
 from dentrix_highlevel.migration._engine.writers.registry import (
+    SourceTally,
     finders,
     read_back_patient_objects,
     searched_kinds,
@@ -133,7 +135,7 @@ from dentrix_highlevel.migration._state.ownership import (
 from dentrix_highlevel.migration._state.postgres import is_postgres_url
 from dentrix_highlevel.migration._state.reconcile import Reconciliation
 from dentrix_highlevel.migration._state.setup_record import SetupRecord
-from dentrix_highlevel.records import PatientBundle, Provider
+from dentrix_highlevel.records import Appointment, PatientBundle, Provider
 from dentrix_highlevel.sources._staging_dirs import (
     STAGING_DIRNAME,
     remove_kept_staging,
@@ -188,7 +190,63 @@ class _Prepared:
     key: str
     contact: bool
     result: MappingResult
-    migrated: bool
+
+
+@attrs.frozen(slots=True)
+class _Projection:
+    """What a run keeps of one patient of the source between its two passes over it: ids, the contact
+    points the assignment needs and the content hash the watermark records, never the bundle."""
+
+    family: FamilyMember
+    in_run: bool
+    """Written by this run (a delta: changed; a sample: picked); the others only take part in the
+    contact-point assignment and the family links."""
+    contact: bool
+    """Takes part in the contact-point assignment (a run's patient: it gets a contact)."""
+    email: Any
+    phone: Any
+    """The contact payload's ``email`` and ``phone`` as the contact map gives them (None: not needed)."""
+
+    @property
+    def key(self) -> str:
+        return patient_key(self.family.patient_id)
+
+
+@attrs.define
+class _Survey:
+    """The first pass over the source: one small projection per patient, in source order (a few hundred
+    bytes each, so a run holds no bundle beyond those in flight), and what the second pass adds up."""
+
+    patients: list[_Projection]
+    appointments: tuple[Appointment, ...]
+    """The first migrated appointment of each calendar group among the run's: what setup needs."""
+    removed: list[str]
+    """A delta: patient keys the ledger has hashes of that the source no longer has, sorted."""
+    tally: SourceTally
+    """The source counts of the run's bundles: a sample's at once, a run's and a delta's as the second
+    pass reads them (``counted``: it read them all)."""
+    digests: dict[str, str]
+    """Patient key -> content hash of the run's patients, for the watermark (a delta's from this pass,
+    a run's from the second, which hashes off the event loop while requests go out)."""
+    picked: Sequence[PatientBundle] | None = None
+    """A sample: its patients, in the sample's order (held: a sample is small)."""
+    counted: bool = False
+
+    @property
+    def run_keys(self) -> set[str]:
+        return {p.key for p in self.patients if p.in_run}
+
+    @property
+    def run_count(self) -> int:
+        return len(self.picked) if self.picked is not None else sum(1 for p in self.patients if p.in_run)
+
+
+_SURVEY_CHUNK = 500
+"""Bundles projected per worker-thread hop in the first pass."""
+_STREAM_CHUNK = 16
+"""Bundles the second pass maps per worker-thread hop (a few beyond the patients in flight)."""
+_MIGRATED_CHUNK = 1000
+"""Patient keys looked up in the ledger per call when the assignment asks which are migrated."""
 
 
 def _fingerprint(source: Any) -> str:
@@ -463,8 +521,8 @@ class Migration:
 
     async def run(self) -> RunResult:
         """The full run (resumes an unfinished one). Refuses an unapproved or changed plan."""
-        bundles = await self._bundles()
-        return (await self._execute(RunMode.RUN, bundles))[0]
+        survey = await self._survey(RunMode.RUN)
+        return (await self._execute(RunMode.RUN, survey))[0]
 
     async def sample(self, size: int) -> RunResult:
         """Migrate a stratified sample of ``size`` patients, read every object back by id and write the
@@ -472,7 +530,8 @@ class Migration:
         if size < 1:
             raise ConfigurationError("sample size must be at least 1")
         picked = stratified_sample(await self._bundles(), size)
-        result, ctx, prepared, assignments = await self._execute(RunMode.SAMPLE, picked)
+        survey = await self._survey(RunMode.SAMPLE, picked=picked)
+        result, ctx, prepared, assignments = await self._execute(RunMode.SAMPLE, survey)
         rows = await self._read_back(ctx, prepared, assignments)
         path = write_report(self._workdir / f"sample-{result.run_id}.csv", rows)
         return attrs.evolve(result, report=path)
@@ -501,11 +560,8 @@ class Migration:
                 await _close_source(previous)
         ledger = self._prepare()
         known = await anyio.to_thread.run_sync(ledger.source_hashes, SOURCE_HASH_KIND)
-        bundles = await self._bundles()
-        current = {patient_key(b.patient_id) for b in bundles}
-        changed = [b for b in bundles if known.get(patient_key(b.patient_id)) != b.content_hash()]
-        removed = sorted(k for k in known if k not in current)
-        return (await self._execute(RunMode.DELTA, changed, removed=removed))[0]
+        survey = await self._survey(RunMode.DELTA, known=known)
+        return (await self._execute(RunMode.DELTA, survey))[0]
 
     async def rollback(self) -> RunResult:
         """Delete what the migration created, restore what it changed; idempotent and resumable."""
@@ -774,6 +830,90 @@ class Migration:
     async def _bundles(self) -> list[PatientBundle]:
         return [b async for b in self._source.bundles()]
 
+    async def _survey(
+        self,
+        mode: RunMode,
+        *,
+        picked: Sequence[PatientBundle] | None = None,
+        known: Mapping[str, str] | None = None,
+    ) -> _Survey:
+        """The first pass over the source, a chunk at a time: the projection of every patient (a run's
+        patients: all of them; a delta's: those whose content hash changed; a sample's: ``picked``) and the
+        calendars the run's appointments need. Mapping (e-mail and phone only) runs in a worker thread."""
+        maps, options, default = self.maps, self.options, self._maps_given is None
+        points_map = _points_map(maps["contact"])
+        practice = PracticeSettings(timezone=self._source.practice_timezone)
+        policies = self._policies
+        chosen = {patient_key(b.patient_id) for b in picked} if picked is not None else None
+        unseen = set(known) if known is not None else set()
+        patients: list[_Projection] = []
+        digests: dict[str, str] = {}
+        calendars: dict[str, Appointment] = {}
+
+        def project(chunk: list[PatientBundle]) -> None:
+            for bundle in chunk:
+                key = patient_key(bundle.patient_id)
+                unseen.discard(key)
+                if mode is RunMode.RUN:
+                    in_run = True
+                elif mode is RunMode.DELTA:
+                    digest = bundle.content_hash()
+                    in_run = known is None or known.get(key) != digest
+                    if in_run:
+                        digests[key] = digest
+                else:
+                    in_run = chosen is not None and key in chosen
+                # The assignment's other patients always take part (as the run would map them).
+                contact = not in_run or not default or patient_disposition(bundle, options).contact
+                email = phone = None
+                if contact:
+                    payload = points_map.apply(bundle, practice=practice).payload
+                    email, phone = payload.get("email"), payload.get("phone")
+                patients.append(_Projection(FamilyMember.of(bundle), in_run, contact, email, phone))
+                if in_run and picked is None:
+                    keep_calendar_appointments(policies, options, bundle.appointments, calendars)
+
+        chunk: list[PatientBundle] = []
+        async for bundle in self._source.bundles():
+            chunk.append(bundle)
+            if len(chunk) >= _SURVEY_CHUNK:
+                await anyio.to_thread.run_sync(project, chunk)
+                chunk = []
+        if chunk:
+            await anyio.to_thread.run_sync(project, chunk)
+        tally = SourceTally(lambda bundles: _count_scope(self, bundles))
+        if picked is not None:
+            # Counted in the sample's order, as its setup sees the appointments.
+            await anyio.to_thread.run_sync(tally.add, picked)
+            calendars = tally.appointments
+        return _Survey(
+            patients=patients,
+            appointments=tuple(calendars.values()),
+            removed=sorted(unseen),
+            tally=tally,
+            digests=digests,
+            picked=picked,
+            counted=picked is not None,
+        )
+
+    async def _counts(self, survey: _Survey) -> dict[str, int]:
+        """The run's source counts: the second pass added them up, unless it stopped before the end (a
+        stopped run), when one more pass counts the run's patients."""
+        if not survey.counted:
+            keys = survey.run_keys
+            tally = survey.tally = SourceTally(lambda bundles: _count_scope(self, bundles))
+            chunk: list[PatientBundle] = []
+            async for bundle in self._source.bundles():
+                if patient_key(bundle.patient_id) in keys:
+                    chunk.append(bundle)
+                if len(chunk) >= _SURVEY_CHUNK:
+                    await anyio.to_thread.run_sync(tally.add, chunk)
+                    chunk = []
+            if chunk:
+                await anyio.to_thread.run_sync(tally.add, chunk)
+            survey.counted = True
+        return await anyio.to_thread.run_sync(survey.tally.counts)
+
     async def _start_run(self, mode: RunMode) -> Any:
         ledger = self._prepare()
         runs = await anyio.to_thread.run_sync(ledger.runs)
@@ -828,19 +968,19 @@ class Migration:
         return stream
 
     async def _execute(
-        self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
+        self, mode: RunMode, survey: _Survey
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         # The limiter is shared by every client of the location: a context variable (inherited by the
         # run's tasks, reset after) tells it whose requests waited, for this run's RateWait events.
         hook = RATE_WAIT_HOOK.set(self._note_rate_wait)
         try:
-            return await self._execute_run(mode, bundles, removed=removed)
+            return await self._execute_run(mode, survey)
         finally:
             RATE_WAIT_HOOK.reset(hook)
             self._running = None
 
     async def _execute_run(
-        self, mode: RunMode, bundles: Sequence[PatientBundle], *, removed: Sequence[str] = ()
+        self, mode: RunMode, survey: _Survey
     ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
         # The first open of the ledger, the plan hash and the approval check are SQLite and CPU work:
         # off the event loop, like every other ledger call of a run.
@@ -868,13 +1008,12 @@ class Migration:
                         self._hl, ledger, namespace=self.practice_namespace, migration_id=self._migration_id
                     )
 
-            return await self._run_leased(mode, bundles, removed, ledger, run, requests_before, end)
+            return await self._run_leased(mode, survey, ledger, run, requests_before, end)
 
     async def _run_leased(
         self,
         mode: RunMode,
-        bundles: Sequence[PatientBundle],
-        removed: Sequence[str],
+        survey: _Survey,
         ledger: Ledger,
         run: Any,
         requests_before: int,
@@ -887,15 +1026,15 @@ class Migration:
             )
         ctx = await anyio.to_thread.run_sync(lambda: self._context(run.run_id, mode, self.maps))
         ctx.requests_at_start = requests_before
-        prepared: list[_Prepared] = []
+        removed = survey.removed
+        prepared: list[_Prepared] = []  # a sample's patients (a run and a delta stream theirs)
         assignments: dict[str, ContactAssignment] = {}
+        reached = False  # the patients' phase began: the counts are the survey's
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
         lost: set[tuple[str, str]] = set()  # (kind, key) this run recorded for records the source lost
         refused: HighLevelError | None = None  # the connection failure that stopped the run, if one did
         try:
-            ctx.setup = await run_setup(
-                ctx, providers=self._providers(), appointments=[a for b in bundles for a in b.appointments]
-            )
+            ctx.setup = await run_setup(ctx, providers=self._providers(), appointments=survey.appointments)
             self._last_setup = ctx.setup
             if ctx.default_maps and ctx.setup.stage_ids:
                 staged = attrs.evolve(self.options, pipeline_stage_ids=_stage_map(ctx.setup.stage_ids))
@@ -905,28 +1044,33 @@ class Migration:
             if self._policies.upload_documents:
                 self._documents = DocumentUploader(ctx, getattr(self._source, "read_document", None))
             ctx.phase = "patients"
-            prepared = await self._prepare_patients(ctx, bundles)
-            assignments = await self._assign(ctx, prepared)
-            ctx.total = len(prepared)
+            reached = True
+            if survey.picked is not None:
+                prepared = [self._prepared(ctx, b) for b in survey.picked]
+            assignments = await self._assign(ctx, survey)
+            ctx.total = survey.run_count
             await ctx.report(PhaseStarted)
-            stopped = await self._patients(ctx, prepared, assignments)
+            items = _each(prepared) if survey.picked is not None else self._stream(ctx, survey)
+            stopped = await self._patients(ctx, items, assignments)
             if stopped is None and self._policies.family_associations:
                 ctx.phase = "families"
                 await ctx.report(PhaseStarted)
                 doomed = await self._doomed(ctx, removed)
-                seen = {p.key for p in prepared}
                 # Unchanged members of a guarantor this delta deletes: their relation goes with it.
                 orphaned = [
-                    b
-                    for b in (await self._bundles() if doomed else ())
-                    if patient_key(b.patient_id) not in seen
-                    and not b.patient.is_own_guarantor
-                    and patient_key(b.patient.guarantor_id or "") in doomed
+                    p.family
+                    for p in (survey.patients if doomed else ())
+                    if not p.in_run
+                    and not p.family.own_guarantor
+                    and patient_key(p.family.guarantor_id or "") in doomed
                 ]
+                members = (
+                    [FamilyMember.of(p.bundle) for p in prepared]
+                    if survey.picked is not None
+                    else [p.family for p in survey.patients if p.in_run]
+                )
                 try:
-                    unlinked = await write_family_links(
-                        ctx, [p.bundle for p in prepared] + orphaned, doomed=doomed
-                    )
+                    unlinked = await write_family_links(ctx, members + orphaned, doomed=doomed)
                     extra_relations = unlinked + len(orphaned)
                 except DailyCapReachedError:
                     stopped = "HighLevel's daily request cap reached: run again after the reset"
@@ -945,8 +1089,13 @@ class Migration:
         except BaseException as exc:
             await _finish_interrupted(ctx, exc)
             raise
-        # Applying every map to every bundle again to count what the source holds: CPU work, off the loop.
-        counts = await anyio.to_thread.run_sync(_source_counts, self, [p.bundle for p in prepared])
+        # The survey counted the run's bundles; a run stopped before its patients counts none (as it did
+        # when the counts came from the patients prepared).
+        counts = (
+            await self._counts(survey)
+            if reached
+            else await anyio.to_thread.run_sync(_source_counts, self, [])
+        )
         if extra_relations:
             counts["relation"] = counts.get("relation", 0) + extra_relations
         if stopped is not None:
@@ -968,7 +1117,7 @@ class Migration:
 
             def watermark() -> None:
                 # Hashing every bundle (canonical JSON, sha256) is CPU work: in the worker thread too.
-                hashes = [SourceHash(SOURCE_HASH_KIND, p.key, p.bundle.content_hash()) for p in prepared]
+                hashes = [SourceHash(SOURCE_HASH_KIND, k, d) for k, d in survey.digests.items()]
                 ledger.set_watermark(run_id=run.run_id, source_as_of=as_of, hashes=hashes, removed=gone)
 
             await ctx.db(watermark)
@@ -976,60 +1125,92 @@ class Migration:
         await ctx.db(ledger.finish_run, run.run_id, status=RunStatus.COMPLETED)
         return await self._result(ctx, RunStatus.COMPLETED, counts, gone=lost), ctx, prepared, assignments
 
-    async def _prepare_patients(self, ctx: RunContext, bundles: Sequence[PatientBundle]) -> list[_Prepared]:
-        contact_map = ctx.maps["contact"]
-        out = []
-        for bundle in bundles:
-            key = patient_key(bundle.patient_id)
-            wanted = not ctx.default_maps or patient_disposition(bundle, ctx.options).contact
-            result = contact_map.apply(bundle, practice=ctx.practice, field_ids=ctx.state.field_ids)
-            migrated = await ctx.db(ctx.ledger.destination_of, CONTACT, key) is not None
-            out.append(_Prepared(bundle=bundle, key=key, contact=wanted, result=result, migrated=migrated))
-        return out
+    def _prepared(self, ctx: RunContext, bundle: PatientBundle) -> _Prepared:
+        """One patient mapped for the run (with the maps as setup left them), as it enters the pipeline."""
+        wanted = not ctx.default_maps or patient_disposition(bundle, ctx.options).contact
+        result = ctx.maps["contact"].apply(bundle, practice=ctx.practice, field_ids=ctx.state.field_ids)
+        return _Prepared(bundle=bundle, key=patient_key(bundle.patient_id), contact=wanted, result=result)
 
-    async def _assign(self, ctx: RunContext, prepared: list[_Prepared]) -> dict[str, ContactAssignment]:
-        # Every patient is in the plan (also those already migrated), so a sample, a run and a delta all
-        # assign shared contact points the same way.
-        everyone = {p.key: p for p in prepared}
-        if ctx.mode is not RunMode.RUN:
-            ordered: dict[str, _Prepared] = {}
-            for bundle in await self._bundles():
-                key = patient_key(bundle.patient_id)
-                if key in everyone:
-                    ordered[key] = everyone[key]
-                    continue
-                result = ctx.maps["contact"].apply(
-                    bundle, practice=ctx.practice, field_ids=ctx.state.field_ids
-                )
-                migrated = await ctx.db(ctx.ledger.destination_of, CONTACT, key) is not None
-                ordered[key] = _Prepared(bundle, key, True, result, migrated)
-            everyone = ordered
-        needs_index = any(p.contact and not p.migrated for p in prepared)
+    async def _stream(self, ctx: RunContext, survey: _Survey) -> AsyncIterator[_Prepared]:
+        """The second pass: the run's patients from the source, mapped (and a run's hashed, and counted) a
+        few at a time in a worker thread as the pipeline asks for them. A patient the source gained since
+        the survey is left to the next run (it has no assignment)."""
+        keys = survey.run_keys
+        hash_them = ctx.mode is RunMode.RUN
+
+        def prepare(chunk: list[PatientBundle]) -> list[_Prepared]:
+            survey.tally.add(chunk)
+            if hash_them:
+                survey.digests.update((patient_key(b.patient_id), b.content_hash()) for b in chunk)
+            return [self._prepared(ctx, b) for b in chunk]
+
+        bundles = self._source.bundles()
+        chunk: list[PatientBundle] = []
+        try:
+            async for bundle in bundles:
+                if patient_key(bundle.patient_id) in keys:
+                    chunk.append(bundle)
+                if len(chunk) >= _STREAM_CHUNK:
+                    for item in await anyio.to_thread.run_sync(prepare, chunk):
+                        yield item
+                    chunk = []
+            for item in await anyio.to_thread.run_sync(prepare, chunk):
+                yield item
+            survey.counted = True
+        finally:
+            closer = getattr(bundles, "aclose", None)
+            if closer is not None:
+                with anyio.CancelScope(shield=True):
+                    await closer()
+
+    async def _assign(self, ctx: RunContext, survey: _Survey) -> dict[str, ContactAssignment]:
+        """The contact-point assignment of every patient the survey saw taking part (a sample and a delta:
+        the source's other patients too), so a sample, a run and a delta assign shared points the same
+        way. Only assignments that differ from the plain one are kept."""
+        everyone: dict[str, _Projection] = {}
+        for p in survey.patients:
+            everyone[p.key] = p
+        keys = [key for key, p in everyone.items() if p.contact]
+        migrated: set[str] = set()
+        for at in range(0, len(keys), _MIGRATED_CHUNK):
+            chunk = keys[at : at + _MIGRATED_CHUNK]
+            # One ledger call per chunk, not one per patient.
+            migrated.update(await ctx.db(_migrated, ctx.ledger, chunk))
+        needs_index = any(p.in_run and p.contact and p.key not in migrated for p in survey.patients)
         index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
-        return plan_contact_points(
-            [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
+        plain = ContactAssignment()
+        assigned = plan_contact_points(
+            (
+                (key, {"email": everyone[key].email, "phone": everyone[key].phone}, key in migrated)
+                for key in keys
+            ),
             index,
             allow_duplicates=ctx.state.allow_duplicates,
             policy=self._policies.family_contacts,
             migrated_first=ctx.mode is RunMode.DELTA,
             dedupe_order=self._policies.dedupe_order,
         )
+        return {key: a for key, a in assigned.items() if a != plain}
 
     async def _patients(
-        self, ctx: RunContext, prepared: list[_Prepared], assignments: dict[str, ContactAssignment]
+        self, ctx: RunContext, items: AsyncIterator[_Prepared], assignments: Mapping[str, ContactAssignment]
     ) -> str | None:
-        limiter = anyio.CapacityLimiter(self._concurrency)
+        """The patients through a bounded pipeline: ``items`` are read (and mapped) only as a slot frees,
+        so at most ``concurrency`` patients are in flight and memory does not grow with the practice."""
+        slots = anyio.Semaphore(self._concurrency)
         stopped: list[str] = []
         connection: list[HighLevelError] = []  # the connection failures in a row (a success clears it)
         seen: list[HighLevelError] = []
         stopped_by: list[HighLevelError] = []
         left_behind: set[str] = set()
         finished: set[int] = set()
+        keys: dict[int, str] = {}  # position -> key of the patients not yet in the finished prefix
         prefix = 0
+        cursor: str | None = None  # the key of the last patient of the finished prefix
 
         async def one(position: int, item: _Prepared, group: anyio.abc.TaskGroup) -> None:
-            nonlocal prefix
-            async with limiter:
+            nonlocal prefix, cursor
+            try:
                 if stopped:
                     return
                 try:
@@ -1050,24 +1231,40 @@ class Migration:
                         stopped_by.append(exc)
                         group.cancel_scope.cancel()
                     return
+            finally:
+                slots.release()
             connection.clear()
             ctx.done += 1
             finished.add(position)
             while prefix in finished:
+                finished.discard(prefix)
+                cursor = keys.pop(prefix)
                 prefix += 1
             if ctx.done % _CHECKPOINT_EVERY == 0 and prefix:
-                await ctx.db(
-                    ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
-                )
+                await ctx.db(ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=cursor)
             await ctx.report()
 
+        async def feed(group: anyio.abc.TaskGroup) -> None:
+            position = 0
+            try:
+                async for item in items:
+                    await slots.acquire()
+                    if stopped:
+                        slots.release()
+                        break
+                    keys[position] = item.key
+                    group.start_soon(one, position, item, group)
+                    position += 1
+            finally:
+                closer = getattr(items, "aclose", None)
+                if closer is not None:
+                    with anyio.CancelScope(shield=True):
+                        await closer()
+
         async with anyio.create_task_group() as group:
-            for position, item in enumerate(prepared):
-                group.start_soon(one, position, item, group)
+            group.start_soon(feed, group)
         if prefix:
-            await ctx.db(
-                ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
-            )
+            await ctx.db(ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=cursor)
         if stopped_by:
             raise _ConnectionLost(stopped[0], stopped_by[0])
         if left_behind and not stopped:
@@ -1246,6 +1443,30 @@ class Migration:
             )
             rows += await read_back_patient_objects(ctx, item.bundle)
         return rows
+
+
+async def _each(items: Sequence[_Prepared]) -> AsyncIterator[_Prepared]:
+    for item in items:
+        yield item
+
+
+def _points_map(contact_map: FieldMap) -> FieldMap:
+    """The contact map's e-mail and phone rules alone: all the contact-point assignment reads (a map has
+    one rule per standard field, so these give exactly the full map's values), at a fraction of the cost."""
+    rules = tuple(
+        r
+        for r in contact_map.rules
+        if not isinstance(r.target, CustomFieldTarget) and r.target.name in _POINT_FIELDS
+    )
+    return attrs.evolve(contact_map, rules=rules)
+
+
+_POINT_FIELDS = ("email", "phone")
+
+
+def _migrated(ledger: Ledger, keys: Sequence[str]) -> list[str]:
+    """The patient keys whose contact the ledger knows (one call for many: a worker-thread hop each)."""
+    return [key for key in keys if ledger.destination_of(CONTACT, key) is not None]
 
 
 def _stamp(value: str | None) -> dt.datetime | None:

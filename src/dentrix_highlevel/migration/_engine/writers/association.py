@@ -7,7 +7,9 @@ One contact–contact association (``family_member``) per location, created once
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+
+import attrs
 
 from dentrix_highlevel._errors import NotFoundError
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
@@ -20,6 +22,7 @@ __all__ = [
     "ASSOCIATION_WRITER",
     "FAMILY_ASSOCIATION_KEY",
     "RELATION_WRITER",
+    "FamilyMember",
     "family_link_key",
     "family_members",
     "write_family_links",
@@ -31,6 +34,20 @@ FAMILY_ASSOCIATION_KEY = "family_member"
 
 def family_link_key(patient_id: str) -> str:
     return f"patient:{patient_id}/family"
+
+
+@attrs.frozen(slots=True)
+class FamilyMember:
+    """What a family link needs of a patient (ids only): a run keeps this, not the patient's bundle."""
+
+    patient_id: str
+    guarantor_id: str | None
+    own_guarantor: bool
+
+    @classmethod
+    def of(cls, bundle: PatientBundle) -> FamilyMember:
+        patient = bundle.patient
+        return cls(bundle.patient_id, patient.guarantor_id, patient.is_own_guarantor)
 
 
 def family_members(bundles: Sequence[PatientBundle]) -> list[PatientBundle]:
@@ -76,7 +93,7 @@ async def _family_association(ctx: RunContext) -> str | None:
 
 
 async def write_family_links(
-    ctx: RunContext, bundles: Sequence[PatientBundle], *, doomed: Collection[str] = ()
+    ctx: RunContext, members: Iterable[FamilyMember], *, doomed: Collection[str] = ()
 ) -> int:
     """``family_associations`` policy: one relation per family member's contact -> its guarantor's contact.
 
@@ -90,14 +107,14 @@ async def write_family_links(
     """
     association_id = await _family_association(ctx)
     unlinked = 0
-    for bundle in bundles:
-        key = family_link_key(bundle.patient_id)
-        if bundle.patient.is_own_guarantor:
+    for patient in members:
+        key = family_link_key(patient.patient_id)
+        if patient.own_guarantor:
             if await _unlink(ctx, key, "the patient is now their own guarantor", member=False):
                 unlinked += 1
             continue
-        guarantor_key = patient_key(bundle.patient.guarantor_id or "")
-        member = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(bundle.patient_id))
+        guarantor_key = patient_key(patient.guarantor_id or "")
+        member = await ctx.db(ctx.ledger.destination_of, "contact", patient_key(patient.patient_id))
         guarantor = await ctx.db(ctx.ledger.destination_of, "contact", guarantor_key)
         if guarantor_key in doomed:
             reason = "the guarantor is no longer in the source (contact deleted)"

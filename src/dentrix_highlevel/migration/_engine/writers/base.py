@@ -21,7 +21,7 @@ from dentrix_highlevel.migration._engine.diff import FieldDiff
 from dentrix_highlevel.migration._engine.policies import MigrationPolicies
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._state.ledger import PreImage
-from dentrix_highlevel.records import PatientBundle, Provider
+from dentrix_highlevel.records import Appointment, PatientBundle, Provider
 
 __all__ = ["CountScope", "Feature", "PatientObjects", "Usage", "Writer", "delete_at", "feature", "skip"]
 
@@ -54,6 +54,9 @@ class CountScope:
     providers: Sequence[Provider]
     setup: bool = True
     """Whether setup objects (custom fields, calendars, users) count: a sample counts only patients'."""
+    appointments: Sequence[Appointment] | None = None
+    """The appointments the calendars are counted from, when not the bundles' (a streaming run keeps only
+    the first of each calendar: ``keep_calendar_appointments``)."""
 
 
 @attrs.frozen(kw_only=True)

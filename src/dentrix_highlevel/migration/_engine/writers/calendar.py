@@ -14,7 +14,7 @@ from dentrix_highlevel.mapping import (
     DefaultMapOptions,
     FieldMap,
 )
-from dentrix_highlevel.migration._engine.calendar_layout import CalendarSpec, calendar_specs
+from dentrix_highlevel.migration._engine.calendar_layout import CalendarSpec, calendar_group, calendar_specs
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
 from dentrix_highlevel.migration._engine.policies import MigrationPolicies
 from dentrix_highlevel.migration._engine.writers.appointment import FEATURE as APPOINTMENTS
@@ -24,7 +24,15 @@ from dentrix_highlevel.migration._engine.writers.base import CountScope, Usage, 
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import Appointment, Provider
 
-__all__ = ["ALREADY_ON_TEAM", "KIND", "WRITER", "calendar_team", "ensure_calendars", "setup_calendars"]
+__all__ = [
+    "ALREADY_ON_TEAM",
+    "KIND",
+    "WRITER",
+    "calendar_team",
+    "ensure_calendars",
+    "keep_calendar_appointments",
+    "setup_calendars",
+]
 
 ALREADY_ON_TEAM = "the providers' users are already on the calendar's team"
 """Audit reason of a calendar we created whose new team member someone already added in HighLevel."""
@@ -42,6 +50,22 @@ def setup_calendars(
         return ()
     migrated = (a for a in appointments if appointment_migrates(options, a))
     return calendar_specs(policies, migrated, providers=providers)
+
+
+def keep_calendar_appointments(
+    policies: MigrationPolicies,
+    options: DefaultMapOptions,
+    appointments: Iterable[Appointment],
+    kept: dict[str, Appointment],
+) -> None:
+    """Keep in ``kept`` the first migrated appointment of each calendar group not yet in it.
+
+    ``setup_calendars`` makes each calendar from the first migrated appointment of its group, so these few
+    stand for all of a run's appointments: a run streaming its patients keeps them instead of every one.
+    """
+    for appointment in appointments:
+        if appointment_migrates(options, appointment):
+            kept.setdefault(calendar_group(policies.calendars, appointment), appointment)
 
 
 def calendar_team(spec: CalendarSpec, user_ids: Mapping[str, str]) -> tuple[str, ...]:
@@ -145,8 +169,12 @@ KIND = "calendar"
 
 
 def _keys(scope: CountScope) -> frozenset[str]:
-    """The calendars these bundles' migrated appointments need."""
-    appointments = [a for b in scope.bundles for a in b.appointments]
+    """The calendars these bundles' migrated appointments need (or ``scope.appointments``')."""
+    appointments = (
+        scope.appointments
+        if scope.appointments is not None
+        else [a for b in scope.bundles for a in b.appointments]
+    )
     specs = setup_calendars(scope.policies, scope.options, scope.maps, appointments, scope.providers)
     return frozenset(f"calendar:{spec.name}" for spec in specs)
 

@@ -9,7 +9,9 @@ setup ones (``Writer.setup``) after all the others.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import attrs
 
 from dentrix_highlevel._errors import NotFoundError
 from dentrix_highlevel.migration._engine.context import RunContext
@@ -27,10 +29,12 @@ from dentrix_highlevel.migration._engine.writers import (
     user,
 )
 from dentrix_highlevel.migration._engine.writers.base import CountScope, PatientObjects, Writer
-from dentrix_highlevel.records import PatientBundle
+from dentrix_highlevel.migration._engine.writers.calendar import keep_calendar_appointments
+from dentrix_highlevel.records import Appointment, PatientBundle
 
 __all__ = [
     "WRITERS",
+    "SourceTally",
     "finders",
     "read_back_patient_objects",
     "searched_kinds",
@@ -76,6 +80,48 @@ def source_counts(scope: CountScope) -> dict[str, int]:
         if n or w.counted_when_none:
             counts[w.kind] = n
     return counts
+
+
+class SourceTally:
+    """:func:`source_counts` of a run's bundles, added up a chunk at a time, so a run never holds them all.
+
+    A writer's count is a fixed part (what it counts of no bundle: the family association) plus a part per
+    bundle, so each chunk adds its count less the fixed part. The calendars a setup makes come from the
+    first migrated appointment of each calendar group, which the tally keeps (``appointments``).
+    """
+
+    def __init__(self, scope_of: Callable[[Sequence[PatientBundle]], CountScope]) -> None:
+        # One scope, given each chunk's bundles: building it asks the source for its providers.
+        empty = self._empty = scope_of(())
+        self._fixed = {
+            w.kind: w.count(empty) for w in WRITERS if w.count is not None and w.setup_keys is None
+        }
+        self._sums = dict.fromkeys(self._fixed, 0)
+        self.appointments: dict[str, Appointment] = {}
+        """The first migrated appointment of each calendar group, in source order."""
+
+    def add(self, bundles: Sequence[PatientBundle]) -> None:
+        scope = attrs.evolve(self._empty, bundles=bundles)
+        for kind, fixed in self._fixed.items():
+            count = _BY_KIND[kind].count
+            assert count is not None
+            self._sums[kind] += count(scope) - fixed
+        keep_calendar_appointments(
+            scope.policies, scope.options, (a for b in bundles for a in b.appointments), self.appointments
+        )
+
+    def counts(self) -> dict[str, int]:
+        """The same as ``source_counts`` of every bundle added."""
+        scope = attrs.evolve(self._empty, appointments=tuple(self.appointments.values()))
+        counts: dict[str, int] = {}
+        for w in WRITERS:
+            if w.setup_keys is not None:
+                n = len(w.setup_keys(scope)) if scope.setup else 0
+            else:
+                n = self._fixed[w.kind] + self._sums[w.kind] if w.count is not None else 0
+            if n or w.counted_when_none:
+                counts[w.kind] = n
+        return counts
 
 
 def setup_keys(scope: CountScope) -> dict[str, frozenset[str]]:
