@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from dentrix_highlevel import GExportSource, HighLevelClient, Migration, RunStatus, build_plan
-from dentrix_highlevel.migration import SqliteLedger, _engine
+from dentrix_highlevel.migration import SqliteLedger, _migration
 from dentrix_highlevel.migration._plan.availability import AvailabilityCollector
 from dentrix_highlevel.migration._plan.migration_plan import _Tally
 from dentrix_highlevel.sandbox import Sandbox
@@ -58,7 +58,7 @@ async def test_plan_approve_run_and_audit_work_off_the_event_loop(
     for name in ("open", "approve_plan", "audit_rows", "finish_run"):
         threads.wrap(monkeypatch, SqliteLedger, name)
     for name in ("write_private", "export_audit", "check_approved"):
-        threads.wrap(monkeypatch, _engine, name)
+        threads.wrap(monkeypatch, _migration, name)
     loop_thread = threading.get_ident()
 
     sandbox = Sandbox()
