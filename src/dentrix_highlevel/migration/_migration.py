@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import inspect
 import logging
 import time
@@ -213,6 +214,15 @@ def _source_as_of(source: Any) -> dt.datetime:
                 stamp = stamp.replace(tzinfo=ZoneInfo(source.practice_timezone))
             return stamp
     return dt.datetime.now(dt.UTC)
+
+
+async def _release(held: list[object]) -> None:
+    """Drop the last references to a run's bundles and state (``held``, emptied) in a worker thread.
+
+    Freeing every patient's records is CPU work that grows with the practice (tens of milliseconds per
+    thousand patients); done where the references die, it would be one long step of the caller's loop.
+    """
+    await anyio.to_thread.run_sync(held.clear)
 
 
 class Migration:
@@ -460,7 +470,12 @@ class Migration:
     async def run(self) -> RunResult:
         """The full run (resumes an unfinished one). Refuses an unapproved or changed plan."""
         bundles = await self._bundles()
-        return (await self._execute(RunMode.RUN, bundles))[0]
+        executed = await self._execute(RunMode.RUN, bundles)
+        result = executed[0]
+        held: list[object] = [bundles, executed]
+        del bundles, executed
+        await _release(held)
+        return result
 
     async def sample(self, size: int) -> RunResult:
         """Migrate a stratified sample of ``size`` patients, read every object back by id and write the
@@ -997,19 +1012,23 @@ class Migration:
             everyone = ordered
         needs_index = any(p.contact and not p.migrated for p in prepared)
         index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
-        return plan_contact_points(
-            [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
-            index,
-            allow_duplicates=ctx.state.allow_duplicates,
-            policy=self._policies.family_contacts,
-            migrated_first=ctx.mode is RunMode.DELTA,
-            dedupe_order=self._policies.dedupe_order,
+        # Normalising and matching every patient's contact points is CPU work that grows with the
+        # practice (tens of milliseconds per thousand patients): in a worker thread, off the loop.
+        return await anyio.to_thread.run_sync(
+            functools.partial(
+                plan_contact_points,
+                [(p.key, p.result.payload, p.migrated) for p in everyone.values() if p.contact],
+                index,
+                allow_duplicates=ctx.state.allow_duplicates,
+                policy=self._policies.family_contacts,
+                migrated_first=ctx.mode is RunMode.DELTA,
+                dedupe_order=self._policies.dedupe_order,
+            )
         )
 
     async def _patients(
         self, ctx: RunContext, prepared: list[_Prepared], assignments: dict[str, ContactAssignment]
     ) -> str | None:
-        limiter = anyio.CapacityLimiter(self._concurrency)
         stopped: list[str] = []
         connection: list[HighLevelError] = []  # the connection failures in a row (a success clears it)
         seen: list[HighLevelError] = []
@@ -1020,27 +1039,26 @@ class Migration:
 
         async def one(position: int, item: _Prepared, group: anyio.abc.TaskGroup) -> None:
             nonlocal prefix
-            async with limiter:
-                if stopped:
-                    return
-                try:
-                    await self._patient(ctx, item, assignments.get(item.key, ContactAssignment()))
-                except DailyCapReachedError:
-                    stopped.append("HighLevel's daily request cap reached: run again after the reset")
+            if stopped:
+                return
+            try:
+                await self._patient(ctx, item, assignments.get(item.key, ContactAssignment()))
+            except DailyCapReachedError:
+                stopped.append("HighLevel's daily request cap reached: run again after the reset")
+                group.cancel_scope.cancel()
+                return
+            except CONNECTION_ERRORS as exc:
+                # The connection is at fault, not the patient: nothing is recorded failed, the patient
+                # stays unfinished for the resume. Past a few in a row it is no blip: stop at once
+                # rather than grind through every remaining patient.
+                connection.append(exc)
+                seen.append(exc)
+                left_behind.add(item.key)
+                if len(connection) >= _CONNECTION_FAILURES_BOUND and not stopped:
+                    stopped.append(_connection_reason(exc))
+                    stopped_by.append(exc)
                     group.cancel_scope.cancel()
-                    return
-                except CONNECTION_ERRORS as exc:
-                    # The connection is at fault, not the patient: nothing is recorded failed, the patient
-                    # stays unfinished for the resume. Past a few in a row it is no blip: stop at once
-                    # rather than grind through every remaining patient.
-                    connection.append(exc)
-                    seen.append(exc)
-                    left_behind.add(item.key)
-                    if len(connection) >= _CONNECTION_FAILURES_BOUND and not stopped:
-                        stopped.append(_connection_reason(exc))
-                        stopped_by.append(exc)
-                        group.cancel_scope.cancel()
-                    return
+                return
             connection.clear()
             ctx.done += 1
             finished.add(position)
@@ -1052,9 +1070,18 @@ class Migration:
                 )
             await ctx.report()
 
+        # A fixed pool of workers taking the patients in order, rather than one task per patient behind a
+        # limiter: spawning (and then parking) thousands of tasks is one long synchronous step of the loop,
+        # and every parked task is heap the garbage collector walks for the whole run.
+        queue = iter(enumerate(prepared))
+
+        async def worker(group: anyio.abc.TaskGroup) -> None:
+            for position, item in queue:
+                await one(position, item, group)
+
         async with anyio.create_task_group() as group:
-            for position, item in enumerate(prepared):
-                group.start_soon(one, position, item, group)
+            for _ in range(min(self._concurrency, len(prepared))):
+                group.start_soon(worker, group)
         if prefix:
             await ctx.db(
                 ctx.ledger.save_checkpoint, ctx.run_id, phase="patients", cursor=prepared[prefix - 1].key
