@@ -1,5 +1,5 @@
-"""The loop stays free: the file, SQLite and CPU-heavy work of approve, plan, run and the audit export
-runs in worker threads, never on the event loop's thread (an embedding web service keeps serving).
+"""The loop stays free: the file, SQLite and CPU-heavy work of approve, plan, run, reconcile and the audit
+export runs in worker threads, never on the event loop's thread (an embedding web service keeps serving).
 
 Checked by where the work runs (the thread), never by how long anything took."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from dentrix_highlevel import GExportSource, HighLevelClient, Migration, RunStat
 from dentrix_highlevel.migration import SqliteLedger, _migration
 from dentrix_highlevel.migration._plan.availability import AvailabilityCollector
 from dentrix_highlevel.migration._plan.migration_plan import _Tally
+from dentrix_highlevel.records import PatientBundle
 from dentrix_highlevel.sandbox import Sandbox
 from dentrix_highlevel.synth import SynthConfig, SyntheticPractice, write_g_export
 
@@ -57,9 +59,20 @@ async def test_plan_approve_run_and_audit_work_off_the_event_loop(
     threads.wrap(monkeypatch, _Tally, "add")
     for name in ("open", "approve_plan", "audit_rows", "finish_run"):
         threads.wrap(monkeypatch, SqliteLedger, name)
-    for name in ("write_private", "export_audit", "check_approved"):
+    for name in ("write_private", "export_audit", "check_approved", "plan_contact_points", "_source_counts"):
         threads.wrap(monkeypatch, _migration, name)
     loop_thread = threading.get_ident()
+    # Where the run's bundles are freed: the last reference dies in a worker thread, not on the loop.
+    freed: list[int] = []
+    read_bundles = Migration._bundles
+
+    async def watched_bundles(self: Migration) -> list[PatientBundle]:
+        bundles = await read_bundles(self)
+        for bundle in bundles:
+            weakref.finalize(bundle, lambda: freed.append(threading.get_ident()))
+        return bundles
+
+    monkeypatch.setattr(Migration, "_bundles", watched_bundles)
 
     sandbox = Sandbox()
     location = sandbox.create_location()
@@ -73,17 +86,22 @@ async def test_plan_approve_run_and_audit_work_off_the_event_loop(
         await build_plan(source, options=migration.options)
         await migration.aapprove(by="host (sandbox)")
         result = await migration.run()
+        freed_by_run = list(freed)
         csv_path, jsonl_path = await migration.aexport_audit()
+        reconciled = await migration.reconcile()
 
     assert result.status is RunStatus.COMPLETED
     assert csv_path.exists()
     assert jsonl_path.exists()
+    assert reconciled.ok
     assert set(threads.seen) == {
         "add_bundle", "report", "add", "open", "approve_plan", "audit_rows", "finish_run",
-        "write_private", "export_audit", "check_approved",
+        "write_private", "export_audit", "check_approved", "plan_contact_points", "_source_counts",
     }  # fmt: skip
     on_loop = sorted(name for name, seen in threads.seen.items() if loop_thread in seen)
     assert on_loop == []
+    assert len(freed_by_run) == 6, "the run lets go of every bundle it read before it returns"
+    assert loop_thread not in freed_by_run
 
 
 def test_the_sync_approve_still_works_for_scripts(export: Path, tmp_path: Path) -> None:
