@@ -5,7 +5,13 @@ scaled down (100 requests per 1000 ms instead of per 10 s; ``--window-ms``) and 
 requests per patient by object kind and the wall time ÷ the minimum the budget allows for the requests sent
 (requests × window ÷ max). 1,000 patients with ``--quick``, 10,000 without. It prints; it asserts nothing.
 
+The longest event-loop stall is measured twice: with the sandbox in another process (``dentrix-highlevel
+sandbox serve``; ``max_loop_stall_ms``, what an embedding program feels) and with it in-process, answering
+on the same loop (``max_loop_stall_ms_in_process``). ``--stall-stacks MS`` samples the stacks while the
+loop is more than MS late; ``--stall-only`` runs only the first.
+
     python -m benchmarks.engine [--quick] [--patients N] [--window-ms MS] [--concurrency N]
+        [--stall-stacks MS] [--stall-only]
 """
 
 from __future__ import annotations
