@@ -119,20 +119,19 @@ class LoopWatch:
 
     def _watch(self) -> None:
         assert self.sample_after_s is not None
-        ran = 0.0
+        ran: dict[int, float] = {}
         while not self._stop.wait(0.002):
-            ran_before, ran = ran, _schedstat(self._loop_native_id)[0]
+            native = {t.ident: t.native_id for t in threading.enumerate()}
+            ran_before, ran = ran, {i: _schedstat(n)[0] for i, n in native.items() if i and n}
             if time.perf_counter() - self._asked - HEARTBEAT_S < self.sample_after_s:
                 continue
-            # Running: the loop's thread was on a CPU for most of the last poll (its own work).
-            running = ran - ran_before > 0.001
             for ident, frame in sys._current_frames().items():
                 if ident == threading.get_ident():
                     continue
-                if ident == self._loop_thread:
-                    who = "loop, running" if running else "loop, not running"
-                else:
-                    who = "other thread"
+                # Running: the thread was on a CPU for part of the last poll (holding the GIL, mostly).
+                running = ran.get(ident, 0.0) - ran_before.get(ident, 0.0) > 0.0005
+                who = "loop" if ident == self._loop_thread else "other thread"
+                who += ", running" if running else ", not running"
                 lines = traceback.format_stack(frame, limit=10)
                 self.stacks[f"[{self.phase}, {who}]\n" + "".join(lines[-6:])] += 1
 
