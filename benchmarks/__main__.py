@@ -82,6 +82,11 @@ async def _http_benchmarks(
     theirs = await naive.run_naive(export, window_ms=window_ms, concurrency=concurrency, seed=seed)
     # Client CPU per request: the same practice again, over loopback HTTP with the server's CPU taken out.
     cpu = await engine.client_cpu(export, workdir.with_name("work-cpu"), concurrency=concurrency)
+    # The loop stall an embedding program feels: the same practice against the sandbox in another process.
+    stall = await engine.loop_stall(
+        export, workdir.with_name("work-stall"), window_ms=window_ms, concurrency=concurrency
+    )
+    ours = {**ours, **engine.stall_figures_of(stall)}
     return client, {**ours, "client_cpu_ms_per_request": cpu["client_cpu_ms_per_request"]}, theirs
 
 
@@ -121,8 +126,8 @@ def run_suite(sizes: Sizes, *, window_ms: int, concurrency: int, seed: int, quic
             "naive": theirs["max_in_window"],
         },
         "wall_over_minimum": ours["wall_over_minimum"],
-        "max_loop_stall_ms": ours["max_loop_stall_ms"],
-        "max_loop_stall_ms_by_phase": ours["max_loop_stall_ms_by_phase"],
+        # Sandbox in another process (what an embedding program feels), and with the sandbox on the loop.
+        **{k: v for k, v in ours.items() if k.startswith(("max_loop_", "max_gc_"))},
         "client_cpu_ms_per_request": _finite(ours["client_cpu_ms_per_request"]),
         "reconciles": ours["reconciles"],
         "stage_records_per_s": round(first_stage["records_per_s"]),
@@ -171,6 +176,7 @@ def table(result: dict[str, Any]) -> list[str]:
         ("max requests in a window", f"{result['max_requests_in_window']} (budget {result['rate_budget']})"),
         ("429 responses", result["http_429"]),
         ("longest event-loop stall (plan, run)", f"{result['max_loop_stall_ms']} ms"),
+        ("  with the sandbox in-process", f"{result['max_loop_stall_ms_in_process']} ms"),
         (f"staging records/s ({result['stage_patients']:,} patients)", result["stage_records_per_s"]),
         ("peak RSS 100k / 1m patients", rss),
     ]

@@ -58,6 +58,9 @@ def test_entry_point_ends_with_one_json_object_of_sane_figures() -> None:
     assert result["requests_per_patient"] >= 1, "at least one contact write per patient"
     assert result["wall_over_minimum"] > 0
     assert result["max_loop_stall_ms"] >= 0  # reported, never a target here
+    assert result["max_loop_stall_ms_in_process"] >= 0
+    assert result["max_loop_busy_ms"] >= 0
+    assert result["max_gc_pause_ms"] >= 0
     assert result["reconciles"] is True
     assert result["stage_records_per_s"] > 0
     assert result["naive_requests_per_patient"] > result["requests_per_patient"]

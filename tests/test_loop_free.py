@@ -1,5 +1,5 @@
-"""The loop stays free: the file, SQLite and CPU-heavy work of approve, plan, run and the audit export
-runs in worker threads, never on the event loop's thread (an embedding web service keeps serving).
+"""The loop stays free: the file, SQLite and CPU-heavy work of approve, plan, run, reconcile and the audit
+export runs in worker threads, never on the event loop's thread (an embedding web service keeps serving).
 
 Checked by where the work runs (the thread), never by how long anything took."""
 
@@ -60,7 +60,6 @@ async def test_plan_approve_run_and_audit_work_off_the_event_loop(
     for name in ("write_private", "export_audit", "check_approved"):
         threads.wrap(monkeypatch, _migration, name)
     loop_thread = threading.get_ident()
-
     sandbox = Sandbox()
     location = sandbox.create_location()
     async with (
@@ -74,10 +73,12 @@ async def test_plan_approve_run_and_audit_work_off_the_event_loop(
         await migration.aapprove(by="host (sandbox)")
         result = await migration.run()
         csv_path, jsonl_path = await migration.aexport_audit()
+        reconciled = await migration.reconcile()
 
     assert result.status is RunStatus.COMPLETED
     assert csv_path.exists()
     assert jsonl_path.exists()
+    assert reconciled.ok
     assert set(threads.seen) == {
         "add_bundle", "report", "add", "open", "approve_plan", "audit_rows", "finish_run",
         "write_private", "export_audit", "check_approved",

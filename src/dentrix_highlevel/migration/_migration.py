@@ -751,16 +751,23 @@ class Migration:
         contact_map = self.maps["contact"]
         # Uploaded documents are in Document Links: compare with the URLs the uploads got.
         urls = await known_document_urls(self._hl, ledger) if self._policies.upload_documents else {}
-        prepared = [
-            (b, contact_map.apply(with_document_urls(b, urls), practice=practice, field_ids=field_ids))
-            for b in bundles
-        ]
-        assignments = plan_contact_points(
-            [(patient_key(b.patient_id), r.payload, True) for b, r in prepared],
-            ContactIndex(by_point={}),
-            allow_duplicates=(await self._hl.locations.get()).allows_duplicate_contacts,
-            policy=self._policies.family_contacts,
-        )
+        allow_duplicates = (await self._hl.locations.get()).allows_duplicate_contacts
+
+        def mapped() -> tuple[list[tuple[PatientBundle, MappingResult]], dict[str, ContactAssignment]]:
+            # Applying the contact map to every bundle and assigning contact points is CPU work that grows
+            # with the practice (about half a second per thousand patients): in a worker thread.
+            pairs = [
+                (b, contact_map.apply(with_document_urls(b, urls), practice=practice, field_ids=field_ids))
+                for b in bundles
+            ]
+            return pairs, plan_contact_points(
+                [(patient_key(b.patient_id), r.payload, True) for b, r in pairs],
+                ContactIndex(by_point={}),
+                allow_duplicates=allow_duplicates,
+                policy=self._policies.family_contacts,
+            )
+
+        prepared, assignments = await anyio.to_thread.run_sync(mapped)
         before = {
             p.destination_id: p.payload
             for p in await anyio.to_thread.run_sync(ledger.pre_images)
@@ -796,15 +803,21 @@ class Migration:
                 withheld=assignment.withheld,
             )
             mismatches += [(key, r.field) for r in rows if r.verdict in (Verdict.MISMATCH, Verdict.MISSING)]
-        records = _over_all_runs(
-            await anyio.to_thread.run_sync(ledger.records), await anyio.to_thread.run_sync(ledger.audit_rows)
-        )
-        counts = _source_counts(self, bundles)
-        # Calendars and provider users the current source no longer needs count as removed, like patients.
-        keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
-        reconciliation = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
         path = self._workdir / "reconciliation.json"
-        await anyio.to_thread.run_sync(write_private, path, reconciliation.to_json())
+
+        def reconciled() -> Reconciliation:
+            # Every ledger record and audit row, every map over every bundle again for the source counts,
+            # and the file: work that grows with the practice, in a worker thread like the run's.
+            records = _over_all_runs(ledger.records(), ledger.audit_rows())
+            counts = _source_counts(self, bundles)
+            # Calendars and provider users the current source no longer needs count as removed, like
+            # patients.
+            keys = SourceKeys.of(bundles).needing(_setup_keys(self, bundles))
+            result = Reconciliation.from_results(records, source_counts=counts, removed=keys.removed)
+            write_private(path, result.to_json())
+            return result
+
+        reconciliation = await anyio.to_thread.run_sync(reconciled)
         return ReconcileResult(
             reconciliation=reconciliation, checked=checked, mismatches=tuple(mismatches), path=path
         )
