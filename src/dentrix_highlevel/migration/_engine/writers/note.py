@@ -19,7 +19,6 @@ from dentrix_highlevel.migration._engine.writers.base import (
     CountScope,
     PatientObjects,
     Writer,
-    delete_at,
     feature,
     skip,
 )
@@ -106,22 +105,18 @@ async def _write(ctx: RunContext, objects: PatientObjects) -> None:
     await write_notes(ctx, objects.bundle, objects.contact_id, objects.overflow)
 
 
-FEATURE = feature(
-    "notes",
-    "overflow, clinical and Office Journal notes on the contact",
-    "POST /contacts/{contactId}/notes",
-    "PUT /contacts/{contactId}/notes/{id}",
-    "GET /contacts/{contactId}/notes",
-    "DELETE /contacts/{contactId}/notes/{id}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, note_id, contact_id: f"/contacts/{contact_id}/notes/{note_id}"),
+    feature=feature(
+        "notes",
+        "overflow, clinical and Office Journal notes on the contact",
+        "POST /contacts/{contactId}/notes",
+        "PUT /contacts/{contactId}/notes/{id}",
+        "GET /contacts/{contactId}/notes",
+        "DELETE /contacts/{contactId}/notes/{id}",
+    ),
     count=_count,
     write_for_patient=_write,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: (
         policies.journal_notes or policies.overflow_notes or mapped("clinical_note")
     ),
