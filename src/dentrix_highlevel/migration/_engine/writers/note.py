@@ -42,15 +42,12 @@ async def _note(ctx: RunContext, key: str, contact_id: str | None, body: str | N
         return
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
+        return await ctx.create(
             f"/contacts/{contact_id}/notes",
-            kind=RequestKind.CREATE,
-            json={"body": body},
+            {"body": body},
             resource="note",
             lookup={"contactId": contact_id, "bodySha256": text_digest(body)},
         )
-        return str(answer["note"]["id"])
 
     async def update(note_id: str) -> None:
         await ctx.call(

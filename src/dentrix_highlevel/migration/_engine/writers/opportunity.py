@@ -94,20 +94,9 @@ async def write_opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: 
         return existing.id, await _adopt_opportunity(ctx, existing.id, payload)
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
-            "/opportunities/",
-            kind=RequestKind.CREATE,
-            json={
-                **payload,
-                "pipelineId": pipeline_id,
-                "contactId": contact_id,
-                "locationId": ctx.hl.location_id,
-            },
-            resource="opportunity",
-            lookup={"pipelineId": pipeline_id, "contactId": contact_id},
-        )
-        return str(answer["opportunity"]["id"])
+        lookup = {"pipelineId": pipeline_id, "contactId": contact_id}
+        body = {**payload, **lookup, "locationId": ctx.hl.location_id}
+        return await ctx.create("/opportunities/", body, resource="opportunity", lookup=lookup)
 
     async def update(opportunity_id: str) -> str | None:
         if await ctx.db(ctx.has_pre_image, "opportunity", opportunity_id):

@@ -141,15 +141,7 @@ async def _open_task(ctx: RunContext, key: str, contact_id: str, payload: dict[s
     lookup = {"contactId": contact_id, "titleSha256": text_digest(str(payload["title"]))}
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
-            f"/contacts/{contact_id}/tasks",
-            kind=RequestKind.CREATE,
-            json=payload,
-            resource="task",
-            lookup=lookup,
-        )
-        return str(answer["task"]["id"])
+        return await ctx.create(f"/contacts/{contact_id}/tasks", payload, resource="task", lookup=lookup)
 
     async def update(task_id: str) -> None:
         # The whole task, ``completed: false`` included: a reopened case reopens its task.
