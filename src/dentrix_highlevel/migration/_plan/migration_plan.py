@@ -25,7 +25,7 @@ import inspect
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -631,6 +631,18 @@ async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+async def batches_of(bundles: AsyncIterable[PatientBundle], size: int) -> AsyncIterator[list[PatientBundle]]:
+    """The bundles ``size`` at a time (the last batch may hold fewer): work done a batch per thread hop."""
+    batch: list[PatientBundle] = []
+    async for bundle in bundles:
+        batch.append(bundle)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
     out = []
     for map_name, field_map in maps.items():
@@ -873,13 +885,7 @@ async def build_plan(
             collector.add_bundle(one)
             tally.add(one)
 
-    batch: list[PatientBundle] = []
-    async for bundle in source.bundles():
-        batch.append(bundle)
-        if len(batch) >= _PLAN_BATCH:
-            await anyio.to_thread.run_sync(add, batch)
-            batch = []
-    if batch:
+    async for batch in batches_of(source.bundles(), _PLAN_BATCH):
         await anyio.to_thread.run_sync(add, batch)
     providers_of = getattr(source, "providers", None)
     providers: tuple[Provider, ...] = tuple(await _maybe(providers_of())) if callable(providers_of) else ()
