@@ -112,7 +112,7 @@ class Writer:
     """The requests it sends, for the scope table and the preflight (writers may share one)."""
     delete: Delete = attrs.field(default=attrs.Factory(lambda self: _feature_delete(self), takes_self=True))
     """Undo a created object (rollback, a patient gone from the source); already gone counts as deleted.
-    By default the feature's one ``DELETE`` operation (:func:`delete_at` its path)."""
+    By default the ``DELETE`` operation of its feature; a feature with none or several needs one given."""
     in_plan: Callable[[MigrationPolicies, Callable[[str], bool]], bool] | None = None
     """Whether a plan with these policies (and maps: ``mapped(name)``) uses it; None: always."""
 
