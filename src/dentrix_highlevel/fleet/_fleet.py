@@ -66,7 +66,7 @@ from dentrix_highlevel.migration import (
     open_existing_ledger,
 )
 from dentrix_highlevel.migration._state.open import ledger_exists
-from dentrix_highlevel.migration._state.postgres import is_postgres_url, with_schema
+from dentrix_highlevel.migration._state.postgres import check_ledger_url, with_schema
 
 __all__ = ["Fleet", "FleetProgress", "office_schema", "run_office"]
 
@@ -151,8 +151,7 @@ class Fleet:
     ) -> None:
         if max_offices < 1:
             raise ConfigurationError("max_offices must be at least 1")
-        if ledger_url is not None and not is_postgres_url(ledger_url):
-            raise ConfigurationError("ledger_url must be a postgresql:// URL (leave it out for SQLite)")
+        check_ledger_url(ledger_url)
         self.ledger_url = ledger_url
         self.manifest = manifest
         self.max_offices = max_offices

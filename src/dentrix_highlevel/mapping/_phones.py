@@ -7,6 +7,7 @@ becomes a field issue, never a string that only looks like a phone.
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -144,34 +145,40 @@ class Phone(Transform[str, str]):
         return numbers[0].e164 if numbers else None
 
 
-@attrs.frozen(repr=False)
-class FirstPhone(Transform[tuple[PhoneNumber, ...], str]):
-    """The E.164 text of the first number from :class:`Phones`."""
+class _OfPhones(Transform[tuple[PhoneNumber, ...], str]):
+    """A text picked from the numbers :class:`Phones` gives (items of the list that are not phone numbers
+    are reported and left out)."""
 
-    name = "first_phone"
+    __slots__ = ()
     input_types = (tuple, list)
     output_type = str
 
     def apply(self, value: tuple[PhoneNumber, ...], ctx: FieldContext) -> str | None:
-        numbers = _phone_numbers(value, ctx)
+        # The map's type check sees only "a tuple or list": a path to any other list must not crash here.
+        numbers = [n for n in value if isinstance(n, PhoneNumber)]
+        if len(numbers) != len(value):
+            ctx.report("wrong_type", "the list holds items that are not phone numbers; those were ignored")
+        return self.pick(numbers)
+
+    @abc.abstractmethod
+    def pick(self, numbers: Sequence[PhoneNumber]) -> str | None: ...
+
+
+@attrs.frozen(repr=False)
+class FirstPhone(_OfPhones):
+    """The E.164 text of the first number from :class:`Phones`."""
+
+    name = "first_phone"
+
+    def pick(self, numbers: Sequence[PhoneNumber]) -> str | None:
         return numbers[0].e164 if numbers else None
 
 
 @attrs.frozen(repr=False)
-class Extension(Transform[tuple[PhoneNumber, ...], str]):
+class Extension(_OfPhones):
     """The extension of the first number that has one (for a custom field next to the phone)."""
 
     name = "extension"
-    input_types = (tuple, list)
-    output_type = str
 
-    def apply(self, value: tuple[PhoneNumber, ...], ctx: FieldContext) -> str | None:
-        return next((n.extension for n in _phone_numbers(value, ctx) if n.extension), None)
-
-
-def _phone_numbers(value: Sequence[object], ctx: FieldContext) -> list[PhoneNumber]:
-    # The map's type check sees only "a tuple or list": a path to any other list must not crash here.
-    numbers = [n for n in value if isinstance(n, PhoneNumber)]
-    if len(numbers) != len(value):
-        ctx.report("wrong_type", "the list holds items that are not phone numbers; those were ignored")
-    return numbers
+    def pick(self, numbers: Sequence[PhoneNumber]) -> str | None:
+        return next((n.extension for n in numbers if n.extension), None)

@@ -6,6 +6,7 @@ its ``name`` is how a map file refers to it. Phones live in ``_phones``.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import decimal
 import enum
@@ -69,17 +70,28 @@ def to_text(value: Any) -> str:
 # --- text -----------------------------------------------------------------------------------------------
 
 
-@attrs.frozen(repr=False)
-class Trim(Transform[str, str]):
-    """Strip both ends and collapse inner runs of whitespace to one space; all-blank becomes blank."""
+class _Cleanup(Transform[str, str]):
+    """Text made tidy by :meth:`fix`; what comes out blank is blank (None)."""
 
-    name = "trim"
+    __slots__ = ()
     input_types = (str,)
     output_type = str
 
     def apply(self, value: str, ctx: FieldContext) -> str | None:
-        out = _WS.sub(" ", value).strip()
-        return out or None
+        return self.fix(value) or None
+
+    @abc.abstractmethod
+    def fix(self, value: str) -> str: ...
+
+
+@attrs.frozen(repr=False)
+class Trim(_Cleanup):
+    """Strip both ends and collapse inner runs of whitespace to one space; all-blank becomes blank."""
+
+    name = "trim"
+
+    def fix(self, value: str) -> str:
+        return _WS.sub(" ", value).strip()
 
 
 @attrs.frozen(repr=False)
@@ -132,15 +144,13 @@ def fix_name_case(value: str) -> str:
 
 
 @attrs.frozen(repr=False)
-class NameCase(Transform[str, str]):
+class NameCase(_Cleanup):
     """Title-case names typed in ALL CAPS or all lower case; leave McDonald, O'Neil, van der Berg alone."""
 
     name = "name_case"
-    input_types = (str,)
-    output_type = str
 
-    def apply(self, value: str, ctx: FieldContext) -> str | None:
-        return fix_name_case(value) or None
+    def fix(self, value: str) -> str:
+        return fix_name_case(value)
 
 
 @attrs.frozen(repr=False)
@@ -207,6 +217,16 @@ def _parse_datetime(text: str, extra: Sequence[str]) -> dt.datetime | None:
         return None
 
 
+def _parsed(
+    text: str, formats: Sequence[str], ctx: FieldContext, code: str, reason: str
+) -> dt.datetime | None:
+    """``text`` read with ``formats`` (then the common ones); text in none of them is a ``code`` issue."""
+    parsed = _parse_datetime(text, formats)
+    if parsed is None:
+        ctx.report(code, reason)
+    return parsed
+
+
 def _check_zone(_i: object, _a: object, value: str | None) -> None:
     if value is None:
         return
@@ -228,15 +248,13 @@ class ToDate(Transform[str | dt.date, dt.date]):
     formats: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def apply(self, value: str | dt.date, ctx: FieldContext) -> dt.date | None:
-        moment: dt.date
+        moment: dt.date | None
         if isinstance(value, str):
-            parsed = _parse_datetime(value, self.formats)
-            if parsed is None:
-                ctx.report("bad_date", "not a date in any accepted format")
-                return None
-            moment = parsed
+            moment = _parsed(value, self.formats, ctx, "bad_date", "not a date in any accepted format")
         else:
             moment = value
+        if moment is None:
+            return None
         if isinstance(moment, dt.datetime):
             if moment.tzinfo is not None:
                 moment = moment.astimezone(ctx.practice.zone)
@@ -259,13 +277,13 @@ class ToDateTime(Transform[str | dt.date, dt.datetime]):
 
     def apply(self, value: str | dt.date, ctx: FieldContext) -> dt.datetime | None:
         zone = zoneinfo.ZoneInfo(self.zone) if self.zone else ctx.practice.zone
-        moment: dt.datetime
+        moment: dt.datetime | None
         if isinstance(value, str):
-            parsed = _parse_datetime(value, self.formats)
-            if parsed is None:
-                ctx.report("bad_datetime", "not a date/time in any accepted format")
+            moment = _parsed(
+                value, self.formats, ctx, "bad_datetime", "not a date/time in any accepted format"
+            )
+            if moment is None:
                 return None
-            moment = parsed
         elif isinstance(value, dt.datetime):
             moment = value
         else:

@@ -550,3 +550,13 @@ class RunContext:
         lookup: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         return await self.hl.call(method, path, kind=kind, json=json, resource=resource, lookup=lookup)
+
+    async def create(
+        self, path: str, body: Any, *, resource: str, lookup: Mapping[str, str], wrapped: bool = True
+    ) -> str:
+        """Send a create (``POST path``) and return the new object's id. HighLevel answers with the object
+        under its resource name (``{"note": {"id": ...}}``), or bare (``wrapped`` False: an appointment)."""
+        answer = await self.call(
+            "POST", path, kind=RequestKind.CREATE, json=body, resource=resource, lookup=lookup
+        )
+        return str((answer[resource] if wrapped else answer)["id"])

@@ -135,6 +135,19 @@ def diff_object(
     withheld = set(withheld)
     not_sent = set(not_sent)
     seen: set[str] = set()
+
+    def row(label: str, verdict: str, source_value: str | None, want: Any, have: Any) -> FieldDiff:
+        return FieldDiff(
+            source_key,
+            field_map.object.value,
+            destination_id,
+            label,
+            verdict,
+            source_value,
+            _text(want),
+            _text(have),
+        )
+
     for rule in field_map.rules:
         target = rule.target
         try:
@@ -156,69 +169,22 @@ def diff_object(
                 continue  # additive targets (tags) compare once, as a whole
             seen.add(target.name)
             want, have, label = expected.get(target.name), actual.get(target.name), target.name
-        if label in not_sent:
-            rows.append(
-                FieldDiff(
-                    source_key,
-                    field_map.object.value,
-                    destination_id,
-                    label,
-                    Verdict.NOT_SENT,
-                    source_value,
-                    None,
-                    _text(have),
-                )
-            )
-            continue
-        if label in withheld:
-            rows.append(
-                FieldDiff(
-                    source_key,
-                    field_map.object.value,
-                    destination_id,
-                    label,
-                    Verdict.WITHHELD,
-                    source_value,
-                    None,
-                    _text(have),
-                )
-            )
-            continue
-        if want is None and label in defaulted:
+        if label in not_sent or label in withheld:
+            # Left out of the payload: the row shows what HighLevel holds, and nothing was sent to compare.
+            verdict, want = (Verdict.NOT_SENT if label in not_sent else Verdict.WITHHELD), None
+        elif want is None and label in defaulted:
             continue  # not sent: HighLevel's own default is what it holds
-        if want is None and have in (None, "", []) and source_value is None:
+        elif want is None and have in (None, "", []) and source_value is None:
             continue
-        if compare_values(label, want, have, data_type=data_type):
+        elif compare_values(label, want, have, data_type=data_type):
             verdict = Verdict.MATCH
         else:
             verdict = Verdict.MISSING if have in (None, "", []) else Verdict.MISMATCH
-        rows.append(
-            FieldDiff(
-                source_key,
-                field_map.object.value,
-                destination_id,
-                label,
-                verdict,
-                source_value,
-                _text(want),
-                _text(have),
-            )
-        )
+        rows.append(row(label, verdict, source_value, want, have))
     for key in extra_keys:
         want, have = expected.get(key), actual.get(key)
         verdict = Verdict.MATCH if compare_values(key, want, have) else Verdict.MISMATCH
-        rows.append(
-            FieldDiff(
-                source_key,
-                field_map.object.value,
-                destination_id,
-                key,
-                verdict,
-                None,
-                _text(want),
-                _text(have),
-            )
-        )
+        rows.append(row(key, verdict, None, want, have))
     return rows
 
 

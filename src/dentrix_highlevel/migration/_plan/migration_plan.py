@@ -25,7 +25,7 @@ import inspect
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -631,6 +631,18 @@ async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+async def batches_of(bundles: AsyncIterable[PatientBundle], size: int) -> AsyncIterator[list[PatientBundle]]:
+    """The bundles ``size`` at a time (the last batch may hold fewer): work done a batch per thread hop."""
+    batch: list[PatientBundle] = []
+    async for bundle in bundles:
+        batch.append(bundle)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
     out = []
     for map_name, field_map in maps.items():
@@ -638,40 +650,27 @@ def _planned_fields(maps: Mapping[str, FieldMap]) -> list[PlannedField]:
             target = rule.target
             transforms = repr(rule.transform) if rule.transform is not None else ""
             if isinstance(target, CustomFieldTarget):
-                out.append(
-                    PlannedField(
-                        map=map_name,
-                        object=field_map.object.value,
-                        target=target.name,
-                        field_key=target.field_key,
-                        vocabulary_name=target.vocabulary_name,
-                        data_type=target.data_type.value,
-                        category=target.category.value,
-                        custom=True,
-                        source=rule.source.describe(),
-                        transforms=transforms,
-                        required=rule.required,
-                        note=rule.note,
-                    )
-                )
+                key, vocabulary, data_type = target.field_key, target.vocabulary_name, target.data_type.value
+                category: str | None = target.category.value
             else:
                 assert isinstance(target, StandardField)
-                out.append(
-                    PlannedField(
-                        map=map_name,
-                        object=field_map.object.value,
-                        target=target.name,
-                        field_key=target.name,
-                        vocabulary_name=None,
-                        data_type=target.kind.value,
-                        category=None,
-                        custom=False,
-                        source=rule.source.describe(),
-                        transforms=transforms,
-                        required=rule.required,
-                        note=rule.note,
-                    )
+                key, vocabulary, data_type, category = target.name, None, target.kind.value, None
+            out.append(
+                PlannedField(
+                    map=map_name,
+                    object=field_map.object.value,
+                    target=target.name,
+                    field_key=key,
+                    vocabulary_name=vocabulary,
+                    data_type=data_type,
+                    category=category,
+                    custom=isinstance(target, CustomFieldTarget),
+                    source=rule.source.describe(),
+                    transforms=transforms,
+                    required=rule.required,
+                    note=rule.note,
                 )
+            )
     return out
 
 
@@ -886,13 +885,7 @@ async def build_plan(
             collector.add_bundle(one)
             tally.add(one)
 
-    batch: list[PatientBundle] = []
-    async for bundle in source.bundles():
-        batch.append(bundle)
-        if len(batch) >= _PLAN_BATCH:
-            await anyio.to_thread.run_sync(add, batch)
-            batch = []
-    if batch:
+    async for batch in batches_of(source.bundles(), _PLAN_BATCH):
         await anyio.to_thread.run_sync(add, batch)
     providers_of = getattr(source, "providers", None)
     providers: tuple[Provider, ...] = tuple(await _maybe(providers_of())) if callable(providers_of) else ()
@@ -1089,20 +1082,14 @@ class MigrationPlan:
             ("options", self.options, other.options),
             ("policies", self.policies, other.policies),
         ):
-            for key in sorted(set(mine) | set(theirs)):
-                if key not in theirs:
-                    changes.append(f"{section}.{key}: removed")
-                elif key not in mine:
-                    changes.append(f"{section}.{key}: added")
-                elif mine[key] != theirs[key]:
-                    changes.append(f"{section}.{key}: {mine[key]!r} -> {theirs[key]!r}")
-        for name in sorted(set(self.maps) | set(other.maps)):
-            if name not in other.maps:
-                changes.append(f"maps.{name}: removed")
-            elif name not in self.maps:
-                changes.append(f"maps.{name}: added")
-            else:
+            for key, change in _changed_keys(mine, theirs):
+                detail = f"{mine[key]!r} -> {theirs[key]!r}" if change == "changed" else change
+                changes.append(f"{section}.{key}: {detail}")
+        for name, change in _changed_keys(self.maps, other.maps):
+            if change == "changed":
                 changes += [f"maps.{name}: {line}" for line in _map_diff(self.maps[name], other.maps[name])]
+            else:
+                changes.append(f"maps.{name}: {change}")
         if not changes and self.content_hash != other.content_hash:
             changes.append("content changed")
         return changes
@@ -1165,6 +1152,18 @@ class MigrationPlan:
         return cls.from_dict(data)
 
 
+def _changed_keys(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Each key whose value differs between the two, sorted: ``removed`` (only in ``mine``), ``added``
+    (only in ``theirs``) or ``changed``."""
+    for key in sorted(set(mine) | set(theirs)):
+        if key not in theirs:
+            yield key, "removed"
+        elif key not in mine:
+            yield key, "added"
+        elif mine[key] != theirs[key]:
+            yield key, "changed"
+
+
 def _rule_key(rule: Mapping[str, Any]) -> str:
     target = rule.get("target")
     if isinstance(target, Mapping) and isinstance(target.get("custom"), Mapping):
@@ -1182,13 +1181,7 @@ def _map_diff(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
     for rules, into in ((mine.get("rules", []), my_rules), (theirs.get("rules", []), their_rules)):
         for rule in rules:
             into.setdefault(_rule_key(rule), []).append(rule)
-    for key in sorted(set(my_rules) | set(their_rules)):
-        if key not in their_rules:
-            lines.append(f"rule {key} removed")
-        elif key not in my_rules:
-            lines.append(f"rule {key} added")
-        elif my_rules[key] != their_rules[key]:
-            lines.append(f"rule {key} changed")
+    lines += [f"rule {key} {change}" for key, change in _changed_keys(my_rules, their_rules)]
     if not lines and mine != theirs:
         lines.append("rule order changed")
     return lines

@@ -37,6 +37,8 @@ import anyio
 import attrs
 import sniffio
 
+from dentrix_highlevel.migration._state.ledger import Ledger
+
 __all__ = ["IntentRequest", "LedgerBatcher"]
 
 T = TypeVar("T")
@@ -59,19 +61,6 @@ class IntentRequest:
 
 class _BatchIntents(Protocol):
     def begin_intents(self, requests: Sequence[IntentRequest]) -> list[int]: ...
-
-
-class _IntentLedger(Protocol):
-    def begin_intent(
-        self,
-        kind: str,
-        source_key: str,
-        operation: str,
-        lookup_keys: Mapping[str, str],
-        *,
-        run_id: str,
-        parent_id: str | None = None,
-    ) -> int: ...
 
 
 @attrs.define(eq=False)
@@ -130,7 +119,7 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
 class LedgerBatcher:
     """Runs ledger calls in batches from one event loop (see the module docstring)."""
 
-    def __init__(self, ledger: _IntentLedger) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._queue: list[_Call] = []
         self._leading = False

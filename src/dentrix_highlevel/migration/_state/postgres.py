@@ -50,7 +50,14 @@ from dentrix_highlevel.migration._state.store import LEDGER_FORMAT_VERSION, Cloc
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresLedger", "is_postgres_url", "postgres_location", "with_schema"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "PostgresLedger",
+    "check_ledger_url",
+    "is_postgres_url",
+    "postgres_location",
+    "with_schema",
+]
 
 DEFAULT_SCHEMA = "dentrix_highlevel"
 #: What the ``meta`` table says about whose schema it is (the SQLite store's ``application_id``).
@@ -181,6 +188,12 @@ _META_KEYS = ("application", "format_version", "migration_id", "location_id", "s
 def is_postgres_url(value: object) -> bool:
     """Whether ``value`` names a PostgreSQL ledger (``postgresql://`` or ``postgres://``)."""
     return isinstance(value, str) and value.split("://", 1)[0].lower() in _URL_SCHEMES and "://" in value
+
+
+def check_ledger_url(url: str | None) -> None:
+    """A ``ledger_url`` argument is None (the SQLite ledger in the work directory) or a PostgreSQL URL."""
+    if url is not None and not is_postgres_url(url):
+        raise ConfigurationError("ledger_url must be a postgresql:// URL (leave it out for SQLite)")
 
 
 def _split_url(url: str) -> tuple[str, str]:

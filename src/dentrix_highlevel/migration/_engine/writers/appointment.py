@@ -138,21 +138,14 @@ async def _appointment(
     lookup = {"calendarId": calendar_id, "contactId": contact_id, "startTime": str(payload["startTime"])}
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
+        placed = {"calendarId": calendar_id, "contactId": contact_id, "locationId": ctx.hl.location_id}
+        return await ctx.create(
             "/calendars/events/appointments",
-            kind=RequestKind.CREATE,
-            json={
-                **payload,
-                **flags,
-                "calendarId": calendar_id,
-                "contactId": contact_id,
-                "locationId": ctx.hl.location_id,
-            },
+            {**payload, **flags, **placed},
             resource="appointment",
             lookup=lookup,
+            wrapped=False,
         )
-        return str(answer["id"])
 
     async def update(event_id: str) -> None:
         await ctx.call(

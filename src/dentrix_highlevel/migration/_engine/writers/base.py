@@ -9,6 +9,7 @@ patient's objects is written, how an interrupted create is found again, and how 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -86,8 +87,6 @@ class Writer:
 
     kind: str
     """The ledger kind: the name appears in the writer's module and the registry, nowhere else."""
-    delete: Delete
-    """Undo a created object (rollback, a patient gone from the source); already gone counts as deleted."""
     count: Callable[[CountScope], int] | None = None
     """How many source records of this kind a run accounts for (source counts, reconcile, the estimate)."""
     counted_when_none: bool = False
@@ -111,8 +110,35 @@ class Writer:
     """Put a changed object back to its pre-image (given the location's custom field types by id)."""
     feature: Feature | None = None
     """The requests it sends, for the scope table and the preflight (writers may share one)."""
+    delete: Delete = attrs.field(default=attrs.Factory(lambda self: _feature_delete(self), takes_self=True))
+    """Undo a created object (rollback, a patient gone from the source); already gone counts as deleted.
+    By default the ``DELETE`` operation of its feature; a feature with none or several needs one given."""
     in_plan: Callable[[MigrationPolicies, Callable[[str], bool]], bool] | None = None
     """Whether a plan with these policies (and maps: ``mapped(name)``) uses it; None: always."""
+
+
+def _feature_delete(writer: Writer) -> Delete:
+    """The writer's feature's one ``DELETE`` operation (none or several: the writer says its delete)."""
+    deletes = [op for op in writer.feature.operations if op.method == "DELETE"] if writer.feature else []
+    if len(deletes) != 1:
+        raise ValueError(f"the {writer.kind} writer needs a delete: its feature has {len(deletes)} DELETEs")
+    return delete_at(_filled(deletes[0].path))
+
+
+_PARAMETER = re.compile(r"\{([^}]+)\}")
+
+
+def _filled(template: str) -> Callable[[RunContext, str, str | None], str]:
+    """A catalogue path (``/contacts/{contactId}/notes/{id}``) for one object: its last parameter is the
+    object's id, ``{locationId}`` the run's location, any other the id of the object it hangs off."""
+    *outer, last = _PARAMETER.findall(template)
+
+    def path(ctx: RunContext, destination_id: str, parent_id: str | None) -> str:
+        values = {name: ctx.hl.location_id if name == "locationId" else f"{parent_id}" for name in outer}
+        values[last] = destination_id
+        return _PARAMETER.sub(lambda m: values[m.group(1)], template)
+
+    return path
 
 
 def delete_at(path: Callable[[RunContext, str, str | None], str], *, with_body: bool = False) -> Delete:

@@ -28,7 +28,7 @@ from dentrix_highlevel.mapping import MappingResult
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
 from dentrix_highlevel.migration._engine.merge import merge_contact
 from dentrix_highlevel.migration._engine.policies import FamilyContactPolicy
-from dentrix_highlevel.migration._engine.writers.base import Writer, delete_at, feature
+from dentrix_highlevel.migration._engine.writers.base import Writer, feature
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.migration._state.ledger import PreImage
 from dentrix_highlevel.records import PatientBundle
@@ -590,27 +590,23 @@ async def find_contact(ctx: RunContext, lookup: Mapping[str, str]) -> str | None
     return None
 
 
-FEATURE = feature(
-    "contacts",
-    "upsert, read back, update and (rollback) delete patients' contacts; find an interrupted create",
-    "POST /contacts/upsert",
-    "POST /contacts/",
-    "GET /contacts/{contactId}",
-    "PUT /contacts/{contactId}",
-    "DELETE /contacts/{contactId}",
-    "POST /contacts/search",
-    "GET /contacts/search/duplicate",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, contact_id, _parent: f"/contacts/{contact_id}"),
+    feature=feature(
+        "contacts",
+        "upsert, read back, update and (rollback) delete patients' contacts; find an interrupted create",
+        "POST /contacts/upsert",
+        "POST /contacts/",
+        "GET /contacts/{contactId}",
+        "PUT /contacts/{contactId}",
+        "DELETE /contacts/{contactId}",
+        "POST /contacts/search",
+        "GET /contacts/search/duplicate",
+    ),
     count=lambda scope: len(scope.bundles),
     counted_when_none=True,
     find=find_contact,
     searched=True,
     restore=restore_contact,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: True,
 )

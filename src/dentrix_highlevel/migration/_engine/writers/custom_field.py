@@ -14,7 +14,7 @@ from dentrix_highlevel.mapping import (
 )
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
 from dentrix_highlevel.migration._engine.identity import identity_targets
-from dentrix_highlevel.migration._engine.writers.base import CountScope, Usage, Writer, delete_at, feature
+from dentrix_highlevel.migration._engine.writers.base import CountScope, Usage, Writer, feature
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 
 __all__ = ["KIND", "WRITER", "custom_field_targets", "ensure_field", "existing_custom_fields"]
@@ -122,23 +122,17 @@ async def _in_use(_ctx: RunContext, field_id: str, usage: Usage) -> bool:
     return field_id in usage.fields
 
 
-FEATURE = feature(
-    "custom fields",
-    "find the existing custom fields, create the missing ones; rollback deletes those it created",
-    "GET /locations/{locationId}/customFields",
-    "POST /locations/{locationId}/customFields",
-    "DELETE /locations/{locationId}/customFields/{id}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(
-        lambda ctx, field_id, _parent: f"/locations/{ctx.hl.location_id}/customFields/{field_id}"
+    feature=feature(
+        "custom fields",
+        "find the existing custom fields, create the missing ones; rollback deletes those it created",
+        "GET /locations/{locationId}/customFields",
+        "POST /locations/{locationId}/customFields",
+        "DELETE /locations/{locationId}/customFields/{id}",
     ),
     count=_count,
     setup=True,
     keep=_in_use,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: True,
 )

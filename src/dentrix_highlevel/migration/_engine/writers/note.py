@@ -19,7 +19,6 @@ from dentrix_highlevel.migration._engine.writers.base import (
     CountScope,
     PatientObjects,
     Writer,
-    delete_at,
     feature,
     skip,
 )
@@ -43,15 +42,12 @@ async def _note(ctx: RunContext, key: str, contact_id: str | None, body: str | N
         return
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
+        return await ctx.create(
             f"/contacts/{contact_id}/notes",
-            kind=RequestKind.CREATE,
-            json={"body": body},
+            {"body": body},
             resource="note",
             lookup={"contactId": contact_id, "bodySha256": text_digest(body)},
         )
-        return str(answer["note"]["id"])
 
     async def update(note_id: str) -> None:
         await ctx.call(
@@ -106,22 +102,18 @@ async def _write(ctx: RunContext, objects: PatientObjects) -> None:
     await write_notes(ctx, objects.bundle, objects.contact_id, objects.overflow)
 
 
-FEATURE = feature(
-    "notes",
-    "overflow, clinical and Office Journal notes on the contact",
-    "POST /contacts/{contactId}/notes",
-    "PUT /contacts/{contactId}/notes/{id}",
-    "GET /contacts/{contactId}/notes",
-    "DELETE /contacts/{contactId}/notes/{id}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, note_id, contact_id: f"/contacts/{contact_id}/notes/{note_id}"),
+    feature=feature(
+        "notes",
+        "overflow, clinical and Office Journal notes on the contact",
+        "POST /contacts/{contactId}/notes",
+        "PUT /contacts/{contactId}/notes/{id}",
+        "GET /contacts/{contactId}/notes",
+        "DELETE /contacts/{contactId}/notes/{id}",
+    ),
     count=_count,
     write_for_patient=_write,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: (
         policies.journal_notes or policies.overflow_notes or mapped("clinical_note")
     ),

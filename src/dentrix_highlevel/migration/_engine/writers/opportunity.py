@@ -22,7 +22,6 @@ from dentrix_highlevel.migration._engine.writers.base import (
     CountScope,
     PatientObjects,
     Writer,
-    delete_at,
     feature,
     skip,
 )
@@ -95,20 +94,9 @@ async def write_opportunity(ctx: RunContext, bundle: PatientBundle, contact_id: 
         return existing.id, await _adopt_opportunity(ctx, existing.id, payload)
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
-            "/opportunities/",
-            kind=RequestKind.CREATE,
-            json={
-                **payload,
-                "pipelineId": pipeline_id,
-                "contactId": contact_id,
-                "locationId": ctx.hl.location_id,
-            },
-            resource="opportunity",
-            lookup={"pipelineId": pipeline_id, "contactId": contact_id},
-        )
-        return str(answer["opportunity"]["id"])
+        lookup = {"pipelineId": pipeline_id, "contactId": contact_id}
+        body = {**payload, **lookup, "locationId": ctx.hl.location_id}
+        return await ctx.create("/opportunities/", body, resource="opportunity", lookup=lookup)
 
     async def update(opportunity_id: str) -> str | None:
         if await ctx.db(ctx.has_pre_image, "opportunity", opportunity_id):
@@ -234,26 +222,22 @@ async def _read_back(ctx: RunContext, bundle: PatientBundle) -> list[FieldDiff]:
     )
 
 
-FEATURE = feature(
-    "opportunities",
-    "read the lifecycle pipeline's stages; create, move, read back and (rollback) delete opportunities",
-    "GET /opportunities/pipelines",
-    "POST /opportunities/",
-    "PUT /opportunities/{id}",
-    "GET /opportunities/{id}",
-    "GET /opportunities/search",
-    "DELETE /opportunities/{id}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, opportunity_id, _contact: f"/opportunities/{opportunity_id}"),
+    feature=feature(
+        "opportunities",
+        "read the lifecycle pipeline's stages; create, move, read back and (rollback) delete opportunities",
+        "GET /opportunities/pipelines",
+        "POST /opportunities/",
+        "PUT /opportunities/{id}",
+        "GET /opportunities/{id}",
+        "GET /opportunities/search",
+        "DELETE /opportunities/{id}",
+    ),
     count=_count,
     write_for_patient=_write,
     searched=True,
     read_back=_read_back,
     restore=restore_opportunity,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: policies.pipeline_name is not None and mapped("opportunity"),
 )

@@ -20,7 +20,7 @@ from dentrix_highlevel.mapping import DefaultMapOptions, PracticeSettings
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash, text_digest
 from dentrix_highlevel.migration._engine.diff import FieldDiff, diff_payload
 from dentrix_highlevel.migration._engine.policies import MigrationPolicies
-from dentrix_highlevel.migration._engine.writers.base import PatientObjects, Writer, delete_at, feature
+from dentrix_highlevel.migration._engine.writers.base import PatientObjects, Writer, feature
 from dentrix_highlevel.migration._engine.writers.contact import patient_key, patient_owner
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import PatientBundle, TreatmentCaseStatus, TreatmentPlanCase
@@ -141,15 +141,7 @@ async def _open_task(ctx: RunContext, key: str, contact_id: str, payload: dict[s
     lookup = {"contactId": contact_id, "titleSha256": text_digest(str(payload["title"]))}
 
     async def create() -> str:
-        answer = await ctx.call(
-            "POST",
-            f"/contacts/{contact_id}/tasks",
-            kind=RequestKind.CREATE,
-            json=payload,
-            resource="task",
-            lookup=lookup,
-        )
-        return str(answer["task"]["id"])
+        return await ctx.create(f"/contacts/{contact_id}/tasks", payload, resource="task", lookup=lookup)
 
     async def update(task_id: str) -> None:
         # The whole task, ``completed: false`` included: a reopened case reopens its task.
@@ -240,24 +232,20 @@ async def _write(ctx: RunContext, objects: PatientObjects) -> None:
     await write_tasks(ctx, objects.bundle, objects.contact_id)
 
 
-FEATURE = feature(
-    "treatment tasks",
-    "one follow-up task per open treatment-plan case",
-    "POST /contacts/{contactId}/tasks",
-    "PUT /contacts/{contactId}/tasks/{taskId}",
-    "PUT /contacts/{contactId}/tasks/{taskId}/completed",
-    "GET /contacts/{contactId}/tasks",
-    "GET /contacts/{contactId}/tasks/{taskId}",
-    "DELETE /contacts/{contactId}/tasks/{taskId}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, task_id, contact_id: f"/contacts/{contact_id}/tasks/{task_id}"),
+    feature=feature(
+        "treatment tasks",
+        "one follow-up task per open treatment-plan case",
+        "POST /contacts/{contactId}/tasks",
+        "PUT /contacts/{contactId}/tasks/{taskId}",
+        "PUT /contacts/{contactId}/tasks/{taskId}/completed",
+        "GET /contacts/{contactId}/tasks",
+        "GET /contacts/{contactId}/tasks/{taskId}",
+        "DELETE /contacts/{contactId}/tasks/{taskId}",
+    ),
     count=lambda scope: task_count(scope.policies, scope.bundles),
     write_for_patient=_write,
     read_back=read_back_tasks,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: policies.treatment_tasks,
 )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from dentrix_highlevel.highlevel import UserInput
 from dentrix_highlevel.migration._engine.context import RunContext, content_hash
-from dentrix_highlevel.migration._engine.writers.base import CountScope, Writer, delete_at, feature
+from dentrix_highlevel.migration._engine.writers.base import CountScope, Writer, feature
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome
 from dentrix_highlevel.records import Provider
 
@@ -90,20 +90,16 @@ def _keys(scope: CountScope) -> frozenset[str]:
     return frozenset(f"provider:{p.provider_id}" for p in scope.providers)
 
 
-FEATURE = feature(
-    "provider users",
-    "providers become users (an existing user with the provider's e-mail is reused)",
-    "GET /users/search",
-    "POST /users/",
-    "DELETE /users/{userId}",
-)
-
-
 WRITER = Writer(
     kind=KIND,
-    delete=delete_at(lambda _ctx, user_id, _parent: f"/users/{user_id}"),
+    feature=feature(
+        "provider users",
+        "providers become users (an existing user with the provider's e-mail is reused)",
+        "GET /users/search",
+        "POST /users/",
+        "DELETE /users/{userId}",
+    ),
     setup_keys=_keys,
     setup=True,
-    feature=FEATURE,
     in_plan=lambda policies, mapped: policies.provider_users and mapped("provider_user"),
 )
