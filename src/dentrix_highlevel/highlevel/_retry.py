@@ -6,7 +6,7 @@ import random
 
 import attrs
 
-from dentrix_highlevel._errors import ConfigurationError
+from dentrix_highlevel._backoff import check_backoff, jittered_delay_s
 
 __all__ = ["RetryPolicy"]
 
@@ -27,15 +27,11 @@ class RetryPolicy:
     seed: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("RetryPolicy.max_attempts must be >= 1")
-        if self.base_delay_s < 0 or self.max_delay_s < self.base_delay_s:
-            raise ConfigurationError("RetryPolicy delays must satisfy 0 <= base_delay_s <= max_delay_s")
+        check_backoff("RetryPolicy", self.max_attempts, self.base_delay_s, self.max_delay_s)
 
     def rng(self) -> random.Random:
         return random.Random(self.seed)
 
     def delay_s(self, attempt: int, rng: random.Random) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
-        cap = min(self.max_delay_s, self.base_delay_s * 2 ** max(attempt - 1, 0))
-        return rng.uniform(0.0, cap)
+        return jittered_delay_s(attempt, self.base_delay_s, self.max_delay_s, rng)

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from dentrix_highlevel._backoff import jittered_delay_s
 from dentrix_highlevel._errors import AscendError, ConfigurationError
 from dentrix_highlevel._http_limits import (
     HttpLimits,
@@ -333,8 +334,7 @@ class AscendClient:
             self._next_slot_s = start + self._min_interval_s
 
     def _backoff_s(self, attempt: int) -> float:
-        cap = min(self._retry.max_delay_s, self._retry.base_delay_s * 2 ** max(attempt - 1, 0))
-        return self._rng.uniform(0.0, cap)
+        return jittered_delay_s(attempt, self._retry.base_delay_s, self._retry.max_delay_s, self._rng)
 
     @staticmethod
     def _json(response: httpx.Response, content: bytes, method: str, path: str) -> Json:

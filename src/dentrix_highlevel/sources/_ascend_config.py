@@ -21,6 +21,7 @@ from typing import Literal, TypeVar
 
 import attrs
 
+from dentrix_highlevel._backoff import check_backoff
 from dentrix_highlevel._errors import ConfigurationError
 from dentrix_highlevel.records import (
     AppointmentStatusMeaning,
@@ -305,7 +306,4 @@ class AscendRetry:
     seed: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigurationError("AscendRetry.max_attempts must be >= 1")
-        if self.base_delay_s < 0 or self.max_delay_s < self.base_delay_s:
-            raise ConfigurationError("AscendRetry delays must satisfy 0 <= base_delay_s <= max_delay_s")
+        check_backoff("AscendRetry", self.max_attempts, self.base_delay_s, self.max_delay_s)

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -64,6 +64,8 @@ from dentrix_highlevel.sources._staging_dirs import new_staging_dir
 __all__ = ["AscendSource"]
 
 Json = dict[str, Any]
+_T = TypeVar("_T")
+
 #: Per-patient resources (attribute names of :class:`AscendResources`), staged by patient.
 _RELATED = (
     "appointments",
@@ -190,6 +192,18 @@ class _Staging:
 class _Options:
     page_size: int
     pagination: Pagination
+
+
+def _keyed(
+    convert: Callable[[Json], _T | None], key: Callable[[_T], str]
+) -> Callable[[Json], tuple[str, _T] | None]:
+    """``convert`` answering a record, as one answering (key, record) like the provider converters do."""
+
+    def pair(obj: Json) -> tuple[str, _T] | None:
+        row = convert(obj)
+        return None if row is None else (key(row), row)
+
+    return pair
 
 
 class AscendSource:
@@ -394,17 +408,12 @@ class AscendSource:
             if not (resource.optional and error.status_code in (403, 404)):
                 raise
             self._unavailable.add(attr)
-            self._issues.append(
-                SourceIssue(
-                    file=resource.path,
-                    line=None,
-                    column=None,
-                    code=IssueCode.BAD_VALUE,
-                    message=(
-                        f"resource unavailable (HTTP {error.status_code}); its records are left out"
-                        + (" — the resource name is a guess, configure it" if resource.guessed else "")
-                    ),
-                )
+            self._note_issue(
+                resource,
+                None,
+                IssueCode.BAD_VALUE,
+                f"resource unavailable (HTTP {error.status_code}); its records are left out"
+                + (" — the resource name is a guess, configure it" if resource.guessed else ""),
             )
 
     def use_staging_dir(self, directory: str | os.PathLike[str]) -> None:
@@ -422,6 +431,29 @@ class AscendSource:
         if not self._shared_loaded:
             await self._load_shared()
 
+    def _note_issue(
+        self,
+        resource: AscendResource,
+        field: str | None,
+        code: IssueCode,
+        message: str,
+        *,
+        row_dropped: bool = False,
+        record_key: str | None = None,
+    ) -> None:
+        """Record an issue on ``resource`` (JSON has no line numbers; ``field`` names the column, if any)."""
+        self._issues.append(
+            SourceIssue(
+                file=resource.path,
+                line=None,
+                column=None if field is None else resource.field(field),
+                code=code,
+                message=message,
+                row_dropped=row_dropped,
+                record_key=record_key,
+            )
+        )
+
     def _require_open(self) -> None:
         if not self._shared_loaded:
             raise SourceError("the Ascend source is not open: use 'async with' or await open() first")
@@ -434,55 +466,51 @@ class AscendSource:
         conv.plans.clear()
         conv.referral_sources.clear()
         self._locations = []
-        async for items in self._objects("providers"):
-            for obj in items:
-                pair = conv.provider(obj)
-                if pair is not None:
-                    conv.providers[pair[0]] = pair[1]
-        async for items in self._objects("operatories"):
-            for obj in items:
-                op = conv.operatory(obj)
-                if op is not None:
-                    conv.operatories[op[0]] = op[1]
-        async for items in self._objects("practice_procedures"):
-            for obj in items:
-                code = conv.procedure_code(obj)
-                if code is not None:
-                    conv.procedure_codes[code.proc_code_id] = code
+        await self._load_table("providers", conv.providers, conv.provider)
+        await self._load_table("operatories", conv.operatories, conv.operatory)
+        await self._load_table(
+            "practice_procedures", conv.procedure_codes, _keyed(conv.procedure_code, lambda c: c.proc_code_id)
+        )
         async for items in self._objects("locations"):
             self._locations.extend(conv.location(obj, self.practice_timezone) for obj in items)
-        async for items in self._objects("insurance_plans"):
-            for obj in items:
-                plan = conv.insurance_plan(obj)
-                if plan is not None:
-                    conv.plans[plan.plan_id] = plan
-        async for items in self._objects("referral_sources"):
-            for obj in items:
-                source = conv.referral_source(obj)
-                if source is not None:
-                    conv.referral_sources[source.referral_id] = source
+        await self._load_table(
+            "insurance_plans", conv.plans, _keyed(conv.insurance_plan, lambda p: p.plan_id)
+        )
+        await self._load_table(
+            "referral_sources", conv.referral_sources, _keyed(conv.referral_source, lambda r: r.referral_id)
+        )
         self._providers_by_key = {p.provider_id: p for p in conv.providers.values()}
         self._shared_loaded = True
 
-    def providers(self) -> tuple[Provider, ...]:
+    async def _load_table(
+        self, attr: str, table: dict[str, _T], convert: Callable[[Json], tuple[str, _T] | None]
+    ) -> None:
+        """Every object of resource ``attr`` that converts, into ``table`` under its key."""
+        async for items in self._objects(attr):
+            for obj in items:
+                pair = convert(obj)
+                if pair is not None:
+                    table[pair[0]] = pair[1]
+
+    def _by_id(self, table: dict[str, _T], id_of: Callable[[_T], str]) -> tuple[_T, ...]:
+        """A loaded table's records in id order (the order every source lists its objects in)."""
         self._require_open()
-        return tuple(sorted(self._conv.providers.values(), key=lambda p: id_order(p.provider_id)))
+        return tuple(sorted(table.values(), key=lambda row: id_order(id_of(row))))
+
+    def providers(self) -> tuple[Provider, ...]:
+        return self._by_id(self._conv.providers, lambda p: p.provider_id)
 
     def operatories(self) -> tuple[Operatory, ...]:
-        self._require_open()
-        return tuple(sorted(self._conv.operatories.values(), key=lambda o: id_order(o.operatory_id)))
+        return self._by_id(self._conv.operatories, lambda o: o.operatory_id)
 
     def procedure_codes(self) -> tuple[ProcedureCode, ...]:
-        self._require_open()
-        return tuple(sorted(self._conv.procedure_codes.values(), key=lambda c: id_order(c.proc_code_id)))
+        return self._by_id(self._conv.procedure_codes, lambda c: c.proc_code_id)
 
     def insurance_plans(self) -> tuple[InsurancePlan, ...]:
-        self._require_open()
-        return tuple(sorted(self._conv.plans.values(), key=lambda p: id_order(p.plan_id)))
+        return self._by_id(self._conv.plans, lambda p: p.plan_id)
 
     def referral_sources(self) -> tuple[ReferralSource, ...]:
-        self._require_open()
-        return tuple(sorted(self._conv.referral_sources.values(), key=lambda r: id_order(r.referral_id)))
+        return self._by_id(self._conv.referral_sources, lambda r: r.referral_id)
 
     def locations(self) -> tuple[PracticeInfo, ...]:
         """The organisation's locations (``practice_id`` is the Ascend location id)."""
@@ -497,15 +525,12 @@ class AscendSource:
         for obj in items:
             pid = json_path(obj, res.field("patient_id"))
             if pid is None or isinstance(pid, bool | dict | list):
-                self._issues.append(
-                    SourceIssue(
-                        file=res.path,
-                        line=None,
-                        column=res.field("patient_id"),
-                        code=IssueCode.MISSING_VALUE,
-                        message="patient without id; skipped",
-                        row_dropped=True,
-                    )
+                self._note_issue(
+                    res,
+                    "patient_id",
+                    IssueCode.MISSING_VALUE,
+                    "patient without id; skipped",
+                    row_dropped=True,
                 )
                 continue
             guarantor = json_path(obj, res.field("guarantor_id"))
@@ -663,16 +688,13 @@ class AscendSource:
         )
         for kind, ident, patient in rows:
             resource: AscendResource = getattr(self.resources, kind)
-            self._issues.append(
-                SourceIssue(
-                    file=resource.path,
-                    line=None,
-                    column=resource.field("patient_id"),
-                    code=IssueCode.DANGLING_REFERENCE,
-                    message=f"patient {patient} is not in the patients list; the record is left out",
-                    row_dropped=True,
-                    record_key=ident,
-                )
+            self._note_issue(
+                resource,
+                "patient_id",
+                IssueCode.DANGLING_REFERENCE,
+                f"patient {patient} is not in the patients list; the record is left out",
+                row_dropped=True,
+                record_key=ident,
             )
         unattached = staging.db.execute(
             "SELECT body FROM related WHERE kind = 'appointments' AND patient IS NULL ORDER BY id"
@@ -797,15 +819,12 @@ class AscendSource:
         if patient.guarantor_id is not None and patient.guarantor_id != pid:
             guarantor = self._quiet_patient(staging, patient.guarantor_id)
             if guarantor is None:
-                self._issues.append(
-                    SourceIssue(
-                        file=self.resources.patients.path,
-                        line=None,
-                        column=self.resources.patients.field("guarantor_id"),
-                        code=IssueCode.DANGLING_REFERENCE,
-                        message=f"guarantor {patient.guarantor_id} is not in the patients list",
-                        record_key=pid,
-                    )
+                self._note_issue(
+                    self.resources.patients,
+                    "guarantor_id",
+                    IssueCode.DANGLING_REFERENCE,
+                    f"guarantor {patient.guarantor_id} is not in the patients list",
+                    record_key=pid,
                 )
         procedures = [
             p for obj in related["patient_procedures"] if (p := conv.procedure(obj, patient.guarantor_id))

@@ -95,6 +95,11 @@ class FileCount:
     extra_columns: tuple[str, ...] = ()  # unknown columns kept in the records' ``extra``
 
 
+def _file_issue(file: str, code: IssueCode, message: str, *, row_dropped: bool = False) -> SourceIssue:
+    """An issue about a whole member of the export (it has no line or column to point at)."""
+    return SourceIssue(file=file, line=None, column=None, code=code, message=message, row_dropped=row_dropped)
+
+
 class _Archive:
     """The export's files, from a folder or a zip, opened safely."""
 
@@ -131,12 +136,10 @@ class _Archive:
             parts = PurePosixPath(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or ".." in parts or PureWindowsPath(name).drive:
                 issues.append(
-                    SourceIssue(
-                        file=name,
-                        line=None,
-                        column=None,
-                        code=IssueCode.UNSAFE_MEMBER,
-                        message="absolute or parent-relative path in the zip; member not read",
+                    _file_issue(
+                        name,
+                        IssueCode.UNSAFE_MEMBER,
+                        "absolute or parent-relative path in the zip; member not read",
                         row_dropped=True,
                     )
                 )
@@ -550,12 +553,8 @@ class GExportSource:
         for member in archive.names():
             if member not in known and member != manifest_member and member.lower().endswith(".csv"):
                 issues.append(
-                    SourceIssue(
-                        file=member,
-                        line=None,
-                        column=None,
-                        code=IssueCode.UNKNOWN_FILE,
-                        message="not a file of the Dentrix G export format; not read",
+                    _file_issue(
+                        member, IssueCode.UNKNOWN_FILE, "not a file of the Dentrix G export format; not read"
                     )
                 )
         self._staging.check_keys(issues)
@@ -611,23 +610,19 @@ class GExportSource:
         rows = declared.get("rows")
         if isinstance(rows, int) and rows != staged.rows:
             issues.append(
-                SourceIssue(
-                    file=member,
-                    line=None,
-                    column=None,
-                    code=IssueCode.MANIFEST_MISMATCH,
-                    message=f"manifest.json says {rows} rows, the file has {staged.rows}",
+                _file_issue(
+                    member,
+                    IssueCode.MANIFEST_MISMATCH,
+                    f"manifest.json says {rows} rows, the file has {staged.rows}",
                 )
             )
         digest = declared.get("sha256")
         if isinstance(digest, str) and digest.lower() != sha.hexdigest():
             issues.append(
-                SourceIssue(
-                    file=member,
-                    line=None,
-                    column=None,
-                    code=IssueCode.MANIFEST_MISMATCH,
-                    message="sha256 differs from manifest.json: the file changed after export",
+                _file_issue(
+                    member,
+                    IssueCode.MANIFEST_MISMATCH,
+                    "sha256 differs from manifest.json: the file changed after export",
                 )
             )
 

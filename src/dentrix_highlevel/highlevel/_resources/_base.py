@@ -7,7 +7,7 @@ A group reads the client through :class:`ApiCaller` (what it calls) rather than 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
@@ -16,6 +16,10 @@ from dentrix_highlevel.highlevel._convert import read, write
 from dentrix_highlevel.highlevel._request_kind import RequestKind
 
 T = TypeVar("T")
+
+#: Reads the next ``(startAfter, startAfterId)`` from a page's answer, its rows and the params that asked
+#: for it; ``None`` when that page was the last.
+NextCursor = Callable[[Mapping[str, Any], tuple[T, ...], Mapping[str, Any]], tuple[Any, Any] | None]
 
 __all__ = ["ApiCaller", "CallOptions", "Findable", "Resource", "digest", "seg"]
 
@@ -133,3 +137,27 @@ class Resource:
         return await self._request(
             "POST", path, cls, key=key, kind=RequestKind.CREATE, json=json, resource=resource, lookup=lookup
         )
+
+    async def _start_after_pages(
+        self,
+        path: str,
+        cls: type[tuple[T, ...]],
+        *,
+        key: str,
+        params: dict[str, Any],
+        next_cursor: NextCursor[T],
+    ) -> AsyncGenerator[T, None]:
+        """Every row of a ``GET`` listing that pages by ``startAfter``/``startAfterId`` from its ``meta``;
+        the endpoints disagree on how the last page shows, so ``next_cursor`` says."""
+        guard = self._client.page_guard("GET", path)
+        while True:
+            guard.page()
+            body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
+            rows = self._read(body, cls, key=key, method="GET", path=path)
+            for row in rows:
+                yield row
+            cursor = next_cursor(body, rows, params)
+            if cursor is None:
+                return
+            guard.cursor(cursor)
+            params = {**params, "startAfter": cursor[0], "startAfterId": cursor[1]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import phonenumbers
@@ -159,21 +160,12 @@ class Contacts(Resource):
         params: dict[str, Any] = {"locationId": self._client.location_id, "limit": limit}
         if query:
             params["query"] = query
-        guard = self._client.page_guard("GET", path)
-        while True:
-            guard.page()
-            body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
-            rows = self._read(body, tuple[Contact, ...], key="contacts", method="GET", path=path)
-            for row in rows:
+        pages = self._start_after_pages(
+            path, tuple[Contact, ...], key="contacts", params=params, next_cursor=_legacy_cursor
+        )
+        async with aclosing(pages):
+            async for row in pages:
                 yield row
-            meta = body.get("meta")
-            if not isinstance(meta, Mapping):
-                return  # the spec's shape has no meta: one page is all there is
-            cursor = (meta.get("startAfter"), meta.get("startAfterId"))
-            if not rows or cursor == (None, None):
-                return
-            guard.cursor(cursor)
-            params = {**params, "startAfter": cursor[0], "startAfterId": cursor[1]}
 
     async def appointments(self, contact_id: str) -> tuple[Appointment, ...]:
         """``GET /contacts/{id}/appointments``. Times come back naive, in the location's time zone."""
@@ -186,3 +178,13 @@ class Contacts(Resource):
 
     async def remove_tags(self, contact_id: str, tags: Iterable[str]) -> tuple[str, ...]:
         return await Tags(self._client).remove(contact_id, tags)
+
+
+def _legacy_cursor(
+    body: Mapping[str, Any], rows: tuple[Contact, ...], params: Mapping[str, Any]
+) -> tuple[Any, Any] | None:
+    meta = body.get("meta")
+    if not isinstance(meta, Mapping):
+        return None  # the spec's shape has no meta: one page is all there is
+    cursor = (meta.get("startAfter"), meta.get("startAfterId"))
+    return None if not rows or cursor == (None, None) else cursor

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 from dentrix_highlevel._errors import ConfigurationError
@@ -72,21 +73,27 @@ class Opportunities(Resource):
         for key, value in (("contact_id", contact_id), ("pipeline_id", pipeline_id), ("status", status)):
             if value is not None:
                 params[key] = value
-        path = "/opportunities/search"
-        guard = self._client.page_guard("GET", path)
-        while True:
-            guard.page()
-            body = await self._client.call("GET", path, kind=RequestKind.READ, params=params)
-            rows = self._read(body, tuple[Opportunity, ...], key="opportunities", method="GET", path=path)
-            for row in rows:
-                yield row
+
+        def next_cursor(
+            body: Mapping[str, Any], rows: tuple[Opportunity, ...], asked: Mapping[str, Any]
+        ) -> tuple[Any, Any] | None:
             raw_meta = body.get("meta")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             after, after_id = meta.get("startAfter"), meta.get("startAfterId")
-            if len(rows) < limit or not after_id or after is None or after_id == params.get("startAfterId"):
-                return
-            guard.cursor([after, after_id])
-            params = {**params, "startAfter": after, "startAfterId": after_id}
+            if len(rows) < limit or not after_id or after is None or after_id == asked.get("startAfterId"):
+                return None
+            return after, after_id
+
+        pages = self._start_after_pages(
+            "/opportunities/search",
+            tuple[Opportunity, ...],
+            key="opportunities",
+            params=params,
+            next_cursor=next_cursor,
+        )
+        async with aclosing(pages):
+            async for row in pages:
+                yield row
 
     async def find(self, *, contact_id: str, pipeline_id: str) -> Opportunity | None:
         async for row in self.search(contact_id=contact_id, pipeline_id=pipeline_id):
