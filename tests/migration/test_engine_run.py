@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from tests.migration._engine_helpers import client, contacts_by_source_id, expor
 
 from dentrix_highlevel.errors import PlanChangedError, PlanError, PlanNotApprovedError
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunStatus
+from dentrix_highlevel.records import PatientBundle
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +123,29 @@ async def test_missing_pipeline_fails_before_any_patient(practice: Path, tmp_pat
         with pytest.raises(PlanError, match="Patient Lifecycle"):
             await migration.run()
     assert sandbox.location(loc.location_id).contacts == {}
+
+
+async def test_a_run_holds_a_bounded_number_of_bundles_whatever_the_practice_size(tmp_path: Path) -> None:
+    # The patients stream through the run: the bundles alive at any moment are those in flight and the few
+    # a source chunk and a mapping hop hold, not the practice (a bound far below the patient count).
+    patients, concurrency = 300, 4
+    path = export(tmp_path, patients=patients, seed=11)
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    alive: list[int] = []
+
+    def count(event: MigrationProgress) -> None:
+        if event.done % 10 == 5:
+            alive.append(sum(1 for o in gc.get_objects() if type(o) is PatientBundle))
+
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(
+            source(path), hl, workdir=tmp_path / "wd", concurrency=concurrency, progress=count
+        ) as migration,
+    ):
+        migration.approve(by="manager@practice.example")
+        result = await migration.run()
+    assert result.status is RunStatus.COMPLETED
+    assert len(alive) >= 20
+    assert max(alive) <= 120, alive

@@ -244,7 +244,7 @@ class GExportSource:
         practice_timezone: str | None = None,
         encoding: str | None = None,
         staging_dir: str | os.PathLike[str] | None = None,
-        chunk_size: int = 500,
+        chunk_size: int = 64,
         max_uncompressed_bytes: int = 64 * 1024**3,
         max_compression_ratio: float = 200.0,
         patient_attach_types: frozenset[int] = frozenset({1}),
@@ -674,8 +674,12 @@ class GExportSource:
         cursor: str | None = ""
         while cursor is not None:
             cursor, chunk = await anyio.to_thread.run_sync(self._chunk, cursor, since)
-            for bundle in chunk:
-                yield bundle
+            # Handed out and let go of one by one: a bundle lives as long as its consumer keeps it, not
+            # until the chunk is done (every bundle a chunk holds is heap a full garbage collection walks,
+            # with the caller's event loop waiting on the interpreter lock).
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
 
     def iter_bundles(self, *, modified_since: dt.datetime | None = None) -> Iterator[PatientBundle]:
         """The synchronous twin of :meth:`bundles`."""
@@ -683,7 +687,9 @@ class GExportSource:
         cursor: str | None = ""
         while cursor is not None:
             cursor, chunk = self._chunk(cursor, since)
-            yield from chunk
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
 
     def get_bundle(self, patient_id: str) -> PatientBundle | None:
         builder, _ = self._ready()
