@@ -1229,28 +1229,38 @@ class Migration:
         """The contact-point assignment of every patient the survey saw taking part (a sample and a delta:
         the source's other patients too), so a sample, a run and a delta assign shared points the same
         way. Only assignments that differ from the plain one are kept."""
-        points = survey.patients.contact_points()
+        # Every patient's points, and the assignment over them, are work that grows with the practice (a
+        # second and more at 100,000 patients): in a worker thread, the event loop stays free.
+        points = await anyio.to_thread.run_sync(survey.patients.contact_points)
         keys = list(points)
         migrated: set[str] = set()
         for at in range(0, len(keys), _MIGRATED_CHUNK):
             chunk = keys[at : at + _MIGRATED_CHUNK]
             # One ledger call per chunk, not one per patient.
             migrated.update(await ctx.db(_migrated, ctx.ledger, chunk))
-        needs_index = any(key not in migrated for key in survey.patients.run_contact_keys())
-        index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
-        plain = ContactAssignment()
-        assigned = plan_contact_points(
-            (
-                (key, {"email": email, "phone": phone}, key in migrated)
-                for key, (email, phone) in points.items()
-            ),
-            index,
-            allow_duplicates=ctx.state.allow_duplicates,
-            policy=self._policies.family_contacts,
-            migrated_first=ctx.mode is RunMode.DELTA,
-            dedupe_order=self._policies.dedupe_order,
+        needs_index = await anyio.to_thread.run_sync(
+            lambda: any(key not in migrated for key in survey.patients.run_contact_keys())
         )
-        return {key: a for key, a in assigned.items() if a != plain}
+        index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
+        allow_duplicates, policies = ctx.state.allow_duplicates, self._policies
+        delta = ctx.mode is RunMode.DELTA
+
+        def assign() -> dict[str, ContactAssignment]:
+            plain = ContactAssignment()
+            assigned = plan_contact_points(
+                (
+                    (key, {"email": email, "phone": phone}, key in migrated)
+                    for key, (email, phone) in points.items()
+                ),
+                index,
+                allow_duplicates=allow_duplicates,
+                policy=policies.family_contacts,
+                migrated_first=delta,
+                dedupe_order=policies.dedupe_order,
+            )
+            return {key: a for key, a in assigned.items() if a != plain}
+
+        return await anyio.to_thread.run_sync(assign)
 
     async def _patients(
         self, ctx: RunContext, items: AsyncIterator[_Prepared], assignments: Mapping[str, ContactAssignment]
