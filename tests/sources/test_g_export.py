@@ -335,6 +335,22 @@ async def test_bundles_are_let_go_of_as_they_are_handed_out(clean_export: Path) 
             del bundle
 
 
+@pytest.mark.anyio
+async def test_survey_bundles_are_the_patients_and_appointments_of_the_bundles(clean_export: Path) -> None:
+    async with GExportSource(clean_export, chunk_size=23) as source:
+        full = [b async for b in source.bundles()]
+        survey = [b async for b in source.survey_bundles()]
+    assert [b.patient_id for b in survey] == [b.patient_id for b in full]
+    assert any(b.appointments for b in full)
+    for whole, part in zip(full, survey, strict=True):
+        assert part.patient == whole.patient
+        assert part.appointments == whole.appointments
+        # Everything else is left empty, never half-filled.
+        assert part == PatientBundle(
+            patient=whole.patient, practice_timezone=whole.practice_timezone, appointments=whole.appointments
+        )
+
+
 def test_content_hash_is_stable_across_reads_and_changes_with_data(
     clean_export: Path, tmp_path: Path
 ) -> None:
