@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from tests.migration._engine_helpers import client, contacts_by_source_id, export, scaled_sandbox, source
 
+from dentrix_highlevel import GExportSource
 from dentrix_highlevel.errors import PlanChangedError, PlanError, PlanNotApprovedError
+from dentrix_highlevel.mapping import Computed, DefaultMapOptions, default_maps
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunStatus
+from dentrix_highlevel.records import PatientBundle
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +126,93 @@ async def test_missing_pipeline_fails_before_any_patient(practice: Path, tmp_pat
         with pytest.raises(PlanError, match="Patient Lifecycle"):
             await migration.run()
     assert sandbox.location(loc.location_id).contacts == {}
+
+
+async def test_a_run_holds_a_bounded_number_of_bundles_whatever_the_practice_size(tmp_path: Path) -> None:
+    # The patients stream through the run: the bundles alive at any moment are those in flight and the few
+    # a source chunk and a mapping hop hold, not the practice (a bound far below the patient count).
+    patients, concurrency = 300, 4
+    path = export(tmp_path, patients=patients, seed=11)
+    sandbox = scaled_sandbox()
+    loc = sandbox.create_location()
+    alive: list[int] = []
+
+    def count(event: MigrationProgress) -> None:
+        if event.done % 10 == 5:
+            alive.append(sum(1 for o in gc.get_objects() if type(o) is PatientBundle))
+
+    async with (
+        client(sandbox, loc) as hl,
+        Migration(
+            source(path), hl, workdir=tmp_path / "wd", concurrency=concurrency, progress=count
+        ) as migration,
+    ):
+        migration.approve(by="manager@practice.example")
+        result = await migration.run()
+    assert result.status is RunStatus.COMPLETED
+    assert len(alive) >= 20
+    assert max(alive) <= 120, alive
+
+
+class _Hiding:
+    """A source that passes everything through to a G export but ``survey_bundles`` (a source without
+    them), counting what a run reads."""
+
+    def __init__(self, inner: GExportSource, *, survey: bool) -> None:
+        self._inner = inner
+        self._survey = survey
+        self.reads: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "survey_bundles" and not self._survey:
+            raise AttributeError(name)
+        if name in ("bundles", "survey_bundles"):
+            self.reads.append(name)
+        return getattr(self._inner, name)
+
+
+def _audit(result: Any) -> list[tuple[str, ...]]:
+    rows = [json.loads(line) for line in result.audit_jsonl.read_text().splitlines()]
+    return sorted(
+        (r["kind"], r["source_key"], r["action"], r["outcome"], r.get("reason") or "")
+        for r in rows
+        if r["kind"] not in ("run",)
+    )
+
+
+@pytest.mark.parametrize("email_rule", ["patient", "computed"])
+async def test_the_first_pass_reads_survey_bundles_only_when_they_give_the_same_assignment(
+    tmp_path: Path, email_rule: str
+) -> None:
+    # Families share e-mails and phones: the first pass's contact-point assignment decides who keeps them.
+    path = export(tmp_path, patients=60, seed=9)
+    maps = None
+    if email_rule == "computed":
+        contact = default_maps(DefaultMapOptions()).contact
+        rules = tuple(
+            attrs.evolve(r, source=Computed("email", lambda b: b.patient.email, output_type=str))
+            if getattr(r.target, "name", None) == "email"
+            else r
+            for r in contact.rules
+        )
+        maps = {"contact": attrs.evolve(contact, rules=rules)}
+    audits = []
+    for survey in (True, False):
+        sandbox = scaled_sandbox()
+        loc = sandbox.create_location()
+        wrapped = _Hiding(source(path), survey=survey)
+        async with (
+            client(sandbox, loc) as hl,
+            Migration(wrapped, hl, workdir=tmp_path / f"wd-{survey}", maps=maps) as migration,  # type: ignore[arg-type]
+        ):
+            migration.approve(by="manager@practice.example")
+            result = await migration.run()
+        assert result.status is RunStatus.COMPLETED
+        assert result.reconciliation.reconciles, result.reconciliation.render()
+        # The first pass of the run: survey bundles where the e-mail and phone rules read only the patient.
+        run_reads = wrapped.reads[-2:]
+        expected_first = "survey_bundles" if survey and email_rule == "patient" else "bundles"
+        assert run_reads == [expected_first, "bundles"], wrapped.reads
+        audits.append(_audit(result))
+    assert any("shared with" in row[4] for row in audits[0]), "the practice has shared contact points"
+    assert audits[0] == audits[1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -762,3 +763,19 @@ async def test_get_bundle_equals_the_full_read(practice: SyntheticPractice) -> N
         assert source.bundle_count == len(everyone)
     assert one == target
     assert missing is None
+
+
+@pytest.mark.anyio
+async def test_bundles_are_let_go_of_as_they_are_handed_out(practice: SyntheticPractice) -> None:
+    # As the G export's: a consumer that keeps no bundle holds none (the rest of a chunk is not kept).
+    emulator = make_emulator(practice)
+    async with make_source(emulator) as source:
+        previous: weakref.ref[PatientBundle] | None = None
+        seen = 0
+        async for bundle in source.bundles():
+            if previous is not None:
+                assert previous() is None, f"bundle {seen} is still held after the consumer let it go"
+            previous = weakref.ref(bundle)
+            seen += 1
+            del bundle
+        assert seen == source.bundle_count == 60

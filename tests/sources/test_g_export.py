@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import stat
+import weakref
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,6 +311,44 @@ async def test_async_bundles_match_sync_and_filter_by_modified_since(clean_expor
         assert [b.patient_id async for b in source.bundles(modified_since=aware)] == [
             b.patient_id for b in recent
         ]
+
+
+@pytest.mark.anyio
+async def test_bundles_are_let_go_of_as_they_are_handed_out(clean_export: Path) -> None:
+    # A consumer that keeps no bundle holds none: the source does not keep the rest of its chunk's
+    # handed-out bundles alive (a run's memory, and every full garbage collection, would grow with them).
+    async with GExportSource(clean_export, chunk_size=50) as source:
+        previous: weakref.ref[PatientBundle] | None = None
+        seen = 0
+        async for bundle in source.bundles():
+            if previous is not None:
+                assert previous() is None, f"bundle {seen} is still held after the consumer let it go"
+            previous = weakref.ref(bundle)
+            seen += 1
+            del bundle
+        assert seen == PATIENTS
+        previous = None
+        for bundle in source.iter_bundles():
+            if previous is not None:
+                assert previous() is None
+            previous = weakref.ref(bundle)
+            del bundle
+
+
+@pytest.mark.anyio
+async def test_survey_bundles_are_the_patients_and_appointments_of_the_bundles(clean_export: Path) -> None:
+    async with GExportSource(clean_export, chunk_size=23) as source:
+        full = [b async for b in source.bundles()]
+        survey = [b async for b in source.survey_bundles()]
+    assert [b.patient_id for b in survey] == [b.patient_id for b in full]
+    assert any(b.appointments for b in full)
+    for whole, part in zip(full, survey, strict=True):
+        assert part.patient == whole.patient
+        assert part.appointments == whole.appointments
+        # Everything else is left empty, never half-filled.
+        assert part == PatientBundle(
+            patient=whole.patient, practice_timezone=whole.practice_timezone, appointments=whole.appointments
+        )
 
 
 def test_content_hash_is_stable_across_reads_and_changes_with_data(

@@ -45,10 +45,14 @@ from dentrix_highlevel.highlevel import HighLevelClient, RequestKind
 from dentrix_highlevel.highlevel._limiter import RATE_WAIT_HOOK
 from dentrix_highlevel.mapping import (
     LIFECYCLE_STAGES,
+    Coalesce,
+    Collect,
+    Constant,
     CustomFieldTarget,
     DefaultMapOptions,
     FieldMap,
     MappingResult,
+    PathSource,
     PracticeSettings,
     default_maps,
     patient_disposition,
@@ -212,12 +216,60 @@ class _Projection:
         return patient_key(self.family.patient_id)
 
 
+_Row = tuple[str, str | None, bool, bool, bool, Any, Any]
+"""A projection as kept: patient id, guarantor id, own guarantor, in run, contact, e-mail, phone."""
+
+
+class _Projections:
+    """Every patient's projection, in source order, kept as plain tuples of strings and flags.
+
+    One object per patient of the practice, held for the whole run: as attrs instances (two per patient)
+    every full garbage collection would walk them all while the embedding program's event loop waits on the
+    interpreter lock, a pause that grows with the practice. A tuple of strings, flags and None is one the
+    collector stops tracking. :class:`_Projection` objects are made as they are iterated."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: list[_Row] = []
+
+    def append(self, family: FamilyMember, in_run: bool, contact: bool, email: Any, phone: Any) -> None:
+        self._rows.append(
+            (family.patient_id, family.guarantor_id, family.own_guarantor, in_run, contact, email, phone)
+        )
+
+    def __iter__(self) -> Iterator[_Projection]:
+        for pid, guarantor, own, in_run, contact, email, phone in self._rows:
+            yield _Projection(FamilyMember(pid, guarantor, own), in_run, contact, email, phone)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def run_keys(self) -> set[str]:
+        return {patient_key(row[0]) for row in self._rows if row[3]}
+
+    def run_count(self) -> int:
+        return sum(1 for row in self._rows if row[3])
+
+    def run_contact_keys(self) -> Iterator[str]:
+        """The keys of the run's patients that get a contact."""
+        return (patient_key(row[0]) for row in self._rows if row[3] and row[4])
+
+    def contact_points(self) -> dict[str, tuple[Any, Any]]:
+        """Patient key -> (e-mail, phone) of every patient taking part in the contact-point assignment,
+        in first-seen order (a key seen twice: its last projection decides)."""
+        points: dict[str, tuple[Any, Any] | None] = {}
+        for pid, _guarantor, _own, _in_run, contact, email, phone in self._rows:
+            points[patient_key(pid)] = (email, phone) if contact else None
+        return {key: point for key, point in points.items() if point is not None}
+
+
 @attrs.define
 class _Survey:
     """The first pass over the source: one small projection per patient, in source order (a few hundred
     bytes each, so a run holds no bundle beyond those in flight), and what the second pass adds up."""
 
-    patients: list[_Projection]
+    patients: _Projections
     appointments: tuple[Appointment, ...]
     """The first migrated appointment of each calendar group among the run's: what setup needs."""
     removed: list[str]
@@ -234,15 +286,16 @@ class _Survey:
 
     @property
     def run_keys(self) -> set[str]:
-        return {p.key for p in self.patients if p.in_run}
+        return self.patients.run_keys()
 
     @property
     def run_count(self) -> int:
-        return len(self.picked) if self.picked is not None else sum(1 for p in self.patients if p.in_run)
+        return len(self.picked) if self.picked is not None else self.patients.run_count()
 
 
-_SURVEY_CHUNK = 500
-"""Bundles projected per worker-thread hop in the first pass."""
+_SURVEY_CHUNK = 64
+"""Bundles projected per worker-thread hop in the first pass (few: every bundle held is heap a full garbage
+collection walks while the event loop waits)."""
 _STREAM_CHUNK = 16
 """Bundles the second pass maps per worker-thread hop (a few beyond the patients in flight)."""
 _MIGRATED_CHUNK = 1000
@@ -859,7 +912,7 @@ class Migration:
         policies = self._policies
         chosen = {patient_key(b.patient_id) for b in picked} if picked is not None else None
         unseen = set(known) if known is not None else set()
-        patients: list[_Projection] = []
+        patients = _Projections()
         digests: dict[str, str] = {}
         calendars: dict[str, Appointment] = {}
 
@@ -882,12 +935,23 @@ class Migration:
                 if contact:
                     payload = points_map.apply(bundle, practice=practice).payload
                     email, phone = payload.get("email"), payload.get("phone")
-                patients.append(_Projection(FamilyMember.of(bundle), in_run, contact, email, phone))
+                patients.append(FamilyMember.of(bundle), in_run, contact, email, phone)
                 if in_run and picked is None:
                     keep_calendar_appointments(policies, options, bundle.appointments, calendars)
 
+        # A source that can hand out survey bundles (the patient and its appointments: all this pass reads
+        # when the e-mail and phone rules read only the patient record) gives a quicker first pass; a
+        # delta hashes whole bundles.
+        survey_bundles: Callable[[], AsyncIterator[PatientBundle]] | None = getattr(
+            self._source, "survey_bundles", None
+        )
+        reader = (
+            survey_bundles()
+            if survey_bundles is not None and mode is not RunMode.DELTA and _reads_patient_only(points_map)
+            else self._source.bundles()
+        )
         chunk: list[PatientBundle] = []
-        async for bundle in self._source.bundles():
+        async for bundle in reader:
             chunk.append(bundle)
             if len(chunk) >= _SURVEY_CHUNK:
                 await anyio.to_thread.run_sync(project, chunk)
@@ -1180,30 +1244,38 @@ class Migration:
         """The contact-point assignment of every patient the survey saw taking part (a sample and a delta:
         the source's other patients too), so a sample, a run and a delta assign shared points the same
         way. Only assignments that differ from the plain one are kept."""
-        everyone: dict[str, _Projection] = {}
-        for p in survey.patients:
-            everyone[p.key] = p
-        keys = [key for key, p in everyone.items() if p.contact]
+        # Every patient's points, and the assignment over them, are work that grows with the practice (a
+        # second and more at 100,000 patients): in a worker thread, the event loop stays free.
+        points = await anyio.to_thread.run_sync(survey.patients.contact_points)
+        keys = list(points)
         migrated: set[str] = set()
         for at in range(0, len(keys), _MIGRATED_CHUNK):
             chunk = keys[at : at + _MIGRATED_CHUNK]
             # One ledger call per chunk, not one per patient.
             migrated.update(await ctx.db(_migrated, ctx.ledger, chunk))
-        needs_index = any(p.in_run and p.contact and p.key not in migrated for p in survey.patients)
-        index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
-        plain = ContactAssignment()
-        assigned = plan_contact_points(
-            (
-                (key, {"email": everyone[key].email, "phone": everyone[key].phone}, key in migrated)
-                for key in keys
-            ),
-            index,
-            allow_duplicates=ctx.state.allow_duplicates,
-            policy=self._policies.family_contacts,
-            migrated_first=ctx.mode is RunMode.DELTA,
-            dedupe_order=self._policies.dedupe_order,
+        needs_index = await anyio.to_thread.run_sync(
+            lambda: any(key not in migrated for key in survey.patients.run_contact_keys())
         )
-        return {key: a for key, a in assigned.items() if a != plain}
+        index = await index_existing_contacts(ctx) if needs_index else ContactIndex(by_point={})
+        allow_duplicates, policies = ctx.state.allow_duplicates, self._policies
+        delta = ctx.mode is RunMode.DELTA
+
+        def assign() -> dict[str, ContactAssignment]:
+            plain = ContactAssignment()
+            assigned = plan_contact_points(
+                (
+                    (key, {"email": email, "phone": phone}, key in migrated)
+                    for key, (email, phone) in points.items()
+                ),
+                index,
+                allow_duplicates=allow_duplicates,
+                policy=policies.family_contacts,
+                migrated_first=delta,
+                dedupe_order=policies.dedupe_order,
+            )
+            return {key: a for key, a in assigned.items() if a != plain}
+
+        return await anyio.to_thread.run_sync(assign)
 
     async def _patients(
         self, ctx: RunContext, items: AsyncIterator[_Prepared], assignments: Mapping[str, ContactAssignment]
@@ -1475,6 +1547,25 @@ def _points_map(contact_map: FieldMap) -> FieldMap:
 
 
 _POINT_FIELDS = ("email", "phone")
+
+
+def _reads_patient_only(field_map: FieldMap) -> bool:
+    """Whether every rule of ``field_map`` reads only the bundle's patient record (paths under ``patient``
+    or constants): then a survey bundle gives the same values as the whole bundle. A computed source may
+    read anything: no."""
+    for rule in field_map.rules:
+        source = rule.source
+        if isinstance(source, PathSource):
+            paths = [source.path]
+        elif isinstance(source, Coalesce | Collect):
+            paths = list(source.paths)
+        elif isinstance(source, Constant):
+            paths = []
+        else:
+            return False
+        if not all(str(p) == "patient" or str(p).startswith(("patient.", "patient[")) for p in paths):
+            return False
+    return True
 
 
 def _migrated(ledger: Ledger, keys: Sequence[str]) -> list[str]:

@@ -91,7 +91,7 @@ _ID_ATTR = {
     "patient_insurance": "id",
 }
 _ID_CHUNK = 50  # ids per "->[...]" filter: keeps the query string short
-_BUNDLE_CHUNK = 200  # bundles built per worker-thread call
+_BUNDLE_CHUNK = 64  # bundles built per worker-thread call (few: a chunk is heap every full GC walks)
 
 
 def _utc_stamp(when: dt.datetime, tz: ZoneInfo) -> str:
@@ -753,9 +753,11 @@ class AscendSource:
             after = ""
             while True:
                 chunk, after, scanned = await anyio.to_thread.run_sync(self._bundle_chunk, staging, after)
-                for bundle in chunk:
+                # Let go of one by one, as the G export's: a bundle lives as long as its consumer keeps it.
+                chunk.reverse()
+                while chunk:
                     self._bundle_count += 1
-                    yield bundle
+                    yield chunk.pop()
                 if scanned < _BUNDLE_CHUNK:
                     break
         finally:

@@ -10,6 +10,7 @@ blocks: ``async for bundle in source.bundles(): ...``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -247,7 +248,7 @@ class GExportSource:
         practice_timezone: str | None = None,
         encoding: str | None = None,
         staging_dir: str | os.PathLike[str] | None = None,
-        chunk_size: int = 500,
+        chunk_size: int = 64,
         max_uncompressed_bytes: int = 64 * 1024**3,
         max_compression_ratio: float = 200.0,
         patient_attach_types: frozenset[int] = frozenset({1}),
@@ -636,7 +637,7 @@ class GExportSource:
         return self._builder, self._shared
 
     def _chunk(
-        self, after: str, modified_since: dt.datetime | None
+        self, after: str, modified_since: dt.datetime | None, *, survey: bool = False
     ) -> tuple[str | None, list[PatientBundle]]:
         builder, _ = self._ready()
         with self._lock:
@@ -645,7 +646,7 @@ class GExportSource:
             ).fetchall()
             if not rows:
                 return None, []
-            bundles = list(builder.bundles(rows))
+            bundles = list(builder.survey_bundles(rows) if survey else builder.bundles(rows))
         if modified_since is not None:
             bundles = [b for b in bundles if b.modified_at is None or b.modified_at >= modified_since]
         return rows[-1]["_sort"], bundles
@@ -669,8 +670,30 @@ class GExportSource:
         cursor: str | None = ""
         while cursor is not None:
             cursor, chunk = await anyio.to_thread.run_sync(self._chunk, cursor, since)
-            for bundle in chunk:
-                yield bundle
+            # Handed out and let go of one by one: a bundle lives as long as its consumer keeps it, not
+            # until the chunk is done (every bundle a chunk holds is heap a full garbage collection walks,
+            # with the caller's event loop waiting on the interpreter lock).
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
+
+    async def survey_bundles(self) -> AsyncIterator[PatientBundle]:
+        """Every patient in the order of :meth:`bundles`, as a *survey bundle*: the patient record and the
+        patient's appointments exactly as :meth:`bundles` gives them, every other part empty.
+
+        For a quick first pass over a large practice (a run's contact-point assignment and calendars read
+        only these), about three times faster than :meth:`bundles`. Not for mapping other parts, for
+        ``content_hash()`` or for change stamps: those need the whole bundle.
+        """
+        await self.open()
+        cursor: str | None = ""
+        while cursor is not None:
+            cursor, chunk = await anyio.to_thread.run_sync(
+                functools.partial(self._chunk, cursor, None, survey=True)
+            )
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
 
     def iter_bundles(self, *, modified_since: dt.datetime | None = None) -> Iterator[PatientBundle]:
         """The synchronous twin of :meth:`bundles`."""
@@ -678,7 +701,9 @@ class GExportSource:
         cursor: str | None = ""
         while cursor is not None:
             cursor, chunk = self._chunk(cursor, since)
-            yield from chunk
+            chunk.reverse()
+            while chunk:
+                yield chunk.pop()
 
     def get_bundle(self, patient_id: str) -> PatientBundle | None:
         builder, _ = self._ready()

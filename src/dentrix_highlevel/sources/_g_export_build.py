@@ -421,6 +421,23 @@ class BundleBuilder:
                 grouped[row[column]].append(row)
         return grouped
 
+    def survey_bundles(self, rows: Sequence[Row]) -> Iterator[rec.PatientBundle]:
+        """Survey bundles for a chunk of ``v_patient`` rows, in the rows' order: the patient record and its
+        appointments, built as :meth:`bundles` builds them, every other part empty (two queries a chunk
+        instead of some twenty)."""
+        patients = {r["patient_id"]: self.patient(r) for r in rows}
+        appts = self._by("v_appointment.csv", "patient_id", list(patients))
+        slots = self._by(
+            "appt_procedures.csv", "apptid", [r["appointment_id"] for rs in appts.values() for r in rs]
+        )
+        for pid, p in patients.items():
+            appointments = tuple(
+                self.appointment(r, slots.get(r["appointment_id"], ())) for r in appts.get(pid, [])
+            )
+            yield canonical_bundle(
+                rec.PatientBundle(patient=p, practice_timezone=self.timezone, appointments=appointments)
+            )
+
     def bundles(self, rows: Sequence[Row]) -> Iterator[rec.PatientBundle]:
         """Bundles for a chunk of ``v_patient`` rows, in the rows' order."""
         s = self.shared

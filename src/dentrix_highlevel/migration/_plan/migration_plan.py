@@ -987,8 +987,9 @@ async def build_plan(
     return await anyio.to_thread.run_sync(finish)
 
 
-_PLAN_BATCH: Final = 200
-"""Bundles profiled per worker-thread hop while a plan is built."""
+_PLAN_BATCH: Final = 64
+"""Bundles profiled per worker-thread hop while a plan is built (few: every bundle held is heap a full
+garbage collection walks while the event loop waits)."""
 
 
 # --- the plan -------------------------------------------------------------------------------------------
