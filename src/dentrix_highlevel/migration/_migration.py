@@ -114,7 +114,7 @@ from dentrix_highlevel.migration._plan.approval import (
     plan_components,
     save_components,
 )
-from dentrix_highlevel.migration._plan.migration_plan import MigrationPlan, source_fingerprint
+from dentrix_highlevel.migration._plan.migration_plan import MigrationPlan, batches_of, source_fingerprint
 from dentrix_highlevel.migration._plan.preflight import Preflight, run_preflight
 from dentrix_highlevel.migration._plan.scopes import features_for
 from dentrix_highlevel.migration._state.audit import RecordAction, RecordOutcome, export_audit
@@ -136,7 +136,7 @@ from dentrix_highlevel.migration._state.ownership import (
     release_location,
     take_lease,
 )
-from dentrix_highlevel.migration._state.postgres import is_postgres_url
+from dentrix_highlevel.migration._state.postgres import check_ledger_url
 from dentrix_highlevel.migration._state.reconcile import Reconciliation
 from dentrix_highlevel.migration._state.setup_record import SetupRecord
 from dentrix_highlevel.records import Appointment, PatientBundle, Provider
@@ -364,8 +364,7 @@ class Migration:
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
-        if ledger_url is not None and not is_postgres_url(ledger_url):
-            raise ConfigurationError("ledger_url must be a postgresql:// URL (leave it out for SQLite)")
+        check_ledger_url(ledger_url)
         self._ledger_url = ledger_url
         self._source = source
         self._hl = highlevel
@@ -950,13 +949,7 @@ class Migration:
             if survey_bundles is not None and mode is not RunMode.DELTA and _reads_patient_only(points_map)
             else self._source.bundles()
         )
-        chunk: list[PatientBundle] = []
-        async for bundle in reader:
-            chunk.append(bundle)
-            if len(chunk) >= _SURVEY_CHUNK:
-                await anyio.to_thread.run_sync(project, chunk)
-                chunk = []
-        if chunk:
+        async for chunk in batches_of(reader, _SURVEY_CHUNK):
             await anyio.to_thread.run_sync(project, chunk)
         tally = SourceTally(lambda bundles: _count_scope(self, bundles))
         if picked is not None:
@@ -979,14 +972,8 @@ class Migration:
         if not survey.counted:
             keys = survey.run_keys
             tally = survey.tally = SourceTally(lambda bundles: _count_scope(self, bundles))
-            chunk: list[PatientBundle] = []
-            async for bundle in self._source.bundles():
-                if patient_key(bundle.patient_id) in keys:
-                    chunk.append(bundle)
-                if len(chunk) >= _SURVEY_CHUNK:
-                    await anyio.to_thread.run_sync(tally.add, chunk)
-                    chunk = []
-            if chunk:
+            wanted = (b async for b in self._source.bundles() if patient_key(b.patient_id) in keys)
+            async for chunk in batches_of(wanted, _SURVEY_CHUNK):
                 await anyio.to_thread.run_sync(tally.add, chunk)
             survey.counted = True
         return await anyio.to_thread.run_sync(survey.tally.counts)
@@ -1222,17 +1209,11 @@ class Migration:
             return [self._prepared(ctx, b) for b in chunk]
 
         bundles = self._source.bundles()
-        chunk: list[PatientBundle] = []
         try:
-            async for bundle in bundles:
-                if patient_key(bundle.patient_id) in keys:
-                    chunk.append(bundle)
-                if len(chunk) >= _STREAM_CHUNK:
-                    for item in await anyio.to_thread.run_sync(prepare, chunk):
-                        yield item
-                    chunk = []
-            for item in await anyio.to_thread.run_sync(prepare, chunk):
-                yield item
+            wanted = (b async for b in bundles if patient_key(b.patient_id) in keys)
+            async for chunk in batches_of(wanted, _STREAM_CHUNK):
+                for item in await anyio.to_thread.run_sync(prepare, chunk):
+                    yield item
             survey.counted = True
         finally:
             closer = getattr(bundles, "aclose", None)
