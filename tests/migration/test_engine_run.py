@@ -15,6 +15,7 @@ from dentrix_highlevel import GExportSource
 from dentrix_highlevel.errors import PlanChangedError, PlanError, PlanNotApprovedError
 from dentrix_highlevel.mapping import Computed, DefaultMapOptions, default_maps
 from dentrix_highlevel.migration import Migration, MigrationPolicies, MigrationProgress, RunStatus
+from dentrix_highlevel.migration._engine.writers.contact import ContactAssignment
 from dentrix_highlevel.records import PatientBundle
 
 pytestmark = pytest.mark.anyio
@@ -137,9 +138,14 @@ async def test_a_run_holds_a_bounded_number_of_bundles_whatever_the_practice_siz
     loc = sandbox.create_location()
     alive: list[int] = []
 
+    assignments: list[int] = []
+
     def count(event: MigrationProgress) -> None:
         if event.done % 10 == 5:
-            alive.append(sum(1 for o in gc.get_objects() if type(o) is PatientBundle))
+            objects = gc.get_objects()
+            alive.append(sum(1 for o in objects if type(o) is PatientBundle))
+            # Nor does it keep an object per patient for the family's shared contact points.
+            assignments.append(sum(1 for o in objects if type(o) is ContactAssignment))
 
     async with (
         client(sandbox, loc) as hl,
@@ -152,6 +158,7 @@ async def test_a_run_holds_a_bounded_number_of_bundles_whatever_the_practice_siz
     assert result.status is RunStatus.COMPLETED
     assert len(alive) >= 20
     assert max(alive) <= 120, alive
+    assert max(assignments) <= 40, assignments
 
 
 class _Hiding:

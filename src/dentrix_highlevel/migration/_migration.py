@@ -264,6 +264,29 @@ class _Projections:
         return {key: point for key, point in points.items() if point is not None}
 
 
+class _Assignments(Mapping[str, ContactAssignment]):
+    """Patient key -> contact-point assignment, for the patients whose assignment is not the plain one, kept
+    as plain tuples of their fields (ids and field names only), which the garbage collector does not
+    track: a practice of families sharing e-mails and phones has one per member, held for the whole run."""
+
+    __slots__ = ("_rows",)
+    _FIELDS = tuple(f.name for f in attrs.fields(ContactAssignment))
+
+    def __init__(self, assignments: Mapping[str, ContactAssignment] | None = None) -> None:
+        self._rows: dict[str, tuple[Any, ...]] = {
+            key: attrs.astuple(a, recurse=False) for key, a in (assignments or {}).items()
+        }
+
+    def __getitem__(self, key: str) -> ContactAssignment:
+        return ContactAssignment(**dict(zip(self._FIELDS, self._rows[key], strict=True)))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 @attrs.define
 class _Survey:
     """The first pass over the source: one small projection per patient, in source order (a few hundred
@@ -1033,7 +1056,7 @@ class Migration:
 
     async def _execute(
         self, mode: RunMode, survey: _Survey
-    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+    ) -> tuple[RunResult, RunContext, list[_Prepared], Mapping[str, ContactAssignment]]:
         # The limiter is shared by every client of the location: a context variable (inherited by the
         # run's tasks, reset after) tells it whose requests waited, for this run's RateWait events.
         hook = RATE_WAIT_HOOK.set(self._note_rate_wait)
@@ -1045,7 +1068,7 @@ class Migration:
 
     async def _execute_run(
         self, mode: RunMode, survey: _Survey
-    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+    ) -> tuple[RunResult, RunContext, list[_Prepared], Mapping[str, ContactAssignment]]:
         # The first open of the ledger, the plan hash and the approval check are SQLite and CPU work:
         # off the event loop, like every other ledger call of a run.
         ledger = await anyio.to_thread.run_sync(self._prepare)
@@ -1082,7 +1105,7 @@ class Migration:
         run: Any,
         requests_before: int,
         end: Callable[[], Awaitable[None]],
-    ) -> tuple[RunResult, RunContext, list[_Prepared], dict[str, ContactAssignment]]:
+    ) -> tuple[RunResult, RunContext, list[_Prepared], Mapping[str, ContactAssignment]]:
         if mode is RunMode.RUN and await anyio.to_thread.run_sync(ledger.watermark) is None:
             # Taken before the full run starts: a delta asks for what changed after this point.
             await anyio.to_thread.run_sync(
@@ -1092,7 +1115,7 @@ class Migration:
         ctx.requests_at_start = requests_before
         removed = survey.removed
         prepared: list[_Prepared] = []  # a sample's patients (a run and a delta stream theirs)
-        assignments: dict[str, ContactAssignment] = {}
+        assignments: Mapping[str, ContactAssignment] = _Assignments()
         reached = False  # the patients' phase began: the counts are the survey's
         extra_relations = 0  # relation rows of patients the source counts do not see as family members
         lost: set[tuple[str, str]] = set()  # (kind, key) this run recorded for records the source lost
@@ -1221,7 +1244,7 @@ class Migration:
                 with anyio.CancelScope(shield=True):
                     await closer()
 
-    async def _assign(self, ctx: RunContext, survey: _Survey) -> dict[str, ContactAssignment]:
+    async def _assign(self, ctx: RunContext, survey: _Survey) -> Mapping[str, ContactAssignment]:
         """The contact-point assignment of every patient the survey saw taking part (a sample and a delta:
         the source's other patients too), so a sample, a run and a delta assign shared points the same
         way. Only assignments that differ from the plain one are kept."""
@@ -1241,7 +1264,7 @@ class Migration:
         allow_duplicates, policies = ctx.state.allow_duplicates, self._policies
         delta = ctx.mode is RunMode.DELTA
 
-        def assign() -> dict[str, ContactAssignment]:
+        def assign() -> _Assignments:
             plain = ContactAssignment()
             assigned = plan_contact_points(
                 (
@@ -1254,7 +1277,7 @@ class Migration:
                 migrated_first=delta,
                 dedupe_order=policies.dedupe_order,
             )
-            return {key: a for key, a in assigned.items() if a != plain}
+            return _Assignments({key: a for key, a in assigned.items() if a != plain})
 
         return await anyio.to_thread.run_sync(assign)
 
@@ -1477,7 +1500,7 @@ class Migration:
         )
 
     async def _read_back(
-        self, ctx: RunContext, prepared: list[_Prepared], assignments: dict[str, ContactAssignment]
+        self, ctx: RunContext, prepared: list[_Prepared], assignments: Mapping[str, ContactAssignment]
     ) -> list[FieldDiff]:
         rows: list[FieldDiff] = []
         state = ctx.state
