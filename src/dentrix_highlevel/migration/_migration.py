@@ -1265,7 +1265,6 @@ class Migration:
         delta = ctx.mode is RunMode.DELTA
 
         def assign() -> _Assignments:
-            plain = ContactAssignment()
             assigned = plan_contact_points(
                 (
                     (key, {"email": email, "phone": phone}, key in migrated)
@@ -1276,8 +1275,9 @@ class Migration:
                 policy=policies.family_contacts,
                 migrated_first=delta,
                 dedupe_order=policies.dedupe_order,
+                only_changed=True,
             )
-            return _Assignments({key: a for key, a in assigned.items() if a != plain})
+            return _Assignments(assigned)
 
         return await anyio.to_thread.run_sync(assign)
 

@@ -149,19 +149,28 @@ def plan_contact_points(
     policy: FamilyContactPolicy,
     migrated_first: bool = False,
     dedupe_order: tuple[str, ...] = _POINTS,
+    only_changed: bool = False,
 ) -> dict[str, ContactAssignment]:
     """Assign contact points: ``patients`` are (key, contact payload, already migrated) in source order.
 
     A resumed run of one export assigns in source order, which gives every patient the assignment it had.
     A delta (``migrated_first``) lets patients already in HighLevel keep their points before new ones claim.
+    ``only_changed`` leaves out the assignments that are the plain one (a run of a large practice keeps only
+    the few that differ).
     """
-    ordered = sorted(enumerate(patients), key=lambda item: (migrated_first and not item[1][2], item[0]))
+    # In source order the patients are read as they come, never all held at once (a run's whole practice).
+    ordered: Iterable[tuple[str, Mapping[str, Any], bool]] = (
+        [p for _, p in sorted(enumerate(patients), key=lambda item: (not item[1][2], item[0]))]
+        if migrated_first
+        else patients
+    )
+    plain = ContactAssignment()
     # Another migration's contacts hold their points first, as an earlier family member would.
     claimed: dict[tuple[str, str], str] = dict(index.claimed)
     claimed_existing: dict[str, str] = {}
     out: dict[str, ContactAssignment] = {}
     separate_ok = allow_duplicates and policy is FamilyContactPolicy.AUTO
-    for _, (key, payload, migrated) in ordered:
+    for key, payload, migrated in ordered:
         points = {p: v for p in _POINTS if (v := _norm(p, payload.get(p))) is not None}
         withheld: list[str] = []
         separate = False
@@ -203,13 +212,15 @@ def plan_contact_points(
                 claimed.setdefault((point, value), key)
         if existing is not None:
             claimed_existing[existing] = key
-        out[key] = ContactAssignment(
+        assignment = ContactAssignment(
             withheld=tuple(sorted(withheld)),
             separate=separate,
             shares_with=shares,
             existing_id=existing,
             matched_by=matched_by,
         )
+        if not only_changed or assignment != plain:
+            out[key] = assignment
     return out
 
 
